@@ -1,0 +1,134 @@
+//! Building a cache: capacity, weigher, expiry, policy, listener, clock.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::cache::{Cache, Weigher};
+use crate::clock::Clock;
+use crate::error::Error;
+use crate::policy::PolicyChoice;
+use crate::stats::RemovalCause;
+
+/// Most shards a cache may be built with.
+const MAX_SHARDS: usize = 1 << 16;
+
+/// Configures and builds a [`Cache`]. Start with [`Cache::builder`].
+#[must_use = "a builder does nothing until .build() is called"]
+pub struct CacheBuilder<K, V> {
+    pub(crate) max_capacity: u64,
+    pub(crate) slack: Option<u64>,
+    pub(crate) weigher: Option<Weigher<K, V>>,
+    pub(crate) listener: Option<crate::shared::Listener<K, V>>,
+    pub(crate) time_to_live: Option<Duration>,
+    pub(crate) policy: PolicyChoice,
+    pub(crate) shards: Option<usize>,
+    pub(crate) clock: Clock,
+    pub(crate) name: String,
+    _types: PhantomData<fn(K, V)>,
+}
+
+impl<K, V> CacheBuilder<K, V>
+where
+    K: std::hash::Hash + Eq + Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+    V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+{
+    pub(crate) fn new(max_capacity: u64) -> Self {
+        CacheBuilder {
+            max_capacity,
+            slack: None,
+            weigher: None,
+            listener: None,
+            time_to_live: None,
+            policy: PolicyChoice::default(),
+            shards: None,
+            clock: Clock::system(),
+            name: "cache".to_owned(),
+            _types: PhantomData,
+        }
+    }
+
+    /// How far writers may run ahead of eviction, in bytes: the weighted size
+    /// never exceeds `max_capacity + slack`. Default: `max_capacity / 16`.
+    /// With 0 every write that does not fit waits for eviction.
+    pub fn slack(mut self, bytes: u64) -> Self {
+        self.slack = Some(bytes);
+        self
+    }
+
+    /// How much an entry counts against the capacity, in bytes. The default
+    /// weigher is the length of the postcard encoding of key and value — the
+    /// bytes the entry takes in the lower tiers. A weigher that panics makes
+    /// the write fail with [`Error::WeigherPanicked`].
+    pub fn weigher(mut self, weigher: impl Fn(&K, &V) -> u32 + Send + Sync + 'static) -> Self {
+        self.weigher = Some(Arc::new(weigher));
+        self
+    }
+
+    /// Called with every entry that leaves the cache and why. Evictions and
+    /// expirations are reported from the maintenance thread, replacements and
+    /// removals from the writer's thread. A panicking listener is counted and
+    /// ignored. The listener may use the cache, but must not keep the last
+    /// handle to it.
+    pub fn removal_listener(
+        mut self,
+        listener: impl Fn(K, V, RemovalCause) + Send + Sync + 'static,
+    ) -> Self {
+        self.listener = Some(Arc::new(listener));
+        self
+    }
+
+    /// Default time to live for entries written by `insert` and friends
+    /// (`insert_with_ttl` overrides it per entry).
+    pub fn time_to_live(mut self, ttl: Duration) -> Self {
+        self.time_to_live = Some(ttl);
+        self
+    }
+
+    /// The eviction policy (default: SIEVE).
+    pub fn policy(mut self, policy: PolicyChoice) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Number of index shards (rounded up to a power of two). Default: eight
+    /// per available core, at least 16.
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = Some(shards);
+        self
+    }
+
+    /// The clock used for expiry (default: the system's monotonic clock).
+    pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
+        self.clock = clock.into();
+        self
+    }
+
+    /// A name for the maintenance thread (`gx-maint-NAME`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Checks the settings and starts the cache.
+    pub fn build(self) -> Result<Cache<K, V>, Error> {
+        let invalid = |reason: &str| {
+            Err(Error::InvalidConfig {
+                reason: reason.to_owned(),
+            })
+        };
+        if self.max_capacity == 0 {
+            return invalid("max_capacity must be at least 1 byte");
+        }
+        if self.shards.is_some_and(|s| s == 0 || s > MAX_SHARDS) {
+            return invalid("shards must be between 1 and 65536");
+        }
+        if self.time_to_live.is_some_and(|t| t.is_zero()) {
+            return invalid("time_to_live must be longer than zero");
+        }
+        Cache::start(self)
+    }
+}

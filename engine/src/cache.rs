@@ -1,0 +1,746 @@
+//! The cache handle: every user operation, run on the caller's thread.
+
+use std::borrow::Borrow;
+use std::hash::Hash;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Sender, TrySendError, bounded};
+use crossbeam_utils::CachePadded;
+use parking_lot::Mutex;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::builder::CacheBuilder;
+use crate::error::Error;
+use crate::hot::{HotIndex, NEVER, Slot, hash_key};
+use crate::loader::{Flights, LeaderGuard, Outcome, Role};
+use crate::maintenance::{Cmd, Inbox, Maintenance};
+use crate::policy::EventKind;
+use crate::shared::{
+    COMMAND_CHANNEL_CAPACITY, MAX_CAPACITY_WAITS, Shared, WAKE_CHANNEL_CAPACITY,
+    WRITE_BUFFER_CAPACITY, WRITE_BUFFER_WAKE_AT, WriteEvent, in_maintenance,
+};
+use crate::stats::{CacheStats, Counters, RemovalCause};
+use crate::stripe::{Op, Stripes};
+
+pub(crate) type Weigher<K, V> = Arc<dyn Fn(&K, &V) -> u32 + Send + Sync>;
+
+/// A concurrent, size-bounded cache. Cloning is cheap (a reference count);
+/// every clone is the same cache. Dropping the last clone stops its
+/// maintenance thread.
+///
+/// Reads and writes run on the calling thread against a sharded index; a hit
+/// takes one shard read lock and never waits for the maintenance thread. See
+/// the [crate docs](crate) for the capacity bound and expiry semantics.
+pub struct Cache<K, V> {
+    inner: Arc<Inner<K, V>>,
+}
+
+impl<K, V> Clone for Cache<K, V> {
+    fn clone(&self) -> Self {
+        Cache {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+struct Inner<K, V> {
+    shared: Arc<Shared<K, V>>,
+    weigher: Option<Weigher<K, V>>,
+    /// Deadline offset for writes without an explicit TTL.
+    default_ttl: Option<Duration>,
+    /// Writers may run this far past the capacity before they wait.
+    slack: u64,
+    flights: Flights<K, V>,
+    events: Sender<WriteEvent>,
+    commands: Sender<Cmd>,
+    wake: Sender<()>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl<K, V> Drop for Inner<K, V> {
+    fn drop(&mut self) {
+        let Some(worker) = self.worker.get_mut().take() else {
+            return;
+        };
+        let _ = self.commands.send(Cmd::Shutdown { reply: None });
+        // A listener running on the maintenance thread may hold the last
+        // handle; that thread ends on its own once this returns.
+        if worker.thread().id() != std::thread::current().id() {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// How a write treats the entry's deadline.
+#[derive(Clone, Copy)]
+enum Expiry {
+    /// Use this deadline (or `NEVER`).
+    Set(u64),
+    /// Keep the current entry's deadline; a new entry gets the default.
+    Keep,
+}
+
+/// What a conditional write did.
+enum Written<V> {
+    Stored { previous: Option<V> },
+    Refused { current: Option<V> },
+}
+
+impl<K, V> Cache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+    V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+{
+    /// A builder for a cache holding at most `max_capacity` bytes of weighted
+    /// entries.
+    pub fn builder(max_capacity: u64) -> CacheBuilder<K, V> {
+        CacheBuilder::new(max_capacity)
+    }
+
+    /// A cache with default settings holding at most `max_capacity` bytes.
+    pub fn new(max_capacity: u64) -> Result<Self, Error> {
+        Self::builder(max_capacity).build()
+    }
+
+    pub(crate) fn start(b: CacheBuilder<K, V>) -> Result<Self, Error> {
+        let policy = b
+            .policy
+            .build(b.max_capacity)
+            .map_err(|e| Error::InvalidConfig {
+                reason: e.to_string(),
+            })?;
+        let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
+        let shards = b.shards.unwrap_or((cores * 8).max(16));
+        let shared = Arc::new(Shared {
+            index: HotIndex::new(shards),
+            stripes: Stripes::new(cores * 4),
+            counters: Counters::default(),
+            weighted: CachePadded::new(AtomicU64::new(0)),
+            version: CachePadded::new(AtomicU64::new(0)),
+            capacity: b.max_capacity,
+            clock: b.clock,
+            hasher: foldhash::fast::RandomState::default(),
+            listener: b.listener,
+            overflow: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+        });
+        let (events, events_rx) = bounded(WRITE_BUFFER_CAPACITY);
+        let (commands, commands_rx) = bounded(COMMAND_CHANNEL_CAPACITY);
+        let (wake, wake_rx) = bounded(WAKE_CHANNEL_CAPACITY);
+        let inbox = Inbox {
+            events: events_rx,
+            commands: commands_rx,
+            wake: wake_rx,
+        };
+        let actor = Maintenance::new(Arc::clone(&shared), inbox, policy);
+        let worker = std::thread::Builder::new()
+            .name(format!("gx-maint-{}", b.name))
+            .spawn(move || actor.run())
+            .map_err(|e| Error::InvalidConfig {
+                reason: format!("cannot start the maintenance thread: {e}"),
+            })?;
+        Ok(Cache {
+            inner: Arc::new(Inner {
+                shared,
+                weigher: b.weigher,
+                default_ttl: b.time_to_live,
+                slack: b.slack.unwrap_or(b.max_capacity / 16),
+                flights: Flights::new(shards),
+                events,
+                commands,
+                wake,
+                worker: Mutex::new(Some(worker)),
+            }),
+        })
+    }
+
+    fn shared(&self) -> &Shared<K, V> {
+        &self.inner.shared
+    }
+
+    // ---- reads -------------------------------------------------------------
+
+    /// The value for `key`, if present and not expired.
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let s = self.shared();
+        let hash = hash_key(&s.hasher, key);
+        let table = s.index.shard(hash).read();
+        if let Some(slot) = table.find(hash, |e| e.hash == hash && e.key.borrow() == key)
+            && !slot.expired(|| s.clock.now_nanos())
+        {
+            let value = slot.value.clone();
+            drop(table);
+            if !s.stripes.record_hit(hash) {
+                self.wake();
+            }
+            return Some(value);
+        }
+        drop(table);
+        s.stripes.count(Op::Miss);
+        None
+    }
+
+    /// The value for `key` without counting a hit or a miss and without
+    /// telling the policy.
+    fn peek(&self, key: &K) -> Option<V> {
+        let s = self.shared();
+        let hash = hash_key(&s.hasher, key);
+        let table = s.index.shard(hash).read();
+        table
+            .find(hash, |e| e.hash == hash && e.key == *key)
+            .filter(|slot| !slot.expired(|| s.clock.now_nanos()))
+            .map(|slot| slot.value.clone())
+    }
+
+    /// Whether `key` is present and not expired. Does not count as an access.
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let s = self.shared();
+        let hash = hash_key(&s.hasher, key);
+        let table = s.index.shard(hash).read();
+        table
+            .find(hash, |e| e.hash == hash && e.key.borrow() == key)
+            .is_some_and(|slot| !slot.expired(|| s.clock.now_nanos()))
+    }
+
+    /// The remaining time to live of `key`: `None` if absent, `Some(None)` if
+    /// it never expires.
+    pub fn time_to_live<Q>(&self, key: &Q) -> Option<Option<Duration>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let s = self.shared();
+        let hash = hash_key(&s.hasher, key);
+        let table = s.index.shard(hash).read();
+        let slot = table.find(hash, |e| e.hash == hash && e.key.borrow() == key)?;
+        if slot.expires_at == NEVER {
+            return Some(None);
+        }
+        let now = s.clock.now_nanos();
+        (now < slot.expires_at).then(|| Some(Duration::from_nanos(slot.expires_at - now)))
+    }
+
+    /// The values of several keys, in order.
+    pub fn get_many<'q, Q>(&self, keys: impl IntoIterator<Item = &'q Q>) -> Vec<Option<V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized + 'q,
+    {
+        keys.into_iter().map(|k| self.get(k)).collect()
+    }
+
+    // ---- writes ------------------------------------------------------------
+
+    /// Stores `value` under `key` with the cache's default time to live,
+    /// replacing any previous value.
+    pub fn insert(&self, key: K, value: V) -> Result<(), Error> {
+        let expiry = Expiry::Set(self.default_deadline());
+        self.write(key, value, expiry, |_| true).map(|_| ())
+    }
+
+    /// Stores `value` under `key`, expiring after `ttl`. A zero `ttl` stores an
+    /// entry that is already expired (it is never returned).
+    pub fn insert_with_ttl(&self, key: K, value: V, ttl: Duration) -> Result<(), Error> {
+        let expiry = Expiry::Set(self.shared().clock.deadline_after(ttl));
+        self.write(key, value, expiry, |_| true).map(|_| ())
+    }
+
+    /// Stores several entries; stops at the first error and returns it (the
+    /// entries before it are stored). Returns how many were stored.
+    pub fn insert_many(&self, entries: impl IntoIterator<Item = (K, V)>) -> Result<usize, Error> {
+        let mut n = 0;
+        for (k, v) in entries {
+            self.insert(k, v)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Stores `value` only if `key` is absent (or expired). Returns the
+    /// current value if there was one, in which case nothing was stored.
+    pub fn put_if_absent(&self, key: K, value: V) -> Result<Option<V>, Error> {
+        let expiry = Expiry::Set(self.default_deadline());
+        Ok(match self.write(key, value, expiry, |cur| cur.is_none())? {
+            Written::Stored { .. } => None,
+            Written::Refused { current } => current,
+        })
+    }
+
+    /// Stores `value` only if `key` is present; keeps the entry's deadline.
+    /// Returns the previous value, or `None` (and stores nothing) if absent.
+    pub fn replace(&self, key: K, value: V) -> Result<Option<V>, Error> {
+        Ok(
+            match self.write(key, value, Expiry::Keep, |cur| cur.is_some())? {
+                Written::Stored { previous } => previous,
+                Written::Refused { .. } => None,
+            },
+        )
+    }
+
+    /// Stores `new` only if the current value equals `expected` (an absent key
+    /// never matches); keeps the entry's deadline. Returns whether it swapped.
+    pub fn compare_and_swap(&self, key: K, expected: &V, new: V) -> Result<bool, Error>
+    where
+        V: PartialEq,
+    {
+        let cond = |cur: Option<&V>| cur == Some(expected);
+        Ok(matches!(
+            self.write(key, new, Expiry::Keep, cond)?,
+            Written::Stored { .. }
+        ))
+    }
+
+    /// Removes `key`, returning its value if it was present and not expired.
+    /// Works after [`Cache::shutdown`] too.
+    pub fn remove<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let s = self.shared();
+        let hash = hash_key(&s.hasher, key);
+        let slot = {
+            let mut table = s.index.shard(hash).write();
+            let entry = table
+                .find_entry(hash, |e| e.hash == hash && e.key.borrow() == key)
+                .ok()?;
+            entry.remove().0
+        };
+        self.forget(&slot);
+        if slot.expired(|| s.clock.now_nanos()) {
+            s.notify(slot.key, slot.value, RemovalCause::Expired);
+            return None;
+        }
+        s.stripes.count(Op::Remove);
+        let value = slot.value.clone();
+        s.notify(slot.key, slot.value, RemovalCause::Removed);
+        Some(value)
+    }
+
+    /// Removes every entry (each is reported to the listener as removed).
+    pub fn clear(&self) {
+        let s = self.shared();
+        s.index.drain_shards(|slots| {
+            for slot in slots {
+                self.forget(&slot);
+                s.notify(slot.key, slot.value, RemovalCause::Removed);
+            }
+        });
+    }
+
+    /// The value for `key`, computing and storing it with `init` if absent.
+    /// Concurrent callers for the same missing key run `init` once; the others
+    /// wait and receive its value. If `init` panics the panic propagates to
+    /// this caller and waiting callers retry with their own `init`. If the
+    /// value cannot be stored (too large, cache shut down) it is still
+    /// returned.
+    pub fn get_or_insert_with(&self, key: K, init: impl FnOnce() -> V) -> V {
+        let mut init = Some(init);
+        loop {
+            if let Some(v) = self.get(&key) {
+                return v;
+            }
+            let Some(guard) = self.lead_or_wait(&key, |outcome| match outcome {
+                Outcome::Loaded(v) => Some(v),
+                _ => None,
+            }) else {
+                continue;
+            };
+            let guard = match guard {
+                Ok(v) => return v,
+                Err(guard) => guard,
+            };
+            let c = &self.shared().counters;
+            Counters::bump(&c.loader_runs);
+            let init = init.take().expect("a caller leads at most one flight");
+            match catch_unwind(AssertUnwindSafe(init)) {
+                Ok(value) => {
+                    let _ = self.insert(key.clone(), value.clone());
+                    guard.publish(Outcome::Loaded(value.clone()));
+                    return value;
+                }
+                Err(panic) => {
+                    Counters::bump(&c.loader_panics);
+                    drop(guard);
+                    resume_unwind(panic);
+                }
+            }
+        }
+    }
+
+    /// Like [`Cache::get_or_insert_with`] for a fallible loader. An error is
+    /// returned to this caller and to every caller waiting on the same load,
+    /// and nothing is stored.
+    pub fn try_get_or_insert_with<E>(
+        &self,
+        key: K,
+        init: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, Arc<E>>
+    where
+        E: Send + Sync + 'static,
+    {
+        let mut init = Some(init);
+        loop {
+            if let Some(v) = self.get(&key) {
+                return Ok(v);
+            }
+            let Some(guard) = self.lead_or_wait(&key, |outcome| match outcome {
+                Outcome::Loaded(v) => Some(Ok(v)),
+                Outcome::Failed(e) => e.downcast::<E>().ok().map(Err),
+                _ => None,
+            }) else {
+                continue;
+            };
+            let guard = match guard {
+                Ok(result) => return result,
+                Err(guard) => guard,
+            };
+            let c = &self.shared().counters;
+            Counters::bump(&c.loader_runs);
+            let init = init.take().expect("a caller leads at most one flight");
+            match catch_unwind(AssertUnwindSafe(init)) {
+                Ok(Ok(value)) => {
+                    let _ = self.insert(key.clone(), value.clone());
+                    guard.publish(Outcome::Loaded(value.clone()));
+                    return Ok(value);
+                }
+                Ok(Err(e)) => {
+                    Counters::bump(&c.loader_errors);
+                    let e = Arc::new(e);
+                    guard.publish(Outcome::Failed(e.clone()));
+                    return Err(e);
+                }
+                Err(panic) => {
+                    Counters::bump(&c.loader_panics);
+                    drop(guard);
+                    resume_unwind(panic);
+                }
+            }
+        }
+    }
+
+    /// Joins the flight for `key`. Returns `Some(Err(guard))` when this caller
+    /// must run the loader, `Some(Ok(r))` when another caller's result (or a
+    /// value that appeared meanwhile) answers it, `None` to retry.
+    #[allow(clippy::type_complexity)]
+    fn lead_or_wait<'a, R>(
+        &'a self,
+        key: &'a K,
+        accept: impl FnOnce(Outcome<V>) -> Option<R>,
+    ) -> Option<Result<R, LeaderGuard<'a, K, V>>> {
+        let s = self.shared();
+        let hash = hash_key(&s.hasher, key);
+        match self.inner.flights.join(hash, key) {
+            Role::Waiter(flight) => {
+                Counters::bump(&s.counters.loader_waits);
+                accept(flight.wait()).map(Ok)
+            }
+            Role::Leader(flight) => {
+                let guard = LeaderGuard {
+                    flights: &self.inner.flights,
+                    hash,
+                    key,
+                    flight,
+                    published: false,
+                };
+                // Someone may have stored the key between our miss and now.
+                if let Some(v) = self.peek(key) {
+                    guard.publish(Outcome::Loaded(v.clone()));
+                    return accept(Outcome::Loaded(v)).map(Ok);
+                }
+                Some(Err(guard))
+            }
+        }
+    }
+
+    // ---- bookkeeping -------------------------------------------------------
+
+    /// Number of resident entries (expired ones count until reaped).
+    pub fn len(&self) -> usize {
+        self.shared().index.len()
+    }
+
+    /// True when no entry is resident.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Weighted size in bytes: resident entries plus writes in flight.
+    pub fn weighted_size(&self) -> u64 {
+        self.shared().weighted.load(Ordering::Acquire)
+    }
+
+    /// The capacity in bytes.
+    pub fn max_capacity(&self) -> u64 {
+        self.shared().capacity
+    }
+
+    /// The largest weighted size the cache can reach: capacity plus slack.
+    pub fn bound(&self) -> u64 {
+        self.shared().capacity + self.inner.slack
+    }
+
+    /// A snapshot of the statistics.
+    pub fn stats(&self) -> CacheStats {
+        let s = self.shared();
+        let mut stats = CacheStats::collect(&s.counters, s.stripes.totals());
+        stats.entries = s.index.len() as u64;
+        stats.weighted_size = self.weighted_size();
+        stats
+    }
+
+    /// Runs a maintenance pass now and waits for it: pending events reach the
+    /// policy, expired entries are reaped, the tier is brought under its
+    /// capacity. Useful in tests and before reading exact statistics.
+    pub fn run_pending_tasks(&self) {
+        let _ = self.sync(0);
+    }
+
+    /// Stops the cache: refuses further writes, drains the buffers into the
+    /// policy, evicts down to the capacity, and stops the maintenance thread.
+    /// Reads keep working. Idempotent.
+    pub fn shutdown(&self) {
+        self.shared().closed.store(true, Ordering::Release);
+        let Some(worker) = self.inner.worker.lock().take() else {
+            return;
+        };
+        let (reply, done) = bounded(1);
+        if self
+            .inner
+            .commands
+            .send(Cmd::Shutdown { reply: Some(reply) })
+            .is_ok()
+        {
+            let _ = done.recv();
+        }
+        if worker.thread().id() != std::thread::current().id() {
+            let _ = worker.join();
+        }
+    }
+
+    // ---- internals ---------------------------------------------------------
+
+    fn default_deadline(&self) -> u64 {
+        match self.inner.default_ttl {
+            Some(ttl) => self.shared().clock.deadline_after(ttl),
+            None => NEVER,
+        }
+    }
+
+    fn weigh(&self, key: &K, value: &V) -> Result<u32, Error> {
+        let s = self.shared();
+        match &self.inner.weigher {
+            Some(weigher) => catch_unwind(AssertUnwindSafe(|| weigher(key, value))).map_err(|_| {
+                Counters::bump(&s.counters.weigher_panics);
+                Error::WeigherPanicked
+            }),
+            None => {
+                let size = postcard::experimental::serialized_size(&(key, value)).map_err(|e| {
+                    Error::Encode {
+                        reason: e.to_string(),
+                    }
+                })?;
+                Ok(u32::try_from(size).unwrap_or(u32::MAX))
+            }
+        }
+    }
+
+    /// The one write path: weigh, reserve capacity, apply `cond` to the live
+    /// current value under the shard lock, store, tell maintenance.
+    fn write(
+        &self,
+        key: K,
+        value: V,
+        expiry: Expiry,
+        cond: impl FnOnce(Option<&V>) -> bool,
+    ) -> Result<Written<V>, Error> {
+        let s = self.shared();
+        if s.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let hash = hash_key(&s.hasher, &key);
+        let weight = self.weigh(&key, &value)?;
+        if u64::from(weight) > s.capacity {
+            return Err(Error::EntryTooLarge {
+                weight: u64::from(weight),
+                capacity: s.capacity,
+            });
+        }
+        self.reserve(weight)?;
+        let version = s.version.fetch_add(1, Ordering::AcqRel) + 1;
+        let mut table = s.index.shard(hash).write();
+        let Some(slot) = table.find_mut(hash, |e| e.hash == hash && e.key == key) else {
+            if !cond(None) {
+                drop(table);
+                self.release(u64::from(weight));
+                return Ok(Written::Refused { current: None });
+            }
+            let expires_at = match expiry {
+                Expiry::Set(deadline) => deadline,
+                Expiry::Keep => self.default_deadline(),
+            };
+            table.insert_unique(
+                hash,
+                Slot {
+                    hash,
+                    version,
+                    expires_at,
+                    weight,
+                    key,
+                    value,
+                },
+                |e| e.hash,
+            );
+            drop(table);
+            self.send(WriteEvent {
+                kind: EventKind::Insert,
+                hash,
+                weight,
+                expires_at,
+            });
+            s.stripes.count(Op::Insert);
+            return Ok(Written::Stored { previous: None });
+        };
+        let expired = slot.expired(|| s.clock.now_nanos());
+        if !cond((!expired).then_some(&slot.value)) {
+            let current = (!expired).then(|| slot.value.clone());
+            drop(table);
+            self.release(u64::from(weight));
+            return Ok(Written::Refused { current });
+        }
+        let old_weight = slot.weight;
+        let old_value = std::mem::replace(&mut slot.value, value);
+        slot.weight = weight;
+        slot.version = version;
+        slot.expires_at = match expiry {
+            Expiry::Set(deadline) => deadline,
+            Expiry::Keep if expired => self.default_deadline(),
+            Expiry::Keep => slot.expires_at,
+        };
+        let expires_at = slot.expires_at;
+        let old_key = s.listener.as_ref().map(|_| slot.key.clone());
+        drop(table);
+        self.release(u64::from(old_weight));
+        self.send(WriteEvent {
+            kind: EventKind::Update,
+            hash,
+            weight,
+            expires_at,
+        });
+        let (cause, previous) = if expired {
+            (RemovalCause::Expired, None)
+        } else {
+            s.stripes.count(Op::Update);
+            (RemovalCause::Replaced, Some(old_value.clone()))
+        };
+        match old_key {
+            Some(old_key) => s.notify(old_key, old_value, cause),
+            None => Counters::bump(s.counters.removal(cause)),
+        }
+        Ok(Written::Stored { previous })
+    }
+
+    /// Accounts for a removed slot: releases its weight, tells the policy.
+    fn forget(&self, slot: &Slot<K, V>) {
+        self.release(u64::from(slot.weight));
+        self.send(WriteEvent {
+            kind: EventKind::Remove,
+            hash: slot.hash,
+            weight: 0,
+            expires_at: NEVER,
+        });
+    }
+
+    /// Reserves `weight` bytes against the bound, waiting for eviction when
+    /// the cache is more than `slack` over its capacity.
+    fn reserve(&self, weight: u32) -> Result<(), Error> {
+        let s = self.shared();
+        let w = u64::from(weight);
+        let bound = s.capacity.saturating_add(self.inner.slack);
+        let mut waits = 0;
+        loop {
+            let before = s.weighted.fetch_add(w, Ordering::AcqRel);
+            let after = before + w;
+            if after <= s.capacity {
+                return Ok(());
+            }
+            if after <= bound || in_maintenance() || waits >= MAX_CAPACITY_WAITS {
+                self.wake();
+                return Ok(());
+            }
+            self.release(w);
+            waits += 1;
+            Counters::bump(&s.counters.capacity_waits);
+            self.sync(w)?;
+        }
+    }
+
+    fn release(&self, bytes: u64) {
+        self.shared().weighted.fetch_sub(bytes, Ordering::AcqRel);
+    }
+
+    /// Asks maintenance for a pass that makes room for `need` bytes and waits.
+    fn sync(&self, need: u64) -> Result<(), Error> {
+        if in_maintenance() {
+            return Ok(());
+        }
+        let (reply, done) = bounded(1);
+        self.inner
+            .commands
+            .send(Cmd::Sync { need, reply })
+            .map_err(|_| Error::Closed)?;
+        done.recv().map_err(|_| Error::Closed)
+    }
+
+    fn wake(&self) {
+        let _ = self.inner.wake.try_send(());
+    }
+
+    /// Hands a write event to maintenance; blocks while the buffer is full
+    /// (backpressure), except on the maintenance thread itself.
+    fn send(&self, event: WriteEvent) {
+        let events = &self.inner.events;
+        match events.try_send(event) {
+            Ok(()) => {
+                if events.len() >= WRITE_BUFFER_WAKE_AT {
+                    self.wake();
+                }
+            }
+            Err(TrySendError::Full(event)) => {
+                if in_maintenance() {
+                    self.shared().overflow.lock().push(event);
+                    return;
+                }
+                Counters::bump(&self.shared().counters.write_backpressure);
+                self.wake();
+                let _ = events.send(event);
+            }
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+}
+
+impl<K, V> std::fmt::Debug for Cache<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("capacity", &self.inner.shared.capacity)
+            .field(
+                "weighted_size",
+                &self.inner.shared.weighted.load(Ordering::Relaxed),
+            )
+            .finish_non_exhaustive()
+    }
+}

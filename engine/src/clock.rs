@@ -1,0 +1,88 @@
+//! Time as the cache sees it: a monotonic nanosecond count, real or injected.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The source of time for expiry.
+///
+/// [`Clock::system`] is the monotonic wall clock. [`ManualClock`] is a clock that
+/// only moves when told to, for tests that exercise TTL without sleeping.
+#[derive(Clone, Debug)]
+pub struct Clock {
+    source: Source,
+}
+
+#[derive(Clone, Debug)]
+enum Source {
+    System(Instant),
+    Manual(Arc<AtomicU64>),
+}
+
+impl Clock {
+    /// The monotonic system clock, starting at zero now.
+    pub fn system() -> Self {
+        Clock {
+            source: Source::System(Instant::now()),
+        }
+    }
+
+    /// Nanoseconds since this clock's origin.
+    #[inline]
+    pub fn now_nanos(&self) -> u64 {
+        match &self.source {
+            Source::System(origin) => saturating_nanos(origin.elapsed()),
+            Source::Manual(now) => now.load(Ordering::Acquire),
+        }
+    }
+
+    /// The instant `ttl` from now, in this clock's nanoseconds; saturates at
+    /// "never".
+    pub(crate) fn deadline_after(&self, ttl: Duration) -> u64 {
+        self.now_nanos().saturating_add(saturating_nanos(ttl))
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::system()
+    }
+}
+
+/// A clock that stands still until [`ManualClock::advance`] is called.
+///
+/// Clone it, hand one copy to the builder through `Clock::from`, keep the other
+/// to move time.
+#[derive(Clone, Debug, Default)]
+pub struct ManualClock {
+    now: Arc<AtomicU64>,
+}
+
+impl ManualClock {
+    /// A clock at time zero.
+    pub fn new() -> Self {
+        ManualClock::default()
+    }
+
+    /// Moves time forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        self.now.fetch_add(saturating_nanos(by), Ordering::AcqRel);
+    }
+
+    /// The current reading in nanoseconds.
+    pub fn now_nanos(&self) -> u64 {
+        self.now.load(Ordering::Acquire)
+    }
+}
+
+impl From<ManualClock> for Clock {
+    fn from(manual: ManualClock) -> Self {
+        Clock {
+            source: Source::Manual(manual.now),
+        }
+    }
+}
+
+fn saturating_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}

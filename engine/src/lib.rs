@@ -1,0 +1,81 @@
+//! # goldylox
+//!
+//! A concurrent cache whose eviction decisions are made by pluggable,
+//! batch-driven policies — native ones here, sandboxed WebAssembly components
+//! through the `goldylox-host` crate.
+//!
+//! ```
+//! use goldylox::Cache;
+//!
+//! let cache: Cache<String, String> = Cache::builder(1 << 20).build().unwrap();
+//! cache.insert("greeting".to_owned(), "hello".to_owned()).unwrap();
+//! assert_eq!(cache.get("greeting").as_deref(), Some("hello"));
+//! ```
+//!
+//! ## Data path
+//!
+//! Every operation runs on the caller's thread against a sharded index
+//! (`hot`): a hit takes one shard read lock, clones the value and records the
+//! key's hash in a striped, lossy read buffer (`stripe`). Writes record an
+//! event in a bounded write buffer; a full buffer makes the writer wait for
+//! the maintenance thread (backpressure), so memory stays bounded. No
+//! operation waits for an answer from another thread, except a writer that
+//! finds the cache more than `slack` over its capacity (below).
+//!
+//! ## Maintenance and policies
+//!
+//! One named thread per cache (`gx-maint-NAME`, module `maintenance`) owns the
+//! [`EvictionPolicy`]. It drains both buffers into [`EventBatch`]es — parallel
+//! lists of event kinds, key hashes and weights — applies them, asks for
+//! victims, validates every proposal against the index, evicts, and reaps
+//! expired entries. If the policy fails or under-delivers, the native
+//! [`Sieve`] fallback evicts instead. Native policies: [`Lru`] and [`Sieve`],
+//! both textbook-exact with unit weights.
+//!
+//! ## Capacity
+//!
+//! Capacity is in bytes, as judged by the weigher (default: the length of the
+//! postcard encoding of key and value). The weighted size — resident entries
+//! plus writes in flight — never exceeds `max_capacity + slack` (the default
+//! slack is 1/16 of the capacity; [`Cache::bound`] reports it): a writer that
+//! would cross it asks maintenance to evict and waits. The only exception is
+//! a write that has waited 64 times for eviction that made no room (possible
+//! only when more than `slack` bytes of concurrent writes are in flight at
+//! once); it proceeds so that no writer can hang. Memory use is the weighted
+//! size plus per-entry overhead (measured by the `peers` benchmark).
+//!
+//! ## Expiry
+//!
+//! Entries may carry a time to live ([`Cache::insert_with_ttl`], or a default
+//! via [`CacheBuilder::time_to_live`]). An expired entry is never returned; a
+//! hierarchical timer wheel finds expired entries for reaping without scanning
+//! the cache. The [`Clock`] can be a [`ManualClock`] for tests.
+//!
+//! ## Thread safety and failure
+//!
+//! `Cache` is `Send + Sync`; clones share one cache. A panicking weigher,
+//! loader or removal listener never leaves a lock held or the cache poisoned:
+//! the weigher's panic becomes [`Error::WeigherPanicked`], a loader's panic
+//! propagates to its caller (waiters retry), a listener's panic is counted.
+
+mod builder;
+mod cache;
+mod clock;
+mod error;
+mod expiry;
+mod hot;
+mod loader;
+mod maintenance;
+pub mod policy;
+mod shared;
+mod stats;
+mod stripe;
+
+pub use builder::CacheBuilder;
+pub use cache::Cache;
+pub use clock::{Clock, ManualClock};
+pub use error::Error;
+pub use policy::{
+    EventBatch, EventKind, EvictionPolicy, Lru, PolicyChoice, PolicyError, PolicyFactory, Sieve,
+};
+pub use stats::{CacheStats, LoaderStats, PolicyStats, RemovalCause, RemovalStats, TierStats};

@@ -1,0 +1,337 @@
+//! The maintenance actor: the one thread that owns the tier's policy.
+//!
+//! It wakes on a timer, when a caller signals pressure (write buffer filling,
+//! read ring full, tier over its bound), or on a command. Each pass drains the
+//! read stripes and the write buffer into [`EventBatch`]es, applies them to the
+//! policy, reaps expired entries from the timer wheel, then evicts: every
+//! proposal is checked against the index (unknown and duplicate hashes are
+//! ignored and counted) and, if the policy fails or its proposals do not bring
+//! the tier under its bound, the native SIEVE fallback — seeded from the
+//! resident set on first use — chooses the rest.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crossbeam_channel::{Receiver, Sender, select};
+
+use crate::expiry::{Timer, TimerWheel};
+use crate::hot::NEVER;
+use crate::policy::{EventBatch, EventKind, EvictionPolicy, HashSet64, PolicyError, Sieve};
+use crate::shared::{
+    EVICT_BATCH_MAX, EVICT_ROUNDS_MAX, MAINTENANCE_INTERVAL, POLICY_BATCH_MAX, Shared,
+    WRITE_DRAIN_MAX, WriteEvent, enter_maintenance,
+};
+use crate::stats::{Counters, RemovalCause};
+
+/// A request to the actor.
+pub(crate) enum Cmd {
+    /// Run a pass now, evicting until `need` more bytes fit under the
+    /// capacity; reply when done.
+    Sync { need: u64, reply: Sender<()> },
+    /// Run a final pass and stop; reply when done.
+    Shutdown { reply: Option<Sender<()>> },
+}
+
+/// The channels the actor listens on.
+pub(crate) struct Inbox {
+    pub(crate) events: Receiver<WriteEvent>,
+    pub(crate) commands: Receiver<Cmd>,
+    pub(crate) wake: Receiver<()>,
+}
+
+pub(crate) struct Maintenance<K, V> {
+    shared: Arc<Shared<K, V>>,
+    inbox: Inbox,
+    policy: Box<dyn EvictionPolicy>,
+    /// Whether `policy` failed; from then on only the fallback decides.
+    policy_failed: bool,
+    fallback: Option<Sieve>,
+    wheel: TimerWheel,
+    /// Check for stale timers when the wheel grows past this.
+    compact_timers_at: usize,
+    batch: EventBatch,
+    victims: Vec<u64>,
+    seen: HashSet64,
+    expired: Vec<Timer>,
+}
+
+impl<K, V> Maintenance<K, V>
+where
+    K: Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    pub(crate) fn new(
+        shared: Arc<Shared<K, V>>,
+        inbox: Inbox,
+        policy: Box<dyn EvictionPolicy>,
+    ) -> Self {
+        Maintenance {
+            shared,
+            inbox,
+            policy,
+            policy_failed: false,
+            fallback: None,
+            wheel: TimerWheel::new(),
+            compact_timers_at: 4096,
+            batch: EventBatch::with_capacity(POLICY_BATCH_MAX),
+            victims: Vec::with_capacity(EVICT_BATCH_MAX as usize),
+            seen: HashSet64::default(),
+            expired: Vec::new(),
+        }
+    }
+
+    /// The actor loop; returns when told to stop or when every handle is gone.
+    pub(crate) fn run(mut self) {
+        enter_maintenance();
+        loop {
+            select! {
+                recv(self.inbox.commands) -> cmd => match cmd {
+                    Ok(Cmd::Sync { need, reply }) => {
+                        self.pass(need);
+                        let _ = reply.send(());
+                    }
+                    Ok(Cmd::Shutdown { reply }) => {
+                        self.pass(0);
+                        if let Some(reply) = reply {
+                            let _ = reply.send(());
+                        }
+                        return;
+                    }
+                    Err(_) => return self.pass(0),
+                },
+                recv(self.inbox.wake) -> woke => match woke {
+                    Ok(()) => self.pass(0),
+                    Err(_) => return self.pass(0),
+                },
+                default(MAINTENANCE_INTERVAL) => self.pass(0),
+            }
+        }
+    }
+
+    /// One pass: drain, apply, expire, evict.
+    fn pass(&mut self, need: u64) {
+        self.drain();
+        self.expire();
+        self.evict(need);
+        self.flush();
+    }
+
+    fn push(&mut self, kind: EventKind, hash: u64, weight: u32) {
+        self.batch.push(kind, hash, weight);
+        if self.batch.len() >= POLICY_BATCH_MAX {
+            self.flush();
+        }
+    }
+
+    fn drain(&mut self) {
+        // Reads first: every hit in the stripes happened before the writes we
+        // are about to take (a hit on a key whose insert is still queued is
+        // ignored by the policy, which is the documented lossy behaviour).
+        let shared = Arc::clone(&self.shared);
+        shared.stripes.drain(|h| self.push(EventKind::Hit, h, 0));
+        let mut taken = 0;
+        while taken < WRITE_DRAIN_MAX {
+            let Ok(ev) = self.inbox.events.try_recv() else {
+                break;
+            };
+            self.take_write(ev);
+            taken += 1;
+        }
+        let overflow = std::mem::take(&mut *shared.overflow.lock());
+        for ev in overflow {
+            self.take_write(ev);
+        }
+        self.flush();
+    }
+
+    fn take_write(&mut self, ev: WriteEvent) {
+        if ev.expires_at != NEVER && matches!(ev.kind, EventKind::Insert | EventKind::Update) {
+            self.wheel.schedule(Timer {
+                hash: ev.hash,
+                deadline: ev.expires_at,
+            });
+        }
+        self.push(ev.kind, ev.hash, ev.weight);
+    }
+
+    fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let c = &self.shared.counters;
+        Counters::bump(&c.policy_batches);
+        Counters::add(&c.policy_events, self.batch.len() as u64);
+        if !self.policy_failed
+            && let Err(e) = self.policy.apply(&self.batch)
+        {
+            self.fail_policy(e);
+        }
+        if let Some(fallback) = &mut self.fallback {
+            // The native SIEVE never fails.
+            let _ = fallback.apply(&self.batch);
+        }
+        self.batch.clear();
+    }
+
+    fn fail_policy(&mut self, _error: PolicyError) {
+        Counters::bump(&self.shared.counters.policy_failures);
+        self.policy_failed = true;
+        self.ensure_fallback();
+    }
+
+    /// Creates the fallback on first use, seeded with the resident set.
+    fn ensure_fallback(&mut self) -> &mut Sieve {
+        let shared = &self.shared;
+        self.fallback.get_or_insert_with(|| {
+            let mut sieve = Sieve::new(u64::MAX);
+            let mut seed = EventBatch::with_capacity(POLICY_BATCH_MAX);
+            shared.index.for_each(|hash, weight| {
+                seed.push(EventKind::Insert, hash, weight);
+                if seed.len() >= POLICY_BATCH_MAX {
+                    let _ = sieve.apply(&seed);
+                    seed.clear();
+                }
+            });
+            let _ = sieve.apply(&seed);
+            sieve
+        })
+    }
+
+    fn expire(&mut self) {
+        let now = self.shared.clock.now_nanos();
+        let mut due = std::mem::take(&mut self.expired);
+        self.wheel.advance(now, |t| due.push(t));
+        for t in due.drain(..) {
+            while let Some(slot) = self
+                .shared
+                .index
+                .remove_if(t.hash, |s| s.expires_at != NEVER && s.expires_at <= now)
+            {
+                self.shared
+                    .weighted
+                    .fetch_sub(u64::from(slot.weight), Ordering::AcqRel);
+                self.push(EventKind::Remove, slot.hash, 0);
+                self.shared
+                    .notify(slot.key, slot.value, RemovalCause::Expired);
+            }
+        }
+        self.expired = due;
+        if self.wheel.len() > self.compact_timers_at {
+            let index = &self.shared.index;
+            self.wheel
+                .retain(|t| index.expiry_of(t.hash).is_some_and(|d| d == t.deadline));
+            self.compact_timers_at = (2 * self.wheel.len()).max(4096);
+        }
+    }
+
+    fn over(&self, need: u64) -> u64 {
+        let weighted = self.shared.weighted.load(Ordering::Acquire);
+        weighted
+            .saturating_add(need)
+            .saturating_sub(self.shared.capacity)
+    }
+
+    fn evict(&mut self, need: u64) {
+        // Apply everything first so the policy's view is current.
+        self.flush();
+        for _ in 0..EVICT_ROUNDS_MAX {
+            let over = self.over(need);
+            self.victims.clear();
+            if !self.policy_failed {
+                let mut victims = std::mem::take(&mut self.victims);
+                let asked = self.policy.evict(EVICT_BATCH_MAX, over, &mut victims);
+                self.victims = victims;
+                if let Err(e) = asked {
+                    self.victims.clear();
+                    self.fail_policy(e);
+                }
+            }
+            let proposed = self.victims.len();
+            let freed = if proposed > 0 {
+                self.remove_victims(Source::Policy)
+            } else {
+                0
+            };
+            let over_now = self.over(need);
+            if over_now > 0 && (freed == 0 || self.policy_failed) {
+                // The policy failed or has nothing useful left: the fallback
+                // decides the rest of this pass.
+                if self.fallback_evict(over_now) == 0 {
+                    return;
+                }
+                continue;
+            }
+            if over_now == 0 && proposed < EVICT_BATCH_MAX as usize {
+                return;
+            }
+        }
+    }
+
+    fn fallback_evict(&mut self, over: u64) -> u64 {
+        self.victims.clear();
+        let mut victims = std::mem::take(&mut self.victims);
+        let _ = self
+            .ensure_fallback()
+            .evict(EVICT_BATCH_MAX, over, &mut victims);
+        self.victims = victims;
+        if self.victims.is_empty() {
+            return 0;
+        }
+        self.remove_victims(Source::Fallback)
+    }
+
+    /// Evicts the validated `victims`; returns the bytes freed.
+    fn remove_victims(&mut self, source: Source) -> u64 {
+        let c = &self.shared.counters;
+        Counters::add(&c.victims_proposed, self.victims.len() as u64);
+        self.seen.clear();
+        let mut freed = 0u64;
+        let victims = std::mem::take(&mut self.victims);
+        let mut forget = EventBatch::with_capacity(if self.fallback.is_some() {
+            victims.len()
+        } else {
+            0
+        });
+        for &hash in &victims {
+            if !self.seen.insert(hash) {
+                Counters::bump(&self.shared.counters.invalid_duplicate);
+                continue;
+            }
+            let mut found = false;
+            while let Some(slot) = self.shared.index.remove_if(hash, |_| true) {
+                found = true;
+                let w = u64::from(slot.weight);
+                freed += w;
+                self.shared.weighted.fetch_sub(w, Ordering::AcqRel);
+                if source == Source::Fallback {
+                    Counters::bump(&self.shared.counters.fallback_evictions);
+                }
+                self.shared
+                    .notify(slot.key, slot.value, RemovalCause::Evicted);
+            }
+            if !found {
+                Counters::bump(&self.shared.counters.invalid_unknown);
+            }
+            // Whoever did not choose this victim must forget it too.
+            match source {
+                Source::Policy if self.fallback.is_some() => {
+                    forget.push(EventKind::Remove, hash, 0)
+                }
+                Source::Policy => {}
+                Source::Fallback => self.push(EventKind::Remove, hash, 0),
+            }
+        }
+        if let Some(fallback) = &mut self.fallback {
+            let _ = fallback.apply(&forget);
+        }
+        self.victims = victims;
+        self.victims.clear();
+        freed
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Policy,
+    Fallback,
+}

@@ -1,0 +1,302 @@
+//! The machinery LRU and SIEVE share: a hash → node map, an intrusive doubly
+//! linked list in a slab (u32 links, no per-node allocation), weight
+//! accounting, and the queue of victims chosen while applying inserts.
+//!
+//! A [`Discipline`] supplies what differs: what a hit does to a node and which
+//! node leaves next.
+
+use std::collections::VecDeque;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use super::{EventBatch, EventKind, EvictionPolicy, PolicyError};
+
+/// "No node".
+pub(crate) const NIL: u32 = u32::MAX;
+
+/// One tracked hash. `prev` points towards the head (newer), `next` towards
+/// the tail (older).
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    pub(crate) hash: u64,
+    pub(crate) weight: u32,
+    pub(crate) prev: u32,
+    pub(crate) next: u32,
+    /// SIEVE's visited bit; unused by LRU.
+    pub(crate) visited: bool,
+}
+
+/// A doubly linked list whose nodes live in one `Vec`, recycled through a free
+/// list threaded on `next`.
+#[derive(Debug, Default)]
+pub(crate) struct List {
+    nodes: Vec<Node>,
+    free: u32,
+    pub(crate) head: u32,
+    pub(crate) tail: u32,
+}
+
+impl List {
+    fn new() -> Self {
+        List {
+            nodes: Vec::new(),
+            free: NIL,
+            head: NIL,
+            tail: NIL,
+        }
+    }
+
+    pub(crate) fn node(&self, i: u32) -> &Node {
+        &self.nodes[i as usize]
+    }
+
+    pub(crate) fn node_mut(&mut self, i: u32) -> &mut Node {
+        &mut self.nodes[i as usize]
+    }
+
+    fn push_front(&mut self, hash: u64, weight: u32) -> u32 {
+        let node = Node {
+            hash,
+            weight,
+            prev: NIL,
+            next: self.head,
+            visited: false,
+        };
+        let i = if self.free != NIL {
+            let i = self.free;
+            self.free = self.nodes[i as usize].next;
+            self.nodes[i as usize] = node;
+            i
+        } else {
+            let i = u32::try_from(self.nodes.len()).expect("more than 2^32 - 1 tracked entries");
+            self.nodes.push(node);
+            i
+        };
+        if self.head != NIL {
+            self.nodes[self.head as usize].prev = i;
+        } else {
+            self.tail = i;
+        }
+        self.head = i;
+        i
+    }
+
+    fn detach(&mut self, i: u32) {
+        let (prev, next) = {
+            let n = &self.nodes[i as usize];
+            (n.prev, n.next)
+        };
+        if prev != NIL {
+            self.nodes[prev as usize].next = next;
+        } else {
+            self.head = next;
+        }
+        if next != NIL {
+            self.nodes[next as usize].prev = prev;
+        } else {
+            self.tail = prev;
+        }
+    }
+
+    /// Unlinks node `i` and recycles its slot.
+    fn remove(&mut self, i: u32) {
+        self.detach(i);
+        let n = &mut self.nodes[i as usize];
+        n.prev = NIL;
+        n.next = self.free;
+        self.free = i;
+    }
+
+    /// Moves node `i` to the head (most recent).
+    pub(crate) fn move_to_front(&mut self, i: u32) {
+        if self.head == i {
+            return;
+        }
+        self.detach(i);
+        let n = &mut self.nodes[i as usize];
+        n.prev = NIL;
+        n.next = self.head;
+        if self.head != NIL {
+            self.nodes[self.head as usize].prev = i;
+        } else {
+            self.tail = i;
+        }
+        self.head = i;
+    }
+}
+
+/// What distinguishes one list-based policy from another.
+pub(crate) trait Discipline: Send + Default {
+    /// The policy's name.
+    const NAME: &'static str;
+    /// A hit (or an update, which is an access) on node `i`.
+    fn on_hit(&mut self, list: &mut List, i: u32);
+    /// Node `i` is about to leave the list (removed or evicted).
+    fn on_remove(&mut self, list: &List, i: u32);
+    /// The node to evict next; the list is not empty.
+    fn pick_victim(&mut self, list: &mut List) -> u32;
+}
+
+/// A hasher for keys that are already well-mixed 64-bit hashes.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A set of key hashes.
+pub(crate) type HashSet64 = hashbrown::HashSet<u64, BuildHasherDefault<IdentityHasher>>;
+
+pub(crate) type HashIndex = hashbrown::HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>;
+
+/// A list-based policy with weight accounting; see the module docs.
+pub(crate) struct ListPolicy<D: Discipline> {
+    map: HashIndex,
+    list: List,
+    used: u64,
+    capacity: u64,
+    pending: VecDeque<(u64, u32)>,
+    discipline: D,
+}
+
+impl<D: Discipline> ListPolicy<D> {
+    pub(crate) fn new(capacity: u64) -> Self {
+        ListPolicy {
+            map: HashIndex::default(),
+            list: List::new(),
+            used: 0,
+            capacity,
+            pending: VecDeque::new(),
+            discipline: D::default(),
+        }
+    }
+
+    /// Number of tracked hashes.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether `hash` is tracked.
+    pub(crate) fn contains(&self, hash: u64) -> bool {
+        self.map.contains_key(&hash)
+    }
+
+    fn hit(&mut self, hash: u64) {
+        if let Some(&i) = self.map.get(&hash) {
+            self.discipline.on_hit(&mut self.list, i);
+        }
+    }
+
+    fn insert(&mut self, hash: u64, weight: u32) {
+        if self.map.contains_key(&hash) {
+            return self.update(hash, weight);
+        }
+        let w = u64::from(weight);
+        if w > self.capacity {
+            self.pending.push_back((hash, weight));
+            return;
+        }
+        while self.used + w > self.capacity {
+            let Some(victim) = self.evict_one() else {
+                break;
+            };
+            self.pending.push_back(victim);
+        }
+        let i = self.list.push_front(hash, weight);
+        self.map.insert(hash, i);
+        self.used += w;
+    }
+
+    fn update(&mut self, hash: u64, weight: u32) {
+        let Some(&i) = self.map.get(&hash) else {
+            return self.insert(hash, weight);
+        };
+        let node = self.list.node_mut(i);
+        self.used = self.used - u64::from(node.weight) + u64::from(weight);
+        node.weight = weight;
+        self.discipline.on_hit(&mut self.list, i);
+        while self.used > self.capacity {
+            let Some(victim) = self.evict_one() else {
+                break;
+            };
+            self.pending.push_back(victim);
+        }
+    }
+
+    fn remove(&mut self, hash: u64) {
+        if let Some(i) = self.map.remove(&hash) {
+            self.unlink(i);
+        }
+    }
+
+    fn unlink(&mut self, i: u32) -> (u64, u32) {
+        self.discipline.on_remove(&self.list, i);
+        let (hash, weight) = {
+            let n = self.list.node(i);
+            (n.hash, n.weight)
+        };
+        self.used -= u64::from(weight);
+        self.list.remove(i);
+        (hash, weight)
+    }
+
+    fn evict_one(&mut self) -> Option<(u64, u32)> {
+        if self.list.tail == NIL {
+            return None;
+        }
+        let i = self.discipline.pick_victim(&mut self.list);
+        let hash = self.list.node(i).hash;
+        self.map.remove(&hash);
+        Some(self.unlink(i))
+    }
+}
+
+impl<D: Discipline> EvictionPolicy for ListPolicy<D> {
+    fn name(&self) -> &str {
+        D::NAME
+    }
+
+    fn apply(&mut self, batch: &EventBatch) -> Result<(), PolicyError> {
+        for (kind, hash, weight) in batch.iter() {
+            match kind {
+                EventKind::Hit => self.hit(hash),
+                EventKind::Insert => self.insert(hash, weight),
+                EventKind::Update => self.update(hash, weight),
+                EventKind::Remove => self.remove(hash),
+            }
+        }
+        Ok(())
+    }
+
+    fn evict(&mut self, max: u32, need: u64, out: &mut Vec<u64>) -> Result<(), PolicyError> {
+        let mut freed = 0u64;
+        let mut n = 0u32;
+        while n < max {
+            let Some((hash, weight)) = self.pending.pop_front() else {
+                break;
+            };
+            out.push(hash);
+            freed += u64::from(weight);
+            n += 1;
+        }
+        while n < max && freed < need {
+            let Some((hash, weight)) = self.evict_one() else {
+                break;
+            };
+            out.push(hash);
+            freed += u64::from(weight);
+            n += 1;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,230 @@
+//! Eviction policies: the batch interface and the native policies.
+//!
+//! A policy never sees keys or values, only 64-bit key hashes and weights, and
+//! it never sees single accesses: the maintenance actor hands it an
+//! [`EventBatch`] of hits, inserts, updates and removes in the order they were
+//! drained, then asks it for victims. The same shape crosses the WebAssembly
+//! boundary as parallel primitive lists, so a sandboxed policy plugs in behind
+//! this trait without the engine changing.
+//!
+//! # The contract
+//!
+//! * The policy tracks its own resident set and its own used weight against the
+//!   capacity it was built with. An `Insert` that does not fit makes the policy
+//!   choose victims *before* admitting the new hash (the textbook order: this is
+//!   what makes SIEVE and LRU hit ratios equal their definitions); those victims
+//!   are queued and returned by the next [`EvictionPolicy::evict`] call.
+//! * `Hit` of an unknown hash is ignored. `Insert` of a known hash is an
+//!   `Update`; `Update` of an unknown hash is an `Insert`; `Remove` of an unknown
+//!   hash is ignored.
+//! * A hash returned from `evict` is forgotten by the policy at that moment. The
+//!   host checks every proposal against its index: unknown or duplicate hashes
+//!   are ignored and counted, and if the proposals do not bring the tier under
+//!   its bound the host evicts with its native fallback.
+//! * Errors are not fatal to the cache: a failing policy is replaced by the
+//!   fallback in the same pass.
+
+mod list;
+mod lru;
+mod sieve;
+
+pub(crate) use list::HashSet64;
+pub use lru::Lru;
+pub use sieve::Sieve;
+
+use std::fmt;
+use std::sync::Arc;
+
+/// What happened to a key, as the policy is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A read found the entry.
+    Hit = 0,
+    /// A new entry was stored; its weight is given.
+    Insert = 1,
+    /// An existing entry was overwritten; its new weight is given.
+    Update = 2,
+    /// The entry was removed by the user or expired.
+    Remove = 3,
+}
+
+impl EventKind {
+    /// Decodes the wire byte used across the WebAssembly boundary.
+    pub fn from_u8(b: u8) -> Option<EventKind> {
+        Some(match b {
+            0 => EventKind::Hit,
+            1 => EventKind::Insert,
+            2 => EventKind::Update,
+            3 => EventKind::Remove,
+            _ => return None,
+        })
+    }
+}
+
+/// A batch of events as three parallel lists: event `i` is
+/// `(kinds[i], hashes[i], weights[i])`. Order is significant.
+#[derive(Debug, Clone, Default)]
+pub struct EventBatch {
+    kinds: Vec<u8>,
+    hashes: Vec<u64>,
+    weights: Vec<u32>,
+}
+
+impl EventBatch {
+    /// An empty batch with room for `n` events.
+    pub fn with_capacity(n: usize) -> Self {
+        EventBatch {
+            kinds: Vec::with_capacity(n),
+            hashes: Vec::with_capacity(n),
+            weights: Vec::with_capacity(n),
+        }
+    }
+
+    /// Appends one event. `weight` is ignored by policies for hits and removes.
+    #[inline]
+    pub fn push(&mut self, kind: EventKind, hash: u64, weight: u32) {
+        self.kinds.push(kind as u8);
+        self.hashes.push(hash);
+        self.weights.push(weight);
+    }
+
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// True when there are no events.
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
+    /// Empties the batch, keeping its allocation.
+    pub fn clear(&mut self) {
+        self.kinds.clear();
+        self.hashes.clear();
+        self.weights.clear();
+    }
+
+    /// The event kinds, as wire bytes (see [`EventKind`]).
+    pub fn kinds(&self) -> &[u8] {
+        &self.kinds
+    }
+
+    /// The key hashes.
+    pub fn hashes(&self) -> &[u64] {
+        &self.hashes
+    }
+
+    /// The weights (meaningful for inserts and updates).
+    pub fn weights(&self) -> &[u32] {
+        &self.weights
+    }
+
+    /// Iterates the events in order; bytes that are not a known kind are skipped.
+    pub fn iter(&self) -> impl Iterator<Item = (EventKind, u64, u32)> + '_ {
+        self.kinds
+            .iter()
+            .zip(&self.hashes)
+            .zip(&self.weights)
+            .filter_map(|((&k, &h), &w)| EventKind::from_u8(k).map(|k| (k, h, w)))
+    }
+}
+
+/// Why a policy call failed. The host reacts the same way to all of them
+/// (fallback, count, rebuild), but reports the kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// The policy could not be built from its parameters.
+    Init(String),
+    /// The policy trapped, ran out of time or memory, or broke its contract.
+    Failed(String),
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PolicyError::Init(m) => write!(f, "policy initialisation failed: {m}"),
+            PolicyError::Failed(m) => write!(f, "policy call failed: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for PolicyError {}
+
+/// A batch-driven eviction policy. See the [module docs](self) for the contract.
+///
+/// Implementations are owned by one thread at a time (the maintenance actor),
+/// so they need `Send` but not `Sync`.
+pub trait EvictionPolicy: Send {
+    /// A short name for statistics and logs.
+    fn name(&self) -> &str;
+
+    /// Applies a batch of events in order.
+    fn apply(&mut self, batch: &EventBatch) -> Result<(), PolicyError>;
+
+    /// Appends up to `max` victims to `out`: first those already chosen while
+    /// applying inserts, then more, in the policy's order, until the victims
+    /// appended weigh at least `need` bytes or the policy tracks nothing.
+    fn evict(&mut self, max: u32, need: u64, out: &mut Vec<u64>) -> Result<(), PolicyError>;
+
+    /// Whether `candidate` should be admitted at the cost of `victim` (used
+    /// when a lower tier decides whether to take a demoted entry). The default
+    /// admits everything.
+    fn admit(&mut self, candidate: u64, victim: u64) -> Result<bool, PolicyError> {
+        let _ = (candidate, victim);
+        Ok(true)
+    }
+}
+
+/// Builds a policy for a tier of a given capacity. The engine calls it once per
+/// tier at start-up; the host's WebAssembly loader is one implementation.
+pub trait PolicyFactory: Send + Sync {
+    /// Builds a policy whose capacity is `capacity` bytes.
+    fn build(&self, capacity: u64) -> Result<Box<dyn EvictionPolicy>, PolicyError>;
+}
+
+/// Which eviction policy a cache tier uses.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub enum PolicyChoice {
+    /// Least recently used.
+    Lru,
+    /// SIEVE (the default, and the fallback when another policy fails).
+    #[default]
+    Sieve,
+    /// A policy built by a factory, e.g. a WebAssembly component.
+    Custom(Arc<dyn PolicyFactory>),
+}
+
+impl PolicyChoice {
+    /// Builds the chosen policy at `capacity` bytes.
+    pub fn build(&self, capacity: u64) -> Result<Box<dyn EvictionPolicy>, PolicyError> {
+        Ok(match self {
+            PolicyChoice::Lru => Box::new(Lru::new(capacity)),
+            PolicyChoice::Sieve => Box::new(Sieve::new(capacity)),
+            PolicyChoice::Custom(factory) => factory.build(capacity)?,
+        })
+    }
+
+    /// Parses a built-in policy name (`lru`, `sieve`).
+    pub fn builtin(name: &str) -> Option<PolicyChoice> {
+        match name.to_ascii_lowercase().as_str() {
+            "lru" => Some(PolicyChoice::Lru),
+            "sieve" => Some(PolicyChoice::Sieve),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for PolicyChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PolicyChoice::Lru => f.write_str("Lru"),
+            PolicyChoice::Sieve => f.write_str("Sieve"),
+            PolicyChoice::Custom(_) => f.write_str("Custom(..)"),
+        }
+    }
+}

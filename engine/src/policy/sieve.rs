@@ -1,0 +1,83 @@
+//! SIEVE (Zhang et al., NSDI '24): a FIFO queue with a visited bit and a hand
+//! that sweeps from the oldest entry towards the newest, clearing bits, and
+//! evicts the first unvisited entry it finds. New entries enter at the head;
+//! nothing moves on a hit.
+
+use super::list::{Discipline, List, ListPolicy, NIL};
+use super::{EventBatch, EvictionPolicy, PolicyError};
+
+/// Textbook SIEVE over weights; with unit weights its hit ratio equals
+/// libCacheSim's SIEVE exactly. It is the engine's fallback policy.
+pub struct Sieve(ListPolicy<SieveHand>);
+
+/// The hand: the node to examine next, or `NIL` for "start at the tail".
+pub(crate) struct SieveHand(u32);
+
+impl Default for SieveHand {
+    fn default() -> Self {
+        SieveHand(NIL)
+    }
+}
+
+impl Discipline for SieveHand {
+    const NAME: &'static str = "sieve";
+
+    fn on_hit(&mut self, list: &mut List, i: u32) {
+        list.node_mut(i).visited = true;
+    }
+
+    fn on_remove(&mut self, list: &List, i: u32) {
+        if self.0 == i {
+            self.0 = list.node(i).prev;
+        }
+    }
+
+    fn pick_victim(&mut self, list: &mut List) -> u32 {
+        let mut o = if self.0 != NIL { self.0 } else { list.tail };
+        while list.node(o).visited {
+            list.node_mut(o).visited = false;
+            o = list.node(o).prev;
+            if o == NIL {
+                o = list.tail;
+            }
+        }
+        // Park the hand on the victim; `on_remove` then moves it to the
+        // victim's newer neighbour, as the algorithm prescribes.
+        self.0 = o;
+        o
+    }
+}
+
+impl Sieve {
+    /// An empty SIEVE holding at most `capacity` weight.
+    pub fn new(capacity: u64) -> Self {
+        Sieve(ListPolicy::new(capacity))
+    }
+
+    /// Number of tracked hashes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when nothing is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.0.len() == 0
+    }
+
+    /// Whether `hash` is tracked (resident, in the policy's view).
+    pub fn contains(&self, hash: u64) -> bool {
+        self.0.contains(hash)
+    }
+}
+
+impl EvictionPolicy for Sieve {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn apply(&mut self, batch: &EventBatch) -> Result<(), PolicyError> {
+        self.0.apply(batch)
+    }
+    fn evict(&mut self, max: u32, need: u64, out: &mut Vec<u64>) -> Result<(), PolicyError> {
+        self.0.evict(max, need, out)
+    }
+}

@@ -1,0 +1,100 @@
+//! State shared by the cache handles (callers) and the maintenance actor, and
+//! the one place where channel capacities and batch sizes are set.
+
+use std::cell::Cell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+use parking_lot::Mutex;
+
+use crate::clock::Clock;
+use crate::hot::HotIndex;
+use crate::policy::EventKind;
+use crate::stats::{Counters, RemovalCause};
+use crate::stripe::Stripes;
+
+/// Capacity of the write buffer (events between callers and maintenance).
+pub(crate) const WRITE_BUFFER_CAPACITY: usize = 16 * 1024;
+/// Callers wake maintenance once the write buffer holds this many events.
+pub(crate) const WRITE_BUFFER_WAKE_AT: usize = WRITE_BUFFER_CAPACITY / 4;
+/// Capacity of the command channel (sync requests, shutdown).
+pub(crate) const COMMAND_CHANNEL_CAPACITY: usize = 64;
+/// Capacity of the wake-up channel: one pending wake is enough.
+pub(crate) const WAKE_CHANNEL_CAPACITY: usize = 1;
+/// Maximum events handed to a policy in one batch.
+pub(crate) const POLICY_BATCH_MAX: usize = 1024;
+/// Maximum victims asked of a policy in one call.
+pub(crate) const EVICT_BATCH_MAX: u32 = 256;
+/// Maximum rounds of asking for victims in one pass (bounds the work a
+/// misbehaving policy can cause).
+pub(crate) const EVICT_ROUNDS_MAX: usize = 64;
+/// Maximum write events drained in one maintenance pass (so that a flood of
+/// writers cannot starve eviction and expiry).
+pub(crate) const WRITE_DRAIN_MAX: usize = 4 * WRITE_BUFFER_CAPACITY;
+/// How often maintenance runs when nobody wakes it.
+pub(crate) const MAINTENANCE_INTERVAL: Duration = Duration::from_millis(50);
+/// How many times a writer waits for eviction before writing past the bound.
+pub(crate) const MAX_CAPACITY_WAITS: u32 = 64;
+
+/// A write as the maintenance actor learns of it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WriteEvent {
+    pub(crate) kind: EventKind,
+    pub(crate) hash: u64,
+    pub(crate) weight: u32,
+    /// Deadline of the written entry (`hot::NEVER` if none).
+    pub(crate) expires_at: u64,
+}
+
+/// Called with every entry that leaves the cache.
+pub(crate) type Listener<K, V> = Arc<dyn Fn(K, V, RemovalCause) + Send + Sync>;
+
+thread_local! {
+    static IN_MAINTENANCE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the current thread as a maintenance thread (which must never block
+/// waiting for maintenance).
+pub(crate) fn enter_maintenance() {
+    IN_MAINTENANCE.with(|m| m.set(true));
+}
+
+/// Whether the current thread is a maintenance thread, e.g. a removal
+/// listener writing back into the cache.
+pub(crate) fn in_maintenance() -> bool {
+    IN_MAINTENANCE.with(|m| m.get())
+}
+
+pub(crate) struct Shared<K, V> {
+    pub(crate) index: HotIndex<K, V>,
+    pub(crate) stripes: Stripes,
+    pub(crate) counters: Counters,
+    /// Bytes reserved by writers and held by resident entries.
+    pub(crate) weighted: CachePadded<AtomicU64>,
+    /// The per-cache version counter every mutation draws from.
+    pub(crate) version: CachePadded<AtomicU64>,
+    pub(crate) capacity: u64,
+    pub(crate) clock: Clock,
+    pub(crate) hasher: foldhash::fast::RandomState,
+    pub(crate) listener: Option<Listener<K, V>>,
+    /// Events written by the maintenance thread itself while the buffer was
+    /// full (it cannot wait on itself).
+    pub(crate) overflow: Mutex<Vec<WriteEvent>>,
+    pub(crate) closed: AtomicBool,
+}
+
+impl<K, V> Shared<K, V> {
+    /// Tells the listener, if any; a panicking listener is counted and
+    /// otherwise ignored.
+    pub(crate) fn notify(&self, key: K, value: V, cause: RemovalCause) {
+        Counters::bump(self.counters.removal(cause));
+        if let Some(listener) = &self.listener
+            && catch_unwind(AssertUnwindSafe(|| listener(key, value, cause))).is_err()
+        {
+            Counters::bump(&self.counters.listener_panics);
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! Statistics: the counters the maintenance thread and rare paths bump, and the
+//! snapshot users read.
+//!
+//! Hot-path counters (hits, misses, inserts…) live in the caller stripes
+//! (`crate::stripe`); everything here is bumped off the hot path, so plain
+//! relaxed atomics suffice.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why an entry left the cache, as told to the removal listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RemovalCause {
+    /// The eviction policy chose it to make room.
+    Evicted,
+    /// Its time to live ran out.
+    Expired,
+    /// A write put a new value under its key.
+    Replaced,
+    /// The user removed it (`remove`, `clear`).
+    Removed,
+}
+
+macro_rules! counters {
+    ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $field:ident),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Default)]
+        pub(crate) struct $name { $($(#[$fm])* pub(crate) $field: AtomicU64,)* }
+    };
+}
+
+counters! {
+    /// Counters bumped by maintenance and by rare caller paths.
+    Counters {
+        evicted, expired, replaced, removed,
+        policy_batches, policy_events, victims_proposed,
+        invalid_unknown, invalid_duplicate, fallback_evictions, policy_failures,
+        loader_runs, loader_errors, loader_panics, loader_waits,
+        weigher_panics, listener_panics, write_backpressure, capacity_waits,
+    }
+}
+
+impl Counters {
+    #[inline]
+    pub(crate) fn bump(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The counter for removals of `cause`.
+    pub(crate) fn removal(&self, cause: RemovalCause) -> &AtomicU64 {
+        match cause {
+            RemovalCause::Evicted => &self.evicted,
+            RemovalCause::Expired => &self.expired,
+            RemovalCause::Replaced => &self.replaced,
+            RemovalCause::Removed => &self.removed,
+        }
+    }
+}
+
+fn get(c: &AtomicU64) -> u64 {
+    c.load(Ordering::Relaxed)
+}
+
+/// Hits and misses of one tier.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TierStats {
+    /// Reads answered by this tier.
+    pub hits: u64,
+    /// Reads this tier could not answer.
+    pub misses: u64,
+}
+
+impl TierStats {
+    /// `hits / (hits + misses)`, or 0 with no reads.
+    pub fn hit_ratio(&self) -> f64 {
+        let total = self.hits + self.misses;
+        if total == 0 {
+            0.0
+        } else {
+            self.hits as f64 / total as f64
+        }
+    }
+}
+
+/// Removals by cause.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RemovalStats {
+    /// Chosen by the policy to make room.
+    pub evicted: u64,
+    /// Reaped or found past their deadline.
+    pub expired: u64,
+    /// Overwritten by a new value.
+    pub replaced: u64,
+    /// Removed by the user.
+    pub removed: u64,
+}
+
+/// What the policies did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PolicyStats {
+    /// Batches applied.
+    pub batches: u64,
+    /// Events in those batches.
+    pub events: u64,
+    /// Victims the policy proposed.
+    pub victims_proposed: u64,
+    /// Proposals naming a hash the index does not hold (ignored).
+    pub invalid_unknown: u64,
+    /// Proposals naming a hash twice in one answer (ignored).
+    pub invalid_duplicate: u64,
+    /// Entries the native fallback evicted because the policy's proposals did
+    /// not bring the tier under its bound.
+    pub fallback_evictions: u64,
+    /// Policy calls that failed (the tier switched to the fallback).
+    pub failures: u64,
+}
+
+/// Loader runs of `get_or_insert_with` and `try_get_or_insert_with`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LoaderStats {
+    /// Loaders run (one per missing key, however many callers asked).
+    pub runs: u64,
+    /// Loaders that returned an error.
+    pub errors: u64,
+    /// Loaders that panicked.
+    pub panics: u64,
+    /// Callers that waited for another caller's loader.
+    pub waits: u64,
+}
+
+/// A snapshot of a cache's statistics. Counters are monotonic; each is read
+/// atomically but the snapshot as a whole is not one instant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Reads of the hot tier.
+    pub hot: TierStats,
+    /// Writes that stored a new key.
+    pub inserts: u64,
+    /// Writes that overwrote a key.
+    pub updates: u64,
+    /// Removals by the user.
+    pub removes: u64,
+    /// Entries that left the cache, by cause.
+    pub removals: RemovalStats,
+    /// Policy activity.
+    pub policy: PolicyStats,
+    /// Access hints dropped by the lossy read buffer.
+    pub dropped_read_events: u64,
+    /// Loader activity.
+    pub loader: LoaderStats,
+    /// Weigher calls that panicked.
+    pub weigher_panics: u64,
+    /// Removal-listener calls that panicked.
+    pub listener_panics: u64,
+    /// Writes that found the write buffer full and waited for maintenance.
+    pub write_backpressure: u64,
+    /// Writes that found the cache over its bound and waited for eviction.
+    pub capacity_waits: u64,
+    /// Entries resident now (including expired ones not yet reaped).
+    pub entries: u64,
+    /// Weighted size now, in bytes.
+    pub weighted_size: u64,
+}
+
+impl CacheStats {
+    pub(crate) fn collect(c: &Counters, callers: crate::stripe::CallerTotals) -> CacheStats {
+        CacheStats {
+            hot: TierStats {
+                hits: callers.hits,
+                misses: callers.misses,
+            },
+            inserts: callers.inserts,
+            updates: callers.updates,
+            removes: callers.removes,
+            removals: RemovalStats {
+                evicted: get(&c.evicted),
+                expired: get(&c.expired),
+                replaced: get(&c.replaced),
+                removed: get(&c.removed),
+            },
+            policy: PolicyStats {
+                batches: get(&c.policy_batches),
+                events: get(&c.policy_events),
+                victims_proposed: get(&c.victims_proposed),
+                invalid_unknown: get(&c.invalid_unknown),
+                invalid_duplicate: get(&c.invalid_duplicate),
+                fallback_evictions: get(&c.fallback_evictions),
+                failures: get(&c.policy_failures),
+            },
+            dropped_read_events: callers.dropped_reads,
+            loader: LoaderStats {
+                runs: get(&c.loader_runs),
+                errors: get(&c.loader_errors),
+                panics: get(&c.loader_panics),
+                waits: get(&c.loader_waits),
+            },
+            weigher_panics: get(&c.weigher_panics),
+            listener_panics: get(&c.listener_panics),
+            write_backpressure: get(&c.write_backpressure),
+            capacity_waits: get(&c.capacity_waits),
+            entries: 0,
+            weighted_size: 0,
+        }
+    }
+}
