@@ -665,26 +665,38 @@ where
     }
 
     /// Reserves `weight` bytes against the bound, waiting for eviction when
-    /// the cache is more than `slack` over its capacity.
+    /// the reservation would take the cache past `capacity + slack`. The
+    /// reservation is a compare-and-swap, so the weighted size never exceeds
+    /// the bound, not even for an instant.
     fn reserve(&self, weight: u32) -> Result<(), Error> {
         let s = self.shared();
         let w = u64::from(weight);
         let bound = s.capacity.saturating_add(self.inner.slack);
         let mut waits = 0;
+        let mut current = s.weighted.load(Ordering::Acquire);
         loop {
-            let before = s.weighted.fetch_add(w, Ordering::AcqRel);
-            let after = before + w;
-            if after <= s.capacity {
-                return Ok(());
+            let after = current.saturating_add(w);
+            if after > bound && !in_maintenance() && waits < MAX_CAPACITY_WAITS {
+                waits += 1;
+                Counters::bump(&s.counters.capacity_waits);
+                self.sync(w)?;
+                current = s.weighted.load(Ordering::Acquire);
+                continue;
             }
-            if after <= bound || in_maintenance() || waits >= MAX_CAPACITY_WAITS {
-                self.wake();
-                return Ok(());
+            match s.weighted.compare_exchange_weak(
+                current,
+                after,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    if after > s.capacity {
+                        self.wake();
+                    }
+                    return Ok(());
+                }
+                Err(actual) => current = actual,
             }
-            self.release(w);
-            waits += 1;
-            Counters::bump(&s.counters.capacity_waits);
-            self.sync(w)?;
         }
     }
 

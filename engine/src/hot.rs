@@ -87,6 +87,12 @@ impl<K, V> HotIndex<K, V> {
         }
     }
 
+    /// Whether any slot has this hash.
+    pub(crate) fn contains_hash(&self, hash: u64) -> bool {
+        let table = self.shard(hash).read();
+        table.find(hash, |s| s.hash == hash).is_some()
+    }
+
     /// The latest deadline among slots with this hash, if any slot has it.
     pub(crate) fn expiry_of(&self, hash: u64) -> Option<u64> {
         let table = self.shard(hash).read();

@@ -38,11 +38,12 @@
 //! postcard encoding of key and value). The weighted size — resident entries
 //! plus writes in flight — never exceeds `max_capacity + slack` (the default
 //! slack is 1/16 of the capacity; [`Cache::bound`] reports it): a writer that
-//! would cross it asks maintenance to evict and waits. The only exception is
-//! a write that has waited 64 times for eviction that made no room (possible
-//! only when more than `slack` bytes of concurrent writes are in flight at
-//! once); it proceeds so that no writer can hang. Memory use is the weighted
-//! size plus per-entry overhead (measured by the `peers` benchmark).
+//! would cross it asks maintenance to evict and waits. There are two
+//! exceptions, both so that no writer can hang: a write that has waited 1024
+//! times while other writers took the room each eviction made, and a write
+//! made from the maintenance thread itself (a removal listener writing back).
+//! Memory use is the weighted size plus per-entry overhead (measured by the
+//! `peers` benchmark).
 //!
 //! ## Expiry
 //!

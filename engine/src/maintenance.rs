@@ -145,6 +145,15 @@ where
     }
 
     fn take_write(&mut self, ev: WriteEvent) {
+        // Writers publish to the index before they send the event, so an
+        // insert or update whose entry is already gone (evicted, or removed by
+        // a writer whose event overtook this one) must not reach the policy:
+        // it would track a hash the index does not hold.
+        if matches!(ev.kind, EventKind::Insert | EventKind::Update)
+            && !self.shared.index.contains_hash(ev.hash)
+        {
+            return;
+        }
         if ev.expires_at != NEVER && matches!(ev.kind, EventKind::Insert | EventKind::Update) {
             self.wheel.schedule(Timer {
                 hash: ev.hash,
@@ -232,9 +241,10 @@ where
     }
 
     fn evict(&mut self, need: u64) {
-        // Apply everything first so the policy's view is current.
-        self.flush();
         for _ in 0..EVICT_ROUNDS_MAX {
+            // Apply everything first (including removals chosen by the
+            // fallback last round) so the policy's view is current.
+            self.flush();
             let over = self.over(need);
             self.victims.clear();
             if !self.policy_failed {

@@ -36,8 +36,9 @@ pub(crate) const EVICT_ROUNDS_MAX: usize = 64;
 pub(crate) const WRITE_DRAIN_MAX: usize = 4 * WRITE_BUFFER_CAPACITY;
 /// How often maintenance runs when nobody wakes it.
 pub(crate) const MAINTENANCE_INTERVAL: Duration = Duration::from_millis(50);
-/// How many times a writer waits for eviction before writing past the bound.
-pub(crate) const MAX_CAPACITY_WAITS: u32 = 64;
+/// How many times a writer waits for eviction before writing past the bound
+/// (a valve against starvation under extreme contention; see the crate docs).
+pub(crate) const MAX_CAPACITY_WAITS: u32 = 1024;
 
 /// A write as the maintenance actor learns of it.
 #[derive(Clone, Copy, Debug)]

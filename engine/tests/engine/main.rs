@@ -1,0 +1,7 @@
+//! The engine's integration tests: one binary, one module per concern.
+
+mod bad_input;
+mod concurrency;
+mod model;
+mod policies;
+mod support;
