@@ -16,12 +16,12 @@ use serde::de::DeserializeOwned;
 
 use crate::builder::CacheBuilder;
 use crate::error::Error;
-use crate::hot::{HotIndex, NEVER, Slot, hash_key};
+use crate::hot::{HotIndex, NEVER, Slot};
 use crate::loader::{Flights, LeaderGuard, Outcome, Role};
 use crate::maintenance::{Cmd, Inbox, Maintenance};
 use crate::policy::EventKind;
 use crate::shared::{
-    COMMAND_CHANNEL_CAPACITY, MAX_CAPACITY_WAITS, Shared, WAKE_CHANNEL_CAPACITY,
+    COMMAND_CHANNEL_CAPACITY, MAX_CAPACITY_WAITS, READ_WAKE_SPACING, Shared, WAKE_CHANNEL_CAPACITY,
     WRITE_BUFFER_CAPACITY, WRITE_BUFFER_WAKE_AT, WriteEvent, in_maintenance,
 };
 use crate::stats::{CacheStats, Counters, RemovalCause};
@@ -124,10 +124,11 @@ where
             version: CachePadded::new(AtomicU64::new(0)),
             capacity: b.max_capacity,
             clock: b.clock,
-            hasher: foldhash::fast::RandomState::default(),
             listener: b.listener,
             overflow: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
+            started: std::time::Instant::now(),
+            last_pass: AtomicU64::new(0),
         });
         let (events, events_rx) = bounded(WRITE_BUFFER_CAPACITY);
         let (commands, commands_rx) = bounded(COMMAND_CHANNEL_CAPACITY);
@@ -172,15 +173,15 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let s = self.shared();
-        let hash = hash_key(&s.hasher, key);
+        let hash = s.index.hasher.hash(key);
         let table = s.index.shard(hash).read();
-        if let Some(slot) = table.find(hash, |e| e.hash == hash && e.key.borrow() == key)
+        if let Some(slot) = table.get(hash, key)
             && !slot.expired(|| s.clock.now_nanos())
         {
             let value = slot.value.clone();
             drop(table);
-            if !s.stripes.record_hit(hash) {
-                self.wake();
+            if s.stripes.record_hit(hash) {
+                self.wake_for_reads();
             }
             return Some(value);
         }
@@ -193,10 +194,10 @@ where
     /// telling the policy.
     fn peek(&self, key: &K) -> Option<V> {
         let s = self.shared();
-        let hash = hash_key(&s.hasher, key);
+        let hash = s.index.hasher.hash(key);
         let table = s.index.shard(hash).read();
         table
-            .find(hash, |e| e.hash == hash && e.key == *key)
+            .get(hash, key)
             .filter(|slot| !slot.expired(|| s.clock.now_nanos()))
             .map(|slot| slot.value.clone())
     }
@@ -208,10 +209,10 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let s = self.shared();
-        let hash = hash_key(&s.hasher, key);
+        let hash = s.index.hasher.hash(key);
         let table = s.index.shard(hash).read();
         table
-            .find(hash, |e| e.hash == hash && e.key.borrow() == key)
+            .get(hash, key)
             .is_some_and(|slot| !slot.expired(|| s.clock.now_nanos()))
     }
 
@@ -223,9 +224,9 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let s = self.shared();
-        let hash = hash_key(&s.hasher, key);
+        let hash = s.index.hasher.hash(key);
         let table = s.index.shard(hash).read();
-        let slot = table.find(hash, |e| e.hash == hash && e.key.borrow() == key)?;
+        let slot = table.get(hash, key)?;
         if slot.expires_at == NEVER {
             return Some(None);
         }
@@ -311,15 +312,13 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let s = self.shared();
-        let hash = hash_key(&s.hasher, key);
-        let slot = {
-            let mut table = s.index.shard(hash).write();
-            let entry = table
-                .find_entry(hash, |e| e.hash == hash && e.key.borrow() == key)
-                .ok()?;
-            entry.remove().0
-        };
-        self.forget(&slot);
+        let hash = s.index.hasher.hash(key);
+        let slot = s
+            .index
+            .shard(hash)
+            .write()
+            .remove(&s.index.hasher, hash, key)?;
+        self.forget(hash, slot.weight);
         if slot.expired(|| s.clock.now_nanos()) {
             s.notify(slot.key, slot.value, RemovalCause::Expired);
             return None;
@@ -335,7 +334,7 @@ where
         let s = self.shared();
         s.index.drain_shards(|slots| {
             for slot in slots {
-                self.forget(&slot);
+                self.forget(s.index.hasher.hash(&slot.key), slot.weight);
                 s.notify(slot.key, slot.value, RemovalCause::Removed);
             }
         });
@@ -442,7 +441,7 @@ where
         accept: impl FnOnce(Outcome<V>) -> Option<R>,
     ) -> Option<Result<R, LeaderGuard<'a, K, V>>> {
         let s = self.shared();
-        let hash = hash_key(&s.hasher, key);
+        let hash = s.index.hasher.hash(key);
         match self.inner.flights.join(hash, key) {
             Role::Waiter(flight) => {
                 Counters::bump(&s.counters.loader_waits);
@@ -571,7 +570,7 @@ where
         if s.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        let hash = hash_key(&s.hasher, &key);
+        let hash = s.index.hasher.hash(&key);
         let weight = self.weigh(&key, &value)?;
         if u64::from(weight) > s.capacity {
             return Err(Error::EntryTooLarge {
@@ -582,7 +581,7 @@ where
         self.reserve(weight)?;
         let version = s.version.fetch_add(1, Ordering::AcqRel) + 1;
         let mut table = s.index.shard(hash).write();
-        let Some(slot) = table.find_mut(hash, |e| e.hash == hash && e.key == key) else {
+        let Some(slot) = table.get_mut(hash, &key) else {
             if !cond(None) {
                 drop(table);
                 self.release(u64::from(weight));
@@ -592,18 +591,14 @@ where
                 Expiry::Set(deadline) => deadline,
                 Expiry::Keep => self.default_deadline(),
             };
-            table.insert_unique(
-                hash,
-                Slot {
-                    hash,
-                    version,
-                    expires_at,
-                    weight,
-                    key,
-                    value,
-                },
-                |e| e.hash,
-            );
+            let slot = Slot {
+                version,
+                expires_at,
+                weight,
+                key,
+                value,
+            };
+            table.insert_new(&s.index.hasher, hash, slot);
             drop(table);
             self.send(WriteEvent {
                 kind: EventKind::Insert,
@@ -653,12 +648,12 @@ where
         Ok(Written::Stored { previous })
     }
 
-    /// Accounts for a removed slot: releases its weight, tells the policy.
-    fn forget(&self, slot: &Slot<K, V>) {
-        self.release(u64::from(slot.weight));
+    /// Accounts for a removed entry: releases its weight, tells the policy.
+    fn forget(&self, hash: u64, weight: u32) {
+        self.release(u64::from(weight));
         self.send(WriteEvent {
             kind: EventKind::Remove,
-            hash: slot.hash,
+            hash,
             weight: 0,
             expires_at: NEVER,
         });
@@ -719,6 +714,17 @@ where
 
     fn wake(&self) {
         let _ = self.inner.wake.try_send(());
+    }
+
+    /// Read rings are full: wake maintenance unless it ran very recently.
+    #[cold]
+    fn wake_for_reads(&self) {
+        let s = self.shared();
+        let now = u64::try_from(s.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let last = s.last_pass.load(Ordering::Acquire);
+        if now.saturating_sub(last) >= READ_WAKE_SPACING.as_nanos() as u64 {
+            self.wake();
+        }
     }
 
     /// Hands a write event to maintenance; blocks while the buffer is full

@@ -1,12 +1,16 @@
 //! The hot tier: decoded values in a sharded concurrent index, read and written
 //! on the caller's thread.
 //!
-//! Each shard is a `hashbrown::HashTable` of [`Slot`]s under a `parking_lot`
-//! reader-writer lock, padded to its own cache line. Slots are stored inline
-//! (no per-entry allocation, no reference count): a hit clones the value under
-//! the read lock. The shard is chosen from bits 40.. of the key hash and the
-//! table position from the low bits, so the two are independent.
+//! Each shard is a [`Table`] under a `parking_lot` reader-writer lock, padded
+//! to its own cache line. A table keeps its entries in a dense `Vec` of
+//! [`Slot`]s (removal swaps the last slot in) and finds them through a
+//! `hashbrown::HashTable<u32>` of slot numbers, so an empty bucket costs 5
+//! bytes instead of a whole slot and no per-entry allocation or reference
+//! count exists. A hit clones the value under the read lock. The shard is
+//! chosen from bits 40.. of the key hash and the bucket from the low bits, so
+//! the two are independent.
 
+use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
 
 use crossbeam_utils::CachePadded;
@@ -18,8 +22,6 @@ pub(crate) const NEVER: u64 = u64::MAX;
 
 /// One resident entry.
 pub(crate) struct Slot<K, V> {
-    /// The key's hash (never 0); what the policy knows the entry by.
-    pub(crate) hash: u64,
     /// The version of the mutation that wrote this copy.
     pub(crate) version: u64,
     /// Clock nanoseconds at which the entry expires, or [`NEVER`].
@@ -39,89 +41,223 @@ impl<K, V> Slot<K, V> {
     }
 }
 
-/// A key hash that is never 0 (0 marks an empty read-buffer slot).
-#[inline]
-pub(crate) fn hash_key<Q: Hash + ?Sized>(hasher: &foldhash::fast::RandomState, key: &Q) -> u64 {
-    match hasher.hash_one(key) {
-        0 => 1,
-        h => h,
+/// The cache's key hasher: seeded per cache (hash flooding resistance), and
+/// never 0 (0 marks an empty read-buffer slot).
+#[derive(Clone, Default)]
+pub(crate) struct KeyHasher(foldhash::fast::RandomState);
+
+impl KeyHasher {
+    #[inline]
+    pub(crate) fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+        match self.0.hash_one(key) {
+            0 => 1,
+            h => h,
+        }
     }
 }
 
-pub(crate) type Shard<K, V> = CachePadded<RwLock<HashTable<Slot<K, V>>>>;
+/// One shard's entries.
+pub(crate) struct Table<K, V> {
+    index: HashTable<u32>,
+    slots: Vec<Slot<K, V>>,
+}
+
+impl<K: Hash + Eq, V> Table<K, V> {
+    fn new() -> Self {
+        Table {
+            index: HashTable::new(),
+            slots: Vec::new(),
+        }
+    }
+
+    /// Number of entries.
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    #[inline]
+    fn position<Q>(&self, hash: u64, key: &Q) -> Option<usize>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let slots = &self.slots;
+        self.index
+            .find(hash, |&i| slots[i as usize].key.borrow() == key)
+            .map(|&i| i as usize)
+    }
+
+    /// The entry for `key`.
+    #[inline]
+    pub(crate) fn get<Q>(&self, hash: u64, key: &Q) -> Option<&Slot<K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        self.position(hash, key).map(|i| &self.slots[i])
+    }
+
+    /// The entry for `key`, mutably.
+    pub(crate) fn get_mut<Q>(&mut self, hash: u64, key: &Q) -> Option<&mut Slot<K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        self.position(hash, key).map(|i| &mut self.slots[i])
+    }
+
+    /// Adds an entry whose key is known to be absent.
+    pub(crate) fn insert_new(&mut self, hasher: &KeyHasher, hash: u64, slot: Slot<K, V>) {
+        let i = u32::try_from(self.slots.len()).expect("fewer than 2^32 entries per shard");
+        self.slots.push(slot);
+        let slots = &self.slots;
+        self.index
+            .insert_unique(hash, i, |&j| hasher.hash(&slots[j as usize].key));
+    }
+
+    /// Removes the entry for `key`.
+    pub(crate) fn remove<Q>(&mut self, hasher: &KeyHasher, hash: u64, key: &Q) -> Option<Slot<K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let slots = &self.slots;
+        let entry = self
+            .index
+            .find_entry(hash, |&i| slots[i as usize].key.borrow() == key)
+            .ok()?;
+        let i = entry.remove().0 as usize;
+        Some(self.take(hasher, i))
+    }
+
+    /// Removes one entry whose key hashes to `hash` and that satisfies `pred`.
+    pub(crate) fn remove_hash_if(
+        &mut self,
+        hasher: &KeyHasher,
+        hash: u64,
+        mut pred: impl FnMut(&Slot<K, V>) -> bool,
+    ) -> Option<Slot<K, V>> {
+        let slots = &self.slots;
+        let entry = self
+            .index
+            .find_entry(hash, |&i| {
+                let s = &slots[i as usize];
+                hasher.hash(&s.key) == hash && pred(s)
+            })
+            .ok()?;
+        let i = entry.remove().0 as usize;
+        Some(self.take(hasher, i))
+    }
+
+    /// Takes slot `i` (already unlinked from the index) out of the slab,
+    /// moving the last slot into its place.
+    fn take(&mut self, hasher: &KeyHasher, i: usize) -> Slot<K, V> {
+        let last = self.slots.len() - 1;
+        if i != last {
+            let moved = hasher.hash(&self.slots[last].key);
+            let link = self
+                .index
+                .find_mut(moved, |&j| j as usize == last)
+                .expect("every slot is linked from the index");
+            *link = i as u32;
+        }
+        let slot = self.slots.swap_remove(i);
+        if self.slots.len() < self.slots.capacity() / 4 {
+            self.slots.shrink_to(self.slots.len() * 2);
+            self.index.shrink_to(self.slots.len() * 2, |&j| {
+                hasher.hash(&self.slots[j as usize].key)
+            });
+        }
+        slot
+    }
+
+    /// The entries, in slab order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Slot<K, V>> {
+        self.slots.iter()
+    }
+}
+
+pub(crate) type Shard<K, V> = CachePadded<RwLock<Table<K, V>>>;
 
 /// The sharded index.
 pub(crate) struct HotIndex<K, V> {
     shards: Box<[Shard<K, V>]>,
     mask: usize,
+    pub(crate) hasher: KeyHasher,
 }
 
-impl<K, V> HotIndex<K, V> {
+impl<K: Hash + Eq, V> HotIndex<K, V> {
     /// `n` shards, rounded up to a power of two.
     pub(crate) fn new(n: usize) -> Self {
         let n = n.max(1).next_power_of_two();
         HotIndex {
             shards: (0..n)
-                .map(|_| CachePadded::new(RwLock::new(HashTable::new())))
+                .map(|_| CachePadded::new(RwLock::new(Table::new())))
                 .collect(),
             mask: n - 1,
+            hasher: KeyHasher::default(),
         }
     }
 
     /// The shard that holds `hash`.
     #[inline]
-    pub(crate) fn shard(&self, hash: u64) -> &RwLock<HashTable<Slot<K, V>>> {
+    pub(crate) fn shard(&self, hash: u64) -> &RwLock<Table<K, V>> {
         &self.shards[(hash >> 40) as usize & self.mask]
     }
 
-    /// Removes one slot with this hash that satisfies `pred`.
+    /// Removes one entry with this hash that satisfies `pred`.
     pub(crate) fn remove_if(
         &self,
         hash: u64,
-        mut pred: impl FnMut(&Slot<K, V>) -> bool,
+        pred: impl FnMut(&Slot<K, V>) -> bool,
     ) -> Option<Slot<K, V>> {
-        let mut table = self.shard(hash).write();
-        match table.find_entry(hash, |s| s.hash == hash && pred(s)) {
-            Ok(entry) => Some(entry.remove().0),
-            Err(_) => None,
-        }
+        self.shard(hash)
+            .write()
+            .remove_hash_if(&self.hasher, hash, pred)
     }
 
-    /// Whether any slot has this hash.
+    /// Whether any entry's key hashes to `hash`.
     pub(crate) fn contains_hash(&self, hash: u64) -> bool {
         let table = self.shard(hash).read();
-        table.find(hash, |s| s.hash == hash).is_some()
+        table
+            .index
+            .find(hash, |&i| {
+                self.hasher.hash(&table.slots[i as usize].key) == hash
+            })
+            .is_some()
     }
 
-    /// The latest deadline among slots with this hash, if any slot has it.
-    pub(crate) fn expiry_of(&self, hash: u64) -> Option<u64> {
+    /// Whether an entry whose key hashes to `hash` expires exactly at
+    /// `deadline` (a timer for it is still current).
+    pub(crate) fn has_deadline(&self, hash: u64, deadline: u64) -> bool {
         let table = self.shard(hash).read();
         table
+            .index
             .iter_hash(hash)
-            .filter(|s| s.hash == hash)
-            .map(|s| s.expires_at)
-            .max()
+            .map(|&i| &table.slots[i as usize])
+            .any(|s| s.expires_at == deadline && self.hasher.hash(&s.key) == hash)
     }
 
-    /// Number of slots (including expired ones not yet reaped).
+    /// Number of entries (including expired ones not yet reaped).
     pub(crate) fn len(&self) -> usize {
         self.shards.iter().map(|s| s.read().len()).sum()
     }
 
-    /// Calls `f(hash, weight)` for every slot, one shard at a time.
+    /// Calls `f(hash, weight)` for every entry, one shard at a time.
     pub(crate) fn for_each(&self, mut f: impl FnMut(u64, u32)) {
         for shard in self.shards.iter() {
             for s in shard.read().iter() {
-                f(s.hash, s.weight);
+                f(self.hasher.hash(&s.key), s.weight);
             }
         }
     }
 
-    /// Takes every slot out of every shard, one shard at a time.
+    /// Takes every entry out of every shard, one shard at a time, handing each
+    /// shard's entries to `f` after its lock is released.
     pub(crate) fn drain_shards(&self, mut f: impl FnMut(Vec<Slot<K, V>>)) {
         for shard in self.shards.iter() {
-            let taken = std::mem::take(&mut *shard.write());
-            f(taken.into_iter().collect());
+            let taken = std::mem::replace(&mut *shard.write(), Table::new());
+            f(taken.slots);
         }
     }
 }

@@ -57,7 +57,7 @@ pub(crate) struct Maintenance<K, V> {
 
 impl<K, V> Maintenance<K, V>
 where
-    K: Send + Sync + 'static,
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
     V: Send + Sync + 'static,
 {
     pub(crate) fn new(
@@ -114,6 +114,10 @@ where
         self.expire();
         self.evict(need);
         self.flush();
+        let done = self.shared.started.elapsed().as_nanos();
+        self.shared
+            .last_pass
+            .store(u64::try_from(done).unwrap_or(u64::MAX), Ordering::Release);
     }
 
     fn push(&mut self, kind: EventKind, hash: u64, weight: u32) {
@@ -219,7 +223,7 @@ where
                 self.shared
                     .weighted
                     .fetch_sub(u64::from(slot.weight), Ordering::AcqRel);
-                self.push(EventKind::Remove, slot.hash, 0);
+                self.push(EventKind::Remove, t.hash, 0);
                 self.shared
                     .notify(slot.key, slot.value, RemovalCause::Expired);
             }
@@ -228,7 +232,7 @@ where
         if self.wheel.len() > self.compact_timers_at {
             let index = &self.shared.index;
             self.wheel
-                .retain(|t| index.expiry_of(t.hash).is_some_and(|d| d == t.deadline));
+                .retain(|t| index.has_deadline(t.hash, t.deadline));
             self.compact_timers_at = (2 * self.wheel.len()).max(4096);
         }
     }

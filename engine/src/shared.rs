@@ -5,7 +5,7 @@ use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
@@ -36,6 +36,10 @@ pub(crate) const EVICT_ROUNDS_MAX: usize = 64;
 pub(crate) const WRITE_DRAIN_MAX: usize = 4 * WRITE_BUFFER_CAPACITY;
 /// How often maintenance runs when nobody wakes it.
 pub(crate) const MAINTENANCE_INTERVAL: Duration = Duration::from_millis(50);
+/// A full read ring wakes maintenance only if its last pass is older than
+/// this, which bounds the CPU spent on recency bookkeeping under heavy reads
+/// (hints beyond that are dropped and counted).
+pub(crate) const READ_WAKE_SPACING: Duration = Duration::from_millis(10);
 /// How many times a writer waits for eviction before writing past the bound
 /// (a valve against starvation under extreme contention; see the crate docs).
 pub(crate) const MAX_CAPACITY_WAITS: u32 = 1024;
@@ -79,12 +83,15 @@ pub(crate) struct Shared<K, V> {
     pub(crate) version: CachePadded<AtomicU64>,
     pub(crate) capacity: u64,
     pub(crate) clock: Clock,
-    pub(crate) hasher: foldhash::fast::RandomState,
     pub(crate) listener: Option<Listener<K, V>>,
     /// Events written by the maintenance thread itself while the buffer was
     /// full (it cannot wait on itself).
     pub(crate) overflow: Mutex<Vec<WriteEvent>>,
     pub(crate) closed: AtomicBool,
+    /// Origin of `last_pass`.
+    pub(crate) started: Instant,
+    /// When maintenance last finished a pass, in nanoseconds since `started`.
+    pub(crate) last_pass: AtomicU64,
 }
 
 impl<K, V> Shared<K, V> {

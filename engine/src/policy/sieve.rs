@@ -23,7 +23,7 @@ impl Discipline for SieveHand {
     const NAME: &'static str = "sieve";
 
     fn on_hit(&mut self, list: &mut List, i: u32) {
-        list.node_mut(i).visited = true;
+        list.set_visited(i, true);
     }
 
     fn on_remove(&mut self, list: &List, i: u32) {
@@ -34,8 +34,8 @@ impl Discipline for SieveHand {
 
     fn pick_victim(&mut self, list: &mut List) -> u32 {
         let mut o = if self.0 != NIL { self.0 } else { list.tail };
-        while list.node(o).visited {
-            list.node_mut(o).visited = false;
+        while list.visited(o) {
+            list.set_visited(o, false);
             o = list.node(o).prev;
             if o == NIL {
                 o = list.tail;

@@ -163,10 +163,11 @@ fn a_listener_may_write_back_into_its_cache() {
     let s = Arc::clone(&slot);
     let cache: Cache<u64, u64> = Cache::builder(200)
         .removal_listener(move |k, v, cause| {
-            if cause == goldylox::RemovalCause::Evicted && k < 1_000_000 {
-                if let Some(c) = s.get() {
-                    let _ = c.insert(k + 1_000_000, v);
-                }
+            if cause == goldylox::RemovalCause::Evicted
+                && k < 1_000_000
+                && let Some(c) = s.get()
+            {
+                let _ = c.insert(k + 1_000_000, v);
             }
         })
         .build()
