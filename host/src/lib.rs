@@ -1,0 +1,12 @@
+//! # goldylox-host
+//!
+//! The host side of goldylox: what the `goldylox` binary does, as a library.
+//!
+//! * [`trace`] reads real cache traces (LIRS, ARC, plain, libCacheSim
+//!   oracleGeneral and CSV; gzip or zstd compressed) into key sequences.
+//! * [`replay`] runs a trace through eviction policies — the engine's, through
+//!   the same batch interface its maintenance thread drives — at several cache
+//!   sizes, next to Belady's OPT and the infinite-cache ceiling.
+
+pub mod replay;
+pub mod trace;

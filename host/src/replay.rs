@@ -1,0 +1,203 @@
+//! Trace replay: hit ratios of policies at several cache sizes, next to
+//! Belady's OPT and the infinite-cache ceiling.
+//!
+//! Every object weighs 1, so sizes are in entries. A policy is driven exactly
+//! as the engine's maintenance thread drives it — through
+//! [`EvictionPolicy::apply`] and [`EvictionPolicy::evict`] — one request per
+//! batch, so that the hit ratio is the policy's own, free of the lossy read
+//! buffer's sampling. Residency is tracked here from inserts and victims, and
+//! every victim is checked, as the engine does.
+
+use std::collections::{BinaryHeap, HashMap, HashSet};
+
+use anyhow::{Result, bail};
+use goldylox::{EventBatch, EventKind, EvictionPolicy, PolicyChoice};
+
+/// Which cache to simulate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Contender {
+    /// A policy the engine ships (`builtin:lru`, `builtin:sieve`).
+    Builtin(String),
+    /// Belady's optimal offline policy.
+    Opt,
+}
+
+impl Contender {
+    /// Parses `builtin:NAME`, a bare built-in name, or `opt`.
+    pub fn parse(s: &str) -> Result<Contender> {
+        let name = s.strip_prefix("builtin:").unwrap_or(s);
+        if name.eq_ignore_ascii_case("opt") || name.eq_ignore_ascii_case("belady") {
+            return Ok(Contender::Opt);
+        }
+        if PolicyChoice::builtin(name).is_none() {
+            bail!("unknown policy {s:?}: this build knows builtin:lru, builtin:sieve and opt");
+        }
+        Ok(Contender::Builtin(name.to_ascii_lowercase()))
+    }
+
+    /// The column name.
+    pub fn label(&self) -> String {
+        match self {
+            Contender::Builtin(n) => n.clone(),
+            Contender::Opt => "OPT".to_owned(),
+        }
+    }
+}
+
+/// Hits of `contender` on `trace` with room for `size` entries.
+pub fn hits(contender: &Contender, trace: &[u64], size: u64) -> Result<u64> {
+    match contender {
+        Contender::Opt => Ok(opt_hits(trace, size)),
+        Contender::Builtin(name) => {
+            let choice = PolicyChoice::builtin(name).expect("checked by parse");
+            let mut policy = choice.build(size)?;
+            policy_hits(policy.as_mut(), trace)
+        }
+    }
+}
+
+/// Drives `policy` over `trace` (unit weights) and counts hits.
+pub fn policy_hits(policy: &mut dyn EvictionPolicy, trace: &[u64]) -> Result<u64> {
+    let mut resident: HashSet<u64> = HashSet::new();
+    let mut batch = EventBatch::with_capacity(1);
+    let mut victims = Vec::new();
+    let mut hits = 0;
+    for &key in trace {
+        let hash = mix(key);
+        batch.clear();
+        if resident.contains(&hash) {
+            hits += 1;
+            batch.push(EventKind::Hit, hash, 0);
+        } else {
+            resident.insert(hash);
+            batch.push(EventKind::Insert, hash, 1);
+        }
+        policy.apply(&batch)?;
+        victims.clear();
+        policy.evict(u32::MAX, 0, &mut victims)?;
+        for v in &victims {
+            if !resident.remove(v) {
+                bail!(
+                    "policy {} evicted {v:#x}, which is not resident",
+                    policy.name()
+                );
+            }
+        }
+    }
+    Ok(hits)
+}
+
+/// Hits with an unbounded cache: every request after a key's first.
+pub fn infinite_hits(trace: &[u64]) -> u64 {
+    let distinct: HashSet<u64> = trace.iter().copied().collect();
+    (trace.len() - distinct.len()) as u64
+}
+
+/// Belady's OPT with unit sizes: on a miss with a full cache, evict the
+/// resident key whose next request is farthest away (never = infinity).
+///
+/// ```
+/// use goldylox_host::replay::{Contender, hits, infinite_hits, opt_hits};
+///
+/// // A loop of three keys in a cache of two: LRU always misses, OPT keeps
+/// // one key and hits every other round.
+/// let trace = [1, 2, 3, 1, 2, 3, 1, 2, 3];
+/// assert_eq!(hits(&Contender::parse("builtin:lru").unwrap(), &trace, 2).unwrap(), 0);
+/// assert_eq!(opt_hits(&trace, 2), 3);
+/// assert_eq!(infinite_hits(&trace), 6);
+/// ```
+pub fn opt_hits(trace: &[u64], size: u64) -> u64 {
+    if size == 0 {
+        return 0;
+    }
+    // next[i]: index of the next request for trace[i], or usize::MAX.
+    let mut next = vec![usize::MAX; trace.len()];
+    let mut last: HashMap<u64, usize> = HashMap::new();
+    for (i, &k) in trace.iter().enumerate().rev() {
+        if let Some(&j) = last.get(&k) {
+            next[i] = j;
+        }
+        last.insert(k, i);
+    }
+    // Resident keys with their current next-use; stale heap entries are
+    // skipped lazily.
+    let mut next_use: HashMap<u64, usize> = HashMap::new();
+    let mut heap: BinaryHeap<(usize, u64)> = BinaryHeap::new();
+    let mut hits = 0;
+    for (i, &k) in trace.iter().enumerate() {
+        if next_use.contains_key(&k) {
+            hits += 1;
+        } else if next_use.len() as u64 >= size {
+            while let Some((when, victim)) = heap.pop() {
+                if next_use.get(&victim) == Some(&when) {
+                    next_use.remove(&victim);
+                    break;
+                }
+            }
+        }
+        next_use.insert(k, next[i]);
+        heap.push((next[i], k));
+    }
+    hits
+}
+
+/// A bijective mix of a trace key into a policy hash (distinct keys stay
+/// distinct; nearby keys land far apart in the policies' tables).
+fn mix(key: u64) -> u64 {
+    let mut z = key.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The embedded default workload, for a run with no trace: 400 000 requests
+/// mixing a skewed hot set (a quarter of the requests over 2 000 keys, with
+/// squared-uniform skew), a loop over 6 000 keys, and one-off scan keys —
+/// the mix on which recency, scan resistance and OPT visibly differ.
+pub fn synthetic() -> Vec<u64> {
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut scan = 1_000_000u64;
+    (0..400_000u64)
+        .map(|i| match next() % 4 {
+            0 => {
+                let u = (next() % 10_000) as f64 / 10_000.0;
+                (u * u * 2_000.0) as u64
+            }
+            1 | 2 => 10_000 + i % 6_000,
+            _ => {
+                scan += 1;
+                scan
+            }
+        })
+        .collect()
+}
+
+/// One row of a replay report: a cache size and each contender's hit ratio.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// Cache size in entries.
+    pub size: u64,
+    /// Hit ratio (0..=1) per contender, in the order given.
+    pub ratios: Vec<f64>,
+}
+
+/// Replays `trace` through every contender at every size.
+pub fn run(trace: &[u64], contenders: &[Contender], sizes: &[u64]) -> Result<Vec<Row>> {
+    let n = trace.len().max(1) as f64;
+    sizes
+        .iter()
+        .map(|&size| {
+            let ratios = contenders
+                .iter()
+                .map(|c| hits(c, trace, size).map(|h| h as f64 / n))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Row { size, ratios })
+        })
+        .collect()
+}

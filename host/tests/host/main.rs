@@ -1,0 +1,4 @@
+//! The host's integration tests: trace readers and replay against published
+//! figures and independent references.
+
+mod replay;
