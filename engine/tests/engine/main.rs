@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod concurrency;
+mod expiry;
 mod model;
 mod policies;
 mod support;
