@@ -347,36 +347,9 @@ where
     /// value cannot be stored (too large, cache shut down) it is still
     /// returned.
     pub fn get_or_insert_with(&self, key: K, init: impl FnOnce() -> V) -> V {
-        let mut init = Some(init);
-        loop {
-            if let Some(v) = self.get(&key) {
-                return v;
-            }
-            let Some(guard) = self.lead_or_wait(&key, |outcome| match outcome {
-                Outcome::Loaded(v) => Some(v),
-                _ => None,
-            }) else {
-                continue;
-            };
-            let guard = match guard {
-                Ok(v) => return v,
-                Err(guard) => guard,
-            };
-            let c = &self.shared().counters;
-            Counters::bump(&c.loader_runs);
-            let init = init.take().expect("a caller leads at most one flight");
-            match catch_unwind(AssertUnwindSafe(init)) {
-                Ok(value) => {
-                    let _ = self.insert(key.clone(), value.clone());
-                    guard.publish(Outcome::Loaded(value.clone()));
-                    return value;
-                }
-                Err(panic) => {
-                    Counters::bump(&c.loader_panics);
-                    drop(guard);
-                    resume_unwind(panic);
-                }
-            }
+        match self.try_get_or_insert_with(key, || Ok::<V, std::convert::Infallible>(init())) {
+            Ok(value) => value,
+            Err(never) => match *never {},
         }
     }
 

@@ -348,3 +348,46 @@ impl<D: Discipline> EvictionPolicy for ListPolicy<D> {
         Ok(())
     }
 }
+
+/// Declares a public policy type wrapping `ListPolicy<$discipline>`.
+macro_rules! list_policy {
+    ($(#[$doc:meta])* $name:ident, $discipline:ty) => {
+        $(#[$doc])*
+        pub struct $name(crate::policy::list::ListPolicy<$discipline>);
+
+        impl $name {
+            /// An empty policy holding at most `capacity` weight.
+            pub fn new(capacity: u64) -> Self {
+                $name(crate::policy::list::ListPolicy::new(capacity))
+            }
+
+            /// Number of tracked hashes.
+            pub fn len(&self) -> usize {
+                self.0.len()
+            }
+
+            /// True when nothing is tracked.
+            pub fn is_empty(&self) -> bool {
+                self.0.len() == 0
+            }
+
+            /// Whether `hash` is tracked (resident, in the policy's view).
+            pub fn contains(&self, hash: u64) -> bool {
+                self.0.contains(hash)
+            }
+        }
+
+        impl crate::policy::EvictionPolicy for $name {
+            fn name(&self) -> &str {
+                self.0.name()
+            }
+            fn apply(&mut self, batch: &crate::policy::EventBatch) -> Result<(), crate::policy::PolicyError> {
+                self.0.apply(batch)
+            }
+            fn evict(&mut self, max: u32, need: u64, out: &mut Vec<u64>) -> Result<(), crate::policy::PolicyError> {
+                self.0.evict(max, need, out)
+            }
+        }
+    };
+}
+pub(crate) use list_policy;

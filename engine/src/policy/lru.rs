@@ -1,12 +1,6 @@
 //! Least recently used: a hit moves the entry to the head; the tail leaves.
 
-use super::list::{Discipline, List, ListPolicy};
-use super::{EventBatch, EvictionPolicy, PolicyError};
-
-/// Textbook LRU over weights: on an insert that does not fit, the least
-/// recently used entries leave before the new one is admitted. With unit
-/// weights its hit ratio equals libCacheSim's LRU exactly.
-pub struct Lru(ListPolicy<LruOrder>);
+use super::list::{Discipline, List, list_policy};
 
 #[derive(Default)]
 pub(crate) struct LruOrder;
@@ -25,36 +19,10 @@ impl Discipline for LruOrder {
     }
 }
 
-impl Lru {
-    /// An empty LRU holding at most `capacity` weight.
-    pub fn new(capacity: u64) -> Self {
-        Lru(ListPolicy::new(capacity))
-    }
-
-    /// Number of tracked hashes.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// True when nothing is tracked.
-    pub fn is_empty(&self) -> bool {
-        self.0.len() == 0
-    }
-
-    /// Whether `hash` is tracked (resident, in the policy's view).
-    pub fn contains(&self, hash: u64) -> bool {
-        self.0.contains(hash)
-    }
-}
-
-impl EvictionPolicy for Lru {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-    fn apply(&mut self, batch: &EventBatch) -> Result<(), PolicyError> {
-        self.0.apply(batch)
-    }
-    fn evict(&mut self, max: u32, need: u64, out: &mut Vec<u64>) -> Result<(), PolicyError> {
-        self.0.evict(max, need, out)
-    }
-}
+list_policy!(
+    /// Textbook LRU over weights: on an insert that does not fit, the least
+    /// recently used entries leave before the new one is admitted. With unit
+    /// weights its hit ratio equals libCacheSim's LRU exactly.
+    Lru,
+    LruOrder
+);

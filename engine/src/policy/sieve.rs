@@ -3,12 +3,7 @@
 //! evicts the first unvisited entry it finds. New entries enter at the head;
 //! nothing moves on a hit.
 
-use super::list::{Discipline, List, ListPolicy, NIL};
-use super::{EventBatch, EvictionPolicy, PolicyError};
-
-/// Textbook SIEVE over weights; with unit weights its hit ratio equals
-/// libCacheSim's SIEVE exactly. It is the engine's fallback policy.
-pub struct Sieve(ListPolicy<SieveHand>);
+use super::list::{Discipline, List, NIL, list_policy};
 
 /// The hand: the node to examine next, or `NIL` for "start at the tail".
 pub(crate) struct SieveHand(u32);
@@ -48,36 +43,9 @@ impl Discipline for SieveHand {
     }
 }
 
-impl Sieve {
-    /// An empty SIEVE holding at most `capacity` weight.
-    pub fn new(capacity: u64) -> Self {
-        Sieve(ListPolicy::new(capacity))
-    }
-
-    /// Number of tracked hashes.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// True when nothing is tracked.
-    pub fn is_empty(&self) -> bool {
-        self.0.len() == 0
-    }
-
-    /// Whether `hash` is tracked (resident, in the policy's view).
-    pub fn contains(&self, hash: u64) -> bool {
-        self.0.contains(hash)
-    }
-}
-
-impl EvictionPolicy for Sieve {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-    fn apply(&mut self, batch: &EventBatch) -> Result<(), PolicyError> {
-        self.0.apply(batch)
-    }
-    fn evict(&mut self, max: u32, need: u64, out: &mut Vec<u64>) -> Result<(), PolicyError> {
-        self.0.evict(max, need, out)
-    }
-}
+list_policy!(
+    /// Textbook SIEVE over weights; with unit weights its hit ratio equals
+    /// libCacheSim's SIEVE exactly. It is the engine's fallback policy.
+    Sieve,
+    SieveHand
+);
