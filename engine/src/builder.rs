@@ -13,6 +13,17 @@ use crate::error::Error;
 use crate::policy::PolicyChoice;
 use crate::stats::RemovalCause;
 
+/// How writes reach the persistent (cold) tier.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WritePolicy {
+    /// The cold tier receives entries when they are demoted to it.
+    #[default]
+    WriteBack,
+    /// Every write is also appended to the cold tier.
+    WriteThrough,
+}
+
 /// Most shards a cache may be built with.
 const MAX_SHARDS: usize = 1 << 16;
 
@@ -28,6 +39,9 @@ pub struct CacheBuilder<K, V> {
     pub(crate) shards: Option<usize>,
     pub(crate) clock: Clock,
     pub(crate) name: String,
+    pub(crate) warm_capacity: Option<u64>,
+    pub(crate) warm_policy: PolicyChoice,
+    pub(crate) write_policy: WritePolicy,
     _types: PhantomData<fn(K, V)>,
 }
 
@@ -47,6 +61,9 @@ where
             shards: None,
             clock: Clock::system(),
             name: "cache".to_owned(),
+            warm_capacity: None,
+            warm_policy: PolicyChoice::default(),
+            write_policy: WritePolicy::default(),
             _types: PhantomData,
         }
     }
@@ -113,6 +130,30 @@ where
         self
     }
 
+    /// Adds a warm tier holding at most `bytes` of slab memory (rounded down
+    /// to whole 1 MiB slabs, at least one). Entries evicted from the hot tier
+    /// are encoded, compressed when that pays, and kept there; a warm hit
+    /// moves the entry back up.
+    pub fn warm(mut self, bytes: u64) -> Self {
+        self.warm_capacity = Some(bytes);
+        self
+    }
+
+    /// The warm tier's eviction policy (default: SIEVE). Its weights are slot
+    /// bytes.
+    pub fn warm_policy(mut self, policy: PolicyChoice) -> Self {
+        self.warm_policy = policy;
+        self
+    }
+
+    /// How writes reach the persistent tier. There is no persistent tier in
+    /// this build, so the setting is recorded (see [`Cache::write_policy`])
+    /// and governs nothing yet.
+    pub fn write_policy(mut self, policy: WritePolicy) -> Self {
+        self.write_policy = policy;
+        self
+    }
+
     /// Checks the settings and starts the cache.
     pub fn build(self) -> Result<Cache<K, V>, Error> {
         let invalid = |reason: &str| {
@@ -125,6 +166,12 @@ where
         }
         if self.shards.is_some_and(|s| s == 0 || s > MAX_SHARDS) {
             return invalid("shards must be between 1 and 65536");
+        }
+        if self
+            .warm_capacity
+            .is_some_and(|b| b < crate::pool::SLAB_SIZE as u64)
+        {
+            return invalid("the warm tier needs at least one slab (1 MiB)");
         }
         if self.time_to_live.is_some_and(|t| t.is_zero()) {
             return invalid("time_to_live must be longer than zero");

@@ -130,6 +130,26 @@ impl<K: Hash + Eq, V> Table<K, V> {
         Some(self.take(hasher, i))
     }
 
+    /// Removes the entry for `key` if it still carries `version`.
+    pub(crate) fn remove_version(
+        &mut self,
+        hasher: &KeyHasher,
+        hash: u64,
+        key: &K,
+        version: u64,
+    ) -> Option<Slot<K, V>> {
+        let slots = &self.slots;
+        let entry = self
+            .index
+            .find_entry(hash, |&i| {
+                let s = &slots[i as usize];
+                s.key == *key && s.version == version
+            })
+            .ok()?;
+        let i = entry.remove().0 as usize;
+        Some(self.take(hasher, i))
+    }
+
     /// Removes one entry whose key hashes to `hash` and that satisfies `pred`.
     pub(crate) fn remove_hash_if(
         &mut self,
@@ -214,6 +234,28 @@ impl<K: Hash + Eq, V> HotIndex<K, V> {
         self.shard(hash)
             .write()
             .remove_hash_if(&self.hasher, hash, pred)
+    }
+
+    /// Copies of every entry whose key hashes to `hash` (usually one).
+    pub(crate) fn snapshot(&self, hash: u64) -> Vec<Slot<K, V>>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        let table = self.shard(hash).read();
+        table
+            .index
+            .iter_hash(hash)
+            .map(|&i| &table.slots[i as usize])
+            .filter(|s| self.hasher.hash(&s.key) == hash)
+            .map(|s| Slot {
+                version: s.version,
+                expires_at: s.expires_at,
+                weight: s.weight,
+                key: s.key.clone(),
+                value: s.value.clone(),
+            })
+            .collect()
     }
 
     /// Whether any entry's key hashes to `hash`.

@@ -68,15 +68,22 @@ mod hot;
 mod loader;
 mod maintenance;
 pub mod policy;
+mod pool;
 mod shared;
 mod stats;
 mod stripe;
+mod warm;
 
-pub use builder::CacheBuilder;
+pub use builder::{CacheBuilder, WritePolicy};
 pub use cache::Cache;
 pub use clock::{Clock, ManualClock};
 pub use error::Error;
 pub use policy::{
     EventBatch, EventKind, EvictionPolicy, Lru, PolicyChoice, PolicyError, PolicyFactory, Sieve,
 };
-pub use stats::{CacheStats, LoaderStats, PolicyStats, RemovalCause, RemovalStats, TierStats};
+pub use pool::alloc::{ClassStats, DefragReport};
+pub use pool::manager::PoolStats;
+pub use pool::{Band, SLAB_SIZE};
+pub use stats::{
+    CacheStats, LoaderStats, MovementStats, PolicyStats, RemovalCause, RemovalStats, TierStats,
+};

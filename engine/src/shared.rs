@@ -44,9 +44,17 @@ pub(crate) const READ_WAKE_SPACING: Duration = Duration::from_millis(10);
 /// (a valve against starvation under extreme contention; see the crate docs).
 pub(crate) const MAX_CAPACITY_WAITS: u32 = 1024;
 
+/// Which tier an event is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tier {
+    Hot,
+    Warm,
+}
+
 /// A write as the maintenance actor learns of it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct WriteEvent {
+    pub(crate) tier: Tier,
     pub(crate) kind: EventKind,
     pub(crate) hash: u64,
     pub(crate) weight: u32,
@@ -75,6 +83,8 @@ pub(crate) fn in_maintenance() -> bool {
 
 pub(crate) struct Shared<K, V> {
     pub(crate) index: HotIndex<K, V>,
+    /// The warm tier, if configured.
+    pub(crate) warm: Option<crate::warm::WarmTier<K>>,
     pub(crate) stripes: Stripes,
     pub(crate) counters: Counters,
     /// Bytes reserved by writers and held by resident entries.

@@ -37,6 +37,8 @@ counters! {
         invalid_unknown, invalid_duplicate, fallback_evictions, policy_failures,
         loader_runs, loader_errors, loader_panics, loader_waits,
         weigher_panics, listener_panics, write_backpressure, capacity_waits,
+        warm_hits, warm_misses, promotions, demotions, demotions_aborted, demotions_dropped,
+        warm_corrupt,
     }
 }
 
@@ -137,6 +139,24 @@ pub struct LoaderStats {
     pub waits: u64,
 }
 
+/// Movement between the hot and warm tiers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MovementStats {
+    /// Warm hits copied up into the hot tier.
+    pub promotions: u64,
+    /// Hot evictions stored in the warm tier.
+    pub demotions: u64,
+    /// Demotions abandoned because the key was written meanwhile (the newer
+    /// value stays hot).
+    pub demotions_aborted: u64,
+    /// Demotions refused (no room even after eviction and defragmentation,
+    /// too large for a slab, or not admitted); those entries left the cache.
+    pub demotions_dropped: u64,
+    /// Warm entries whose bytes failed to decode (treated as misses).
+    pub warm_corrupt: u64,
+}
+
 /// A snapshot of a cache's statistics. Counters are monotonic; each is read
 /// atomically but the snapshot as a whole is not one instant.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -144,6 +164,12 @@ pub struct LoaderStats {
 pub struct CacheStats {
     /// Reads of the hot tier.
     pub hot: TierStats,
+    /// Reads of the warm tier (hot misses only).
+    pub warm: TierStats,
+    /// Movement between tiers.
+    pub movement: MovementStats,
+    /// Entries resident in the warm tier.
+    pub warm_entries: u64,
     /// Writes that stored a new key.
     pub inserts: u64,
     /// Writes that overwrote a key.
@@ -179,6 +205,18 @@ impl CacheStats {
                 hits: callers.hits,
                 misses: callers.misses,
             },
+            warm: TierStats {
+                hits: get(&c.warm_hits),
+                misses: get(&c.warm_misses),
+            },
+            movement: MovementStats {
+                promotions: get(&c.promotions),
+                demotions: get(&c.demotions),
+                demotions_aborted: get(&c.demotions_aborted),
+                demotions_dropped: get(&c.demotions_dropped),
+                warm_corrupt: get(&c.warm_corrupt),
+            },
+            warm_entries: 0,
             inserts: callers.inserts,
             updates: callers.updates,
             removes: callers.removes,

@@ -28,6 +28,7 @@ mod list;
 mod lru;
 mod sieve;
 
+pub(crate) use crate::shared::POLICY_BATCH_MAX;
 pub(crate) use list::HashSet64;
 pub use lru::Lru;
 pub use sieve::Sieve;

@@ -1,5 +1,7 @@
 //! The cache handle: every user operation, run on the caller's thread.
 
+mod tiers;
+
 use std::borrow::Borrow;
 use std::hash::Hash;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -14,18 +16,19 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::builder::CacheBuilder;
+use crate::builder::{CacheBuilder, WritePolicy};
 use crate::error::Error;
 use crate::hot::{HotIndex, NEVER, Slot};
 use crate::loader::{Flights, LeaderGuard, Outcome, Role};
 use crate::maintenance::{Cmd, Inbox, Maintenance};
 use crate::policy::EventKind;
 use crate::shared::{
-    COMMAND_CHANNEL_CAPACITY, MAX_CAPACITY_WAITS, READ_WAKE_SPACING, Shared, WAKE_CHANNEL_CAPACITY,
-    WRITE_BUFFER_CAPACITY, WRITE_BUFFER_WAKE_AT, WriteEvent, in_maintenance,
+    COMMAND_CHANNEL_CAPACITY, MAX_CAPACITY_WAITS, READ_WAKE_SPACING, Shared, Tier,
+    WAKE_CHANNEL_CAPACITY, WRITE_BUFFER_CAPACITY, WRITE_BUFFER_WAKE_AT, WriteEvent, in_maintenance,
 };
 use crate::stats::{CacheStats, Counters, RemovalCause};
 use crate::stripe::{Op, Stripes};
+use crate::warm::WarmTier;
 
 pub(crate) type Weigher<K, V> = Arc<dyn Fn(&K, &V) -> u32 + Send + Sync>;
 
@@ -55,6 +58,7 @@ struct Inner<K, V> {
     default_ttl: Option<Duration>,
     /// Writers may run this far past the capacity before they wait.
     slack: u64,
+    write_policy: WritePolicy,
     flights: Flights<K, V>,
     events: Sender<WriteEvent>,
     commands: Sender<Cmd>,
@@ -116,8 +120,25 @@ where
             })?;
         let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
         let shards = b.shards.unwrap_or((cores * 8).max(16));
+        let (warm, warm_policy) = match b.warm_capacity {
+            Some(bytes) => {
+                let tier =
+                    WarmTier::start(&b.name, bytes, shards).map_err(|e| Error::InvalidConfig {
+                        reason: format!("cannot start the pool manager thread: {e}"),
+                    })?;
+                let policy =
+                    b.warm_policy
+                        .build(tier.capacity)
+                        .map_err(|e| Error::InvalidConfig {
+                            reason: e.to_string(),
+                        })?;
+                (Some(tier), Some(policy))
+            }
+            None => (None, None),
+        };
         let shared = Arc::new(Shared {
             index: HotIndex::new(shards),
+            warm,
             stripes: Stripes::new(cores * 4),
             counters: Counters::default(),
             weighted: CachePadded::new(AtomicU64::new(0)),
@@ -138,7 +159,7 @@ where
             commands: commands_rx,
             wake: wake_rx,
         };
-        let actor = Maintenance::new(Arc::clone(&shared), inbox, policy);
+        let actor = Maintenance::new(Arc::clone(&shared), inbox, policy, warm_policy);
         let worker = std::thread::Builder::new()
             .name(format!("gx-maint-{}", b.name))
             .spawn(move || actor.run())
@@ -151,6 +172,7 @@ where
                 weigher: b.weigher,
                 default_ttl: b.time_to_live,
                 slack: b.slack.unwrap_or(b.max_capacity / 16),
+                write_policy: b.write_policy,
                 flights: Flights::new(shards),
                 events,
                 commands,
@@ -187,7 +209,7 @@ where
         }
         drop(table);
         s.stripes.count(Op::Miss);
-        None
+        self.get_warm(hash, key)
     }
 
     /// The value for `key` without counting a hit or a miss and without
@@ -211,9 +233,11 @@ where
         let s = self.shared();
         let hash = s.index.hasher.hash(key);
         let table = s.index.shard(hash).read();
-        table
-            .get(hash, key)
-            .is_some_and(|slot| !slot.expired(|| s.clock.now_nanos()))
+        if let Some(slot) = table.get(hash, key) {
+            return !slot.expired(|| s.clock.now_nanos());
+        }
+        drop(table);
+        self.warm_contains(hash, key)
     }
 
     /// The remaining time to live of `key`: `None` if absent, `Some(None)` if
@@ -226,12 +250,18 @@ where
         let s = self.shared();
         let hash = s.index.hasher.hash(key);
         let table = s.index.shard(hash).read();
-        let slot = table.get(hash, key)?;
-        if slot.expires_at == NEVER {
+        let deadline = match table.get(hash, key) {
+            Some(slot) => slot.expires_at,
+            None => {
+                drop(table);
+                self.warm_deadline(hash, key)?
+            }
+        };
+        if deadline == NEVER {
             return Some(None);
         }
         let now = s.clock.now_nanos();
-        (now < slot.expires_at).then(|| Some(Duration::from_nanos(slot.expires_at - now)))
+        (now < deadline).then(|| Some(Duration::from_nanos(deadline - now)))
     }
 
     /// The values of several keys, in order.
@@ -249,14 +279,14 @@ where
     /// replacing any previous value.
     pub fn insert(&self, key: K, value: V) -> Result<(), Error> {
         let expiry = Expiry::Set(self.default_deadline());
-        self.write(key, value, expiry, |_| true).map(|_| ())
+        self.write(key, value, expiry, false, |_| true).map(|_| ())
     }
 
     /// Stores `value` under `key`, expiring after `ttl`. A zero `ttl` stores an
     /// entry that is already expired (it is never returned).
     pub fn insert_with_ttl(&self, key: K, value: V, ttl: Duration) -> Result<(), Error> {
         let expiry = Expiry::Set(self.shared().clock.deadline_after(ttl));
-        self.write(key, value, expiry, |_| true).map(|_| ())
+        self.write(key, value, expiry, false, |_| true).map(|_| ())
     }
 
     /// Stores several entries; stops at the first error and returns it (the
@@ -274,17 +304,19 @@ where
     /// current value if there was one, in which case nothing was stored.
     pub fn put_if_absent(&self, key: K, value: V) -> Result<Option<V>, Error> {
         let expiry = Expiry::Set(self.default_deadline());
-        Ok(match self.write(key, value, expiry, |cur| cur.is_none())? {
-            Written::Stored { .. } => None,
-            Written::Refused { current } => current,
-        })
+        Ok(
+            match self.write(key, value, expiry, true, |cur| cur.is_none())? {
+                Written::Stored { .. } => None,
+                Written::Refused { current } => current,
+            },
+        )
     }
 
     /// Stores `value` only if `key` is present; keeps the entry's deadline.
     /// Returns the previous value, or `None` (and stores nothing) if absent.
     pub fn replace(&self, key: K, value: V) -> Result<Option<V>, Error> {
         Ok(
-            match self.write(key, value, Expiry::Keep, |cur| cur.is_some())? {
+            match self.write(key, value, Expiry::Keep, true, |cur| cur.is_some())? {
                 Written::Stored { previous } => previous,
                 Written::Refused { .. } => None,
             },
@@ -299,7 +331,7 @@ where
     {
         let cond = |cur: Option<&V>| cur == Some(expected);
         Ok(matches!(
-            self.write(key, new, Expiry::Keep, cond)?,
+            self.write(key, new, Expiry::Keep, true, cond)?,
             Written::Stored { .. }
         ))
     }
@@ -329,7 +361,8 @@ where
         Some(value)
     }
 
-    /// Removes every entry (each is reported to the listener as removed).
+    /// Removes every entry of every tier (each is reported to the listener as
+    /// removed).
     pub fn clear(&self) {
         let s = self.shared();
         s.index.drain_shards(|slots| {
@@ -338,6 +371,29 @@ where
                 s.notify(slot.key, slot.value, RemovalCause::Removed);
             }
         });
+        if let Some(warm) = &s.warm {
+            warm.index.drain_shards(|entries| {
+                let locs = entries.iter().map(|e| e.loc).collect();
+                for e in &entries {
+                    self.send(WriteEvent {
+                        tier: Tier::Warm,
+                        kind: EventKind::Remove,
+                        hash: e.hash,
+                        weight: 0,
+                        expires_at: NEVER,
+                    });
+                }
+                for e in entries {
+                    let d = tiers::Displaced {
+                        value: None,
+                        key: e.key,
+                        expired: false,
+                    };
+                    self.settle_displaced(d, RemovalCause::Removed);
+                }
+                warm.pool.free(locs);
+            });
+        }
     }
 
     /// The value for `key`, computing and storing it with `init` if absent.
@@ -440,9 +496,11 @@ where
 
     // ---- bookkeeping -------------------------------------------------------
 
-    /// Number of resident entries (expired ones count until reaped).
+    /// Number of resident entries in all tiers (expired ones count until
+    /// reaped).
     pub fn len(&self) -> usize {
-        self.shared().index.len()
+        let s = self.shared();
+        s.index.len() + s.warm.as_ref().map_or(0, |w| w.index.len())
     }
 
     /// True when no entry is resident.
@@ -470,8 +528,26 @@ where
         let s = self.shared();
         let mut stats = CacheStats::collect(&s.counters, s.stripes.totals());
         stats.entries = s.index.len() as u64;
+        stats.warm_entries = s.warm.as_ref().map_or(0, |w| w.index.len() as u64);
         stats.weighted_size = self.weighted_size();
         stats
+    }
+
+    /// The warm tier's pool figures (`None` without a warm tier).
+    pub fn pool_stats(&self) -> Option<crate::PoolStats> {
+        self.shared().warm.as_ref().map(WarmTier::pool_stats)
+    }
+
+    /// Defragments and rebalances the warm tier's pools now and reports what
+    /// it reclaimed (`None` without a warm tier). The pool manager also does
+    /// this on its own schedule.
+    pub fn defragment(&self) -> Option<crate::DefragReport> {
+        self.shared().warm.as_ref().map(|w| w.pool.defragment())
+    }
+
+    /// The configured write policy.
+    pub fn write_policy(&self) -> WritePolicy {
+        self.inner.write_policy
     }
 
     /// Runs a maintenance pass now and waits for it: pending events reach the
@@ -532,11 +608,15 @@ where
 
     /// The one write path: weigh, reserve capacity, apply `cond` to the live
     /// current value under the shard lock, store, tell maintenance.
+    ///
+    /// `look` says whether `cond` inspects the current value; only then is a
+    /// warm copy decoded to show it.
     fn write(
         &self,
         key: K,
         value: V,
         expiry: Expiry,
+        look: bool,
         cond: impl FnOnce(Option<&V>) -> bool,
     ) -> Result<Written<V>, Error> {
         let s = self.shared();
@@ -555,15 +635,26 @@ where
         let version = s.version.fetch_add(1, Ordering::AcqRel) + 1;
         let mut table = s.index.shard(hash).write();
         let Some(slot) = table.get_mut(hash, &key) else {
-            if !cond(None) {
+            // Not hot: the current value, if any, is a warm copy. Both are
+            // examined and replaced under this hot-shard lock.
+            let warm_current = if look {
+                self.warm_current(hash, &key)
+            } else {
+                None
+            };
+            if !cond(warm_current.as_ref().map(|(v, _)| v)) {
                 drop(table);
                 self.release(u64::from(weight));
-                return Ok(Written::Refused { current: None });
+                return Ok(Written::Refused {
+                    current: warm_current.map(|(v, _)| v),
+                });
             }
-            let expires_at = match expiry {
-                Expiry::Set(deadline) => deadline,
-                Expiry::Keep => self.default_deadline(),
+            let expires_at = match (expiry, &warm_current) {
+                (Expiry::Set(deadline), _) => deadline,
+                (Expiry::Keep, Some((_, deadline))) => *deadline,
+                (Expiry::Keep, None) => self.default_deadline(),
             };
+            let displaced = self.warm_discard(hash, &key, look);
             let slot = Slot {
                 version,
                 expires_at,
@@ -574,13 +665,19 @@ where
             table.insert_new(&s.index.hasher, hash, slot);
             drop(table);
             self.send(WriteEvent {
+                tier: Tier::Hot,
                 kind: EventKind::Insert,
                 hash,
                 weight,
                 expires_at,
             });
-            s.stripes.count(Op::Insert);
-            return Ok(Written::Stored { previous: None });
+            let previous = displaced.and_then(|d| self.settle_displaced(d, RemovalCause::Replaced));
+            s.stripes.count(if previous.is_some() {
+                Op::Update
+            } else {
+                Op::Insert
+            });
+            return Ok(Written::Stored { previous });
         };
         let expired = slot.expired(|| s.clock.now_nanos());
         if !cond((!expired).then_some(&slot.value)) {
@@ -603,6 +700,7 @@ where
         drop(table);
         self.release(u64::from(old_weight));
         self.send(WriteEvent {
+            tier: Tier::Hot,
             kind: EventKind::Update,
             hash,
             weight,
@@ -625,6 +723,7 @@ where
     fn forget(&self, hash: u64, weight: u32) {
         self.release(u64::from(weight));
         self.send(WriteEvent {
+            tier: Tier::Hot,
             kind: EventKind::Remove,
             hash,
             weight: 0,

@@ -9,6 +9,8 @@
 //! the tier under its bound, the native SIEVE fallback — seeded from the
 //! resident set on first use — chooses the rest.
 
+mod demote;
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -18,7 +20,7 @@ use crate::expiry::{Timer, TimerWheel};
 use crate::hot::NEVER;
 use crate::policy::{EventBatch, EventKind, EvictionPolicy, HashSet64, PolicyError, Sieve};
 use crate::shared::{
-    EVICT_BATCH_MAX, EVICT_ROUNDS_MAX, MAINTENANCE_INTERVAL, POLICY_BATCH_MAX, Shared,
+    EVICT_BATCH_MAX, EVICT_ROUNDS_MAX, MAINTENANCE_INTERVAL, POLICY_BATCH_MAX, Shared, Tier,
     WRITE_DRAIN_MAX, WriteEvent, enter_maintenance,
 };
 use crate::stats::{Counters, RemovalCause};
@@ -53,17 +55,21 @@ pub(crate) struct Maintenance<K, V> {
     victims: Vec<u64>,
     seen: HashSet64,
     expired: Vec<Timer>,
+    /// The warm tier's policy, when there is a warm tier.
+    warm_policy: Option<Box<dyn EvictionPolicy>>,
+    warm_batch: EventBatch,
 }
 
 impl<K, V> Maintenance<K, V>
 where
-    K: std::hash::Hash + Eq + Send + Sync + 'static,
-    V: Send + Sync + 'static,
+    K: std::hash::Hash + Eq + Clone + Send + Sync + serde::de::DeserializeOwned + 'static,
+    V: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
 {
     pub(crate) fn new(
         shared: Arc<Shared<K, V>>,
         inbox: Inbox,
         policy: Box<dyn EvictionPolicy>,
+        warm_policy: Option<Box<dyn EvictionPolicy>>,
     ) -> Self {
         Maintenance {
             shared,
@@ -77,6 +83,8 @@ where
             victims: Vec::with_capacity(EVICT_BATCH_MAX as usize),
             seen: HashSet64::default(),
             expired: Vec::new(),
+            warm_policy,
+            warm_batch: EventBatch::with_capacity(POLICY_BATCH_MAX),
         }
     }
 
@@ -113,6 +121,7 @@ where
         self.drain();
         self.expire();
         self.evict(need);
+        self.evict_warm(0);
         self.flush();
         let done = self.shared.started.elapsed().as_nanos();
         self.shared
@@ -149,6 +158,10 @@ where
     }
 
     fn take_write(&mut self, ev: WriteEvent) {
+        if ev.tier == Tier::Warm {
+            self.push_warm(ev.kind, ev.hash, ev.weight);
+            return;
+        }
         // Writers publish to the index before they send the event, so an
         // insert or update whose entry is already gone (evicted, or removed by
         // a writer whose event overtook this one) must not reach the policy:
@@ -168,6 +181,7 @@ where
     }
 
     fn flush(&mut self) {
+        self.flush_warm();
         if self.batch.is_empty() {
             return;
         }
@@ -227,12 +241,18 @@ where
                 self.shared
                     .notify(slot.key, slot.value, RemovalCause::Expired);
             }
+            // A demoted entry keeps its deadline and its timer.
+            self.expire_warm(t.hash, now);
         }
         self.expired = due;
         if self.wheel.len() > self.compact_timers_at {
-            let index = &self.shared.index;
-            self.wheel
-                .retain(|t| index.has_deadline(t.hash, t.deadline));
+            let (index, warm) = (&self.shared.index, &self.shared.warm);
+            self.wheel.retain(|t| {
+                index.has_deadline(t.hash, t.deadline)
+                    || warm
+                        .as_ref()
+                        .is_some_and(|w| w.index.has_deadline(t.hash, t.deadline))
+            });
             self.compact_timers_at = (2 * self.wheel.len()).max(4096);
         }
     }
@@ -294,56 +314,74 @@ where
         self.remove_victims(Source::Fallback)
     }
 
-    /// Evicts the validated `victims`; returns the bytes freed.
+    /// Evicts the validated `victims` — into the warm tier when there is one —
+    /// and returns the hot bytes freed.
     fn remove_victims(&mut self, source: Source) -> u64 {
-        let c = &self.shared.counters;
-        Counters::add(&c.victims_proposed, self.victims.len() as u64);
+        let counters = &self.shared.counters;
+        Counters::add(&counters.victims_proposed, self.victims.len() as u64);
         self.seen.clear();
-        let mut freed = 0u64;
-        let victims = std::mem::take(&mut self.victims);
-        let mut forget = EventBatch::with_capacity(if self.fallback.is_some() {
-            victims.len()
-        } else {
-            0
+        let mut victims = std::mem::take(&mut self.victims);
+        let seen = &mut self.seen;
+        victims.retain(|&hash| {
+            let fresh = seen.insert(hash);
+            if !fresh {
+                Counters::bump(&counters.invalid_duplicate);
+            }
+            fresh
         });
-        for &hash in &victims {
-            if !self.seen.insert(hash) {
-                Counters::bump(&self.shared.counters.invalid_duplicate);
-                continue;
-            }
-            let mut found = false;
-            while let Some(slot) = self.shared.index.remove_if(hash, |_| true) {
-                found = true;
-                let w = u64::from(slot.weight);
-                freed += w;
-                self.shared.weighted.fetch_sub(w, Ordering::AcqRel);
-                if source == Source::Fallback {
-                    Counters::bump(&self.shared.counters.fallback_evictions);
+        let freed = if self.shared.warm.is_some() {
+            self.demote_victims(&victims, source)
+        } else {
+            victims
+                .iter()
+                .map(|&hash| self.drop_hash(hash, source))
+                .sum()
+        };
+        // Whoever did not choose a victim must forget it too.
+        match source {
+            Source::Policy => {
+                if let Some(fallback) = &mut self.fallback {
+                    let mut forget = EventBatch::with_capacity(victims.len());
+                    for &hash in &victims {
+                        forget.push(EventKind::Remove, hash, 0);
+                    }
+                    let _ = fallback.apply(&forget);
                 }
-                self.shared
-                    .notify(slot.key, slot.value, RemovalCause::Evicted);
             }
-            if !found {
-                Counters::bump(&self.shared.counters.invalid_unknown);
-            }
-            // Whoever did not choose this victim must forget it too.
-            match source {
-                Source::Policy if self.fallback.is_some() => {
-                    forget.push(EventKind::Remove, hash, 0)
+            Source::Fallback => {
+                for &hash in &victims {
+                    self.push(EventKind::Remove, hash, 0);
                 }
-                Source::Policy => {}
-                Source::Fallback => self.push(EventKind::Remove, hash, 0),
             }
-        }
-        if let Some(fallback) = &mut self.fallback {
-            let _ = fallback.apply(&forget);
         }
         self.victims = victims;
         self.victims.clear();
         freed
     }
+
+    /// Evicts every hot entry whose key hashes to `hash`; returns the bytes
+    /// freed.
+    fn drop_hash(&mut self, hash: u64, source: Source) -> u64 {
+        let (mut freed, mut found) = (0, false);
+        while let Some(slot) = self.shared.index.remove_if(hash, |_| true) {
+            found = true;
+            let w = u64::from(slot.weight);
+            freed += w;
+            self.shared.weighted.fetch_sub(w, Ordering::AcqRel);
+            if source == Source::Fallback {
+                Counters::bump(&self.shared.counters.fallback_evictions);
+            }
+            self.shared
+                .notify(slot.key, slot.value, RemovalCause::Evicted);
+        }
+        if !found {
+            Counters::bump(&self.shared.counters.invalid_unknown);
+        }
+        freed
+    }
 }
 
+/// Who chose a victim.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Source {
     Policy,

@@ -1,0 +1,276 @@
+//! Maintenance's side of the warm tier: demoting hot victims into it,
+//! evicting from it with its own policy, reaping its expired entries.
+//!
+//! A demotion is prepared without locks (copy the value, encode, compress,
+//! get a slot from the pool manager, write the bytes) and committed under the
+//! key's hot-shard write lock: the hot entry is removed and the warm entry
+//! inserted only if the hot entry still carries the version that was copied.
+//! Otherwise the key was written meanwhile, the newer value stays hot and the
+//! slot goes back.
+
+use std::sync::atomic::Ordering;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{Maintenance, Source};
+use crate::hot::{NEVER, Slot};
+use crate::policy::{EventBatch, EventKind, EvictionPolicy, POLICY_BATCH_MAX, Sieve};
+use crate::pool::alloc::AllocError;
+use crate::pool::manager::Grant;
+use crate::shared::EVICT_BATCH_MAX;
+use crate::stats::{Counters, RemovalCause};
+use crate::warm::{WarmEntry, codec};
+
+/// A hot entry on its way down.
+struct Candidate<K, V> {
+    hash: u64,
+    slot: Slot<K, V>,
+    /// The encoding, if it was admitted and encodes.
+    bytes: Option<(Vec<u8>, bool)>,
+    grant: Option<Grant>,
+}
+
+impl<K, V> Maintenance<K, V>
+where
+    K: std::hash::Hash + Eq + Clone + Send + Sync + DeserializeOwned + 'static,
+    V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+{
+    /// Evicts the hot entries of `victims`, demoting them to the warm tier
+    /// where it admits them and has room; returns the hot bytes freed.
+    pub(super) fn demote_victims(&mut self, victims: &[u64], source: Source) -> u64 {
+        // 1. Copy and encode, outside any lock.
+        let mut candidates: Vec<Candidate<K, V>> = Vec::with_capacity(victims.len());
+        for &hash in victims {
+            let copies = self.shared.index.snapshot(hash);
+            if copies.is_empty() {
+                Counters::bump(&self.shared.counters.invalid_unknown);
+            }
+            for slot in copies {
+                let admitted = self
+                    .warm_policy
+                    .as_mut()
+                    .is_none_or(|p| p.admit(hash, 0).unwrap_or(true));
+                let bytes = admitted.then(|| codec::encode(&slot.value).ok()).flatten();
+                candidates.push(Candidate {
+                    hash,
+                    slot,
+                    bytes,
+                    grant: None,
+                });
+            }
+        }
+        // 2. Slots for everything that will go down; make room once if the
+        // pool is full, then try again.
+        self.grant(&mut candidates);
+        let short: u64 = candidates
+            .iter()
+            .filter(|c| c.bytes.is_some() && c.grant.is_none())
+            .map(|c| c.bytes.as_ref().map_or(0, |b| b.0.len() as u64))
+            .sum();
+        if short > 0 {
+            self.evict_warm(short);
+            if let Some(warm) = &self.shared.warm {
+                warm.pool.defragment();
+            }
+            self.grant(&mut candidates);
+        }
+        // 3. Write the bytes, then commit each move under the hot lock.
+        let shared = std::sync::Arc::clone(&self.shared);
+        let warm = shared.warm.as_ref().expect("demotion needs a warm tier");
+        let mut freed = 0u64;
+        let mut returned = Vec::new();
+        for c in candidates {
+            if let (Some(grant), Some((bytes, _))) = (&c.grant, &c.bytes)
+                && !warm.pool.table.write(grant.loc, grant.slot_size, bytes)
+            {
+                returned.push(grant.loc);
+                continue;
+            }
+            let mut table = self.shared.index.shard(c.hash).write();
+            let Some(slot) = table.remove_version(
+                &self.shared.index.hasher,
+                c.hash,
+                &c.slot.key,
+                c.slot.version,
+            ) else {
+                drop(table);
+                // Written or removed meanwhile: nothing to evict here.
+                if let Some(grant) = c.grant {
+                    returned.push(grant.loc);
+                    Counters::bump(&self.shared.counters.demotions_aborted);
+                }
+                continue;
+            };
+            let w = u64::from(slot.weight);
+            freed += w;
+            self.shared.weighted.fetch_sub(w, Ordering::AcqRel);
+            if source == Source::Fallback {
+                Counters::bump(&self.shared.counters.fallback_evictions);
+            }
+            match (c.grant, c.bytes) {
+                (Some(grant), Some((bytes, compressed))) => {
+                    let entry = WarmEntry {
+                        hash: c.hash,
+                        key: slot.key,
+                        loc: grant.loc,
+                        slot_size: grant.slot_size,
+                        len: bytes.len() as u32,
+                        compressed,
+                        version: slot.version,
+                        expires_at: slot.expires_at,
+                        weight: slot.weight,
+                    };
+                    let lost = warm.index.insert(entry);
+                    drop(table);
+                    returned.extend(lost);
+                    Counters::bump(&self.shared.counters.demotions);
+                    self.push_warm(EventKind::Insert, c.hash, grant.slot_size);
+                }
+                _ => {
+                    drop(table);
+                    Counters::bump(&self.shared.counters.demotions_dropped);
+                    self.shared
+                        .notify(slot.key, slot.value, RemovalCause::Evicted);
+                }
+            }
+        }
+        warm.pool.free(returned);
+        freed
+    }
+
+    /// Asks the pool manager for slots for the candidates that still need one.
+    fn grant(&mut self, candidates: &mut [Candidate<K, V>]) {
+        let Some(warm) = &self.shared.warm else {
+            return;
+        };
+        let wanted: Vec<usize> = (0..candidates.len())
+            .filter(|&i| candidates[i].bytes.is_some() && candidates[i].grant.is_none())
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let items = wanted
+            .iter()
+            .map(|&i| {
+                let len = candidates[i].bytes.as_ref().map_or(0, |b| b.0.len());
+                (u32::try_from(len).unwrap_or(u32::MAX), candidates[i].hash)
+            })
+            .collect();
+        for (i, result) in wanted.into_iter().zip(warm.pool.alloc(items)) {
+            match result {
+                Ok(grant) => candidates[i].grant = Some(grant),
+                Err(AllocError::TooLarge) => candidates[i].bytes = None,
+                Err(AllocError::NoSpace) => {}
+            }
+        }
+    }
+
+    pub(super) fn push_warm(&mut self, kind: EventKind, hash: u64, weight: u32) {
+        if self.warm_policy.is_none() {
+            return;
+        }
+        self.warm_batch.push(kind, hash, weight);
+        if self.warm_batch.len() >= POLICY_BATCH_MAX {
+            self.flush_warm();
+        }
+    }
+
+    pub(super) fn flush_warm(&mut self) {
+        let Some(policy) = self.warm_policy.as_mut() else {
+            return;
+        };
+        if self.warm_batch.is_empty() {
+            return;
+        }
+        if policy.apply(&self.warm_batch).is_err() {
+            self.replace_warm_policy();
+        }
+        self.warm_batch.clear();
+    }
+
+    /// The warm policy failed: a native SIEVE, seeded with the warm resident
+    /// set, takes over.
+    fn replace_warm_policy(&mut self) {
+        let Some(warm) = &self.shared.warm else {
+            return;
+        };
+        Counters::bump(&self.shared.counters.policy_failures);
+        let mut sieve = Sieve::new(warm.capacity);
+        let mut seed = EventBatch::with_capacity(POLICY_BATCH_MAX);
+        warm.index
+            .for_each(|hash, slot_size| seed.push(EventKind::Insert, hash, slot_size));
+        let _ = sieve.apply(&seed);
+        self.warm_policy = Some(Box::new(sieve));
+    }
+
+    /// Evicts warm entries: those the warm policy already chose, and more
+    /// until `need` slot bytes are freed.
+    pub(super) fn evict_warm(&mut self, need: u64) {
+        self.flush_warm();
+        let shared = std::sync::Arc::clone(&self.shared);
+        let Some(warm) = &shared.warm else { return };
+        let mut freed = 0u64;
+        for _ in 0..crate::shared::EVICT_ROUNDS_MAX {
+            let mut victims = Vec::new();
+            let Some(policy) = self.warm_policy.as_mut() else {
+                return;
+            };
+            if policy
+                .evict(EVICT_BATCH_MAX, need.saturating_sub(freed), &mut victims)
+                .is_err()
+            {
+                self.replace_warm_policy();
+                continue;
+            }
+            if victims.is_empty() {
+                return;
+            }
+            let mut locs = Vec::with_capacity(victims.len());
+            for hash in victims {
+                while let Some(entry) = warm.index.take_hash_if(hash, |_| true) {
+                    freed += u64::from(entry.slot_size);
+                    locs.push(entry.loc);
+                    self.notify_warm(entry, RemovalCause::Evicted);
+                }
+            }
+            warm.pool.free(locs);
+            if freed >= need {
+                return;
+            }
+        }
+    }
+
+    /// Reaps the expired warm entries of `hash`.
+    pub(super) fn expire_warm(&mut self, hash: u64, now: u64) {
+        let shared = std::sync::Arc::clone(&self.shared);
+        let Some(warm) = &shared.warm else { return };
+        let mut locs = Vec::new();
+        while let Some(entry) = warm
+            .index
+            .take_hash_if(hash, |e| e.expires_at != NEVER && e.expires_at <= now)
+        {
+            locs.push(entry.loc);
+            self.notify_warm(entry, RemovalCause::Expired);
+            self.push_warm(EventKind::Remove, hash, 0);
+        }
+        warm.pool.free(locs);
+    }
+
+    /// Reports a warm entry leaving the cache (decoding it only if someone
+    /// listens). Call before freeing its slot.
+    fn notify_warm(&self, entry: WarmEntry<K>, cause: RemovalCause) {
+        let s = &self.shared;
+        let decoded = s.listener.as_ref().and_then(|_| {
+            let warm = s.warm.as_ref()?;
+            let mut buf = Vec::with_capacity(entry.len as usize);
+            warm.bytes_of(&entry, &mut buf)
+                .then(|| codec::decode::<V>(&buf, entry.compressed))
+                .flatten()
+        });
+        match decoded {
+            Some(value) => s.notify(entry.key, value, cause),
+            None => Counters::bump(s.counters.removal(cause)),
+        }
+    }
+}
