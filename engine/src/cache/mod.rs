@@ -345,11 +345,21 @@ where
     {
         let s = self.shared();
         let hash = s.index.hasher.hash(key);
-        let slot = s
-            .index
-            .shard(hash)
-            .write()
-            .remove(&s.index.hasher, hash, key)?;
+        let (slot, displaced) = {
+            let mut table = s.index.shard(hash).write();
+            let slot = table.remove(&s.index.hasher, hash, key);
+            // The warm copy goes under the same lock, so no promotion can
+            // bring it back after this remove.
+            let displaced = self.warm_discard(hash, key, slot.is_none());
+            (slot, displaced)
+        };
+        let from_warm = displaced.and_then(|d| self.settle_displaced(d, RemovalCause::Removed));
+        let Some(slot) = slot else {
+            if from_warm.is_some() {
+                s.stripes.count(Op::Remove);
+            }
+            return from_warm;
+        };
         self.forget(hash, slot.weight);
         if slot.expired(|| s.clock.now_nanos()) {
             s.notify(slot.key, slot.value, RemovalCause::Expired);

@@ -6,3 +6,4 @@ mod expiry;
 mod model;
 mod policies;
 mod support;
+mod warm;

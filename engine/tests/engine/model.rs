@@ -74,12 +74,23 @@ impl Model {
 /// must equal the model; otherwise it may have evicted, but must never return
 /// a value the model does not hold.
 fn run(ops: &[Op], capacity: u64, exact: bool) -> Result<(), TestCaseError> {
+    run_with(ops, capacity, None, exact)
+}
+
+/// As [`run`], with a warm tier of `warm` bytes behind a hot tier of
+/// `capacity` bytes.
+fn run_with(
+    ops: &[Op],
+    capacity: u64,
+    warm: Option<u64>,
+    exact: bool,
+) -> Result<(), TestCaseError> {
     let clock = ManualClock::new();
-    let cache: Cache<u8, u32> = Cache::builder(capacity)
-        .clock(clock.clone())
-        .slack(0)
-        .build()
-        .unwrap();
+    let mut builder = Cache::builder(capacity).clock(clock.clone()).slack(0);
+    if let Some(bytes) = warm {
+        builder = builder.warm(bytes);
+    }
+    let cache: Cache<u8, u32> = builder.build().unwrap();
     let mut m = Model::default();
     for op in ops {
         match *op {
@@ -162,7 +173,7 @@ fn run(ops: &[Op], capacity: u64, exact: bool) -> Result<(), TestCaseError> {
             Op::RunPending => {
                 cache.run_pending_tasks();
                 prop_assert!(cache.weighted_size() <= capacity);
-                if exact {
+                if exact && warm.is_none() {
                     let live = m.map.keys().filter(|&&k| m.live(k).is_some()).count();
                     // An entry whose deadline is exactly now may wait one
                     // wheel tick (about 1 ms) to be reaped.
@@ -197,6 +208,13 @@ proptest! {
     #[test]
     fn matches_a_hashmap(ops in proptest::collection::vec(op(), 1..300)) {
         run(&ops, 1 << 20, true)?;
+    }
+
+    /// A hot tier of a few entries over a roomy warm tier: entries move down
+    /// and up all the time, and the cache must still equal the map exactly.
+    #[test]
+    fn two_tiers_match_a_hashmap(ops in proptest::collection::vec(op(), 1..300)) {
+        run_with(&ops, 12, Some(1 << 20), true)?;
     }
 
     /// Tiny capacity (a few entries): evictions happen, but a returned value
