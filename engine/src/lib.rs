@@ -83,7 +83,7 @@ pub use policy::{
 };
 pub use pool::alloc::{ClassStats, DefragReport};
 pub use pool::manager::PoolStats;
-pub use pool::{Band, SLAB_SIZE};
+pub use pool::{Band, MAX_ITEM, MIN_SLAB, SLAB_SIZE};
 pub use stats::{
     CacheStats, LoaderStats, MovementStats, PolicyStats, RemovalCause, RemovalStats, TierStats,
 };

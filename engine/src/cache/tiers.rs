@@ -17,7 +17,6 @@ use crate::policy::EventKind;
 use crate::shared::{Tier, WriteEvent};
 use crate::stats::{Counters, RemovalCause};
 use crate::warm::WarmEntry;
-use crate::warm::codec;
 
 /// A warm copy taken out of the warm tier by a write or a remove.
 pub(super) struct Displaced<K, V> {
@@ -35,11 +34,7 @@ where
     /// Decodes a warm entry's bytes (called under its shard lock).
     fn decode_entry(&self, entry: &WarmEntry<K>) -> Option<V> {
         let warm = self.shared().warm.as_ref()?;
-        let mut buf = Vec::with_capacity(entry.len as usize);
-        let value = warm
-            .bytes_of(entry, &mut buf)
-            .then(|| codec::decode(&buf, entry.compressed))
-            .flatten();
+        let value = warm.decode(entry);
         if value.is_none() {
             Counters::bump(&self.shared().counters.warm_corrupt);
         }

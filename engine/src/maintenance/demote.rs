@@ -20,14 +20,15 @@ use crate::pool::alloc::AllocError;
 use crate::pool::manager::Grant;
 use crate::shared::EVICT_BATCH_MAX;
 use crate::stats::{Counters, RemovalCause};
-use crate::warm::{WarmEntry, codec};
+use crate::warm::WarmEntry;
+use crate::warm::codec::{self, Codec};
 
 /// A hot entry on its way down.
 struct Candidate<K, V> {
     hash: u64,
     slot: Slot<K, V>,
     /// The encoding, if it was admitted and encodes.
-    bytes: Option<(Vec<u8>, bool)>,
+    bytes: Option<(Vec<u8>, Codec)>,
     grant: Option<Grant>,
 }
 
@@ -51,7 +52,7 @@ where
                     .warm_policy
                     .as_mut()
                     .is_none_or(|p| p.admit(hash, 0).unwrap_or(true));
-                let bytes = admitted.then(|| codec::encode(&slot.value).ok()).flatten();
+                let bytes = admitted.then(|| self.encode(&slot.value)).flatten();
                 candidates.push(Candidate {
                     hash,
                     slot,
@@ -109,14 +110,14 @@ where
                 Counters::bump(&self.shared.counters.fallback_evictions);
             }
             match (c.grant, c.bytes) {
-                (Some(grant), Some((bytes, compressed))) => {
+                (Some(grant), Some((bytes, codec))) => {
                     let entry = WarmEntry {
                         hash: c.hash,
                         key: slot.key,
                         loc: grant.loc,
                         slot_size: grant.slot_size,
                         len: bytes.len() as u32,
-                        compressed,
+                        codec,
                         version: slot.version,
                         expires_at: slot.expires_at,
                         weight: slot.weight,
@@ -137,6 +138,15 @@ where
         }
         warm.pool.free(returned);
         freed
+    }
+
+    /// Serialises and compresses a value; feeds the dictionary trainer
+    /// until it has enough samples.
+    fn encode(&mut self, value: &V) -> Option<(Vec<u8>, Codec)> {
+        let warm = self.shared.warm.as_ref()?;
+        let raw = codec::serialize(value).ok()?;
+        self.trainer.feed(&raw, &warm.dict);
+        Some(codec::compress(raw, warm.dict.get()))
     }
 
     /// Asks the pool manager for slots for the candidates that still need one.
@@ -261,13 +271,10 @@ where
     /// listens). Call before freeing its slot.
     fn notify_warm(&self, entry: WarmEntry<K>, cause: RemovalCause) {
         let s = &self.shared;
-        let decoded = s.listener.as_ref().and_then(|_| {
-            let warm = s.warm.as_ref()?;
-            let mut buf = Vec::with_capacity(entry.len as usize);
-            warm.bytes_of(&entry, &mut buf)
-                .then(|| codec::decode::<V>(&buf, entry.compressed))
-                .flatten()
-        });
+        let decoded = s
+            .listener
+            .as_ref()
+            .and_then(|_| s.warm.as_ref()?.decode::<V>(&entry));
         match decoded {
             Some(value) => s.notify(entry.key, value, cause),
             None => Counters::bump(s.counters.removal(cause)),

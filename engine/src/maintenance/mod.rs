@@ -58,6 +58,8 @@ pub(crate) struct Maintenance<K, V> {
     /// The warm tier's policy, when there is a warm tier.
     warm_policy: Option<Box<dyn EvictionPolicy>>,
     warm_batch: EventBatch,
+    /// Samples values for the warm tier's compression dictionary.
+    trainer: crate::warm::codec::Trainer,
 }
 
 impl<K, V> Maintenance<K, V>
@@ -85,6 +87,7 @@ where
             expired: Vec::new(),
             warm_policy,
             warm_batch: EventBatch::with_capacity(POLICY_BATCH_MAX),
+            trainer: crate::warm::codec::Trainer::default(),
         }
     }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Band, Loc, Relocate, SLAB_SIZE, SlabTable, class_sizes};
+use super::{Band, Loc, Relocate, SlabTable, class_sizes, slab_bytes_for};
 
 /// Why an allocation failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +33,7 @@ impl SlabMeta {
 
 struct Class {
     size: u32,
+    slab_bytes: u32,
     per_slab: u32,
     /// Slabs of this class.
     slabs: Vec<u32>,
@@ -42,12 +43,17 @@ struct Class {
     failures: u64,
 }
 
-/// Per-class figures.
+/// Per-class figures. Held memory splits into item bytes, slot rounding
+/// (internal waste: `items * slot_size - live_bytes`, plus the slab tail that
+/// fits no whole slot) and free slots (external waste, which
+/// defragmentation reclaims).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ClassStats {
     /// Slot size in bytes.
     pub slot_size: u32,
+    /// Size of each of the class's slabs in bytes.
+    pub slab_bytes: u32,
     /// Size band.
     pub band: Band,
     /// Slabs held.
@@ -61,7 +67,7 @@ pub struct ClassStats {
 impl ClassStats {
     /// Bytes of slab memory held by the class.
     pub fn held_bytes(&self) -> u64 {
-        self.slabs * SLAB_SIZE as u64
+        self.slabs * u64::from(self.slab_bytes)
     }
 
     /// `1 - live / held`: the share of held memory not holding item bytes.
@@ -71,6 +77,12 @@ impl ClassStats {
         } else {
             1.0 - self.live_bytes as f64 / self.held_bytes() as f64
         }
+    }
+
+    /// Bytes of free slots in held slabs: what defragmentation can reclaim.
+    pub fn free_slot_bytes(&self) -> u64 {
+        let per_slab = u64::from(self.slab_bytes / self.slot_size);
+        (self.slabs * per_slab - self.items) * u64::from(self.slot_size)
     }
 }
 
@@ -92,8 +104,9 @@ pub(crate) struct Allocator {
     classes: Vec<Class>,
     slabs: Vec<Option<SlabMeta>>,
     spare_ids: Vec<u32>,
-    held: usize,
-    max_slabs: usize,
+    /// Slab bytes held now, and the most that may be held.
+    held: u64,
+    max_bytes: u64,
     pub(crate) table: Arc<SlabTable>,
 }
 
@@ -105,7 +118,8 @@ impl Allocator {
                 .into_iter()
                 .map(|size| Class {
                     size,
-                    per_slab: (SLAB_SIZE / size as usize) as u32,
+                    slab_bytes: slab_bytes_for(size),
+                    per_slab: slab_bytes_for(size) / size,
                     slabs: Vec::new(),
                     live_items: 0,
                     live_bytes: 0,
@@ -115,7 +129,7 @@ impl Allocator {
             slabs: Vec::new(),
             spare_ids: Vec::new(),
             held: 0,
-            max_slabs: (max_bytes / SLAB_SIZE as u64) as usize,
+            max_bytes,
             table,
         }
     }
@@ -134,7 +148,7 @@ impl Allocator {
 
     /// Bytes of slab memory held.
     pub(crate) fn held_bytes(&self) -> u64 {
-        (self.held * SLAB_SIZE) as u64
+        self.held
     }
 
     /// Reserves a slot for `len` bytes owned by the key hash `owner`.
@@ -175,7 +189,8 @@ impl Allocator {
     }
 
     fn new_slab(&mut self, c: usize) -> Option<u32> {
-        if self.held >= self.max_slabs {
+        let bytes = self.classes[c].slab_bytes;
+        if self.held + u64::from(bytes) > self.max_bytes {
             return None;
         }
         let per_slab = self.classes[c].per_slab;
@@ -195,9 +210,9 @@ impl Allocator {
                 (self.slabs.len() - 1) as u32
             }
         };
-        self.table.install(id);
+        self.table.install(id, bytes);
         self.classes[c].slabs.push(id);
-        self.held += 1;
+        self.held += u64::from(bytes);
         Some(id)
     }
 
@@ -230,12 +245,11 @@ impl Allocator {
         let Some(meta) = self.slabs[slab as usize].take() else {
             return;
         };
-        self.classes[meta.class as usize]
-            .slabs
-            .retain(|&s| s != slab);
+        let class = &mut self.classes[meta.class as usize];
+        class.slabs.retain(|&s| s != slab);
+        self.held -= u64::from(class.slab_bytes);
         self.table.release(slab);
         self.spare_ids.push(slab);
-        self.held -= 1;
     }
 
     /// Moves live items out of sparse slabs into dense ones in every class,
@@ -314,7 +328,7 @@ impl Allocator {
             }
             if self.held < held_before {
                 report.slabs_released += 1;
-                report.bytes_reclaimed += SLAB_SIZE as u64;
+                report.bytes_reclaimed += held_before - self.held;
             }
         }
     }
@@ -338,7 +352,9 @@ impl Allocator {
                 * u64::from(class.size)
         };
         let victim = (0..self.classes.len())
-            .filter(|&c| c != receiver && free_bytes(self, c) >= SLAB_SIZE as u64)
+            .filter(|&c| {
+                c != receiver && free_bytes(self, c) >= u64::from(self.classes[c].slab_bytes)
+            })
             .max_by_key(|&c| free_bytes(self, c));
         if let Some(victim) = victim {
             self.defragment_class(victim, relocate, &mut report);
@@ -357,6 +373,7 @@ impl Allocator {
             .filter(|c| !c.slabs.is_empty())
             .map(|c| ClassStats {
                 slot_size: c.size,
+                slab_bytes: c.slab_bytes,
                 band: Band::of(c.size),
                 slabs: c.slabs.len() as u64,
                 items: c.live_items,

@@ -76,7 +76,18 @@ impl PoolStats {
         self.classes.iter().map(|c| c.live_bytes).sum()
     }
 
-    /// `1 - live / held` over the whole pool.
+    /// Share of held memory in free slots (external fragmentation, what
+    /// defragmentation reclaims).
+    pub fn free_slot_share(&self) -> f64 {
+        let free: u64 = self.classes.iter().map(ClassStats::free_slot_bytes).sum();
+        if self.held_bytes == 0 {
+            0.0
+        } else {
+            free as f64 / self.held_bytes as f64
+        }
+    }
+
+    /// `1 - live / held` over the whole pool (slot rounding included).
     pub fn fragmentation(&self) -> f64 {
         if self.held_bytes == 0 {
             0.0

@@ -1,10 +1,14 @@
 //! Slab memory pools for the warm tier.
 //!
-//! Memory is taken from the system in slabs of [`SLAB_SIZE`] bytes. Each slab
-//! belongs to one size class and is carved into equal slots; an item is stored
-//! in the smallest class whose slots fit it. Classes grow by a factor of 1.25
-//! from 64 bytes up to a whole slab, so internal waste is under 20 % of an
-//! item. For reporting, classes fall into three bands: small (< 1 KiB),
+//! Memory is taken from the system in slabs. Each slab belongs to one size
+//! class and is carved into equal slots; an item is stored in the smallest
+//! class whose slots fit it. A class's slabs hold sixteen of its slots,
+//! between [`MIN_SLAB`] and [`SLAB_SIZE`] bytes: small classes take small
+//! slabs, so that a class with few items (whose last slab is only partly
+//! used) ties up at most 64 KiB rather than a whole megabyte. Classes grow by a factor of 1.25
+//! from 64 bytes up to [`MAX_ITEM`] (a quarter slab), so the slot rounding
+//! wastes under 20 % of an item and a slab's tail under 20 % of the slab;
+//! larger items are not stored in the warm tier. For reporting, classes fall into three bands: small (< 1 KiB),
 //! medium (< 64 KiB) and large (≥ 64 KiB).
 //!
 //! * [`SlabTable`] holds the bytes, shared by readers (the caller threads),
@@ -21,8 +25,22 @@ pub(crate) mod manager;
 
 use parking_lot::RwLock;
 
-/// Bytes in one slab.
+/// Bytes in the largest slab.
 pub const SLAB_SIZE: usize = 1 << 20;
+/// Bytes in the smallest slab.
+pub const MIN_SLAB: usize = 64 << 10;
+/// Slots a slab is sized for (within the bounds above).
+const SLOTS_PER_SLAB: usize = 16;
+
+/// The slab size of the class whose slots are `slot` bytes.
+pub(crate) fn slab_bytes_for(slot: u32) -> u32 {
+    (slot as usize * SLOTS_PER_SLAB)
+        .next_power_of_two()
+        .clamp(MIN_SLAB, SLAB_SIZE) as u32
+}
+/// The largest item a pool stores: a quarter of a slab, so that every class
+/// packs at least four slots into a slab.
+pub const MAX_ITEM: usize = SLAB_SIZE / 4;
 /// The smallest slot.
 const MIN_SLOT: u32 = 64;
 /// Growth factor between classes, as a fraction: ×5/4.
@@ -42,8 +60,8 @@ pub(crate) fn class_sizes() -> Vec<u32> {
     loop {
         let last = *sizes.last().expect("non-empty");
         let next = (last * GROWTH_NUM / GROWTH_DEN).next_multiple_of(16);
-        if next as usize >= SLAB_SIZE {
-            sizes.push(SLAB_SIZE as u32);
+        if next as usize >= MAX_ITEM {
+            sizes.push(MAX_ITEM as u32);
             return sizes;
         }
         sizes.push(next);
@@ -84,16 +102,16 @@ pub(crate) struct SlabTable {
 }
 
 impl SlabTable {
-    /// Installs a fresh zeroed slab at `id` (the pages are only touched when
-    /// written).
-    pub(crate) fn install(&self, id: u32) {
+    /// Installs a fresh zeroed slab of `bytes` at `id` (the pages are only
+    /// touched when written).
+    pub(crate) fn install(&self, id: u32, bytes: u32) {
         let mut slabs = self.slabs.write();
         let i = id as usize;
         if slabs.len() <= i {
             slabs.resize_with(i + 1, || None);
         }
         slabs[i] = Some(Slab {
-            bytes: RwLock::new(vec![0u8; SLAB_SIZE].into_boxed_slice()),
+            bytes: RwLock::new(vec![0u8; bytes as usize].into_boxed_slice()),
         });
     }
 
@@ -165,7 +183,7 @@ mod tests {
     fn classes_grow_by_a_quarter_and_end_at_a_slab() {
         let sizes = class_sizes();
         assert_eq!(sizes[0], 64);
-        assert_eq!(*sizes.last().unwrap() as usize, SLAB_SIZE);
+        assert_eq!(*sizes.last().unwrap() as usize, MAX_ITEM);
         for w in sizes.windows(2) {
             assert!(w[1] > w[0]);
             assert!(u64::from(w[1]) * 4 <= u64::from(w[0]) * 5 + 64, "{w:?}");

@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 use proptest::prelude::*;
 
 use super::alloc::{AllocError, Allocator};
-use super::{Loc, Relocate, SLAB_SIZE, SlabTable};
+use super::{Loc, MAX_ITEM, Relocate, SLAB_SIZE, SlabTable};
 
 /// A stand-in index: owner → location.
 #[derive(Default)]
@@ -73,7 +73,7 @@ proptest! {
                             live.push((owner, len));
                         }
                         Err(AllocError::NoSpace) => prop_assert!(alloc.held_bytes() >= 23 * SLAB_SIZE as u64 || len > 0),
-                        Err(AllocError::TooLarge) => prop_assert!(len as usize > SLAB_SIZE),
+                        Err(AllocError::TooLarge) => prop_assert!(len as usize > MAX_ITEM),
                     }
                 }
                 Op::Free(i) if !live.is_empty() => {
@@ -88,7 +88,7 @@ proptest! {
                     // The bound: every class holds at most one slab more
                     // than its items need.
                     for c in alloc.stats() {
-                        let per_slab = SLAB_SIZE as u64 / u64::from(c.slot_size);
+                        let per_slab = u64::from(c.slab_bytes / c.slot_size);
                         prop_assert!(
                             c.slabs <= c.items.div_ceil(per_slab) + 1,
                             "class {} holds {} slabs for {} items", c.slot_size, c.slabs, c.items
@@ -146,7 +146,7 @@ fn defragmentation_returns_memory_after_churn() {
     // The compaction bound, and what is left is slot rounding (1000-byte
     // items in 1200-byte slots) plus at most one partial slab.
     for c in alloc.stats() {
-        let per_slab = SLAB_SIZE as u64 / u64::from(c.slot_size);
+        let per_slab = u64::from(c.slab_bytes / c.slot_size);
         assert!(c.slabs <= c.items.div_ceil(per_slab) + 1, "{c:?}");
         assert!(c.fragmentation() < 0.25, "{c:?}");
     }

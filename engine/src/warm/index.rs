@@ -18,7 +18,7 @@ pub(crate) struct WarmEntry<K> {
     pub(crate) slot_size: u32,
     /// Encoded length in bytes.
     pub(crate) len: u32,
-    pub(crate) compressed: bool,
+    pub(crate) codec: super::codec::Codec,
     pub(crate) version: u64,
     pub(crate) expires_at: u64,
     /// The hot-tier weight the entry had (restored on promotion).

@@ -1,5 +1,6 @@
 //! The warm tier: entries evicted from the hot tier, encoded (postcard) and
-//! compressed (LZ4, when it pays) in slab memory pools.
+//! compressed (LZ4 with a trained dictionary, when it pays) in slab memory
+//! pools.
 //!
 //! Reads decode on the caller's thread. Movement between tiers is versioned
 //! and serialised per key by the key's hot-shard write lock: a demotion is
@@ -22,6 +23,8 @@ pub(crate) struct WarmTier<K> {
     pub(crate) pool: PoolHandle,
     /// Most slab bytes the tier may hold.
     pub(crate) capacity: u64,
+    /// The compression dictionary, once trained.
+    pub(crate) dict: codec::Dictionary,
 }
 
 impl<K: std::hash::Hash + Eq + Send + Sync + 'static> WarmTier<K> {
@@ -36,6 +39,7 @@ impl<K: std::hash::Hash + Eq + Send + Sync + 'static> WarmTier<K> {
             index,
             pool,
             capacity,
+            dict: codec::Dictionary::default(),
         })
     }
 
@@ -44,6 +48,14 @@ impl<K: std::hash::Hash + Eq + Send + Sync + 'static> WarmTier<K> {
         self.pool
             .table
             .read(entry.loc, entry.slot_size, entry.len, out)
+    }
+
+    /// Decodes a warm entry's value (called under its shard lock).
+    pub(crate) fn decode<V: serde::de::DeserializeOwned>(&self, entry: &WarmEntry<K>) -> Option<V> {
+        let mut buf = Vec::with_capacity(entry.len as usize);
+        self.bytes_of(entry, &mut buf)
+            .then(|| codec::decode(&buf, entry.codec, self.dict.get()))
+            .flatten()
     }
 
     /// Pool figures.
