@@ -1,8 +1,10 @@
 //! The pool manager actor: the one thread that owns the slot bookkeeping.
 //!
 //! Maintenance sends it batches of allocations for demoted entries and waits
-//! for the locations; everyone who drops a warm entry sends the slot back
-//! without waiting. On its own schedule, and when asked after an allocation
+//! for the locations. Everyone who drops a warm entry puts its slot on a
+//! shared free queue without waking anyone (a wake-up per promotion would
+//! cost a context switch); the manager takes the queue before every command
+//! and on its tick, so freed slots are reused by the next allocation. On its own schedule, and when asked after an allocation
 //! failed, it defragments (moving live items out of sparse slabs, releasing
 //! the slabs that empty) and rebalances (returning memory from the class with
 //! the most free slots so that a starving class can take it).
@@ -38,7 +40,6 @@ pub(crate) enum PoolCmd {
         items: Vec<(u32, u64)>,
         reply: Sender<Vec<Result<Grant, AllocError>>>,
     },
-    Free(Vec<Loc>),
     Defrag {
         reply: Sender<DefragReport>,
     },
@@ -119,6 +120,8 @@ impl Totals {
 /// A handle to the pool manager; dropping the last one stops it.
 pub(crate) struct PoolHandle {
     tx: Sender<PoolCmd>,
+    /// Slots given back and not yet taken by the manager.
+    frees: Arc<Mutex<Vec<Loc>>>,
     pub(crate) table: Arc<SlabTable>,
     worker: Mutex<Option<JoinHandle<()>>>,
 }
@@ -134,11 +137,14 @@ impl PoolHandle {
         let table = Arc::new(SlabTable::default());
         let alloc = Allocator::new(max_bytes, Arc::clone(&table));
         let (tx, rx) = bounded(POOL_CHANNEL_CAPACITY);
+        let frees = Arc::new(Mutex::new(Vec::new()));
+        let queue = Arc::clone(&frees);
         let worker = std::thread::Builder::new()
             .name(format!("gx-pool-{name}"))
-            .spawn(move || run(alloc, rx, relocate, max_bytes))?;
+            .spawn(move || run(alloc, rx, queue, relocate, max_bytes))?;
         Ok(PoolHandle {
             tx,
+            frees,
             table,
             worker: Mutex::new(Some(worker)),
         })
@@ -155,10 +161,10 @@ impl PoolHandle {
             .unwrap_or_else(|_| vec![Err(AllocError::NoSpace); n])
     }
 
-    /// Returns slots to the pool.
+    /// Returns slots to the pool (queued; see the module docs).
     pub(crate) fn free(&self, locs: Vec<Loc>) {
         if !locs.is_empty() {
-            let _ = self.tx.send(PoolCmd::Free(locs));
+            self.frees.lock().extend(locs);
         }
     }
 
@@ -193,11 +199,23 @@ impl Drop for PoolHandle {
     }
 }
 
-fn run(mut alloc: Allocator, rx: Receiver<PoolCmd>, relocate: Arc<dyn Relocate>, max_bytes: u64) {
+fn run(
+    mut alloc: Allocator,
+    rx: Receiver<PoolCmd>,
+    frees: Arc<Mutex<Vec<Loc>>>,
+    relocate: Arc<dyn Relocate>,
+    max_bytes: u64,
+) {
     let mut totals = Totals::default();
+    let take_frees = |alloc: &mut Allocator| {
+        let locs = std::mem::take(&mut *frees.lock());
+        for loc in locs {
+            alloc.free(loc);
+        }
+    };
     loop {
         select! {
-            recv(rx) -> cmd => match cmd {
+            recv(rx) -> cmd => { take_frees(&mut alloc); match cmd {
                 Ok(PoolCmd::Alloc { items, reply }) => {
                     let out = items
                         .into_iter()
@@ -209,11 +227,6 @@ fn run(mut alloc: Allocator, rx: Receiver<PoolCmd>, relocate: Arc<dyn Relocate>,
                         })
                         .collect();
                     let _ = reply.send(out);
-                }
-                Ok(PoolCmd::Free(locs)) => {
-                    for loc in locs {
-                        alloc.free(loc);
-                    }
                 }
                 Ok(PoolCmd::Defrag { reply }) => {
                     let mut report = alloc.defragment(relocate.as_ref());
@@ -241,8 +254,9 @@ fn run(mut alloc: Allocator, rx: Receiver<PoolCmd>, relocate: Arc<dyn Relocate>,
                     });
                 }
                 Ok(PoolCmd::Shutdown) | Err(_) => return,
-            },
+            }},
             default(POOL_INTERVAL) => {
+                take_frees(&mut alloc);
                 let stats = alloc.stats();
                 let held = alloc.held_bytes();
                 let live: u64 = stats.iter().map(|c| c.live_bytes).sum();
