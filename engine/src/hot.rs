@@ -115,19 +115,30 @@ impl<K: Hash + Eq, V> Table<K, V> {
             .insert_unique(hash, i, |&j| hasher.hash(&slots[j as usize].key));
     }
 
+    /// Removes the first entry among those in `hash`'s probe sequence that
+    /// `pred` accepts.
+    fn remove_where(
+        &mut self,
+        hasher: &KeyHasher,
+        hash: u64,
+        mut pred: impl FnMut(&Slot<K, V>) -> bool,
+    ) -> Option<Slot<K, V>> {
+        let slots = &self.slots;
+        let entry = self
+            .index
+            .find_entry(hash, |&i| pred(&slots[i as usize]))
+            .ok()?;
+        let i = entry.remove().0 as usize;
+        Some(self.take(hasher, i))
+    }
+
     /// Removes the entry for `key`.
     pub(crate) fn remove<Q>(&mut self, hasher: &KeyHasher, hash: u64, key: &Q) -> Option<Slot<K, V>>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        let slots = &self.slots;
-        let entry = self
-            .index
-            .find_entry(hash, |&i| slots[i as usize].key.borrow() == key)
-            .ok()?;
-        let i = entry.remove().0 as usize;
-        Some(self.take(hasher, i))
+        self.remove_where(hasher, hash, |s| s.key.borrow() == key)
     }
 
     /// Removes the entry for `key` if it still carries `version`.
@@ -138,16 +149,7 @@ impl<K: Hash + Eq, V> Table<K, V> {
         key: &K,
         version: u64,
     ) -> Option<Slot<K, V>> {
-        let slots = &self.slots;
-        let entry = self
-            .index
-            .find_entry(hash, |&i| {
-                let s = &slots[i as usize];
-                s.key == *key && s.version == version
-            })
-            .ok()?;
-        let i = entry.remove().0 as usize;
-        Some(self.take(hasher, i))
+        self.remove_where(hasher, hash, |s| s.key == *key && s.version == version)
     }
 
     /// Removes one entry whose key hashes to `hash` and that satisfies `pred`.
@@ -157,16 +159,7 @@ impl<K: Hash + Eq, V> Table<K, V> {
         hash: u64,
         mut pred: impl FnMut(&Slot<K, V>) -> bool,
     ) -> Option<Slot<K, V>> {
-        let slots = &self.slots;
-        let entry = self
-            .index
-            .find_entry(hash, |&i| {
-                let s = &slots[i as usize];
-                hasher.hash(&s.key) == hash && pred(s)
-            })
-            .ok()?;
-        let i = entry.remove().0 as usize;
-        Some(self.take(hasher, i))
+        self.remove_where(hasher, hash, |s| hasher.hash(&s.key) == hash && pred(s))
     }
 
     /// Takes slot `i` (already unlinked from the index) out of the slab,

@@ -62,6 +62,30 @@ pub(crate) struct WriteEvent {
     pub(crate) expires_at: u64,
 }
 
+impl WriteEvent {
+    /// An event for the hot tier's policy.
+    pub(crate) fn hot(kind: EventKind, hash: u64, weight: u32, expires_at: u64) -> Self {
+        WriteEvent {
+            tier: Tier::Hot,
+            kind,
+            hash,
+            weight,
+            expires_at,
+        }
+    }
+
+    /// The warm copy of `hash` left the warm tier (promoted or superseded).
+    pub(crate) fn warm_removed(hash: u64) -> Self {
+        WriteEvent {
+            tier: Tier::Warm,
+            kind: EventKind::Remove,
+            hash,
+            weight: 0,
+            expires_at: 0,
+        }
+    }
+}
+
 /// Called with every entry that leaves the cache.
 pub(crate) type Listener<K, V> = Arc<dyn Fn(K, V, RemovalCause) + Send + Sync>;
 

@@ -23,8 +23,8 @@ use crate::loader::{Flights, LeaderGuard, Outcome, Role};
 use crate::maintenance::{Cmd, Inbox, Maintenance};
 use crate::policy::EventKind;
 use crate::shared::{
-    COMMAND_CHANNEL_CAPACITY, MAX_CAPACITY_WAITS, READ_WAKE_SPACING, Shared, Tier,
-    WAKE_CHANNEL_CAPACITY, WRITE_BUFFER_CAPACITY, WRITE_BUFFER_WAKE_AT, WriteEvent, in_maintenance,
+    COMMAND_CHANNEL_CAPACITY, MAX_CAPACITY_WAITS, READ_WAKE_SPACING, Shared, WAKE_CHANNEL_CAPACITY,
+    WRITE_BUFFER_CAPACITY, WRITE_BUFFER_WAKE_AT, WriteEvent, in_maintenance,
 };
 use crate::stats::{CacheStats, Counters, RemovalCause};
 use crate::stripe::{Op, Stripes};
@@ -385,13 +385,7 @@ where
             warm.index.drain_shards(|entries| {
                 let locs = entries.iter().map(|e| e.loc).collect();
                 for e in &entries {
-                    self.send(WriteEvent {
-                        tier: Tier::Warm,
-                        kind: EventKind::Remove,
-                        hash: e.hash,
-                        weight: 0,
-                        expires_at: NEVER,
-                    });
+                    self.send(WriteEvent::warm_removed(e.hash));
                 }
                 for e in entries {
                     let d = tiers::Displaced {
@@ -674,13 +668,7 @@ where
             };
             table.insert_new(&s.index.hasher, hash, slot);
             drop(table);
-            self.send(WriteEvent {
-                tier: Tier::Hot,
-                kind: EventKind::Insert,
-                hash,
-                weight,
-                expires_at,
-            });
+            self.send(WriteEvent::hot(EventKind::Insert, hash, weight, expires_at));
             let previous = displaced.and_then(|d| self.settle_displaced(d, RemovalCause::Replaced));
             s.stripes.count(if previous.is_some() {
                 Op::Update
@@ -709,13 +697,7 @@ where
         let old_key = s.listener.as_ref().map(|_| slot.key.clone());
         drop(table);
         self.release(u64::from(old_weight));
-        self.send(WriteEvent {
-            tier: Tier::Hot,
-            kind: EventKind::Update,
-            hash,
-            weight,
-            expires_at,
-        });
+        self.send(WriteEvent::hot(EventKind::Update, hash, weight, expires_at));
         let (cause, previous) = if expired {
             (RemovalCause::Expired, None)
         } else {
@@ -732,13 +714,7 @@ where
     /// Accounts for a removed entry: releases its weight, tells the policy.
     fn forget(&self, hash: u64, weight: u32) {
         self.release(u64::from(weight));
-        self.send(WriteEvent {
-            tier: Tier::Hot,
-            kind: EventKind::Remove,
-            hash,
-            weight: 0,
-            expires_at: NEVER,
-        });
+        self.send(WriteEvent::hot(EventKind::Remove, hash, 0, NEVER));
     }
 
     /// Reserves `weight` bytes against the bound, waiting for eviction when

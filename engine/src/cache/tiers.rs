@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use super::Cache;
 use crate::hot::Slot;
 use crate::policy::EventKind;
-use crate::shared::{Tier, WriteEvent};
+use crate::shared::WriteEvent;
 use crate::stats::{Counters, RemovalCause};
 use crate::warm::WarmEntry;
 
@@ -97,20 +97,8 @@ where
         drop(table);
         warm.pool.free(vec![entry.loc]);
         Counters::bump(&s.counters.promotions);
-        self.send(WriteEvent {
-            tier: Tier::Warm,
-            kind: EventKind::Remove,
-            hash,
-            weight: 0,
-            expires_at: 0,
-        });
-        self.send(WriteEvent {
-            tier: Tier::Hot,
-            kind: EventKind::Insert,
-            hash,
-            weight,
-            expires_at,
-        });
+        self.send(WriteEvent::warm_removed(hash));
+        self.send(WriteEvent::hot(EventKind::Insert, hash, weight, expires_at));
         Some(value)
     }
 
@@ -151,13 +139,7 @@ where
             None
         };
         warm.pool.free(vec![entry.loc]);
-        self.send(WriteEvent {
-            tier: Tier::Warm,
-            kind: EventKind::Remove,
-            hash,
-            weight: 0,
-            expires_at: 0,
-        });
+        self.send(WriteEvent::warm_removed(hash));
         Some(Displaced {
             key: entry.key,
             value,
