@@ -1,10 +1,11 @@
 //! The cache handle: every user operation, run on the caller's thread.
 
+mod load;
 mod tiers;
 
 use std::borrow::Borrow;
 use std::hash::Hash;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -19,7 +20,7 @@ use serde::de::DeserializeOwned;
 use crate::builder::{CacheBuilder, WritePolicy};
 use crate::error::Error;
 use crate::hot::{HotIndex, NEVER, Slot};
-use crate::loader::{Flights, LeaderGuard, Outcome, Role};
+use crate::loader::Flights;
 use crate::maintenance::{Cmd, Inbox, Maintenance};
 use crate::policy::EventKind;
 use crate::shared::{
@@ -397,104 +398,6 @@ where
                 }
                 warm.pool.free(locs);
             });
-        }
-    }
-
-    /// The value for `key`, computing and storing it with `init` if absent.
-    /// Concurrent callers for the same missing key run `init` once; the others
-    /// wait and receive its value. If `init` panics the panic propagates to
-    /// this caller and waiting callers retry with their own `init`. If the
-    /// value cannot be stored (too large, cache shut down) it is still
-    /// returned.
-    pub fn get_or_insert_with(&self, key: K, init: impl FnOnce() -> V) -> V {
-        match self.try_get_or_insert_with(key, || Ok::<V, std::convert::Infallible>(init())) {
-            Ok(value) => value,
-            Err(never) => match *never {},
-        }
-    }
-
-    /// Like [`Cache::get_or_insert_with`] for a fallible loader. An error is
-    /// returned to this caller and to every caller waiting on the same load,
-    /// and nothing is stored.
-    pub fn try_get_or_insert_with<E>(
-        &self,
-        key: K,
-        init: impl FnOnce() -> Result<V, E>,
-    ) -> Result<V, Arc<E>>
-    where
-        E: Send + Sync + 'static,
-    {
-        let mut init = Some(init);
-        loop {
-            if let Some(v) = self.get(&key) {
-                return Ok(v);
-            }
-            let Some(guard) = self.lead_or_wait(&key, |outcome| match outcome {
-                Outcome::Loaded(v) => Some(Ok(v)),
-                Outcome::Failed(e) => e.downcast::<E>().ok().map(Err),
-                _ => None,
-            }) else {
-                continue;
-            };
-            let guard = match guard {
-                Ok(result) => return result,
-                Err(guard) => guard,
-            };
-            let c = &self.shared().counters;
-            Counters::bump(&c.loader_runs);
-            let init = init.take().expect("a caller leads at most one flight");
-            match catch_unwind(AssertUnwindSafe(init)) {
-                Ok(Ok(value)) => {
-                    let _ = self.insert(key.clone(), value.clone());
-                    guard.publish(Outcome::Loaded(value.clone()));
-                    return Ok(value);
-                }
-                Ok(Err(e)) => {
-                    Counters::bump(&c.loader_errors);
-                    let e = Arc::new(e);
-                    guard.publish(Outcome::Failed(e.clone()));
-                    return Err(e);
-                }
-                Err(panic) => {
-                    Counters::bump(&c.loader_panics);
-                    drop(guard);
-                    resume_unwind(panic);
-                }
-            }
-        }
-    }
-
-    /// Joins the flight for `key`. Returns `Some(Err(guard))` when this caller
-    /// must run the loader, `Some(Ok(r))` when another caller's result (or a
-    /// value that appeared meanwhile) answers it, `None` to retry.
-    #[allow(clippy::type_complexity)]
-    fn lead_or_wait<'a, R>(
-        &'a self,
-        key: &'a K,
-        accept: impl FnOnce(Outcome<V>) -> Option<R>,
-    ) -> Option<Result<R, LeaderGuard<'a, K, V>>> {
-        let s = self.shared();
-        let hash = s.index.hasher.hash(key);
-        match self.inner.flights.join(hash, key) {
-            Role::Waiter(flight) => {
-                Counters::bump(&s.counters.loader_waits);
-                accept(flight.wait()).map(Ok)
-            }
-            Role::Leader(flight) => {
-                let guard = LeaderGuard {
-                    flights: &self.inner.flights,
-                    hash,
-                    key,
-                    flight,
-                    published: false,
-                };
-                // Someone may have stored the key between our miss and now.
-                if let Some(v) = self.peek(key) {
-                    guard.publish(Outcome::Loaded(v.clone()));
-                    return accept(Outcome::Loaded(v)).map(Ok);
-                }
-                Some(Err(guard))
-            }
         }
     }
 
