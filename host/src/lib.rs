@@ -4,9 +4,13 @@
 //!
 //! * [`trace`] reads real cache traces (LIRS, ARC, plain, libCacheSim
 //!   oracleGeneral and CSV; gzip or zstd compressed) into key sequences.
+//! * [`native`] links the policies written against the policy SDK
+//!   (`policies/`) into the engine natively, behind the same interface a
+//!   sandboxed component will use.
 //! * [`replay`] runs a trace through eviction policies — the engine's, through
 //!   the same batch interface its maintenance thread drives — at several cache
 //!   sizes, next to Belady's OPT and the infinite-cache ceiling.
 
+pub mod native;
 pub mod replay;
 pub mod trace;

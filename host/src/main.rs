@@ -42,8 +42,9 @@ struct ReplayArgs {
     /// Cache sizes in entries, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [250u64, 500, 1000, 2000, 4000, 8000])]
     sizes: Vec<u64>,
-    /// Policies, comma-separated: builtin:lru, builtin:sieve, opt.
-    #[arg(long, value_delimiter = ',', default_values_t = ["builtin:lru".to_string(), "builtin:sieve".to_string(), "opt".to_string()])]
+    /// Policies, comma-separated: builtin:lru, builtin:sieve, builtin:fifo,
+    /// builtin:clock, builtin:s3fifo, builtin:arc, opt.
+    #[arg(long, value_delimiter = ',', default_values_t = ["builtin:lru".to_string(), "builtin:sieve".to_string(), "builtin:s3fifo".to_string(), "builtin:arc".to_string(), "opt".to_string()])]
     policies: Vec<String>,
     /// Print CSV instead of a markdown table.
     #[arg(long)]

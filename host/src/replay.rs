@@ -11,12 +11,13 @@
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use anyhow::{Result, bail};
-use goldylox::{EventBatch, EventKind, EvictionPolicy, PolicyChoice};
+use goldylox::{EventBatch, EventKind, EvictionPolicy};
 
 /// Which cache to simulate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Contender {
-    /// A policy the engine ships (`builtin:lru`, `builtin:sieve`).
+    /// A built-in policy (`builtin:lru`, `builtin:sieve`, `builtin:fifo`,
+    /// `builtin:clock`, `builtin:s3fifo`, `builtin:arc`).
     Builtin(String),
     /// Belady's optimal offline policy.
     Opt,
@@ -29,8 +30,15 @@ impl Contender {
         if name.eq_ignore_ascii_case("opt") || name.eq_ignore_ascii_case("belady") {
             return Ok(Contender::Opt);
         }
-        if PolicyChoice::builtin(name).is_none() {
-            bail!("unknown policy {s:?}: this build knows builtin:lru, builtin:sieve and opt");
+        if crate::native::builtin(name, &[]).is_none() {
+            let known: Vec<String> = crate::native::BUILTINS
+                .iter()
+                .map(|b| format!("builtin:{b}"))
+                .collect();
+            bail!(
+                "unknown policy {s:?}: this build knows {} and opt",
+                known.join(", ")
+            );
         }
         Ok(Contender::Builtin(name.to_ascii_lowercase()))
     }
@@ -49,7 +57,7 @@ pub fn hits(contender: &Contender, trace: &[u64], size: u64) -> Result<u64> {
     match contender {
         Contender::Opt => Ok(opt_hits(trace, size)),
         Contender::Builtin(name) => {
-            let choice = PolicyChoice::builtin(name).expect("checked by parse");
+            let choice = crate::native::builtin(name, &[]).expect("checked by parse");
             let mut policy = choice.build(size)?;
             policy_hits(policy.as_mut(), trace)
         }

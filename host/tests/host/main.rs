@@ -1,4 +1,6 @@
 //! The host's integration tests: trace readers and replay against published
 //! figures and independent references.
 
+mod conformance;
+mod engine;
 mod replay;

@@ -115,7 +115,14 @@ fn opt_equals_exhaustive_search_and_bounds_every_policy() {
                 brute_force_opt(&trace, size),
                 "trace {trace:?} size {size}"
             );
-            for p in ["builtin:lru", "builtin:sieve"] {
+            for p in [
+                "builtin:lru",
+                "builtin:sieve",
+                "builtin:fifo",
+                "builtin:clock",
+                "builtin:s3fifo",
+                "builtin:arc",
+            ] {
                 let h = replay::hits(&Contender::parse(p).unwrap(), &trace, size as u64).unwrap();
                 assert!(h <= opt, "{p} beat OPT on {trace:?} at {size}");
             }
@@ -158,7 +165,7 @@ fn the_binary_replays_the_embedded_workload() {
     );
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(
-        table.contains("| size | lru | sieve | OPT | infinite |"),
+        table.contains("| size | lru | sieve | s3fifo | arc | OPT | infinite |"),
         "{table}"
     );
     let row: Vec<f64> = table
@@ -168,10 +175,11 @@ fn the_binary_replays_the_embedded_workload() {
         .split('|')
         .filter_map(|c| c.trim().parse().ok())
         .collect();
-    // size, lru, sieve, opt, infinite
-    assert_eq!(row.len(), 5);
+    // size, lru, sieve, s3fifo, arc, opt, infinite
+    assert_eq!(row.len(), 7);
+    let (opt, infinite) = (row[5], row[6]);
     assert!(
-        row[1] <= row[3] && row[2] <= row[3] && row[3] <= row[4],
+        row[1..5].iter().all(|&p| p <= opt) && opt <= infinite,
         "{row:?}"
     );
 }

@@ -1,0 +1,67 @@
+//! Policies written against the policy SDK, linked in natively: an adapter
+//! from the SDK's trait to the engine's, and the registry of built-in
+//! policy names.
+
+use std::sync::Arc;
+
+use goldylox::{EventBatch, EvictionPolicy, PolicyChoice, PolicyError, PolicyFactory};
+use goldylox_policy_sdk::{Build, EvictionPolicy as GuestPolicy};
+
+/// An SDK policy behind the engine's policy interface.
+pub struct Guest<P>(pub P);
+
+impl<P: GuestPolicy> EvictionPolicy for Guest<P> {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn apply(&mut self, batch: &EventBatch) -> Result<(), PolicyError> {
+        self.0.apply(batch.kinds(), batch.hashes(), batch.weights());
+        Ok(())
+    }
+
+    fn evict(&mut self, max: u32, need: u64, out: &mut Vec<u64>) -> Result<(), PolicyError> {
+        out.extend(self.0.evict(max, need));
+        Ok(())
+    }
+
+    fn admit(&mut self, candidate: u64, victim: u64) -> Result<bool, PolicyError> {
+        Ok(self.0.admit(candidate, victim))
+    }
+}
+
+/// Builds an SDK policy with fixed parameters.
+struct Factory<P> {
+    params: Vec<(String, String)>,
+    _policy: std::marker::PhantomData<fn() -> P>,
+}
+
+impl<P: Build + 'static> PolicyFactory for Factory<P> {
+    fn build(&self, capacity: u64) -> Result<Box<dyn EvictionPolicy>, PolicyError> {
+        P::build(capacity, &self.params)
+            .map(|p| Box::new(Guest(p)) as Box<dyn EvictionPolicy>)
+            .map_err(PolicyError::Init)
+    }
+}
+
+fn factory<P: Build + 'static>(params: &[(String, String)]) -> PolicyChoice {
+    PolicyChoice::Custom(Arc::new(Factory::<P> {
+        params: params.to_vec(),
+        _policy: std::marker::PhantomData,
+    }))
+}
+
+/// Every built-in policy name.
+pub const BUILTINS: [&str; 6] = ["lru", "sieve", "fifo", "clock", "s3fifo", "arc"];
+
+/// The built-in policy called `name` (case-insensitive), with parameters:
+/// LRU and SIEVE from the engine, the others from `policies/`.
+pub fn builtin(name: &str, params: &[(String, String)]) -> Option<PolicyChoice> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "fifo" => factory::<goldylox_policy_fifo::Fifo>(params),
+        "clock" => factory::<goldylox_policy_clock::Clock>(params),
+        "s3fifo" | "s3-fifo" => factory::<goldylox_policy_s3fifo::S3Fifo>(params),
+        "arc" => factory::<goldylox_policy_arc::Arc>(params),
+        other => PolicyChoice::builtin(other)?,
+    })
+}

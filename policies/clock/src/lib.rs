@@ -1,0 +1,109 @@
+//! CLOCK (FIFO with reinsertion, second chance): a hit sets a counter; the
+//! oldest entry leaves unless its counter is set, in which case the counter
+//! drops by one and the entry goes back to the head.
+//!
+//! Parameter `n-bit-counter` (default 1) sets the counter's width, as in
+//! libCacheSim.
+
+use goldylox_policy_sdk::{Build, Event, EvictionPolicy, Lists, Params, Pending, events, param};
+
+/// CLOCK over weights.
+#[derive(Debug)]
+pub struct Clock {
+    queue: Lists<1>,
+    capacity: u64,
+    max_counter: u8,
+    pending: Pending,
+}
+
+impl Clock {
+    /// Whether `hash` is resident.
+    pub fn contains(&self, hash: u64) -> bool {
+        self.queue.find(hash).is_some()
+    }
+
+    fn evict_one(&mut self) -> Option<(u64, u32)> {
+        loop {
+            let tail = self.queue.tail(0)?;
+            let c = self.queue.counter(tail);
+            if c == 0 {
+                return Some(self.queue.remove(tail));
+            }
+            self.queue.set_counter(tail, c - 1);
+            self.queue.move_to_front(tail, 0);
+        }
+    }
+
+    fn fit(&mut self, incoming: u64) {
+        while self.queue.weight_of(0) + incoming > self.capacity {
+            let Some(victim) = self.evict_one() else {
+                break;
+            };
+            self.pending.push(victim.0, victim.1);
+        }
+    }
+
+    fn touch(&mut self, id: goldylox_policy_sdk::NodeId) {
+        let c = self.queue.counter(id);
+        if c < self.max_counter {
+            self.queue.set_counter(id, c + 1);
+        }
+    }
+}
+
+impl Build for Clock {
+    fn build(capacity: u64, params: &Params) -> Result<Self, String> {
+        let bits: u8 = param(params, "n-bit-counter", 1)?;
+        if !(1..=8).contains(&bits) {
+            return Err(format!("n-bit-counter must be 1..=8, not {bits}"));
+        }
+        Ok(Clock {
+            queue: Lists::default(),
+            capacity,
+            max_counter: ((1u16 << bits) - 1) as u8,
+            pending: Pending::default(),
+        })
+    }
+}
+
+impl EvictionPolicy for Clock {
+    fn name(&self) -> &'static str {
+        "clock"
+    }
+
+    fn apply(&mut self, kinds: &[u8], hashes: &[u64], weights: &[u32]) {
+        for event in events(kinds, hashes, weights) {
+            match event {
+                Event::Hit(h) => {
+                    if let Some(id) = self.queue.find(h) {
+                        self.touch(id);
+                    }
+                }
+                Event::Insert(h, w) | Event::Update(h, w) => match self.queue.find(h) {
+                    Some(id) => {
+                        self.touch(id);
+                        self.queue.set_weight(id, w);
+                        self.fit(0);
+                    }
+                    None if u64::from(w) > self.capacity => self.pending.push(h, w),
+                    None => {
+                        self.fit(u64::from(w));
+                        self.queue.push_front(0, h, w);
+                    }
+                },
+                Event::Remove(h) => {
+                    if let Some(id) = self.queue.find(h) {
+                        self.queue.remove(id);
+                    }
+                }
+            }
+        }
+    }
+
+    fn evict(&mut self, max: u32, need: u64) -> Vec<u64> {
+        let mut pending = std::mem::take(&mut self.pending);
+        let out = pending.answer(max, need, || self.evict_one());
+        self.pending = pending;
+        out
+    }
+}

@@ -1,0 +1,163 @@
+//! # goldylox-policy-sdk
+//!
+//! Write a goldylox eviction policy in plain Rust. A policy implements
+//! [`EvictionPolicy`]: it receives batches of events (hits, inserts, updates,
+//! removes — as three parallel lists, exactly as they cross the WebAssembly
+//! boundary) and proposes victims. The same crate builds natively, so the
+//! host links it into tests and benchmarks, and for `wasm32` as a sandboxed
+//! component.
+//!
+//! # The contract (the host relies on it)
+//!
+//! * The policy tracks its own resident set and the weight it holds against
+//!   the capacity it was built with. An insert that does not fit makes the
+//!   policy choose victims *before* admitting the new key; they are queued
+//!   (see [`Pending`]) and returned by the next `evict` call.
+//! * A hit on an unknown key is ignored; an insert of a resident key is an
+//!   update; an update of an unknown key is an insert; a remove of an unknown
+//!   key is ignored. A hash the policy only remembers (a ghost) is not
+//!   resident.
+//! * A hash returned by `evict` stops being resident at once.
+//! * The host checks every proposal: unknown and duplicate hashes are
+//!   ignored, and a policy that does not free enough is overruled.
+//!
+//! [`Lists`] is the data structure most policies want: several intrusive
+//! doubly linked lists over one slab of 24-byte nodes, found through one
+//! hash index.
+
+pub mod lists;
+
+pub use lists::{Lists, NodeId};
+
+use std::collections::VecDeque;
+
+/// Event kind bytes, as they appear in a batch.
+pub mod kind {
+    /// A read found the entry.
+    pub const HIT: u8 = 0;
+    /// A new entry (weight given).
+    pub const INSERT: u8 = 1;
+    /// An entry overwritten (new weight given).
+    pub const UPDATE: u8 = 2;
+    /// An entry removed by the user or expired.
+    pub const REMOVE: u8 = 3;
+}
+
+/// One decoded event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A read found the entry.
+    Hit(u64),
+    /// A new entry and its weight.
+    Insert(u64, u32),
+    /// An overwritten entry and its new weight.
+    Update(u64, u32),
+    /// A removed entry.
+    Remove(u64),
+}
+
+/// Decodes a batch of parallel lists; unknown kind bytes and ragged tails are
+/// skipped (nothing from the host is trusted blindly, nor the other way).
+pub fn events<'a>(
+    kinds: &'a [u8],
+    hashes: &'a [u64],
+    weights: &'a [u32],
+) -> impl Iterator<Item = Event> + 'a {
+    kinds
+        .iter()
+        .zip(hashes)
+        .zip(weights)
+        .filter_map(|((&k, &h), &w)| match k {
+            kind::HIT => Some(Event::Hit(h)),
+            kind::INSERT => Some(Event::Insert(h, w)),
+            kind::UPDATE => Some(Event::Update(h, w)),
+            kind::REMOVE => Some(Event::Remove(h)),
+            _ => None,
+        })
+}
+
+/// Parameters given at start-up, `key=value` pairs.
+pub type Params = [(String, String)];
+
+/// Looks up and parses one parameter, with a default.
+pub fn param<T: std::str::FromStr>(params: &Params, key: &str, default: T) -> Result<T, String> {
+    match params.iter().find(|(k, _)| k == key) {
+        Some((_, v)) => v
+            .parse()
+            .map_err(|_| format!("parameter {key}={v:?} is not valid")),
+        None => Ok(default),
+    }
+}
+
+/// A batch-driven eviction policy. See the crate docs for the contract.
+pub trait EvictionPolicy: Send {
+    /// A short name.
+    fn name(&self) -> &'static str;
+
+    /// Applies a batch of events in order.
+    fn apply(&mut self, kinds: &[u8], hashes: &[u64], weights: &[u32]);
+
+    /// Up to `max` victims: those already chosen, then more until they weigh
+    /// at least `need`.
+    fn evict(&mut self, max: u32, need: u64) -> Vec<u64>;
+
+    /// Whether `candidate` should be admitted at the cost of `victim`.
+    fn admit(&mut self, candidate: u64, victim: u64) -> bool {
+        let _ = (candidate, victim);
+        true
+    }
+}
+
+/// How a policy is built from its capacity (in weight units) and parameters.
+pub trait Build: EvictionPolicy + Sized {
+    /// Builds the policy.
+    fn build(capacity: u64, params: &Params) -> Result<Self, String>;
+}
+
+/// Victims chosen while applying events, waiting for the next `evict`.
+#[derive(Debug, Default)]
+pub struct Pending {
+    queue: VecDeque<(u64, u32)>,
+}
+
+impl Pending {
+    /// Queues a victim and its weight.
+    pub fn push(&mut self, hash: u64, weight: u32) {
+        self.queue.push_back((hash, weight));
+    }
+
+    /// Number of queued victims.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// The `evict` answer: queued victims first, then `more()` until `max`
+    /// victims or `need` weight (whichever comes first), or `more` runs dry.
+    pub fn answer(
+        &mut self,
+        max: u32,
+        need: u64,
+        mut more: impl FnMut() -> Option<(u64, u32)>,
+    ) -> Vec<u64> {
+        let mut out = Vec::new();
+        let mut freed = 0u64;
+        while out.len() < max as usize {
+            let Some((hash, weight)) = self.queue.pop_front() else {
+                break;
+            };
+            out.push(hash);
+            freed += u64::from(weight);
+        }
+        while out.len() < max as usize && freed < need {
+            let Some((hash, weight)) = more() else { break };
+            out.push(hash);
+            freed += u64::from(weight);
+        }
+        out
+    }
+}
