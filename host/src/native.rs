@@ -52,7 +52,9 @@ fn factory<P: Build + 'static>(params: &[(String, String)]) -> PolicyChoice {
 }
 
 /// Every built-in policy name.
-pub const BUILTINS: [&str; 6] = ["lru", "sieve", "fifo", "clock", "s3fifo", "arc"];
+pub const BUILTINS: [&str; 8] = [
+    "lru", "sieve", "fifo", "clock", "s3fifo", "arc", "wtinylfu", "lecar",
+];
 
 /// The built-in policy called `name` (case-insensitive), with parameters:
 /// LRU and SIEVE from the engine, the others from `policies/`.
@@ -62,6 +64,8 @@ pub fn builtin(name: &str, params: &[(String, String)]) -> Option<PolicyChoice> 
         "clock" => factory::<goldylox_policy_clock::Clock>(params),
         "s3fifo" | "s3-fifo" => factory::<goldylox_policy_s3fifo::S3Fifo>(params),
         "arc" => factory::<goldylox_policy_arc::Arc>(params),
+        "wtinylfu" | "w-tinylfu" => factory::<goldylox_policy_wtinylfu::WTinyLfu>(params),
+        "lecar" => factory::<goldylox_policy_lecar::LeCaR>(params),
         other => PolicyChoice::builtin(other)?,
     })
 }

@@ -1,6 +1,7 @@
 //! The host's integration tests: trace readers and replay against published
 //! figures and independent references.
 
+mod adaptive;
 mod conformance;
 mod engine;
 mod replay;

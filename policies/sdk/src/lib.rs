@@ -108,6 +108,23 @@ pub trait EvictionPolicy: Send {
     }
 }
 
+/// A policy borrowed from its owner (so a test or benchmark can inspect it
+/// afterwards) is a policy too.
+impl<P: EvictionPolicy> EvictionPolicy for &mut P {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn apply(&mut self, kinds: &[u8], hashes: &[u64], weights: &[u32]) {
+        (**self).apply(kinds, hashes, weights)
+    }
+    fn evict(&mut self, max: u32, need: u64) -> Vec<u64> {
+        (**self).evict(max, need)
+    }
+    fn admit(&mut self, candidate: u64, victim: u64) -> bool {
+        (**self).admit(candidate, victim)
+    }
+}
+
 /// How a policy is built from its capacity (in weight units) and parameters.
 pub trait Build: EvictionPolicy + Sized {
     /// Builds the policy.
