@@ -12,5 +12,6 @@
 //!   sizes, next to Belady's OPT and the infinite-cache ceiling.
 
 pub mod native;
+pub mod plot;
 pub mod replay;
 pub mod trace;

@@ -49,6 +49,9 @@ struct ReplayArgs {
     /// Print CSV instead of a markdown table.
     #[arg(long)]
     csv: bool,
+    /// Also draw the hit ratios as an SVG chart into this file.
+    #[arg(long)]
+    svg: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
@@ -95,6 +98,17 @@ fn run_replay(args: ReplayArgs) -> Result<()> {
     eprintln!("replayed in {:.2?}", started.elapsed());
 
     let labels: Vec<String> = contenders.iter().map(Contender::label).collect();
+    if let Some(path) = &args.svg {
+        let short = args
+            .trace
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map_or(name.clone(), |f| f.to_string_lossy().into_owned());
+        let title = format!("{short}: hit ratio by cache size");
+        let svg = goldylox_host::plot::hit_ratio_svg(&title, &labels, &rows, ceiling);
+        std::fs::write(path, svg).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("chart written to {}", path.display());
+    }
     if args.csv {
         println!("size,{},infinite", labels.join(","));
         for row in &rows {

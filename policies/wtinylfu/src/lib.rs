@@ -13,6 +13,18 @@
 //!
 //! Parameters: `window` (initial window share, 0.01), `protected` (share of
 //! main kept protected, 0.80), `adaptive` (true).
+//!
+//! ```
+//! use goldylox_policy_sdk::{Build, EvictionPolicy, kind};
+//! use goldylox_policy_wtinylfu::WTinyLfu;
+//!
+//! let mut policy = WTinyLfu::build(2, &[]).unwrap();
+//! // Three keys of weight 1 into room for two: one must go.
+//! policy.apply(&[kind::INSERT; 3], &[11, 22, 33], &[1; 3]);
+//! let victims = policy.evict(8, 0);
+//! assert_eq!(victims.len(), 1);
+//! assert!(!policy.contains(victims[0]));
+//! ```
 
 mod sketch;
 
