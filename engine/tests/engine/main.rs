@@ -5,5 +5,6 @@ mod concurrency;
 mod expiry;
 mod model;
 mod policies;
+mod soak;
 mod support;
 mod warm;
