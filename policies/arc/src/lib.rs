@@ -175,3 +175,5 @@ impl EvictionPolicy for Arc {
         out
     }
 }
+
+goldylox_policy_sdk::export_eviction_policy!(Arc);

@@ -107,3 +107,5 @@ impl EvictionPolicy for Clock {
         out
     }
 }
+
+goldylox_policy_sdk::export_eviction_policy!(Clock);

@@ -82,3 +82,5 @@ impl EvictionPolicy for Fifo {
         out
     }
 }
+
+goldylox_policy_sdk::export_eviction_policy!(Fifo);

@@ -244,3 +244,5 @@ impl EvictionPolicy for LeCaR {
         out
     }
 }
+
+goldylox_policy_sdk::export_eviction_policy!(LeCaR);

@@ -223,3 +223,5 @@ impl EvictionPolicy for S3Fifo {
         out
     }
 }
+
+goldylox_policy_sdk::export_eviction_policy!(S3Fifo);

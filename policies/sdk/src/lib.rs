@@ -25,9 +25,85 @@
 //! doubly linked lists over one slab of 24-byte nodes, found through one
 //! hash index.
 
+#[cfg(target_arch = "wasm32")]
+pub mod component;
 pub mod lists;
 
 pub use lists::{Lists, NodeId};
+
+/// Exports a policy type (implementing [`Build`] and [`EvictionPolicy`]) as
+/// the `goldylox:policy/eviction-policy` component world. Put it once in a
+/// policy crate; it expands to nothing unless the crate is built for
+/// `wasm32`.
+///
+/// ```ignore
+/// goldylox_policy_sdk::export_eviction_policy!(MyPolicy);
+/// ```
+///
+/// The instance lives in a thread-local (a component instance has one
+/// thread); calls made before `init` do nothing and `evict` returns nothing,
+/// which the host treats as a failing policy.
+#[macro_export]
+macro_rules! export_eviction_policy {
+    ($policy:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)]
+        mod __goldylox_component {
+            use super::*;
+            use $crate::component::eviction::Guest;
+            use $crate::{Build as _, EvictionPolicy as _};
+
+            struct Component;
+
+            ::std::thread_local! {
+                static POLICY: ::std::cell::RefCell<::std::option::Option<$policy>> =
+                    const { ::std::cell::RefCell::new(::std::option::Option::None) };
+            }
+
+            impl Guest for Component {
+                fn init(
+                    capacity: u64,
+                    params: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
+                ) -> ::std::result::Result<(), ::std::string::String> {
+                    let policy = <$policy>::build(capacity, &params)?;
+                    POLICY.with(|p| *p.borrow_mut() = ::std::option::Option::Some(policy));
+                    ::std::result::Result::Ok(())
+                }
+
+                fn apply(
+                    kinds: ::std::vec::Vec<u8>,
+                    hashes: ::std::vec::Vec<u64>,
+                    weights: ::std::vec::Vec<u32>,
+                ) {
+                    POLICY.with(|p| {
+                        if let ::std::option::Option::Some(p) = p.borrow_mut().as_mut() {
+                            p.apply(&kinds, &hashes, &weights);
+                        }
+                    });
+                }
+
+                fn evict(max: u32, need: u64) -> ::std::vec::Vec<u64> {
+                    POLICY.with(|p| {
+                        p.borrow_mut()
+                            .as_mut()
+                            .map(|p| p.evict(max, need))
+                            .unwrap_or_default()
+                    })
+                }
+
+                fn admit(candidate: u64, victim: u64) -> bool {
+                    POLICY.with(|p| {
+                        p.borrow_mut()
+                            .as_mut()
+                            .map_or(true, |p| p.admit(candidate, victim))
+                    })
+                }
+            }
+
+            $crate::component::eviction::export_eviction_world!(Component);
+        }
+    };
+}
 
 use std::collections::VecDeque;
 

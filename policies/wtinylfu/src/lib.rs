@@ -257,3 +257,5 @@ impl EvictionPolicy for WTinyLfu {
         out
     }
 }
+
+goldylox_policy_sdk::export_eviction_policy!(WTinyLfu);
