@@ -32,6 +32,20 @@
 //! [`Sieve`] fallback evicts instead. Native policies: [`Lru`] and [`Sieve`],
 //! both textbook-exact with unit weights.
 //!
+//! ## Tiers
+//!
+//! With [`CacheBuilder::warm`], entries evicted from the hot tier are not
+//! dropped but *demoted*: encoded with postcard, compressed with LZ4 when
+//! that pays (against a dictionary trained from the first values stored),
+//! and kept in slab memory pools (`pool`) whose size the warm capacity bounds.
+//! A warm hit decodes on the caller's thread and *promotes* the entry back.
+//! The warm tier has its own policy instance and asks it before admitting a
+//! demoted entry. A pool manager thread (`gx-pool-NAME`) defragments sparse
+//! slabs and rebalances memory between size classes ([`Cache::pool_stats`],
+//! [`Cache::defragment`]). Tiers never change what a read returns: every
+//! move between tiers is versioned and serialised per key under the key's
+//! hot-shard lock, so reads stay linearizable against writes and removes.
+//!
 //! ## Capacity
 //!
 //! Capacity is in bytes, as judged by the weigher (default: the length of the

@@ -11,7 +11,7 @@
 //! otherwise T1's oldest entry leaves without a ghost; REPLACE takes from T1
 //! when T2 is empty.
 
-use goldylox_policy_sdk::{Build, Event, EvictionPolicy, Lists, Params, Pending, events};
+use goldylox_policy_sdk::{Build, EvictionPolicy, Handler, Lists, Params, Pending, answer, drive};
 
 const T1: usize = 0;
 const T2: usize = 1;
@@ -33,6 +33,13 @@ impl Arc {
         self.lists
             .find(hash)
             .is_some_and(|id| self.lists.list_of(id) <= T2)
+    }
+
+    /// The node of a resident (T1 or T2) `hash`.
+    fn resident(&self, hash: u64) -> Option<goldylox_policy_sdk::NodeId> {
+        self.lists
+            .find(hash)
+            .filter(|&id| self.lists.list_of(id) <= T2)
     }
 
     fn size(&self, l: usize) -> u64 {
@@ -128,51 +135,50 @@ impl Build for Arc {
     }
 }
 
+impl Handler for Arc {
+    fn hit(&mut self, hash: u64) {
+        if let Some(id) = self.resident(hash) {
+            self.lists.move_to_front(id, T2);
+        }
+    }
+
+    fn write(&mut self, hash: u64, weight: u32) {
+        match self.resident(hash) {
+            Some(id) => {
+                self.lists.move_to_front(id, T2);
+                self.lists.set_weight(id, weight);
+                self.fit();
+            }
+            None => self.miss(hash, weight),
+        }
+    }
+
+    fn remove(&mut self, hash: u64) {
+        if let Some(id) = self.lists.find(hash) {
+            self.lists.remove(id);
+        }
+    }
+
+    fn evict_one(&mut self) -> Option<(u64, u32)> {
+        self.evict_miss(0)
+    }
+
+    fn pending(&mut self) -> &mut Pending {
+        &mut self.pending
+    }
+}
+
 impl EvictionPolicy for Arc {
     fn name(&self) -> &'static str {
         "arc"
     }
 
     fn apply(&mut self, kinds: &[u8], hashes: &[u64], weights: &[u32]) {
-        for event in events(kinds, hashes, weights) {
-            match event {
-                Event::Hit(h) => {
-                    if let Some(id) = self
-                        .lists
-                        .find(h)
-                        .filter(|&id| self.lists.list_of(id) <= T2)
-                    {
-                        self.lists.move_to_front(id, T2);
-                    }
-                }
-                Event::Insert(h, w) | Event::Update(h, w) => {
-                    match self
-                        .lists
-                        .find(h)
-                        .filter(|&id| self.lists.list_of(id) <= T2)
-                    {
-                        Some(id) => {
-                            self.lists.move_to_front(id, T2);
-                            self.lists.set_weight(id, w);
-                            self.fit();
-                        }
-                        None => self.miss(h, w),
-                    }
-                }
-                Event::Remove(h) => {
-                    if let Some(id) = self.lists.find(h) {
-                        self.lists.remove(id);
-                    }
-                }
-            }
-        }
+        drive(self, kinds, hashes, weights);
     }
 
     fn evict(&mut self, max: u32, need: u64) -> Vec<u64> {
-        let mut pending = std::mem::take(&mut self.pending);
-        let out = pending.answer(max, need, || self.evict_miss(0));
-        self.pending = pending;
-        out
+        answer(self, max, need)
     }
 }
 

@@ -5,7 +5,9 @@
 //! Parameter `n-bit-counter` (default 1) sets the counter's width, as in
 //! libCacheSim.
 
-use goldylox_policy_sdk::{Build, Event, EvictionPolicy, Lists, Params, Pending, events, param};
+use goldylox_policy_sdk::{
+    Build, EvictionPolicy, Handler, Lists, Params, Pending, answer, drive, param,
+};
 
 /// CLOCK over weights.
 #[derive(Debug)]
@@ -66,45 +68,54 @@ impl Build for Clock {
     }
 }
 
+impl Handler for Clock {
+    fn hit(&mut self, hash: u64) {
+        if let Some(id) = self.queue.find(hash) {
+            self.touch(id);
+        }
+    }
+
+    fn write(&mut self, hash: u64, weight: u32) {
+        match self.queue.find(hash) {
+            Some(id) => {
+                self.touch(id);
+                self.queue.set_weight(id, weight);
+                self.fit(0);
+            }
+            None if u64::from(weight) > self.capacity => self.pending.push(hash, weight),
+            None => {
+                self.fit(u64::from(weight));
+                self.queue.push_front(0, hash, weight);
+            }
+        }
+    }
+
+    fn remove(&mut self, hash: u64) {
+        if let Some(id) = self.queue.find(hash) {
+            self.queue.remove(id);
+        }
+    }
+
+    fn evict_one(&mut self) -> Option<(u64, u32)> {
+        Clock::evict_one(self)
+    }
+
+    fn pending(&mut self) -> &mut Pending {
+        &mut self.pending
+    }
+}
+
 impl EvictionPolicy for Clock {
     fn name(&self) -> &'static str {
         "clock"
     }
 
     fn apply(&mut self, kinds: &[u8], hashes: &[u64], weights: &[u32]) {
-        for event in events(kinds, hashes, weights) {
-            match event {
-                Event::Hit(h) => {
-                    if let Some(id) = self.queue.find(h) {
-                        self.touch(id);
-                    }
-                }
-                Event::Insert(h, w) | Event::Update(h, w) => match self.queue.find(h) {
-                    Some(id) => {
-                        self.touch(id);
-                        self.queue.set_weight(id, w);
-                        self.fit(0);
-                    }
-                    None if u64::from(w) > self.capacity => self.pending.push(h, w),
-                    None => {
-                        self.fit(u64::from(w));
-                        self.queue.push_front(0, h, w);
-                    }
-                },
-                Event::Remove(h) => {
-                    if let Some(id) = self.queue.find(h) {
-                        self.queue.remove(id);
-                    }
-                }
-            }
-        }
+        drive(self, kinds, hashes, weights);
     }
 
     fn evict(&mut self, max: u32, need: u64) -> Vec<u64> {
-        let mut pending = std::mem::take(&mut self.pending);
-        let out = pending.answer(max, need, || self.evict_one());
-        self.pending = pending;
-        out
+        answer(self, max, need)
     }
 }
 

@@ -1,6 +1,6 @@
 //! FIFO: entries leave in the order they came; hits change nothing.
 
-use goldylox_policy_sdk::{Build, Event, EvictionPolicy, Lists, Params, Pending, events};
+use goldylox_policy_sdk::{Build, EvictionPolicy, Handler, Lists, Params, Pending, answer, drive};
 
 /// First in, first out, over weights.
 #[derive(Debug)]
@@ -50,36 +50,45 @@ impl Build for Fifo {
     }
 }
 
+impl Handler for Fifo {
+    fn hit(&mut self, _hash: u64) {}
+
+    fn write(&mut self, hash: u64, weight: u32) {
+        match self.queue.find(hash) {
+            Some(id) => {
+                self.queue.set_weight(id, weight);
+                self.fit(0);
+            }
+            None => self.insert(hash, weight),
+        }
+    }
+
+    fn remove(&mut self, hash: u64) {
+        if let Some(id) = self.queue.find(hash) {
+            self.queue.remove(id);
+        }
+    }
+
+    fn evict_one(&mut self) -> Option<(u64, u32)> {
+        Fifo::evict_one(self)
+    }
+
+    fn pending(&mut self) -> &mut Pending {
+        &mut self.pending
+    }
+}
+
 impl EvictionPolicy for Fifo {
     fn name(&self) -> &'static str {
         "fifo"
     }
 
     fn apply(&mut self, kinds: &[u8], hashes: &[u64], weights: &[u32]) {
-        for event in events(kinds, hashes, weights) {
-            match event {
-                Event::Hit(_) => {}
-                Event::Insert(h, w) | Event::Update(h, w) => match self.queue.find(h) {
-                    Some(id) => {
-                        self.queue.set_weight(id, w);
-                        self.fit(0);
-                    }
-                    None => self.insert(h, w),
-                },
-                Event::Remove(h) => {
-                    if let Some(id) = self.queue.find(h) {
-                        self.queue.remove(id);
-                    }
-                }
-            }
-        }
+        drive(self, kinds, hashes, weights);
     }
 
     fn evict(&mut self, max: u32, need: u64) -> Vec<u64> {
-        let mut pending = std::mem::take(&mut self.pending);
-        let out = pending.answer(max, need, || self.evict_one());
-        self.pending = pending;
-        out
+        answer(self, max, need)
     }
 }
 

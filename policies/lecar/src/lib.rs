@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use goldylox_policy_sdk::{Build, Event, EvictionPolicy, Params, Pending, events, param};
+use goldylox_policy_sdk::{Build, EvictionPolicy, Handler, Params, Pending, answer, drive, param};
 
 /// Per resident key: weight, frequency, last access time.
 #[derive(Debug, Clone, Copy)]
@@ -206,42 +206,51 @@ impl Build for LeCaR {
     }
 }
 
+impl Handler for LeCaR {
+    fn hit(&mut self, hash: u64) {
+        self.touch(hash);
+    }
+
+    fn write(&mut self, hash: u64, weight: u32) {
+        let Some(e) = self.entries.get_mut(&hash) else {
+            return self.miss(hash, weight);
+        };
+        let old = e.weight;
+        e.weight = weight;
+        self.used = self.used - u64::from(old) + u64::from(weight);
+        self.touch(hash);
+        while self.used > self.capacity {
+            let Some((h, w)) = LeCaR::evict_one(self) else {
+                break;
+            };
+            self.pending.push(h, w);
+        }
+    }
+
+    fn remove(&mut self, hash: u64) {
+        self.forget(hash);
+    }
+
+    fn evict_one(&mut self) -> Option<(u64, u32)> {
+        LeCaR::evict_one(self)
+    }
+
+    fn pending(&mut self) -> &mut Pending {
+        &mut self.pending
+    }
+}
+
 impl EvictionPolicy for LeCaR {
     fn name(&self) -> &'static str {
         "lecar"
     }
 
     fn apply(&mut self, kinds: &[u8], hashes: &[u64], weights: &[u32]) {
-        for event in events(kinds, hashes, weights) {
-            match event {
-                Event::Hit(h) => self.touch(h),
-                Event::Insert(h, w) | Event::Update(h, w) => match self.entries.get_mut(&h) {
-                    Some(e) => {
-                        let old = e.weight;
-                        e.weight = w;
-                        self.used = self.used - u64::from(old) + u64::from(w);
-                        self.touch(h);
-                        while self.used > self.capacity {
-                            let Some((vh, vw)) = self.evict_one() else {
-                                break;
-                            };
-                            self.pending.push(vh, vw);
-                        }
-                    }
-                    None => self.miss(h, w),
-                },
-                Event::Remove(h) => {
-                    self.forget(h);
-                }
-            }
-        }
+        drive(self, kinds, hashes, weights);
     }
 
     fn evict(&mut self, max: u32, need: u64) -> Vec<u64> {
-        let mut pending = std::mem::take(&mut self.pending);
-        let out = pending.answer(max, need, || self.evict_one());
-        self.pending = pending;
-        out
+        answer(self, max, need)
     }
 }
 

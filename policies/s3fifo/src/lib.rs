@@ -19,7 +19,7 @@
 //! `move-to-main-threshold` (2).
 
 use goldylox_policy_sdk::{
-    Build, Event, EvictionPolicy, Lists, NodeId, Params, Pending, events, param,
+    Build, EvictionPolicy, Handler, Lists, NodeId, Params, Pending, answer, drive, param,
 };
 
 const SMALL: usize = 0;
@@ -51,7 +51,14 @@ impl S3Fifo {
         self.lists.weight_of(SMALL) + self.lists.weight_of(MAIN)
     }
 
-    fn hit(&mut self, id: NodeId) {
+    /// The node of a resident (not ghost) `hash`.
+    fn resident(&self, hash: u64) -> Option<NodeId> {
+        self.lists
+            .find(hash)
+            .filter(|&id| self.lists.list_of(id) != GHOST)
+    }
+
+    fn touch(&mut self, id: NodeId) {
         let c = self.lists.counter(id);
         self.lists.set_counter(id, c.saturating_add(1));
     }
@@ -176,51 +183,50 @@ impl Build for S3Fifo {
     }
 }
 
+impl Handler for S3Fifo {
+    fn hit(&mut self, hash: u64) {
+        if let Some(id) = self.resident(hash) {
+            self.touch(id);
+        }
+    }
+
+    fn write(&mut self, hash: u64, weight: u32) {
+        match self.resident(hash) {
+            Some(id) => {
+                self.touch(id);
+                self.lists.set_weight(id, weight);
+                self.fit(0);
+            }
+            None => self.miss(hash, weight),
+        }
+    }
+
+    fn remove(&mut self, hash: u64) {
+        if let Some(id) = self.lists.find(hash) {
+            self.lists.remove(id);
+        }
+    }
+
+    fn evict_one(&mut self) -> Option<(u64, u32)> {
+        S3Fifo::evict_one(self)
+    }
+
+    fn pending(&mut self) -> &mut Pending {
+        &mut self.pending
+    }
+}
+
 impl EvictionPolicy for S3Fifo {
     fn name(&self) -> &'static str {
         "s3fifo"
     }
 
     fn apply(&mut self, kinds: &[u8], hashes: &[u64], weights: &[u32]) {
-        for event in events(kinds, hashes, weights) {
-            match event {
-                Event::Hit(h) => {
-                    if let Some(id) = self
-                        .lists
-                        .find(h)
-                        .filter(|&id| self.lists.list_of(id) != GHOST)
-                    {
-                        self.hit(id);
-                    }
-                }
-                Event::Insert(h, w) | Event::Update(h, w) => {
-                    match self
-                        .lists
-                        .find(h)
-                        .filter(|&id| self.lists.list_of(id) != GHOST)
-                    {
-                        Some(id) => {
-                            self.hit(id);
-                            self.lists.set_weight(id, w);
-                            self.fit(0);
-                        }
-                        None => self.miss(h, w),
-                    }
-                }
-                Event::Remove(h) => {
-                    if let Some(id) = self.lists.find(h) {
-                        self.lists.remove(id);
-                    }
-                }
-            }
-        }
+        drive(self, kinds, hashes, weights);
     }
 
     fn evict(&mut self, max: u32, need: u64) -> Vec<u64> {
-        let mut pending = std::mem::take(&mut self.pending);
-        let out = pending.answer(max, need, || self.evict_one());
-        self.pending = pending;
-        out
+        answer(self, max, need)
     }
 }
 

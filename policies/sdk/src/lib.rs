@@ -201,6 +201,44 @@ impl<P: EvictionPolicy> EvictionPolicy for &mut P {
     }
 }
 
+/// The per-event form of a policy. Implement it and let [`drive`] and
+/// [`answer`] provide [`EvictionPolicy::apply`] and
+/// [`EvictionPolicy::evict`]; the event semantics of the contract (an
+/// insert of a resident key is an update, and so on) then hold by
+/// construction as long as `write` checks residency.
+pub trait Handler {
+    /// A read found `hash` (ignore it if `hash` is not resident).
+    fn hit(&mut self, hash: u64);
+    /// `hash` was written with `weight`: an insert if it is not resident,
+    /// otherwise an update (an access that may change the weight).
+    fn write(&mut self, hash: u64, weight: u32);
+    /// `hash` was removed (ignore it if unknown).
+    fn remove(&mut self, hash: u64);
+    /// Chooses and forgets one more victim, for when the host needs room.
+    fn evict_one(&mut self) -> Option<(u64, u32)>;
+    /// The victims already chosen while applying writes.
+    fn pending(&mut self) -> &mut Pending;
+}
+
+/// Applies a batch to a [`Handler`], event by event.
+pub fn drive(policy: &mut impl Handler, kinds: &[u8], hashes: &[u64], weights: &[u32]) {
+    for event in events(kinds, hashes, weights) {
+        match event {
+            Event::Hit(h) => policy.hit(h),
+            Event::Insert(h, w) | Event::Update(h, w) => policy.write(h, w),
+            Event::Remove(h) => policy.remove(h),
+        }
+    }
+}
+
+/// The `evict` answer of a [`Handler`]: queued victims, then more.
+pub fn answer(policy: &mut impl Handler, max: u32, need: u64) -> Vec<u64> {
+    let mut pending = std::mem::take(policy.pending());
+    let out = pending.answer(max, need, || policy.evict_one());
+    *policy.pending() = pending;
+    out
+}
+
 /// How a policy is built from its capacity (in weight units) and parameters.
 pub trait Build: EvictionPolicy + Sized {
     /// Builds the policy.

@@ -29,7 +29,7 @@
 mod sketch;
 
 use goldylox_policy_sdk::{
-    Build, Event, EvictionPolicy, Lists, NodeId, Params, Pending, events, param,
+    Build, EvictionPolicy, Handler, Lists, NodeId, Params, Pending, answer, drive, param,
 };
 use sketch::Sketch;
 
@@ -85,7 +85,7 @@ impl WTinyLfu {
         ((self.capacity - self.window_max) as f64 * self.protected_share) as u64
     }
 
-    fn hit(&mut self, id: NodeId, hash: u64) {
+    fn access(&mut self, id: NodeId, hash: u64) {
         self.sketch.increment(hash);
         self.record(true);
         match self.lists.list_of(id) {
@@ -220,41 +220,50 @@ impl Build for WTinyLfu {
     }
 }
 
+impl Handler for WTinyLfu {
+    fn hit(&mut self, hash: u64) {
+        if let Some(id) = self.lists.find(hash) {
+            self.access(id, hash);
+        }
+    }
+
+    fn write(&mut self, hash: u64, weight: u32) {
+        match self.lists.find(hash) {
+            Some(id) => {
+                self.access(id, hash);
+                self.lists.set_weight(id, weight);
+                self.settle();
+            }
+            None => self.miss(hash, weight),
+        }
+    }
+
+    fn remove(&mut self, hash: u64) {
+        if let Some(id) = self.lists.find(hash) {
+            self.lists.remove(id);
+        }
+    }
+
+    fn evict_one(&mut self) -> Option<(u64, u32)> {
+        WTinyLfu::evict_one(self)
+    }
+
+    fn pending(&mut self) -> &mut Pending {
+        &mut self.pending
+    }
+}
+
 impl EvictionPolicy for WTinyLfu {
     fn name(&self) -> &'static str {
         "wtinylfu"
     }
 
     fn apply(&mut self, kinds: &[u8], hashes: &[u64], weights: &[u32]) {
-        for event in events(kinds, hashes, weights) {
-            match event {
-                Event::Hit(h) => {
-                    if let Some(id) = self.lists.find(h) {
-                        self.hit(id, h);
-                    }
-                }
-                Event::Insert(h, w) | Event::Update(h, w) => match self.lists.find(h) {
-                    Some(id) => {
-                        self.hit(id, h);
-                        self.lists.set_weight(id, w);
-                        self.settle();
-                    }
-                    None => self.miss(h, w),
-                },
-                Event::Remove(h) => {
-                    if let Some(id) = self.lists.find(h) {
-                        self.lists.remove(id);
-                    }
-                }
-            }
-        }
+        drive(self, kinds, hashes, weights);
     }
 
     fn evict(&mut self, max: u32, need: u64) -> Vec<u64> {
-        let mut pending = std::mem::take(&mut self.pending);
-        let out = pending.answer(max, need, || self.evict_one());
-        self.pending = pending;
-        out
+        answer(self, max, need)
     }
 }
 
