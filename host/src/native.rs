@@ -36,7 +36,7 @@ struct Factory<P> {
     _policy: std::marker::PhantomData<fn() -> P>,
 }
 
-impl<P: Build + 'static> PolicyFactory for Factory<P> {
+impl<P: Build + GuestPolicy + 'static> PolicyFactory for Factory<P> {
     fn build(&self, capacity: u64) -> Result<Box<dyn EvictionPolicy>, PolicyError> {
         P::build(capacity, &self.params)
             .map(|p| Box::new(Guest(p)) as Box<dyn EvictionPolicy>)
@@ -44,7 +44,7 @@ impl<P: Build + 'static> PolicyFactory for Factory<P> {
     }
 }
 
-fn factory<P: Build + 'static>(params: &[(String, String)]) -> PolicyChoice {
+fn factory<P: Build + GuestPolicy + 'static>(params: &[(String, String)]) -> PolicyChoice {
     PolicyChoice::Custom(Arc::new(Factory::<P> {
         params: params.to_vec(),
         _policy: std::marker::PhantomData,

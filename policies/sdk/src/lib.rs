@@ -31,10 +31,133 @@ pub mod lists;
 
 pub use lists::{Lists, NodeId};
 
+/// Exports a prefetch policy type (implementing [`Build`] and
+/// [`PrefetchPolicy`]) as the `goldylox:policy/prefetch-policy` world; see
+/// [`export_eviction_policy!`].
+#[macro_export]
+macro_rules! export_prefetch_policy {
+    ($policy:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)]
+        mod __goldylox_prefetch_component {
+            use super::*;
+            use $crate::component::prefetch::Guest;
+            use $crate::{Build as _, PrefetchPolicy as _};
+
+            struct Component;
+
+            ::std::thread_local! {
+                static POLICY: ::std::cell::RefCell<::std::option::Option<$policy>> =
+                    const { ::std::cell::RefCell::new(::std::option::Option::None) };
+            }
+
+            impl Guest for Component {
+                fn init(
+                    capacity: u64,
+                    params: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
+                ) -> ::std::result::Result<(), ::std::string::String> {
+                    let policy = <$policy>::build(capacity, &params)?;
+                    POLICY.with(|p| *p.borrow_mut() = ::std::option::Option::Some(policy));
+                    ::std::result::Result::Ok(())
+                }
+
+                fn observe(hashes: ::std::vec::Vec<u64>, hits: ::std::vec::Vec<u8>) {
+                    POLICY.with(|p| {
+                        if let ::std::option::Option::Some(p) = p.borrow_mut().as_mut() {
+                            p.observe(&hashes, &hits);
+                        }
+                    });
+                }
+
+                fn propose(max: u32) -> ::std::vec::Vec<u64> {
+                    POLICY.with(|p| {
+                        p.borrow_mut()
+                            .as_mut()
+                            .map(|p| p.propose(max))
+                            .unwrap_or_default()
+                    })
+                }
+            }
+
+            $crate::component::prefetch::export_prefetch_world!(Component);
+        }
+    };
+}
+
+/// Exports a failover policy type (implementing [`BuildFailover`]) as the
+/// `goldylox:policy/failover-policy` world; see [`export_eviction_policy!`].
+/// Before `init`, every tier is kept.
+#[macro_export]
+macro_rules! export_failover_policy {
+    ($policy:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)]
+        mod __goldylox_failover_component {
+            use super::*;
+            use $crate::component::failover::{
+                Action as WitAction, Decision as WitDecision, Guest,
+            };
+            use $crate::{BuildFailover as _, FailoverPolicy as _};
+
+            struct Component;
+
+            ::std::thread_local! {
+                static POLICY: ::std::cell::RefCell<::std::option::Option<$policy>> =
+                    const { ::std::cell::RefCell::new(::std::option::Option::None) };
+            }
+
+            impl Guest for Component {
+                fn init(
+                    params: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
+                ) -> ::std::result::Result<(), ::std::string::String> {
+                    let policy = <$policy>::build(&params)?;
+                    POLICY.with(|p| *p.borrow_mut() = ::std::option::Option::Some(policy));
+                    ::std::result::Result::Ok(())
+                }
+
+                fn observe(
+                    tiers: ::std::vec::Vec<u8>,
+                    kinds: ::std::vec::Vec<u8>,
+                    at_ms: ::std::vec::Vec<u64>,
+                ) {
+                    POLICY.with(|p| {
+                        if let ::std::option::Option::Some(p) = p.borrow_mut().as_mut() {
+                            p.observe(&tiers, &kinds, &at_ms);
+                        }
+                    });
+                }
+
+                fn decide(tier: u8, now_ms: u64) -> WitDecision {
+                    let d = POLICY.with(|p| {
+                        p.borrow_mut()
+                            .as_mut()
+                            .map(|p| p.decide(tier, now_ms))
+                            .unwrap_or($crate::Decision {
+                                action: $crate::Action::Keep,
+                                retry_after_ms: 1_000,
+                            })
+                    });
+                    WitDecision {
+                        action: match d.action {
+                            $crate::Action::Keep => WitAction::Keep,
+                            $crate::Action::Bypass => WitAction::Bypass,
+                            $crate::Action::Probe => WitAction::Probe,
+                            $crate::Action::Restore => WitAction::Restore,
+                        },
+                        retry_after_ms: d.retry_after_ms,
+                    }
+                }
+            }
+
+            $crate::component::failover::export_failover_world!(Component);
+        }
+    };
+}
+
 /// Exports a policy type (implementing [`Build`] and [`EvictionPolicy`]) as
 /// the `goldylox:policy/eviction-policy` component world. Put it once in a
-/// policy crate; it expands to nothing unless the crate is built for
-/// `wasm32`.
+/// policy crate (which enables the SDK's `eviction` feature); it expands to
+/// nothing unless the crate is built for `wasm32`.
 ///
 /// ```ignore
 /// goldylox_policy_sdk::export_eviction_policy!(MyPolicy);
@@ -239,8 +362,67 @@ pub fn answer(policy: &mut impl Handler, max: u32, need: u64) -> Vec<u64> {
     out
 }
 
-/// How a policy is built from its capacity (in weight units) and parameters.
-pub trait Build: EvictionPolicy + Sized {
+/// A prefetch policy: observes requests, proposes keys to load early.
+pub trait PrefetchPolicy: Send {
+    /// Observes requests in order; `hits[i]` is 1 if `hashes[i]` was cached.
+    fn observe(&mut self, hashes: &[u64], hits: &[u8]);
+    /// At most `max` hashes worth loading now, most promising first.
+    fn propose(&mut self, max: u32) -> Vec<u64>;
+}
+
+/// What the host should do with a tier (the failover world's `action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Keep using the tier.
+    Keep,
+    /// Stop using it for now.
+    Bypass,
+    /// Send it a trial request.
+    Probe,
+    /// Use it again.
+    Restore,
+}
+
+/// A failover decision and when to ask again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    /// What to do now.
+    pub action: Action,
+    /// Milliseconds until the host should ask again.
+    pub retry_after_ms: u32,
+}
+
+/// Health event kinds, as `observe` receives them.
+pub mod health {
+    /// A request to the tier succeeded.
+    pub const SUCCESS: u8 = 0;
+    /// A request failed.
+    pub const ERROR: u8 = 1;
+    /// A request timed out.
+    pub const TIMEOUT: u8 = 2;
+    /// A probe succeeded.
+    pub const PROBE_OK: u8 = 3;
+    /// A probe failed.
+    pub const PROBE_FAILED: u8 = 4;
+}
+
+/// A failover policy: observes tier health, decides per tier.
+pub trait FailoverPolicy: Send {
+    /// Observes health events in order.
+    fn observe(&mut self, tiers: &[u8], kinds: &[u8], at_ms: &[u64]);
+    /// The decision for `tier` at `now_ms`.
+    fn decide(&mut self, tier: u8, now_ms: u64) -> Decision;
+}
+
+/// How a failover policy is built from its parameters.
+pub trait BuildFailover: FailoverPolicy + Sized {
+    /// Builds the policy.
+    fn build(params: &Params) -> Result<Self, String>;
+}
+
+/// How an eviction or prefetch policy is built from its capacity (weight
+/// units for eviction, entries of state for prefetch) and parameters.
+pub trait Build: Sized {
     /// Builds the policy.
     fn build(capacity: u64, params: &Params) -> Result<Self, String>;
 }
