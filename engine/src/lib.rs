@@ -86,6 +86,7 @@ mod pool;
 mod shared;
 mod stats;
 mod stripe;
+mod sync;
 mod warm;
 
 pub use builder::{CacheBuilder, WritePolicy};
