@@ -31,8 +31,89 @@ pub mod lists;
 
 pub use lists::{Lists, NodeId};
 
+use std::collections::VecDeque;
+
+#[doc(hidden)]
+#[macro_export]
+/// The per-component instance every export macro needs: the component type,
+/// the policy living in a thread-local (a component instance has one thread),
+/// and two helpers. Before `init`, `with_policy` returns its default.
+macro_rules! __goldylox_instance {
+    ($policy:ty) => {
+        struct Component;
+
+        ::std::thread_local! {
+            static POLICY: ::std::cell::RefCell<::std::option::Option<$policy>> =
+                const { ::std::cell::RefCell::new(::std::option::Option::None) };
+        }
+
+        fn install(policy: $policy) {
+            POLICY.with(|p| *p.borrow_mut() = ::std::option::Option::Some(policy));
+        }
+
+        fn with_policy<R>(default: R, f: impl ::std::ops::FnOnce(&mut $policy) -> R) -> R {
+            POLICY.with(|p| p.borrow_mut().as_mut().map_or(default, f))
+        }
+    };
+}
+
+/// Exports a policy type (implementing [`Build`] and [`EvictionPolicy`]) as
+/// the `goldylox:policy/eviction-policy` component world. Put it once in a
+/// policy crate (which enables the SDK's `eviction` feature); it expands to
+/// nothing unless the crate is built for `wasm32`.
+///
+/// ```ignore
+/// goldylox_policy_sdk::export_eviction_policy!(MyPolicy);
+/// ```
+///
+/// Calls made before `init` do nothing and `evict` returns nothing, which the
+/// host treats as a failing policy.
+#[macro_export]
+macro_rules! export_eviction_policy {
+    ($policy:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)]
+        mod __goldylox_component {
+            use super::*;
+            use $crate::component::eviction::Guest;
+            use $crate::{Build as _, EvictionPolicy as _};
+
+            $crate::__goldylox_instance!($policy);
+
+            impl Guest for Component {
+                fn init(
+                    capacity: u64,
+                    params: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
+                ) -> ::std::result::Result<(), ::std::string::String> {
+                    install(<$policy>::build(capacity, &params)?);
+                    ::std::result::Result::Ok(())
+                }
+
+                fn apply(
+                    kinds: ::std::vec::Vec<u8>,
+                    hashes: ::std::vec::Vec<u64>,
+                    weights: ::std::vec::Vec<u32>,
+                ) {
+                    with_policy((), |p| p.apply(&kinds, &hashes, &weights));
+                }
+
+                fn evict(max: u32, need: u64) -> ::std::vec::Vec<u64> {
+                    with_policy(::std::vec::Vec::new(), |p| p.evict(max, need))
+                }
+
+                fn admit(candidate: u64, victim: u64) -> bool {
+                    with_policy(true, |p| p.admit(candidate, victim))
+                }
+            }
+
+            $crate::component::eviction::export_eviction_world!(Component);
+        }
+    };
+}
+
 /// Exports a prefetch policy type (implementing [`Build`] and
-/// [`PrefetchPolicy`]) as the `goldylox:policy/prefetch-policy` world; see
+/// [`PrefetchPolicy`]) as the `goldylox:policy/prefetch-policy` world (the
+/// crate enables the SDK's `prefetch` feature); see
 /// [`export_eviction_policy!`].
 #[macro_export]
 macro_rules! export_prefetch_policy {
@@ -44,38 +125,23 @@ macro_rules! export_prefetch_policy {
             use $crate::component::prefetch::Guest;
             use $crate::{Build as _, PrefetchPolicy as _};
 
-            struct Component;
-
-            ::std::thread_local! {
-                static POLICY: ::std::cell::RefCell<::std::option::Option<$policy>> =
-                    const { ::std::cell::RefCell::new(::std::option::Option::None) };
-            }
+            $crate::__goldylox_instance!($policy);
 
             impl Guest for Component {
                 fn init(
                     capacity: u64,
                     params: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
                 ) -> ::std::result::Result<(), ::std::string::String> {
-                    let policy = <$policy>::build(capacity, &params)?;
-                    POLICY.with(|p| *p.borrow_mut() = ::std::option::Option::Some(policy));
+                    install(<$policy>::build(capacity, &params)?);
                     ::std::result::Result::Ok(())
                 }
 
                 fn observe(hashes: ::std::vec::Vec<u64>, hits: ::std::vec::Vec<u8>) {
-                    POLICY.with(|p| {
-                        if let ::std::option::Option::Some(p) = p.borrow_mut().as_mut() {
-                            p.observe(&hashes, &hits);
-                        }
-                    });
+                    with_policy((), |p| p.observe(&hashes, &hits));
                 }
 
                 fn propose(max: u32) -> ::std::vec::Vec<u64> {
-                    POLICY.with(|p| {
-                        p.borrow_mut()
-                            .as_mut()
-                            .map(|p| p.propose(max))
-                            .unwrap_or_default()
-                    })
+                    with_policy(::std::vec::Vec::new(), |p| p.propose(max))
                 }
             }
 
@@ -85,8 +151,9 @@ macro_rules! export_prefetch_policy {
 }
 
 /// Exports a failover policy type (implementing [`BuildFailover`]) as the
-/// `goldylox:policy/failover-policy` world; see [`export_eviction_policy!`].
-/// Before `init`, every tier is kept.
+/// `goldylox:policy/failover-policy` world (the crate enables the SDK's
+/// `failover` feature); see [`export_eviction_policy!`]. Before `init`,
+/// every tier is kept.
 #[macro_export]
 macro_rules! export_failover_policy {
     ($policy:ty) => {
@@ -99,19 +166,13 @@ macro_rules! export_failover_policy {
             };
             use $crate::{BuildFailover as _, FailoverPolicy as _};
 
-            struct Component;
-
-            ::std::thread_local! {
-                static POLICY: ::std::cell::RefCell<::std::option::Option<$policy>> =
-                    const { ::std::cell::RefCell::new(::std::option::Option::None) };
-            }
+            $crate::__goldylox_instance!($policy);
 
             impl Guest for Component {
                 fn init(
                     params: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
                 ) -> ::std::result::Result<(), ::std::string::String> {
-                    let policy = <$policy>::build(&params)?;
-                    POLICY.with(|p| *p.borrow_mut() = ::std::option::Option::Some(policy));
+                    install(<$policy>::build(&params)?);
                     ::std::result::Result::Ok(())
                 }
 
@@ -120,23 +181,15 @@ macro_rules! export_failover_policy {
                     kinds: ::std::vec::Vec<u8>,
                     at_ms: ::std::vec::Vec<u64>,
                 ) {
-                    POLICY.with(|p| {
-                        if let ::std::option::Option::Some(p) = p.borrow_mut().as_mut() {
-                            p.observe(&tiers, &kinds, &at_ms);
-                        }
-                    });
+                    with_policy((), |p| p.observe(&tiers, &kinds, &at_ms));
                 }
 
                 fn decide(tier: u8, now_ms: u64) -> WitDecision {
-                    let d = POLICY.with(|p| {
-                        p.borrow_mut()
-                            .as_mut()
-                            .map(|p| p.decide(tier, now_ms))
-                            .unwrap_or($crate::Decision {
-                                action: $crate::Action::Keep,
-                                retry_after_ms: 1_000,
-                            })
-                    });
+                    let keep = $crate::Decision {
+                        action: $crate::Action::Keep,
+                        retry_after_ms: 1_000,
+                    };
+                    let d = with_policy(keep, |p| p.decide(tier, now_ms));
                     WitDecision {
                         action: match d.action {
                             $crate::Action::Keep => WitAction::Keep,
@@ -153,82 +206,6 @@ macro_rules! export_failover_policy {
         }
     };
 }
-
-/// Exports a policy type (implementing [`Build`] and [`EvictionPolicy`]) as
-/// the `goldylox:policy/eviction-policy` component world. Put it once in a
-/// policy crate (which enables the SDK's `eviction` feature); it expands to
-/// nothing unless the crate is built for `wasm32`.
-///
-/// ```ignore
-/// goldylox_policy_sdk::export_eviction_policy!(MyPolicy);
-/// ```
-///
-/// The instance lives in a thread-local (a component instance has one
-/// thread); calls made before `init` do nothing and `evict` returns nothing,
-/// which the host treats as a failing policy.
-#[macro_export]
-macro_rules! export_eviction_policy {
-    ($policy:ty) => {
-        #[cfg(target_arch = "wasm32")]
-        #[allow(unsafe_code)]
-        mod __goldylox_component {
-            use super::*;
-            use $crate::component::eviction::Guest;
-            use $crate::{Build as _, EvictionPolicy as _};
-
-            struct Component;
-
-            ::std::thread_local! {
-                static POLICY: ::std::cell::RefCell<::std::option::Option<$policy>> =
-                    const { ::std::cell::RefCell::new(::std::option::Option::None) };
-            }
-
-            impl Guest for Component {
-                fn init(
-                    capacity: u64,
-                    params: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
-                ) -> ::std::result::Result<(), ::std::string::String> {
-                    let policy = <$policy>::build(capacity, &params)?;
-                    POLICY.with(|p| *p.borrow_mut() = ::std::option::Option::Some(policy));
-                    ::std::result::Result::Ok(())
-                }
-
-                fn apply(
-                    kinds: ::std::vec::Vec<u8>,
-                    hashes: ::std::vec::Vec<u64>,
-                    weights: ::std::vec::Vec<u32>,
-                ) {
-                    POLICY.with(|p| {
-                        if let ::std::option::Option::Some(p) = p.borrow_mut().as_mut() {
-                            p.apply(&kinds, &hashes, &weights);
-                        }
-                    });
-                }
-
-                fn evict(max: u32, need: u64) -> ::std::vec::Vec<u64> {
-                    POLICY.with(|p| {
-                        p.borrow_mut()
-                            .as_mut()
-                            .map(|p| p.evict(max, need))
-                            .unwrap_or_default()
-                    })
-                }
-
-                fn admit(candidate: u64, victim: u64) -> bool {
-                    POLICY.with(|p| {
-                        p.borrow_mut()
-                            .as_mut()
-                            .map_or(true, |p| p.admit(candidate, victim))
-                    })
-                }
-            }
-
-            $crate::component::eviction::export_eviction_world!(Component);
-        }
-    };
-}
-
-use std::collections::VecDeque;
 
 /// Event kind bytes, as they appear in a batch.
 pub mod kind {
@@ -375,7 +352,7 @@ pub trait PrefetchPolicy: Send {
 pub enum Action {
     /// Keep using the tier.
     Keep,
-    /// Stop using it for now.
+    /// Stop using it until a later decision says otherwise.
     Bypass,
     /// Send it a trial request.
     Probe,
