@@ -1,0 +1,250 @@
+//! Builds the policy components this binary embeds.
+//!
+//! Every crate under `policies/` (except the SDK) is compiled for
+//! `wasm32-unknown-unknown` with the `policy` profile by a nested cargo, in a
+//! target directory of its own (so it never waits on the outer build's lock),
+//! and turned into a component with `wit-component`. C policies under
+//! `policies/*/*.c` are compiled with clang when it is installed (a clear
+//! warning says so when it is not) and get the WIT metadata embedded here.
+//! The result is `$OUT_DIR/components.rs`: one `Embedded` entry per component.
+//!
+//! wasmtime's own test programs are built the same way.
+
+use std::env;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use wit_component::{ComponentEncoder, StringEncoding};
+use wit_parser::Resolve;
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn main() {
+    if let Err(e) = run() {
+        // A build script's panic message is what cargo shows; make it whole.
+        panic!("building the policy components failed: {e}");
+    }
+}
+
+fn run() -> Result<()> {
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
+    let root = manifest
+        .parent()
+        .ok_or("host/ has no parent")?
+        .to_path_buf();
+    let out = PathBuf::from(env::var("OUT_DIR")?);
+    let policies = root.join("policies");
+    let wit = root.join("wit");
+    println!("cargo:rerun-if-changed={}", policies.display());
+    println!("cargo:rerun-if-changed={}", wit.display());
+    println!("cargo:rerun-if-env-changed=GOLDYLOX_CC");
+
+    let mut resolve = Resolve::default();
+    let (package, _) = resolve.push_dir(&wit)?;
+
+    let mut embedded = Vec::new();
+    let target_dir = policy_target_dir(&out);
+    for dir in sorted_dirs(&policies)? {
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        if name == "sdk" {
+            continue;
+        }
+        if dir.join("Cargo.toml").exists() {
+            let module = build_rust(&root, &target_dir, &name)?;
+            let world = world_of(&dir.join("Cargo.toml"))?;
+            embedded.push((name, world, componentize(&module, None)?));
+        } else if let Some(source) = c_source(&dir)? {
+            let world = world_of_c(&source)?;
+            let Some(module) = build_c(&source, &out, &name)? else {
+                continue;
+            };
+            let world_id = resolve.select_world(&[package], Some(world))?;
+            embedded.push((
+                name,
+                world,
+                componentize(&module, Some((&resolve, world_id)))?,
+            ));
+        }
+    }
+
+    let mut table = String::from(
+        "/// The policy components built into this binary, by name.\n\
+         pub const EMBEDDED: &[Embedded] = &[\n",
+    );
+    for (name, world, bytes) in &embedded {
+        let file = out.join(format!("{name}.component.wasm"));
+        fs::write(&file, bytes)?;
+        writeln!(
+            table,
+            "    Embedded {{ name: {name:?}, world: {world:?}, bytes: include_bytes!({:?}) }},",
+            file.display().to_string()
+        )?;
+    }
+    table.push_str("];\n");
+    fs::write(out.join("components.rs"), table)?;
+    Ok(())
+}
+
+/// A target directory beside the outer one (found by cargo's `CACHEDIR.TAG`),
+/// shared by debug, release and clippy builds, so the policies compile once.
+fn policy_target_dir(out: &Path) -> PathBuf {
+    out.ancestors()
+        .find(|dir| dir.join("CACHEDIR.TAG").exists())
+        .map(|dir| dir.join("policy-components"))
+        .unwrap_or_else(|| out.join("policy-target"))
+}
+
+fn sorted_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    Ok(dirs)
+}
+
+/// The world a Rust policy crate exports: the SDK feature it enables.
+fn world_of(manifest: &Path) -> Result<&'static str> {
+    let text = fs::read_to_string(manifest)?;
+    for (feature, world) in [
+        ("\"eviction\"", "eviction-policy"),
+        ("\"prefetch\"", "prefetch-policy"),
+        ("\"failover\"", "failover-policy"),
+    ] {
+        if text.contains(feature) {
+            return Ok(world);
+        }
+    }
+    Err(format!("{} enables no SDK world feature", manifest.display()).into())
+}
+
+fn build_rust(root: &Path, target_dir: &Path, name: &str) -> Result<Vec<u8>> {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let package = format!("goldylox-policy-{name}");
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args(["rustc", "--locked", "--quiet", "-p", &package])
+        .args([
+            "--target",
+            WASM_TARGET,
+            "--profile",
+            "policy",
+            "--crate-type",
+            "cdylib",
+        ])
+        .arg("--target-dir")
+        .arg(target_dir);
+    // The outer build's settings are for the host, not for wasm32.
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "CARGO_PRIMARY_PACKAGE",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status()?;
+    if !status.success() {
+        return Err(format!(
+            "cargo rustc -p {package} --target {WASM_TARGET} failed ({status}); \
+             is the target installed? `rustup target add {WASM_TARGET}`"
+        )
+        .into());
+    }
+    let artifact = target_dir
+        .join(WASM_TARGET)
+        .join("policy")
+        .join(format!("{}.wasm", package.replace('-', "_")));
+    Ok(fs::read(&artifact).map_err(|e| format!("{}: {e}", artifact.display()))?)
+}
+
+fn c_source(dir: &Path) -> Result<Option<PathBuf>> {
+    let mut sources: Vec<PathBuf> = fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "c"))
+        .collect();
+    sources.sort();
+    Ok(sources.into_iter().next())
+}
+
+/// A C policy names its world in a line `// world: NAME`.
+fn world_of_c(source: &Path) -> Result<&'static str> {
+    let text = fs::read_to_string(source)?;
+    for world in ["eviction-policy", "prefetch-policy", "failover-policy"] {
+        if text.contains(&format!("// world: {world}")) {
+            return Ok(world);
+        }
+    }
+    Err(format!("{}: no `// world: NAME` line", source.display()).into())
+}
+
+/// Compiles a C policy to a core module; `None` (with a warning) when no
+/// clang that targets wasm32 is installed.
+fn build_c(source: &Path, out: &Path, name: &str) -> Result<Option<Vec<u8>>> {
+    let clang = env::var("GOLDYLOX_CC").unwrap_or_else(|_| "clang".to_owned());
+    let module = out.join(format!("{name}.core.wasm"));
+    let result = Command::new(&clang)
+        .args([
+            "--target=wasm32-unknown-unknown",
+            "-O2",
+            "-nostdlib",
+            "-ffreestanding",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-Wl,--no-entry",
+            "-Wl,--export-dynamic",
+            "-Wl,--strip-all",
+            "-o",
+        ])
+        .arg(&module)
+        .arg(source)
+        .output();
+    let output = match result {
+        Ok(output) => output,
+        Err(e) => {
+            println!(
+                "cargo:warning=skipping the C policy {name}: cannot run {clang:?} ({e}); \
+                 install clang and lld (apt-get install clang lld) to build it"
+            );
+            return Ok(None);
+        }
+    };
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if stderr.contains("wasm-ld") || stderr.contains("unable to execute command") {
+            println!(
+                "cargo:warning=skipping the C policy {name}: {clang} cannot link wasm32 \
+                 (install lld: apt-get install lld)"
+            );
+            return Ok(None);
+        }
+        return Err(format!("compiling {}:\n{stderr}", source.display()).into());
+    }
+    Ok(Some(fs::read(&module)?))
+}
+
+fn componentize(
+    module: &[u8],
+    metadata: Option<(&Resolve, wit_parser::WorldId)>,
+) -> Result<Vec<u8>> {
+    let mut module = module.to_vec();
+    if let Some((resolve, world)) = metadata {
+        wit_component::embed_component_metadata(&mut module, resolve, world, StringEncoding::UTF8)?;
+    }
+    Ok(ComponentEncoder::default()
+        .module(&module)?
+        .validate(true)
+        .encode()?)
+}

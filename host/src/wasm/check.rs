@@ -1,0 +1,298 @@
+//! `goldylox policy check`: load a component, type-check it, smoke-test it
+//! against a scripted workload, and report what it exports and what it costs.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use goldylox::{EventBatch, EventKind, EvictionPolicy};
+
+use super::failover::HealthEvent;
+use super::{Loaded, WasmFailover, WasmPolicy, WasmPrefetch, World};
+
+/// Events per smoke-test batch (the engine's batch size).
+const BATCH: usize = 1024;
+/// Batches in the smoke test.
+const BATCHES: usize = 200;
+/// Capacity the smoke test builds an eviction policy with, in entries.
+const CAPACITY: u64 = 10_000;
+
+/// What a check found.
+#[derive(Debug, Clone)]
+pub struct CheckReport {
+    /// The component's name.
+    pub name: String,
+    /// The world it exports.
+    pub world: World,
+    /// Its size in bytes.
+    pub bytes: usize,
+    /// Compile (or artifact-cache) time.
+    pub compile_time: Duration,
+    /// Time to instantiate and `init`.
+    pub init_time: Duration,
+    /// The world's exported functions, as WIT.
+    pub exports: Vec<&'static str>,
+    /// Events (or requests) passed in the smoke test.
+    pub events: u64,
+    /// Cost per event of the batch call (`apply` / `observe`).
+    pub ns_per_event: f64,
+    /// Cost of one decision call (`evict` / `propose` / `decide`).
+    pub ns_per_decision: f64,
+    /// Answers the host would reject: unknown or duplicate victims, victims
+    /// past `max`.
+    pub rejected: u64,
+    /// Answers accepted.
+    pub accepted: u64,
+    /// Linear memory at the end of the smoke test (eviction policies).
+    pub memory_bytes: usize,
+}
+
+impl fmt::Display for CheckReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "component  {} ({} bytes)", self.name, self.bytes)?;
+        writeln!(
+            f,
+            "world      goldylox:policy/{}@0.1.0 — type-checks",
+            self.world
+        )?;
+        for export in &self.exports {
+            writeln!(f, "  export   {export}")?;
+        }
+        writeln!(
+            f,
+            "compile    {:.1} ms",
+            self.compile_time.as_secs_f64() * 1e3
+        )?;
+        writeln!(f, "init       {:.1} µs", self.init_time.as_secs_f64() * 1e6)?;
+        writeln!(
+            f,
+            "smoke      {} events: {:.1} ns/event in batches of {BATCH}, {:.0} ns per decision",
+            self.events, self.ns_per_event, self.ns_per_decision
+        )?;
+        writeln!(
+            f,
+            "answers    {} accepted, {} the host would reject",
+            self.accepted, self.rejected
+        )?;
+        if self.memory_bytes > 0 {
+            writeln!(
+                f,
+                "memory     {} KiB of linear memory",
+                self.memory_bytes / 1024
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks `loaded` with `params`: instantiates it, drives it through a
+/// scripted workload and measures it. Fails if any call traps or times out.
+pub fn check(loaded: &Loaded, params: &[(String, String)]) -> Result<CheckReport> {
+    let mut report = CheckReport {
+        name: loaded.name.clone(),
+        world: loaded.world,
+        bytes: loaded.bytes,
+        compile_time: loaded.compile_time,
+        init_time: Duration::ZERO,
+        exports: exports(loaded.world),
+        events: 0,
+        ns_per_event: 0.0,
+        ns_per_decision: 0.0,
+        rejected: 0,
+        accepted: 0,
+        memory_bytes: 0,
+    };
+    match loaded.world {
+        World::Eviction => check_eviction(loaded, params, &mut report)?,
+        World::Prefetch => check_prefetch(loaded, params, &mut report)?,
+        World::Failover => check_failover(loaded, params, &mut report)?,
+    }
+    Ok(report)
+}
+
+fn exports(world: World) -> Vec<&'static str> {
+    match world {
+        World::Eviction => vec![
+            "init: func(capacity: u64, params: list<tuple<string, string>>) -> result<_, string>",
+            "apply: func(kinds: list<u8>, hashes: list<u64>, weights: list<u32>)",
+            "evict: func(max: u32, need: u64) -> list<u64>",
+            "admit: func(candidate: u64, victim: u64) -> bool",
+        ],
+        World::Prefetch => vec![
+            "init: func(capacity: u64, params: list<tuple<string, string>>) -> result<_, string>",
+            "observe: func(hashes: list<u64>, hits: list<u8>)",
+            "propose: func(max: u32) -> list<u64>",
+        ],
+        World::Failover => vec![
+            "init: func(params: list<tuple<string, string>>) -> result<_, string>",
+            "observe: func(tiers: list<u8>, kinds: list<u8>, at-ms: list<u64>)",
+            "decide: func(tier: u8, now-ms: u64) -> decision",
+        ],
+    }
+}
+
+/// A small deterministic generator (SplitMix64) for the scripted workload.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A skewed key in `1..=n`: small keys are much more frequent.
+    fn key(&mut self, n: u64) -> u64 {
+        let a = self.next() % n;
+        let b = self.next() % n;
+        a.min(b).min(self.next() % n) + 1
+    }
+}
+
+fn check_eviction(
+    loaded: &Loaded,
+    params: &[(String, String)],
+    report: &mut CheckReport,
+) -> Result<()> {
+    let started = Instant::now();
+    let mut policy = WasmPolicy::new(loaded, CAPACITY, params).context("instantiating")?;
+    report.init_time = started.elapsed();
+    let mut rng = Rng(0x601d_1e0c);
+    let mut resident: HashSet<u64> = HashSet::new();
+    let mut batch = EventBatch::with_capacity(BATCH);
+    let (mut apply_time, mut evict_time, mut decisions) = (Duration::ZERO, Duration::ZERO, 0u32);
+    let mut victims = Vec::new();
+    for _ in 0..BATCHES {
+        batch.clear();
+        for _ in 0..BATCH {
+            let hash = rng.key(4 * CAPACITY).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            if resident.contains(&hash) {
+                let kind = match rng.next() % 20 {
+                    0 => EventKind::Remove,
+                    1 => EventKind::Update,
+                    _ => EventKind::Hit,
+                };
+                if kind == EventKind::Remove {
+                    resident.remove(&hash);
+                }
+                batch.push(kind, hash, 1);
+            } else {
+                resident.insert(hash);
+                batch.push(EventKind::Insert, hash, 1);
+            }
+        }
+        let t = Instant::now();
+        policy.apply(&batch).context("apply")?;
+        apply_time += t.elapsed();
+        report.events += batch.len() as u64;
+        let over = (resident.len() as u64).saturating_sub(CAPACITY);
+        let t = Instant::now();
+        victims.clear();
+        policy.evict(256, over, &mut victims).context("evict")?;
+        evict_time += t.elapsed();
+        decisions += 1;
+        let mut seen = HashSet::new();
+        for &v in &victims {
+            if seen.insert(v) && resident.remove(&v) {
+                report.accepted += 1;
+            } else {
+                report.rejected += 1;
+            }
+        }
+        let candidate = rng.key(4 * CAPACITY);
+        let victim = victims.first().copied().unwrap_or(0);
+        policy.admit(candidate, victim).context("admit")?;
+    }
+    report.ns_per_event = apply_time.as_nanos() as f64 / report.events.max(1) as f64;
+    report.ns_per_decision = evict_time.as_nanos() as f64 / f64::from(decisions.max(1));
+    report.memory_bytes = policy.memory_bytes();
+    if report.accepted == 0 {
+        bail!(
+            "the policy never proposed a valid victim while {} entries were over a capacity of {CAPACITY}",
+            resident.len() as u64 - CAPACITY.min(resident.len() as u64)
+        );
+    }
+    Ok(())
+}
+
+fn check_prefetch(
+    loaded: &Loaded,
+    params: &[(String, String)],
+    report: &mut CheckReport,
+) -> Result<()> {
+    let started = Instant::now();
+    let mut policy = WasmPrefetch::new(loaded, CAPACITY, params).context("instantiating")?;
+    report.init_time = started.elapsed();
+    // A looping sequence: a predictor should learn its successors.
+    let sequence: Vec<u64> = (1..=500u64)
+        .map(|k| k.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .collect();
+    let (mut observe_time, mut propose_time) = (Duration::ZERO, Duration::ZERO);
+    let mut decisions = 0u32;
+    for round in 0..BATCHES {
+        let hashes: Vec<u64> = (0..BATCH)
+            .map(|i| sequence[(round * BATCH + i) % sequence.len()])
+            .collect();
+        let hits: Vec<bool> = hashes.iter().map(|h| h % 3 != 0).collect();
+        let t = Instant::now();
+        policy.observe(&hashes, &hits).context("observe")?;
+        observe_time += t.elapsed();
+        report.events += hashes.len() as u64;
+        let t = Instant::now();
+        let proposals = policy.propose(16).context("propose")?;
+        propose_time += t.elapsed();
+        decisions += 1;
+        let known: HashSet<u64> = sequence.iter().copied().collect();
+        for p in proposals {
+            if known.contains(&p) {
+                report.accepted += 1;
+            } else {
+                report.rejected += 1;
+            }
+        }
+    }
+    report.ns_per_event = observe_time.as_nanos() as f64 / report.events.max(1) as f64;
+    report.ns_per_decision = propose_time.as_nanos() as f64 / f64::from(decisions.max(1));
+    Ok(())
+}
+
+fn check_failover(
+    loaded: &Loaded,
+    params: &[(String, String)],
+    report: &mut CheckReport,
+) -> Result<()> {
+    let started = Instant::now();
+    let mut policy = WasmFailover::new(loaded, params).context("instantiating")?;
+    report.init_time = started.elapsed();
+    let (mut observe_time, mut decide_time) = (Duration::ZERO, Duration::ZERO);
+    let mut decisions = 0u32;
+    let mut rng = Rng(7);
+    for round in 0..BATCHES as u64 {
+        // An outage of the cold tier in the middle third of the run.
+        let outage = (BATCHES as u64 / 3..2 * BATCHES as u64 / 3).contains(&round);
+        let events: Vec<HealthEvent> = (0..64)
+            .map(|i| HealthEvent {
+                tier: (rng.next() % 3) as u8,
+                kind: if outage && rng.next() % 2 == 0 { 1 } else { 0 },
+                at_ms: round * 100 + i,
+            })
+            .collect();
+        let t = Instant::now();
+        policy.observe(&events).context("observe")?;
+        observe_time += t.elapsed();
+        report.events += events.len() as u64;
+        for tier in 0..3 {
+            let t = Instant::now();
+            policy.decide(tier, round * 100 + 64).context("decide")?;
+            decide_time += t.elapsed();
+            decisions += 1;
+            report.accepted += 1;
+        }
+    }
+    report.ns_per_event = observe_time.as_nanos() as f64 / report.events.max(1) as f64;
+    report.ns_per_decision = decide_time.as_nanos() as f64 / f64::from(decisions.max(1));
+    Ok(())
+}

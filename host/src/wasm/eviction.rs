@@ -1,0 +1,132 @@
+//! An eviction-policy component behind the engine's [`EvictionPolicy`].
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use goldylox::{EventBatch, EvictionPolicy, PolicyError, PolicyFactory};
+use wasmtime::Store;
+
+use super::bindings::eviction::EvictionPolicy as Bindings;
+use super::{Ctx, Loaded, Pre, World, describe};
+
+/// One instance of an eviction-policy component: its own store, called by one
+/// maintenance thread. After any failed call the store is dropped and every
+/// later call fails at once, without entering the guest.
+pub struct WasmPolicy {
+    name: String,
+    live: Option<(Store<Ctx>, Bindings)>,
+    call_deadline: u64,
+}
+
+impl WasmPolicy {
+    /// Instantiates `loaded` (which must export `eviction-policy`) and calls
+    /// its `init` with `capacity` and `params`.
+    pub fn new(loaded: &Loaded, capacity: u64, params: &[(String, String)]) -> Result<WasmPolicy> {
+        loaded.expect(World::Eviction)?;
+        let Pre::Eviction(pre) = &loaded.pre else {
+            unreachable!("checked by expect");
+        };
+        let runtime = &loaded.runtime;
+        let mut store = runtime.store();
+        let bindings = pre
+            .instantiate(&mut store)
+            .map_err(|e| anyhow::anyhow!(describe("instantiate", &e)))?;
+        store.set_epoch_deadline(runtime.limits().init_deadline_ticks);
+        bindings
+            .call_init(&mut store, capacity, params)
+            .map_err(|e| anyhow::anyhow!(describe("init", &e)))?
+            .map_err(|message| anyhow::anyhow!("init refused: {message}"))?;
+        Ok(WasmPolicy {
+            name: loaded.name.clone(),
+            live: Some((store, bindings)),
+            call_deadline: runtime.limits().call_deadline_ticks,
+        })
+    }
+
+    /// Runs one guest call under the call deadline; a failure drops the store.
+    fn call<T>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut Store<Ctx>, &Bindings) -> wasmtime::Result<T>,
+    ) -> Result<T, PolicyError> {
+        let Some((store, bindings)) = &mut self.live else {
+            return Err(PolicyError::Failed(format!(
+                "{}: the instance failed earlier and was dropped",
+                self.name
+            )));
+        };
+        store.set_epoch_deadline(self.call_deadline);
+        match f(store, bindings) {
+            Ok(value) => Ok(value),
+            Err(e) => {
+                let message = format!("{}: {}", self.name, describe(what, &e));
+                self.live = None;
+                Err(PolicyError::Failed(message))
+            }
+        }
+    }
+
+    /// Bytes of linear memory the instance holds (0 once it has failed).
+    pub fn memory_bytes(&self) -> usize {
+        self.live
+            .as_ref()
+            .map_or(0, |(store, _)| store.data().memory_bytes())
+    }
+
+    /// Whether a call failed and the instance was dropped.
+    pub fn failed(&self) -> bool {
+        self.live.is_none()
+    }
+}
+
+impl EvictionPolicy for WasmPolicy {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn apply(&mut self, batch: &EventBatch) -> Result<(), PolicyError> {
+        self.call("apply", |store, b| {
+            b.call_apply(store, batch.kinds(), batch.hashes(), batch.weights())
+        })
+    }
+
+    fn evict(&mut self, max: u32, need: u64, out: &mut Vec<u64>) -> Result<(), PolicyError> {
+        let victims = self.call("evict", |store, b| b.call_evict(store, max, need))?;
+        // The engine checks every hash against its index; here only the
+        // count is bounded, so a runaway answer cannot flood it.
+        out.extend(victims.into_iter().take(max as usize));
+        Ok(())
+    }
+
+    fn admit(&mut self, candidate: u64, victim: u64) -> Result<bool, PolicyError> {
+        self.call("admit", |store, b| b.call_admit(store, candidate, victim))
+    }
+}
+
+/// Builds [`WasmPolicy`] instances of one loaded component with fixed
+/// parameters — what the engine holds to build, and rebuild, a tier's policy.
+pub struct WasmFactory {
+    loaded: Loaded,
+    params: Vec<(String, String)>,
+}
+
+impl WasmFactory {
+    /// A factory for `loaded`, which must export `eviction-policy`.
+    pub fn new(loaded: Loaded, params: Vec<(String, String)>) -> Result<Arc<WasmFactory>> {
+        loaded.expect(World::Eviction)?;
+        Ok(Arc::new(WasmFactory { loaded, params }))
+    }
+
+    /// The component this factory instantiates.
+    pub fn loaded(&self) -> &Loaded {
+        &self.loaded
+    }
+}
+
+impl PolicyFactory for WasmFactory {
+    fn build(&self, capacity: u64) -> Result<Box<dyn EvictionPolicy>, PolicyError> {
+        WasmPolicy::new(&self.loaded, capacity, &self.params)
+            .map(|p| Box::new(p) as Box<dyn EvictionPolicy>)
+            .map_err(|e| PolicyError::Init(format!("{e:#}")))
+    }
+}

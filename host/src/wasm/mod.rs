@@ -1,0 +1,433 @@
+//! The policy sandbox: policies as WebAssembly components, run by wasmtime.
+//!
+//! One [`Runtime`] per process holds the wasmtime engine (Cranelift, the
+//! component model, no WASI, no async, `concurrency_support(false)` — which
+//! makes a call about 3× cheaper), an epoch ticker thread, the sandbox
+//! [`Limits`] and an on-disk cache of compiled artifacts (wasmtime's, keyed by
+//! the component's content hash and the engine's compatibility settings).
+//!
+//! Loading is split the way the data path needs it:
+//!
+//! 1. [`Runtime::load`] checks the size, compiles (off the data path, under a
+//!    time limit) and type-checks the component against one of the three
+//!    worlds of `wit/policy.wit`, producing a [`Loaded`] component: an
+//!    `InstancePre`, so that instantiating again costs microseconds.
+//! 2. A [`WasmFactory`] builds one [`WasmPolicy`] per cache tier; each owns
+//!    its own `Store` (a trap poisons a whole store) and is called only by the
+//!    tier's maintenance thread, under a deadline and a memory cap.
+//!
+//! Nothing a guest returns is trusted: victims are bounded here and checked
+//! again by the engine; a trap, a deadline or a memory-limit trap fails the
+//! policy, and the engine falls back to its native policy in the same pass and
+//! rebuilds the component with backoff.
+
+mod bindings;
+mod check;
+mod embedded;
+mod eviction;
+mod failover;
+mod prefetch;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use wasmtime::component::{Component, InstancePre, Linker};
+use wasmtime::{Config, Engine, ResourceLimiter, Store};
+
+pub use check::{CheckReport, check};
+pub use embedded::{EMBEDDED, Embedded, embedded};
+pub use eviction::{WasmFactory, WasmPolicy};
+pub use failover::{Action, Decision, HealthEvent, MAX_RETRY_AFTER, WasmFailover};
+pub use prefetch::WasmPrefetch;
+
+/// How often the epoch ticker advances the engine's epoch.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// The bounds every policy instance runs under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest component accepted, in bytes.
+    pub max_component_bytes: usize,
+    /// Longest a compilation may take before the load is abandoned.
+    pub compile_timeout: Duration,
+    /// Linear memory an instance may hold; growing past it traps.
+    pub max_memory_bytes: usize,
+    /// Deadline of one call (`apply`, `evict`, `admit`, …), in epoch ticks.
+    pub call_deadline_ticks: u64,
+    /// Deadline of `init`, which may allocate the policy's tables.
+    pub init_deadline_ticks: u64,
+    /// Largest wasm stack, in bytes (deep recursion traps, it does not crash).
+    pub max_stack_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_component_bytes: 4 << 20,
+            compile_timeout: Duration::from_secs(10),
+            max_memory_bytes: 16 << 20,
+            call_deadline_ticks: 5,
+            init_deadline_ticks: 100,
+            max_stack_bytes: 512 << 10,
+        }
+    }
+}
+
+/// Which world of `wit/policy.wit` a component exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum World {
+    /// `eviction-policy`.
+    Eviction,
+    /// `prefetch-policy`.
+    Prefetch,
+    /// `failover-policy`.
+    Failover,
+}
+
+impl World {
+    /// The world's name in the WIT file.
+    pub fn wit_name(self) -> &'static str {
+        match self {
+            World::Eviction => "eviction-policy",
+            World::Prefetch => "prefetch-policy",
+            World::Failover => "failover-policy",
+        }
+    }
+
+    /// Parses a WIT world name.
+    pub fn from_wit_name(name: &str) -> Option<World> {
+        [World::Eviction, World::Prefetch, World::Failover]
+            .into_iter()
+            .find(|w| w.wit_name() == name)
+    }
+}
+
+impl fmt::Display for World {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.wit_name())
+    }
+}
+
+/// Most table elements an instance may hold.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// What a store carries: the sandbox's resource accounting. It is the
+/// store's `ResourceLimiter`: growing memory past the cap traps (rather than
+/// failing `memory.grow`, which a guest could ignore and retry forever).
+pub(crate) struct Ctx {
+    memory_cap: usize,
+    memory_bytes: usize,
+}
+
+impl Ctx {
+    /// Linear memory the instance holds, in bytes.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.memory_bytes
+    }
+}
+
+impl ResourceLimiter for Ctx {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let total = self.memory_bytes - current.min(self.memory_bytes) + desired;
+        if total > self.memory_cap {
+            return Err(wasmtime::Error::msg(format!(
+                "memory limit exceeded: growing to {desired} bytes would hold {total} of {} bytes",
+                self.memory_cap
+            )));
+        }
+        self.memory_bytes = total;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > MAX_TABLE_ELEMENTS {
+            return Err(wasmtime::Error::msg(format!(
+                "table limit exceeded: {desired} of {MAX_TABLE_ELEMENTS} elements"
+            )));
+        }
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        16
+    }
+
+    fn tables(&self) -> usize {
+        8
+    }
+
+    fn memories(&self) -> usize {
+        4
+    }
+}
+
+/// The wasmtime engine, its epoch ticker and the sandbox limits. Cheap to
+/// clone; the ticker stops when the last clone (and every policy built from
+/// it) is gone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<Ctx>,
+    limits: Limits,
+    stop: Arc<AtomicBool>,
+    ticker: Option<JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(ticker) = self.ticker.take() {
+            let _ = ticker.join();
+        }
+    }
+}
+
+/// A compiled component, type-checked against its world and ready to be
+/// instantiated.
+#[derive(Clone)]
+pub struct Loaded {
+    /// A name for logs and statistics (the file stem, or the embedded name).
+    pub name: String,
+    /// The world it exports.
+    pub world: World,
+    /// Its size in bytes.
+    pub bytes: usize,
+    /// How long compiling (or fetching from the artifact cache) took.
+    pub compile_time: Duration,
+    pre: Pre,
+    runtime: Runtime,
+}
+
+#[derive(Clone)]
+enum Pre {
+    Eviction(bindings::eviction::EvictionPolicyPre<Ctx>),
+    Prefetch(bindings::prefetch::PrefetchPolicyPre<Ctx>),
+    Failover(bindings::failover::FailoverPolicyPre<Ctx>),
+}
+
+impl fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Loaded")
+            .field("name", &self.name)
+            .field("world", &self.world)
+            .field("bytes", &self.bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// A runtime with the default [`Limits`] and the artifact cache in the
+    /// user's cache directory (`$XDG_CACHE_HOME/goldylox` or
+    /// `~/.cache/goldylox`), when there is one.
+    pub fn new() -> Result<Runtime> {
+        Runtime::with(Limits::default(), default_cache_dir())
+    }
+
+    /// A runtime with `limits`, caching compiled artifacts in `cache_dir`
+    /// (`None`: compile every time).
+    pub fn with(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Runtime> {
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .concurrency_support(false)
+            .epoch_interruption(true)
+            .max_wasm_stack(limits.max_stack_bytes);
+        if let Some(dir) = cache_dir {
+            let mut cache = wasmtime::CacheConfig::new();
+            cache.with_directory(&dir);
+            let cache = wasmtime::Cache::new(cache)
+                .map_err(|e| anyhow!("artifact cache in {}: {e:#}", dir.display()))?;
+            config.cache(Some(cache));
+        }
+        let engine =
+            Engine::new(&config).map_err(|e| anyhow!("creating the wasmtime engine: {e:#}"))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticker = {
+            let (engine, stop) = (engine.clone(), Arc::clone(&stop));
+            std::thread::Builder::new()
+                .name("goldylox-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Acquire) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .context("starting the epoch ticker")?
+        };
+        let linker = Linker::new(&engine);
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                limits,
+                stop,
+                ticker: Some(ticker),
+            }),
+        })
+    }
+
+    /// The limits policies run under.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Loads the component at `path` (binary, or text when it ends in `.wat`).
+    pub fn load_file(&self, path: &Path) -> Result<Loaded> {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("component")
+            .to_owned();
+        self.load(&name, &bytes)
+            .with_context(|| format!("loading {}", path.display()))
+    }
+
+    /// Compiles `bytes` (a component, binary or text) and type-checks it
+    /// against whichever world it exports.
+    pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Loaded> {
+        let limits = &self.inner.limits;
+        if bytes.len() > limits.max_component_bytes {
+            bail!(
+                "component is {} bytes; the limit is {} bytes",
+                bytes.len(),
+                limits.max_component_bytes
+            );
+        }
+        let started = Instant::now();
+        let component = self.compile(bytes)?;
+        let compile_time = started.elapsed();
+        let pre = self.typecheck(&component)?;
+        let world = match pre {
+            Pre::Eviction(_) => World::Eviction,
+            Pre::Prefetch(_) => World::Prefetch,
+            Pre::Failover(_) => World::Failover,
+        };
+        Ok(Loaded {
+            name: name.to_owned(),
+            world,
+            bytes: bytes.len(),
+            compile_time,
+            pre,
+            runtime: self.clone(),
+        })
+    }
+
+    /// Compiles on a separate thread so that a pathological module cannot
+    /// hold the caller past `compile_timeout` (the compilation itself cannot
+    /// be cancelled; its result is dropped).
+    fn compile(&self, bytes: &[u8]) -> Result<Component> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let engine = self.inner.engine.clone();
+        let bytes = bytes.to_vec();
+        std::thread::Builder::new()
+            .name("goldylox-compile".into())
+            .spawn(move || {
+                let _ = tx.send(Component::new(&engine, &bytes));
+            })
+            .context("starting a compile thread")?;
+        match rx.recv_timeout(self.inner.limits.compile_timeout) {
+            Ok(result) => result.map_err(|e| anyhow!("not a valid component: {e:#}")),
+            Err(_) => bail!(
+                "compilation took longer than {:?}; abandoned",
+                self.inner.limits.compile_timeout
+            ),
+        }
+    }
+
+    fn typecheck(&self, component: &Component) -> Result<Pre> {
+        let instance_pre: InstancePre<Ctx> =
+            self.inner.linker.instantiate_pre(component).map_err(|e| {
+                anyhow!("the component imports something the host does not provide: {e:#}")
+            })?;
+        let mut mismatches = Vec::new();
+        match bindings::eviction::EvictionPolicyPre::new(instance_pre.clone()) {
+            Ok(pre) => return Ok(Pre::Eviction(pre)),
+            Err(e) => mismatches.push(format!("eviction-policy: {e:#}")),
+        }
+        match bindings::prefetch::PrefetchPolicyPre::new(instance_pre.clone()) {
+            Ok(pre) => return Ok(Pre::Prefetch(pre)),
+            Err(e) => mismatches.push(format!("prefetch-policy: {e:#}")),
+        }
+        match bindings::failover::FailoverPolicyPre::new(instance_pre) {
+            Ok(pre) => return Ok(Pre::Failover(pre)),
+            Err(e) => mismatches.push(format!("failover-policy: {e:#}")),
+        }
+        bail!(
+            "the component exports none of the goldylox:policy@0.1.0 worlds ({})",
+            mismatches.join("; ")
+        )
+    }
+
+    /// A fresh store with the memory cap, its deadline not yet armed.
+    pub(crate) fn store(&self) -> Store<Ctx> {
+        let limits = &self.inner.limits;
+        let ctx = Ctx {
+            memory_cap: limits.max_memory_bytes,
+            memory_bytes: 0,
+        };
+        let mut store = Store::new(&self.inner.engine, ctx);
+        store.limiter(|ctx| ctx);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(limits.init_deadline_ticks);
+        store
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("limits", &self.inner.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Loaded {
+    /// The runtime it was loaded by.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    fn expect(&self, world: World) -> Result<()> {
+        if self.world != world {
+            bail!("{} exports {}, not {world}", self.name, self.world);
+        }
+        Ok(())
+    }
+}
+
+/// Describes a failed guest call: a trap (with its code), a deadline, or an
+/// error lifting what the guest returned.
+pub(crate) fn describe(call: &str, error: &wasmtime::Error) -> String {
+    match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => format!("{call}: deadline exceeded"),
+        Some(trap) => format!("{call}: trapped: {trap}"),
+        None => format!("{call}: {error:#}"),
+    }
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("goldylox").join("wasmtime"))
+}

@@ -1,0 +1,79 @@
+//! A prefetch-policy component: observes requests, proposes keys to load.
+
+use anyhow::{Result, anyhow};
+use wasmtime::Store;
+
+use super::bindings::prefetch::PrefetchPolicy as Bindings;
+use super::{Ctx, Loaded, Pre, World, describe};
+
+/// One instance of a prefetch-policy component, with its own store. After a
+/// failed call the store is dropped and later calls fail at once.
+pub struct WasmPrefetch {
+    name: String,
+    live: Option<(Store<Ctx>, Bindings)>,
+    call_deadline: u64,
+}
+
+impl WasmPrefetch {
+    /// Instantiates `loaded` (which must export `prefetch-policy`) and calls
+    /// its `init`; `capacity` bounds the state it keeps, in entries.
+    pub fn new(
+        loaded: &Loaded,
+        capacity: u64,
+        params: &[(String, String)],
+    ) -> Result<WasmPrefetch> {
+        loaded.expect(World::Prefetch)?;
+        let Pre::Prefetch(pre) = &loaded.pre else {
+            unreachable!("checked by expect");
+        };
+        let runtime = &loaded.runtime;
+        let mut store = runtime.store();
+        let bindings = pre
+            .instantiate(&mut store)
+            .map_err(|e| anyhow!(describe("instantiate", &e)))?;
+        bindings
+            .call_init(&mut store, capacity, params)
+            .map_err(|e| anyhow!(describe("init", &e)))?
+            .map_err(|message| anyhow!("init refused: {message}"))?;
+        Ok(WasmPrefetch {
+            name: loaded.name.clone(),
+            live: Some((store, bindings)),
+            call_deadline: runtime.limits().call_deadline_ticks,
+        })
+    }
+
+    fn call<T>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut Store<Ctx>, &Bindings) -> wasmtime::Result<T>,
+    ) -> Result<T> {
+        let Some((store, bindings)) = &mut self.live else {
+            return Err(anyhow!(
+                "{}: the instance failed earlier and was dropped",
+                self.name
+            ));
+        };
+        store.set_epoch_deadline(self.call_deadline);
+        f(store, bindings).map_err(|e| {
+            let message = format!("{}: {}", self.name, describe(what, &e));
+            self.live = None;
+            anyhow!(message)
+        })
+    }
+
+    /// Observes requests in order: `hits[i]` is true if `hashes[i]` hit.
+    pub fn observe(&mut self, hashes: &[u64], hits: &[bool]) -> Result<()> {
+        let hits: Vec<u8> = hits.iter().map(|&h| u8::from(h)).collect();
+        self.call("observe", |store, b| b.call_observe(store, hashes, &hits))
+    }
+
+    /// At most `max` hashes worth loading now, most promising first
+    /// (duplicates removed; anything past `max` dropped).
+    pub fn propose(&mut self, max: u32) -> Result<Vec<u64>> {
+        let mut proposals = self.call("propose", |store, b| b.call_propose(store, max))?;
+        proposals.truncate(max as usize);
+        let mut seen = std::collections::HashSet::with_capacity(proposals.len());
+        proposals.retain(|h| seen.insert(*h));
+        Ok(proposals)
+    }
+}
