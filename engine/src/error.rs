@@ -34,6 +34,12 @@ pub enum Error {
     },
     /// The cache was shut down; reads still work, writes are refused.
     Closed,
+    /// A policy could not be built or swapped in; the running policy was
+    /// left in place.
+    PolicyRejected {
+        /// Why, in a sentence.
+        reason: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -49,6 +55,9 @@ impl fmt::Display for Error {
                 write!(f, "could not encode the entry to weigh it: {reason}")
             }
             Error::Closed => f.write_str("the cache is shut down"),
+            Error::PolicyRejected { reason } => {
+                write!(f, "policy rejected, the running one stays: {reason}")
+            }
         }
     }
 }

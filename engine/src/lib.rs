@@ -94,7 +94,8 @@ pub use cache::Cache;
 pub use clock::{Clock, ManualClock};
 pub use error::Error;
 pub use policy::{
-    EventBatch, EventKind, EvictionPolicy, Lru, PolicyChoice, PolicyError, PolicyFactory, Sieve,
+    EventBatch, EventKind, EvictionPolicy, Lru, PolicyChoice, PolicyError, PolicyFactory,
+    PolicyState, PolicyStatus, PolicyTier, Sieve, SwapReport,
 };
 pub use pool::alloc::{ClassStats, DefragReport};
 pub use pool::manager::PoolStats;

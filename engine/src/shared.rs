@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 
 use crate::clock::Clock;
 use crate::hot::HotIndex;
-use crate::policy::EventKind;
+use crate::policy::{EventKind, PolicyStatus};
 use crate::stats::{Counters, RemovalCause};
 use crate::stripe::Stripes;
 
@@ -40,6 +40,15 @@ pub(crate) const MAINTENANCE_INTERVAL: Duration = Duration::from_millis(50);
 /// this, which bounds the CPU spent on recency bookkeeping under heavy reads
 /// (hints beyond that are dropped and counted).
 pub(crate) const READ_WAKE_SPACING: Duration = Duration::from_millis(10);
+/// First wait before a failed policy is rebuilt; it doubles with each
+/// consecutive failure.
+pub(crate) const POLICY_REBUILD_BACKOFF: Duration = Duration::from_secs(1);
+/// Consecutive failures after which a policy stays on the fallback until a
+/// new one is swapped in.
+pub(crate) const POLICY_FAILURES_MAX: u32 = 3;
+/// A policy that decides this long without failing starts a new count of
+/// consecutive failures.
+pub(crate) const POLICY_HEALTHY_AFTER: Duration = Duration::from_secs(60);
 /// How many times a writer waits for eviction before writing past the bound
 /// (a valve against starvation under extreme contention; see the crate docs).
 pub(crate) const MAX_CAPACITY_WAITS: u32 = 1024;
@@ -126,6 +135,10 @@ pub(crate) struct Shared<K, V> {
     pub(crate) started: Instant,
     /// When maintenance last finished a pass, in nanoseconds since `started`.
     pub(crate) last_pass: AtomicU64,
+    /// The hot tier's policy status, published by maintenance.
+    pub(crate) hot_policy: Arc<Mutex<PolicyStatus>>,
+    /// The warm tier's policy status, when there is a warm tier.
+    pub(crate) warm_policy: Option<Arc<Mutex<PolicyStatus>>>,
 }
 
 impl<K, V> Shared<K, V> {

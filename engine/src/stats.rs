@@ -34,7 +34,7 @@ counters! {
     Counters {
         evicted, expired, replaced, removed,
         policy_batches, policy_events, victims_proposed,
-        invalid_unknown, invalid_duplicate, fallback_evictions, policy_failures,
+        invalid_unknown, invalid_duplicate, invalid_excess, fallback_evictions, policy_failures,
         loader_runs, loader_errors, loader_panics, loader_waits,
         weigher_panics, listener_panics, write_backpressure, capacity_waits,
         warm_hits, warm_misses, promotions, demotions, demotions_aborted, demotions_dropped,
@@ -118,6 +118,8 @@ pub struct PolicyStats {
     pub invalid_unknown: u64,
     /// Proposals naming a hash twice in one answer (ignored).
     pub invalid_duplicate: u64,
+    /// Proposals past the number asked for (ignored).
+    pub invalid_excess: u64,
     /// Entries the native fallback evicted because the policy's proposals did
     /// not bring the tier under its bound.
     pub fallback_evictions: u64,
@@ -232,6 +234,7 @@ impl CacheStats {
                 victims_proposed: get(&c.victims_proposed),
                 invalid_unknown: get(&c.invalid_unknown),
                 invalid_duplicate: get(&c.invalid_duplicate),
+                invalid_excess: get(&c.invalid_excess),
                 fallback_evictions: get(&c.fallback_evictions),
                 failures: get(&c.policy_failures),
             },

@@ -1,5 +1,6 @@
 //! The cache handle: every user operation, run on the caller's thread.
 
+mod admin;
 mod load;
 mod tiers;
 
@@ -21,8 +22,8 @@ use crate::builder::{CacheBuilder, WritePolicy};
 use crate::error::Error;
 use crate::hot::{HotIndex, NEVER, Slot};
 use crate::loader::Flights;
-use crate::maintenance::{Cmd, Inbox, Maintenance};
-use crate::policy::EventKind;
+use crate::maintenance::{Cmd, Inbox, Maintenance, PolicySlot};
+use crate::policy::{EventKind, PolicyStatus};
 use crate::shared::{
     COMMAND_CHANNEL_CAPACITY, MAX_CAPACITY_WAITS, READ_WAKE_SPACING, Shared, WAKE_CHANNEL_CAPACITY,
     WRITE_BUFFER_CAPACITY, WRITE_BUFFER_WAKE_AT, WriteEvent, in_maintenance,
@@ -119,6 +120,13 @@ where
             .map_err(|e| Error::InvalidConfig {
                 reason: e.to_string(),
             })?;
+        let hot_status = Arc::new(Mutex::new(PolicyStatus::new(policy.name())));
+        let policy = PolicySlot::new(
+            b.policy.clone(),
+            b.max_capacity,
+            policy,
+            Arc::clone(&hot_status),
+        );
         let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
         let shards = b.shards.unwrap_or((cores * 8).max(16));
         let (warm, warm_policy) = match b.warm_capacity {
@@ -133,10 +141,18 @@ where
                         .map_err(|e| Error::InvalidConfig {
                             reason: e.to_string(),
                         })?;
-                (Some(tier), Some(policy))
+                let status = Arc::new(Mutex::new(PolicyStatus::new(policy.name())));
+                let slot = PolicySlot::new(
+                    b.warm_policy.clone(),
+                    tier.capacity,
+                    policy,
+                    Arc::clone(&status),
+                );
+                (Some(tier), Some((slot, status)))
             }
             None => (None, None),
         };
+        let (warm_policy, warm_status) = warm_policy.unzip();
         let shared = Arc::new(Shared {
             index: HotIndex::new(shards),
             warm,
@@ -151,6 +167,8 @@ where
             closed: AtomicBool::new(false),
             started: std::time::Instant::now(),
             last_pass: AtomicU64::new(0),
+            hot_policy: hot_status,
+            warm_policy: warm_status,
         });
         let (events, events_rx) = bounded(WRITE_BUFFER_CAPACITY);
         let (commands, commands_rx) = bounded(COMMAND_CHANNEL_CAPACITY);

@@ -48,10 +48,17 @@ where
                 Counters::bump(&self.shared.counters.invalid_unknown);
             }
             for slot in copies {
-                let admitted = self
-                    .warm_policy
-                    .as_mut()
-                    .is_none_or(|p| p.admit(hash, 0).unwrap_or(true));
+                let now = self.shared.clock.now_nanos();
+                let admitted = match self.warm_policy.as_mut() {
+                    Some(slot) if slot.is_live() => {
+                        let verdict = slot.admit(hash, 0, now);
+                        if verdict.is_none() {
+                            self.fail_warm_policy();
+                        }
+                        verdict.unwrap_or(true)
+                    }
+                    _ => true,
+                };
                 let bytes = admitted.then(|| self.encode(&slot.value)).flatten();
                 candidates.push(Candidate {
                     hash,
@@ -187,31 +194,43 @@ where
     }
 
     pub(super) fn flush_warm(&mut self) {
-        let Some(policy) = self.warm_policy.as_mut() else {
-            return;
-        };
         if self.warm_batch.is_empty() {
             return;
         }
-        if policy.apply(&self.warm_batch).is_err() {
-            self.replace_warm_policy();
+        let now = self.shared.clock.now_nanos();
+        if let Some(slot) = self.warm_policy.as_mut()
+            && slot.is_live()
+            && !slot.apply(&self.warm_batch, now)
+        {
+            self.fail_warm_policy();
+        }
+        if let Some(fallback) = &mut self.warm_fallback {
+            // The native SIEVE never fails.
+            let _ = fallback.apply(&self.warm_batch);
         }
         self.warm_batch.clear();
     }
 
-    /// The warm policy failed: a native SIEVE, seeded with the warm resident
-    /// set, takes over.
-    fn replace_warm_policy(&mut self) {
+    /// The warm policy failed (its slot dropped it): a native SIEVE, seeded
+    /// with the warm resident set on first use, decides until it is rebuilt.
+    fn fail_warm_policy(&mut self) {
+        Counters::bump(&self.shared.counters.policy_failures);
         let Some(warm) = &self.shared.warm else {
             return;
         };
-        Counters::bump(&self.shared.counters.policy_failures);
-        let mut sieve = Sieve::new(warm.capacity);
-        let mut seed = EventBatch::with_capacity(POLICY_BATCH_MAX);
-        warm.index
-            .for_each(|hash, slot_size| seed.push(EventKind::Insert, hash, slot_size));
-        let _ = sieve.apply(&seed);
-        self.warm_policy = Some(Box::new(sieve));
+        if self.warm_fallback.is_none() {
+            let mut sieve = Sieve::new(warm.capacity);
+            let mut seed = EventBatch::with_capacity(POLICY_BATCH_MAX);
+            warm.index.for_each(|hash, slot_size| {
+                seed.push(EventKind::Insert, hash, slot_size);
+                if seed.len() >= POLICY_BATCH_MAX {
+                    let _ = sieve.apply(&seed);
+                    seed.clear();
+                }
+            });
+            let _ = sieve.apply(&seed);
+            self.warm_fallback = Some(sieve);
+        }
     }
 
     /// Evicts warm entries: those the warm policy already chose, and more
@@ -223,18 +242,44 @@ where
         let mut freed = 0u64;
         for _ in 0..crate::shared::EVICT_ROUNDS_MAX {
             let mut victims = Vec::new();
-            let Some(policy) = self.warm_policy.as_mut() else {
-                return;
+            let want = need.saturating_sub(freed);
+            let now = self.shared.clock.now_nanos();
+            let from_policy = match self.warm_policy.as_mut() {
+                None => return,
+                Some(slot) if slot.is_live() => {
+                    if !slot.evict(EVICT_BATCH_MAX, want, &mut victims, now) {
+                        self.fail_warm_policy();
+                        continue;
+                    }
+                    true
+                }
+                Some(_) => false,
             };
-            if policy
-                .evict(EVICT_BATCH_MAX, need.saturating_sub(freed), &mut victims)
-                .is_err()
-            {
-                self.replace_warm_policy();
-                continue;
+            if !from_policy && let Some(fallback) = &mut self.warm_fallback {
+                let _ = fallback.evict(EVICT_BATCH_MAX, want, &mut victims);
+            }
+            let excess = victims.len().saturating_sub(EVICT_BATCH_MAX as usize);
+            if excess > 0 {
+                victims.truncate(EVICT_BATCH_MAX as usize);
+                Counters::add(&self.shared.counters.invalid_excess, excess as u64);
             }
             if victims.is_empty() {
                 return;
+            }
+            // Whoever did not choose these must forget them too.
+            let mut forget = EventBatch::with_capacity(victims.len());
+            for &hash in &victims {
+                forget.push(EventKind::Remove, hash, 0);
+            }
+            if from_policy {
+                if let Some(fallback) = &mut self.warm_fallback {
+                    let _ = fallback.apply(&forget);
+                }
+            } else if let Some(slot) = self.warm_policy.as_mut()
+                && slot.is_live()
+                && !slot.apply(&forget, now)
+            {
+                self.fail_warm_policy();
             }
             let mut locs = Vec::with_capacity(victims.len());
             for hash in victims {

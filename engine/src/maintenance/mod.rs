@@ -10,6 +10,9 @@
 //! resident set on first use — chooses the rest.
 
 mod demote;
+mod slot;
+
+pub(crate) use slot::PolicySlot;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -18,7 +21,10 @@ use crossbeam_channel::{Receiver, Sender, select};
 
 use crate::expiry::{Timer, TimerWheel};
 use crate::hot::NEVER;
-use crate::policy::{EventBatch, EventKind, EvictionPolicy, HashSet64, PolicyError, Sieve};
+use crate::policy::{
+    EventBatch, EventKind, EvictionPolicy, HashSet64, PolicyChoice, PolicyError, PolicyTier, Sieve,
+    SwapReport,
+};
 use crate::shared::{
     EVICT_BATCH_MAX, EVICT_ROUNDS_MAX, MAINTENANCE_INTERVAL, POLICY_BATCH_MAX, Shared, Tier,
     WRITE_DRAIN_MAX, WriteEvent, enter_maintenance,
@@ -32,6 +38,14 @@ pub(crate) enum Cmd {
     Sync { need: u64, reply: Sender<()> },
     /// Run a final pass and stop; reply when done.
     Shutdown { reply: Option<Sender<()>> },
+    /// Replace a tier's policy with `policy` (built from `choice`), replaying
+    /// the tier's resident set into it first.
+    Swap {
+        tier: PolicyTier,
+        choice: PolicyChoice,
+        policy: Box<dyn EvictionPolicy>,
+        reply: Sender<Result<SwapReport, PolicyError>>,
+    },
 }
 
 /// The channels the actor listens on.
@@ -44,9 +58,9 @@ pub(crate) struct Inbox {
 pub(crate) struct Maintenance<K, V> {
     shared: Arc<Shared<K, V>>,
     inbox: Inbox,
-    policy: Box<dyn EvictionPolicy>,
-    /// Whether `policy` failed; from then on only the fallback decides.
-    policy_failed: bool,
+    /// The hot tier's configured policy; when it is not live, `fallback`
+    /// decides.
+    policy: PolicySlot,
     fallback: Option<Sieve>,
     wheel: TimerWheel,
     /// Check for stale timers when the wheel grows past this.
@@ -55,8 +69,10 @@ pub(crate) struct Maintenance<K, V> {
     victims: Vec<u64>,
     seen: HashSet64,
     expired: Vec<Timer>,
-    /// The warm tier's policy, when there is a warm tier.
-    warm_policy: Option<Box<dyn EvictionPolicy>>,
+    /// The warm tier's configured policy, when there is a warm tier.
+    warm_policy: Option<PolicySlot>,
+    /// Decides for the warm tier while its policy is not live.
+    warm_fallback: Option<Sieve>,
     warm_batch: EventBatch,
     /// Samples values for the warm tier's compression dictionary.
     trainer: crate::warm::codec::Trainer,
@@ -70,14 +86,13 @@ where
     pub(crate) fn new(
         shared: Arc<Shared<K, V>>,
         inbox: Inbox,
-        policy: Box<dyn EvictionPolicy>,
-        warm_policy: Option<Box<dyn EvictionPolicy>>,
+        policy: PolicySlot,
+        warm_policy: Option<PolicySlot>,
     ) -> Self {
         Maintenance {
             shared,
             inbox,
             policy,
-            policy_failed: false,
             fallback: None,
             wheel: TimerWheel::new(),
             compact_timers_at: 4096,
@@ -86,6 +101,7 @@ where
             seen: HashSet64::default(),
             expired: Vec::new(),
             warm_policy,
+            warm_fallback: None,
             warm_batch: EventBatch::with_capacity(POLICY_BATCH_MAX),
             trainer: crate::warm::codec::Trainer::default(),
         }
@@ -100,6 +116,9 @@ where
                     Ok(Cmd::Sync { need, reply }) => {
                         self.pass(need);
                         let _ = reply.send(());
+                    }
+                    Ok(Cmd::Swap { tier, choice, policy, reply }) => {
+                        let _ = reply.send(self.swap(tier, choice, policy));
                     }
                     Ok(Cmd::Shutdown { reply }) => {
                         self.pass(0);
@@ -119,8 +138,10 @@ where
         }
     }
 
-    /// One pass: drain, apply, expire, evict.
+    /// One pass: rebuild a failed policy when due, drain, apply, expire,
+    /// evict.
     fn pass(&mut self, need: u64) {
+        self.rebuild_policies();
         self.drain();
         self.expire();
         self.evict(need);
@@ -191,10 +212,9 @@ where
         let c = &self.shared.counters;
         Counters::bump(&c.policy_batches);
         Counters::add(&c.policy_events, self.batch.len() as u64);
-        if !self.policy_failed
-            && let Err(e) = self.policy.apply(&self.batch)
-        {
-            self.fail_policy(e);
+        let now = self.shared.clock.now_nanos();
+        if self.policy.is_live() && !self.policy.apply(&self.batch, now) {
+            self.fail_policy();
         }
         if let Some(fallback) = &mut self.fallback {
             // The native SIEVE never fails.
@@ -203,9 +223,10 @@ where
         self.batch.clear();
     }
 
-    fn fail_policy(&mut self, _error: PolicyError) {
+    /// The hot policy just failed (the slot dropped it): the fallback takes
+    /// over in this pass.
+    fn fail_policy(&mut self) {
         Counters::bump(&self.shared.counters.policy_failures);
-        self.policy_failed = true;
         self.ensure_fallback();
     }
 
@@ -274,15 +295,18 @@ where
             self.flush();
             let over = self.over(need);
             self.victims.clear();
-            if !self.policy_failed {
-                let mut victims = std::mem::take(&mut self.victims);
-                let asked = self.policy.evict(EVICT_BATCH_MAX, over, &mut victims);
-                self.victims = victims;
-                if let Err(e) = asked {
-                    self.victims.clear();
-                    self.fail_policy(e);
+            let live = self.policy.is_live();
+            if live {
+                let now = self.shared.clock.now_nanos();
+                if !self
+                    .policy
+                    .evict(EVICT_BATCH_MAX, over, &mut self.victims, now)
+                {
+                    self.fail_policy();
                 }
+                self.bound_victims();
             }
+            let failed = !self.policy.is_live();
             let proposed = self.victims.len();
             let freed = if proposed > 0 {
                 self.remove_victims(Source::Policy)
@@ -290,7 +314,7 @@ where
                 0
             };
             let over_now = self.over(need);
-            if over_now > 0 && (freed == 0 || self.policy_failed) {
+            if over_now > 0 && (freed == 0 || failed) {
                 // The policy failed or has nothing useful left: the fallback
                 // decides the rest of this pass.
                 if self.fallback_evict(over_now) == 0 {
@@ -302,6 +326,97 @@ where
                 return;
             }
         }
+    }
+
+    /// Drops proposals past the number asked for (counted as invalid), so
+    /// that no policy can make one round do unbounded work.
+    fn bound_victims(&mut self) {
+        let excess = self.victims.len().saturating_sub(EVICT_BATCH_MAX as usize);
+        if excess > 0 {
+            self.victims.truncate(EVICT_BATCH_MAX as usize);
+            Counters::add(&self.shared.counters.invalid_excess, excess as u64);
+        }
+    }
+
+    /// Rebuilds a failed policy whose backoff has passed, replaying the
+    /// tier's resident set into the new instance.
+    fn rebuild_policies(&mut self) {
+        let now = self.shared.clock.now_nanos();
+        if self.policy.rebuild_due(now) {
+            // Whatever is queued was meant for the fallback's view too.
+            self.flush();
+            let resident = self.resident(PolicyTier::Hot);
+            if !self.policy.rebuild(&resident, now) {
+                Counters::bump(&self.shared.counters.policy_failures);
+            }
+        }
+        if self
+            .warm_policy
+            .as_ref()
+            .is_some_and(|s| s.rebuild_due(now))
+        {
+            self.flush_warm();
+            let resident = self.resident(PolicyTier::Warm);
+            if let Some(slot) = &mut self.warm_policy
+                && !slot.rebuild(&resident, now)
+            {
+                Counters::bump(&self.shared.counters.policy_failures);
+            }
+        }
+        self.policy.refresh(now);
+        if let Some(slot) = &self.warm_policy {
+            slot.refresh(now);
+        }
+    }
+
+    /// The hashes and weights resident in a tier, as a policy would be told
+    /// of them.
+    fn resident(&self, tier: PolicyTier) -> Vec<(u64, u32)> {
+        let mut resident = Vec::new();
+        match tier {
+            PolicyTier::Hot => {
+                resident.reserve(self.shared.index.len());
+                self.shared.index.for_each(|h, w| resident.push((h, w)));
+            }
+            PolicyTier::Warm => {
+                if let Some(warm) = &self.shared.warm {
+                    resident.reserve(warm.index.len());
+                    warm.index.for_each(|h, w| resident.push((h, w)));
+                }
+            }
+        }
+        resident
+    }
+
+    /// Hot swap: apply what is queued to the old policy, replay the resident
+    /// set into the new one, then switch — all between two batches, so no
+    /// event is lost and cache contents do not change.
+    fn swap(
+        &mut self,
+        tier: PolicyTier,
+        choice: PolicyChoice,
+        policy: Box<dyn EvictionPolicy>,
+    ) -> Result<SwapReport, PolicyError> {
+        self.drain();
+        let started = std::time::Instant::now();
+        let resident = self.resident(tier);
+        let now = self.shared.clock.now_nanos();
+        let current = policy.name().to_owned();
+        let slot = match tier {
+            PolicyTier::Hot => &mut self.policy,
+            PolicyTier::Warm => self
+                .warm_policy
+                .as_mut()
+                .ok_or_else(|| PolicyError::Init("this cache has no warm tier".to_owned()))?,
+        };
+        let previous = slot.swap(choice, policy, &resident, now)?;
+        Ok(SwapReport {
+            tier,
+            previous,
+            current,
+            replayed: resident.len() as u64,
+            replay_time: started.elapsed(),
+        })
     }
 
     fn fallback_evict(&mut self, over: u64) -> u64 {

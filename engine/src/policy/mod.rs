@@ -27,11 +27,13 @@
 mod list;
 mod lru;
 mod sieve;
+mod status;
 
 pub(crate) use crate::shared::POLICY_BATCH_MAX;
 pub(crate) use list::HashSet64;
 pub use lru::Lru;
 pub use sieve::Sieve;
+pub use status::{PolicyState, PolicyStatus, PolicyTier, SwapReport};
 
 use std::fmt;
 use std::sync::Arc;

@@ -7,4 +7,5 @@ mod model;
 mod policies;
 mod soak;
 mod support;
+mod swap;
 mod warm;

@@ -221,7 +221,9 @@ fn invalid_victims_are_rejected_counted_and_the_fallback_keeps_the_bound() {
     for fail_after in [None, Some(3)] {
         let evicted = Arc::new(AtomicU64::new(0));
         let e = Arc::clone(&evicted);
+        // A clock that stands still: no rebuild comes due during the test.
         let cache: Cache<u64, u64> = Cache::builder(2_000)
+            .clock(goldylox::ManualClock::new())
             .policy(PolicyChoice::Custom(Arc::new(LiarFactory(fail_after))))
             .removal_listener(move |_, _, _| {
                 e.fetch_add(1, Ordering::Relaxed);

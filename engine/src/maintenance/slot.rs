@@ -1,0 +1,205 @@
+//! A tier's configured policy and its health: the instance deciding now, how
+//! to build another, and the backoff that governs rebuilding after failures.
+//!
+//! A failing policy is dropped at once (for a WebAssembly policy that drops
+//! its poisoned store) and the maintenance thread's native fallback decides
+//! from the same pass on. After a backoff ([`POLICY_REBUILD_BACKOFF`],
+//! doubling) a new instance is built and the resident set replayed into it.
+//! After [`POLICY_FAILURES_MAX`] failures in a row the slot trips: the
+//! fallback decides until a new policy is swapped in. A policy that stays
+//! healthy for [`POLICY_HEALTHY_AFTER`] starts a new count.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use crate::policy::{
+    EventBatch, EventKind, EvictionPolicy, POLICY_BATCH_MAX, PolicyChoice, PolicyError,
+    PolicyState, PolicyStatus,
+};
+use crate::shared::{POLICY_FAILURES_MAX, POLICY_HEALTHY_AFTER, POLICY_REBUILD_BACKOFF};
+
+pub(crate) struct PolicySlot {
+    choice: PolicyChoice,
+    capacity: u64,
+    policy: Option<Box<dyn EvictionPolicy>>,
+    /// Clock time (ns) at which a rebuild is due, while in fallback.
+    rebuild_at: Option<u64>,
+    /// Clock time (ns) since which the current instance has been deciding.
+    healthy_since: u64,
+    tripped: bool,
+    status: Arc<Mutex<PolicyStatus>>,
+}
+
+impl PolicySlot {
+    pub(crate) fn new(
+        choice: PolicyChoice,
+        capacity: u64,
+        policy: Box<dyn EvictionPolicy>,
+        status: Arc<Mutex<PolicyStatus>>,
+    ) -> Self {
+        *status.lock() = PolicyStatus::new(policy.name());
+        PolicySlot {
+            choice,
+            capacity,
+            policy: Some(policy),
+            rebuild_at: None,
+            healthy_since: 0,
+            tripped: false,
+            status,
+        }
+    }
+
+    /// Whether the configured policy is deciding.
+    pub(crate) fn is_live(&self) -> bool {
+        self.policy.is_some()
+    }
+
+    /// Applies `batch`; on failure the policy is dropped. Returns whether it
+    /// is still live.
+    pub(crate) fn apply(&mut self, batch: &EventBatch, now: u64) -> bool {
+        let Some(policy) = &mut self.policy else {
+            return false;
+        };
+        match policy.apply(batch) {
+            Ok(()) => true,
+            Err(e) => {
+                self.fail(e, now);
+                false
+            }
+        }
+    }
+
+    /// Asks for victims; on failure the policy is dropped and `out` left as
+    /// it was. Returns whether it is still live.
+    pub(crate) fn evict(&mut self, max: u32, need: u64, out: &mut Vec<u64>, now: u64) -> bool {
+        let Some(policy) = &mut self.policy else {
+            return false;
+        };
+        let before = out.len();
+        match policy.evict(max, need, out) {
+            Ok(()) => true,
+            Err(e) => {
+                out.truncate(before);
+                self.fail(e, now);
+                false
+            }
+        }
+    }
+
+    /// The policy's admission verdict; `None` when it is not live (or just
+    /// failed).
+    pub(crate) fn admit(&mut self, candidate: u64, victim: u64, now: u64) -> Option<bool> {
+        let policy = self.policy.as_mut()?;
+        match policy.admit(candidate, victim) {
+            Ok(verdict) => Some(verdict),
+            Err(e) => {
+                self.fail(e, now);
+                None
+            }
+        }
+    }
+
+    fn fail(&mut self, error: PolicyError, now: u64) {
+        self.policy = None;
+        let mut status = self.status.lock();
+        if now.saturating_sub(self.healthy_since) >= nanos(POLICY_HEALTHY_AFTER) {
+            status.consecutive_failures = 0;
+        }
+        status.failures += 1;
+        status.consecutive_failures += 1;
+        status.last_error = Some(error.to_string());
+        if status.consecutive_failures >= POLICY_FAILURES_MAX {
+            self.tripped = true;
+            self.rebuild_at = None;
+            status.state = PolicyState::Tripped;
+            status.rebuild_in = None;
+        } else {
+            let backoff = POLICY_REBUILD_BACKOFF * (1 << (status.consecutive_failures - 1));
+            self.rebuild_at = Some(now.saturating_add(nanos(backoff)));
+            status.state = PolicyState::Fallback;
+            status.rebuild_in = Some(backoff);
+        }
+    }
+
+    /// Whether a rebuild is due at `now`.
+    pub(crate) fn rebuild_due(&self, now: u64) -> bool {
+        self.policy.is_none() && !self.tripped && self.rebuild_at.is_some_and(|at| now >= at)
+    }
+
+    /// Builds a new instance of the configured policy and replays `resident`
+    /// into it; returns whether it is live again. A failure counts like any
+    /// other and schedules the next attempt.
+    pub(crate) fn rebuild(&mut self, resident: &[(u64, u32)], now: u64) -> bool {
+        let built = self
+            .choice
+            .build(self.capacity)
+            .and_then(|mut policy| replay(policy.as_mut(), resident).map(|()| policy));
+        match built {
+            Ok(policy) => {
+                self.policy = Some(policy);
+                self.rebuild_at = None;
+                self.healthy_since = now;
+                let mut status = self.status.lock();
+                status.state = PolicyState::Active;
+                status.rebuilds += 1;
+                status.rebuild_in = None;
+                true
+            }
+            Err(e) => {
+                self.fail(e, now);
+                false
+            }
+        }
+    }
+
+    /// Installs `policy` (built from `choice`) after replaying `resident` into
+    /// it; the old instance is dropped. On a replay failure nothing changes.
+    pub(crate) fn swap(
+        &mut self,
+        choice: PolicyChoice,
+        mut policy: Box<dyn EvictionPolicy>,
+        resident: &[(u64, u32)],
+        now: u64,
+    ) -> Result<String, PolicyError> {
+        replay(policy.as_mut(), resident)?;
+        let mut status = self.status.lock();
+        let previous = std::mem::replace(&mut status.name, policy.name().to_owned());
+        status.state = PolicyState::Active;
+        status.consecutive_failures = 0;
+        status.swaps += 1;
+        status.rebuild_in = None;
+        drop(status);
+        self.choice = choice;
+        self.policy = Some(policy);
+        self.rebuild_at = None;
+        self.tripped = false;
+        self.healthy_since = now;
+        Ok(previous)
+    }
+
+    /// Publishes the time left before the next rebuild.
+    pub(crate) fn refresh(&self, now: u64) {
+        if let Some(at) = self.rebuild_at {
+            self.status.lock().rebuild_in = Some(Duration::from_nanos(at.saturating_sub(now)));
+        }
+    }
+}
+
+/// Replays a resident set into a fresh policy as inserts, in batches.
+fn replay(policy: &mut dyn EvictionPolicy, resident: &[(u64, u32)]) -> Result<(), PolicyError> {
+    let mut batch = EventBatch::with_capacity(POLICY_BATCH_MAX.min(resident.len()));
+    for chunk in resident.chunks(POLICY_BATCH_MAX) {
+        batch.clear();
+        for &(hash, weight) in chunk {
+            batch.push(EventKind::Insert, hash, weight);
+        }
+        policy.apply(&batch)?;
+    }
+    Ok(())
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
