@@ -3,6 +3,7 @@
 //! `goldylox replay` runs a cache trace (or, with no trace, an embedded
 //! synthetic workload) through eviction policies at several cache sizes and
 //! prints hit ratios next to Belady's OPT and the infinite-cache ceiling.
+//! `goldylox policy` checks, lists and exports policy components.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -11,6 +12,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use goldylox_host::replay::{self, Contender};
 use goldylox_host::trace::{self, Format};
+use goldylox_host::wasm;
 
 #[derive(Parser)]
 #[command(
@@ -27,6 +29,34 @@ struct Cli {
 enum Command {
     /// Replay a cache trace through policies and report hit ratios.
     Replay(ReplayArgs),
+    /// Check, list or export policy components.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Load a component, type-check it against wit/policy.wit, smoke-test it
+    /// and report its exports and cost per event.
+    Check {
+        /// A component file (.wasm, or .wat text), or wasm:NAME for one built
+        /// into this binary.
+        component: String,
+        /// A parameter for the policy's init, as key=value (repeatable).
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+    },
+    /// List the policy components built into this binary.
+    List,
+    /// Write a built-in component to a file, e.g. to inspect it with
+    /// wasm-tools or load it in another host.
+    Export {
+        /// The component's name (see `goldylox policy list`).
+        name: String,
+        /// Where to write it.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -42,8 +72,9 @@ struct ReplayArgs {
     /// Cache sizes in entries, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [250u64, 500, 1000, 2000, 4000, 8000])]
     sizes: Vec<u64>,
-    /// Policies, comma-separated: builtin:lru, builtin:sieve, builtin:fifo,
-    /// builtin:clock, builtin:s3fifo, builtin:arc, opt.
+    /// Policies, comma-separated: builtin:NAME (lru, sieve, fifo, clock,
+    /// s3fifo, arc, wtinylfu, lecar), opt, wasm:NAME (a component built into
+    /// this binary, run in the sandbox), or the path of a component file.
     #[arg(long, value_delimiter = ',', default_values_t = ["builtin:lru".to_string(), "builtin:sieve".to_string(), "builtin:s3fifo".to_string(), "builtin:arc".to_string(), "opt".to_string()])]
     policies: Vec<String>,
     /// Print CSV instead of a markdown table.
@@ -57,6 +88,57 @@ struct ReplayArgs {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Replay(args) => run_replay(args),
+        Command::Policy(cmd) => run_policy(cmd),
+    }
+}
+
+fn run_policy(cmd: PolicyCommand) -> Result<()> {
+    match cmd {
+        PolicyCommand::Check { component, params } => {
+            let params = params
+                .iter()
+                .map(|p| {
+                    p.split_once('=')
+                        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                        .with_context(|| format!("--param {p:?} is not key=value"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let runtime = wasm::Runtime::shared()?;
+            let loaded = match component.strip_prefix("wasm:") {
+                Some(name) => {
+                    let e = wasm::embedded(name)
+                        .with_context(|| format!("no component {name:?} in this build"))?;
+                    runtime.load(e.name, e.bytes)?
+                }
+                None => runtime.load_file(std::path::Path::new(&component))?,
+            };
+            let report = wasm::check(&loaded, &params)
+                .with_context(|| format!("{component} failed its smoke test"))?;
+            print!("{report}");
+            Ok(())
+        }
+        PolicyCommand::List => {
+            println!("| name | world | bytes |");
+            println!("|---|---|---:|");
+            for e in wasm::EMBEDDED {
+                println!("| wasm:{} | {} | {} |", e.name, e.world, e.bytes.len());
+            }
+            Ok(())
+        }
+        PolicyCommand::Export { name, output } => {
+            let e = wasm::embedded(&name)
+                .with_context(|| format!("no component {name:?} in this build"))?;
+            std::fs::write(&output, e.bytes)
+                .with_context(|| format!("writing {}", output.display()))?;
+            eprintln!(
+                "{} ({}, {} bytes) written to {}",
+                e.name,
+                e.world,
+                e.bytes.len(),
+                output.display()
+            );
+            Ok(())
+        }
     }
 }
 

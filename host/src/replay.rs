@@ -10,22 +10,67 @@
 
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
-use anyhow::{Result, bail};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
 use goldylox::{EventBatch, EventKind, EvictionPolicy};
 
+use crate::wasm::{Loaded, Runtime, WasmPolicy};
+
 /// Which cache to simulate.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Contender {
     /// A built-in policy (`builtin:lru`, `builtin:sieve`, `builtin:fifo`,
     /// `builtin:clock`, `builtin:s3fifo`, `builtin:arc`).
     Builtin(String),
+    /// A policy component, run in the sandbox: `wasm:NAME` for one built into
+    /// this binary, or a path to a `.wasm` / `.wat` file.
+    Component {
+        /// The column name.
+        label: String,
+        /// The compiled, type-checked component.
+        loaded: Loaded,
+    },
     /// Belady's optimal offline policy.
     Opt,
 }
 
+impl PartialEq for Contender {
+    fn eq(&self, other: &Self) -> bool {
+        self.label() == other.label()
+    }
+}
+
 impl Contender {
-    /// Parses `builtin:NAME`, a bare built-in name, or `opt`.
+    /// Parses `builtin:NAME`, a bare built-in name, `opt`, `wasm:NAME` (a
+    /// component built into this binary) or the path of a component file
+    /// (`.wasm`, `.wat`), which is loaded and type-checked now.
     pub fn parse(s: &str) -> Result<Contender> {
+        if let Some(name) = s.strip_prefix("wasm:") {
+            let embedded = crate::wasm::embedded(name).with_context(|| {
+                let known: Vec<String> = crate::wasm::EMBEDDED
+                    .iter()
+                    .filter(|e| e.world == "eviction-policy")
+                    .map(|e| format!("wasm:{}", e.name))
+                    .collect();
+                format!(
+                    "no component {s:?} in this build; it has {}",
+                    known.join(", ")
+                )
+            })?;
+            let loaded = Runtime::offline()?.load(embedded.name, embedded.bytes)?;
+            return Ok(Contender::Component {
+                label: s.to_owned(),
+                loaded,
+            });
+        }
+        if s.ends_with(".wasm") || s.ends_with(".wat") {
+            let loaded = Runtime::offline()?.load_file(Path::new(s))?;
+            return Ok(Contender::Component {
+                label: loaded.name.clone(),
+                loaded,
+            });
+        }
         let name = s.strip_prefix("builtin:").unwrap_or(s);
         if name.eq_ignore_ascii_case("opt") || name.eq_ignore_ascii_case("belady") {
             return Ok(Contender::Opt);
@@ -36,7 +81,7 @@ impl Contender {
                 .map(|b| format!("builtin:{b}"))
                 .collect();
             bail!(
-                "unknown policy {s:?}: this build knows {} and opt",
+                "unknown policy {s:?}: this build knows {}, opt, wasm:NAME and component files (.wasm)",
                 known.join(", ")
             );
         }
@@ -47,6 +92,7 @@ impl Contender {
     pub fn label(&self) -> String {
         match self {
             Contender::Builtin(n) => n.clone(),
+            Contender::Component { label, .. } => label.clone(),
             Contender::Opt => "OPT".to_owned(),
         }
     }
@@ -60,6 +106,10 @@ pub fn hits(contender: &Contender, trace: &[u64], size: u64) -> Result<u64> {
             let choice = crate::native::builtin(name, &[]).expect("checked by parse");
             let mut policy = choice.build(size)?;
             policy_hits(policy.as_mut(), trace)
+        }
+        Contender::Component { loaded, .. } => {
+            let mut policy = WasmPolicy::new(loaded, size, &[])?;
+            policy_hits(&mut policy, trace)
         }
     }
 }

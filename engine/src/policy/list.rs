@@ -193,7 +193,12 @@ pub(crate) struct ListPolicy<D: Discipline> {
     list: List,
     used: u64,
     capacity: u64,
+    /// Victims chosen while applying writes, returned by the next `evict`.
     pending: VecDeque<(u64, u32)>,
+    /// The hashes in `pending`, so that a victim written again before the
+    /// host evicted it is taken back (the host still holds it, and the policy
+    /// tracks it again).
+    pending_set: HashSet64,
     discipline: D,
 }
 
@@ -205,6 +210,7 @@ impl<D: Discipline> ListPolicy<D> {
             used: 0,
             capacity,
             pending: VecDeque::new(),
+            pending_set: HashSet64::default(),
             discipline: D::default(),
         }
     }
@@ -244,20 +250,33 @@ impl<D: Discipline> ListPolicy<D> {
         }
     }
 
+    fn queue_victim(&mut self, victim: (u64, u32)) {
+        self.pending_set.insert(victim.0);
+        self.pending.push_back(victim);
+    }
+
+    /// Takes back a queued victim that was written again.
+    fn cancel_victim(&mut self, hash: u64) {
+        if self.pending_set.remove(&hash) {
+            self.pending.retain(|&(h, _)| h != hash);
+        }
+    }
+
     fn insert(&mut self, hash: u64, weight: u32) {
         if self.find(hash).is_some() {
             return self.update(hash, weight);
         }
+        self.cancel_victim(hash);
         let w = u64::from(weight);
         if w > self.capacity {
-            self.pending.push_back((hash, weight));
+            self.queue_victim((hash, weight));
             return;
         }
         while self.used + w > self.capacity {
             let Some(victim) = self.evict_one() else {
                 break;
             };
-            self.pending.push_back(victim);
+            self.queue_victim(victim);
         }
         let i = self.list.push_front(hash, weight);
         let list = &self.list;
@@ -277,7 +296,7 @@ impl<D: Discipline> ListPolicy<D> {
             let Some(victim) = self.evict_one() else {
                 break;
             };
-            self.pending.push_back(victim);
+            self.queue_victim(victim);
         }
     }
 
@@ -333,6 +352,7 @@ impl<D: Discipline> EvictionPolicy for ListPolicy<D> {
             let Some((hash, weight)) = self.pending.pop_front() else {
                 break;
             };
+            self.pending_set.remove(&hash);
             out.push(hash);
             freed += u64::from(weight);
             n += 1;

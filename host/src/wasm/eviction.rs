@@ -91,10 +91,11 @@ impl EvictionPolicy for WasmPolicy {
     }
 
     fn evict(&mut self, max: u32, need: u64, out: &mut Vec<u64>) -> Result<(), PolicyError> {
+        // The list was lifted from a memory the limiter caps, so its length
+        // is bounded; the engine drops (and counts) anything past `max` and
+        // checks every hash against its index.
         let victims = self.call("evict", |store, b| b.call_evict(store, max, need))?;
-        // The engine checks every hash against its index; here only the
-        // count is bounded, so a runaway answer cannot flood it.
-        out.extend(victims.into_iter().take(max as usize));
+        out.extend(victims);
         Ok(())
     }
 

@@ -58,6 +58,10 @@ pub struct Limits {
     /// Linear memory an instance may hold; growing past it traps.
     pub max_memory_bytes: usize,
     /// Deadline of one call (`apply`, `evict`, `admit`, …), in epoch ticks.
+    /// The epoch is wall time, so a maintenance thread descheduled by a busy
+    /// machine uses up its deadline too: the default, 20 ms, is some 100×
+    /// what a batch of 1024 events costs a real policy here, and still stops
+    /// a looping policy within a few tens of milliseconds.
     pub call_deadline_ticks: u64,
     /// Deadline of `init`, which may allocate the policy's tables.
     pub init_deadline_ticks: u64,
@@ -71,7 +75,7 @@ impl Default for Limits {
             max_component_bytes: 4 << 20,
             compile_timeout: Duration::from_secs(10),
             max_memory_bytes: 16 << 20,
-            call_deadline_ticks: 5,
+            call_deadline_ticks: 20,
             init_deadline_ticks: 100,
             max_stack_bytes: 512 << 10,
         }
@@ -235,6 +239,35 @@ impl fmt::Debug for Loaded {
 }
 
 impl Runtime {
+    /// The process-wide runtime (default limits and artifact cache), created
+    /// on first use.
+    pub fn shared() -> Result<Runtime> {
+        static SHARED: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
+        if let Some(runtime) = SHARED.get() {
+            return Ok(runtime.clone());
+        }
+        let runtime = Runtime::new()?;
+        Ok(SHARED.get_or_init(|| runtime).clone())
+    }
+
+    /// The process-wide runtime for offline evaluation (trace replay): the
+    /// default limits but a 1 s call deadline, since replay measures hit
+    /// ratios, not latency, and must not fail a policy because the machine
+    /// was busy. A looping policy is still stopped.
+    pub fn offline() -> Result<Runtime> {
+        static OFFLINE: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
+        if let Some(runtime) = OFFLINE.get() {
+            return Ok(runtime.clone());
+        }
+        let limits = Limits {
+            call_deadline_ticks: 1_000,
+            init_deadline_ticks: 1_000,
+            ..Limits::default()
+        };
+        let runtime = Runtime::with(limits, default_cache_dir())?;
+        Ok(OFFLINE.get_or_init(|| runtime).clone())
+    }
+
     /// A runtime with the default [`Limits`] and the artifact cache in the
     /// user's cache directory (`$XDG_CACHE_HOME/goldylox` or
     /// `~/.cache/goldylox`), when there is one.

@@ -5,3 +5,5 @@ mod adaptive;
 mod conformance;
 mod engine;
 mod replay;
+mod wasm;
+mod zoo;

@@ -325,7 +325,10 @@ pub fn drive(policy: &mut impl Handler, kinds: &[u8], hashes: &[u64], weights: &
     for event in events(kinds, hashes, weights) {
         match event {
             Event::Hit(h) => policy.hit(h),
-            Event::Insert(h, w) | Event::Update(h, w) => policy.write(h, w),
+            Event::Insert(h, w) | Event::Update(h, w) => {
+                policy.pending().cancel(h);
+                policy.write(h, w);
+            }
             Event::Remove(h) => policy.remove(h),
         }
     }
@@ -405,15 +408,45 @@ pub trait Build: Sized {
 }
 
 /// Victims chosen while applying events, waiting for the next `evict`.
+///
+/// A victim written again before the host asked for it is taken back by
+/// [`drive`] (see [`Pending::cancel`]): the host still holds it and the
+/// policy tracks it again, so returning it later would evict a fresh write
+/// and leave the policy tracking an entry the host no longer has.
 #[derive(Debug, Default)]
 pub struct Pending {
     queue: VecDeque<(u64, u32)>,
+    /// The queued hashes (key hashes are already well mixed, so they index
+    /// the table as they are).
+    members: hashbrown::HashTable<u64>,
 }
 
 impl Pending {
     /// Queues a victim and its weight.
     pub fn push(&mut self, hash: u64, weight: u32) {
+        if self.members.find(hash, |&h| h == hash).is_none() {
+            self.members.insert_unique(hash, hash, |&h| h);
+        }
         self.queue.push_back((hash, weight));
+    }
+
+    /// Takes `hash` out of the queue; returns whether it was queued.
+    pub fn cancel(&mut self, hash: u64) -> bool {
+        let queued = self.forget(hash);
+        if queued {
+            self.queue.retain(|&(h, _)| h != hash);
+        }
+        queued
+    }
+
+    fn forget(&mut self, hash: u64) -> bool {
+        match self.members.find_entry(hash, |&h| h == hash) {
+            Ok(entry) => {
+                entry.remove();
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// Number of queued victims.
@@ -440,6 +473,7 @@ impl Pending {
             let Some((hash, weight)) = self.queue.pop_front() else {
                 break;
             };
+            self.forget(hash);
             out.push(hash);
             freed += u64::from(weight);
         }

@@ -1,0 +1,160 @@
+//! The policy components built into the binary, run in the sandbox: each
+//! type-checks and passes its smoke test, the eviction components make the
+//! same decisions as the same source linked natively, and a component drives
+//! a real cache.
+
+use std::process::Command;
+
+use goldylox::{Cache, PolicyChoice, PolicyState, PolicyTier};
+use goldylox_host::replay::{self, Contender};
+use goldylox_host::wasm::{self, Runtime, WasmFactory, World};
+
+#[test]
+fn every_embedded_component_type_checks_and_passes_its_smoke_test() {
+    let runtime = Runtime::shared().unwrap();
+    let mut worlds = std::collections::HashSet::new();
+    for e in wasm::EMBEDDED {
+        let loaded = runtime.load(e.name, e.bytes).unwrap();
+        assert_eq!(loaded.world.wit_name(), e.world);
+        worlds.insert(loaded.world);
+        let report = wasm::check(&loaded, &[]).unwrap();
+        println!("{report}");
+        assert_eq!(
+            report.rejected, 0,
+            "{}: answers the host would reject",
+            e.name
+        );
+        assert!(report.accepted > 0, "{}", e.name);
+    }
+    assert_eq!(worlds.len(), 3, "all three worlds have a component");
+    for name in [
+        "fifo", "clock", "s3fifo", "arc", "wtinylfu", "lecar", "markov", "breaker",
+    ] {
+        assert!(wasm::embedded(name).is_some(), "{name} is built in");
+    }
+}
+
+#[test]
+fn components_decide_exactly_like_their_native_builds() {
+    let trace: Vec<u64> = replay::synthetic().into_iter().take(60_000).collect();
+    for name in ["fifo", "clock", "s3fifo", "arc", "wtinylfu", "lecar"] {
+        let native = Contender::parse(&format!("builtin:{name}")).unwrap();
+        let sandboxed = Contender::parse(&format!("wasm:{name}")).unwrap();
+        for size in [500, 3_000] {
+            let a = replay::hits(&native, &trace, size).unwrap();
+            let b = replay::hits(&sandboxed, &trace, size).unwrap();
+            assert_eq!(a, b, "{name} at {size}: native {a} vs component {b}");
+        }
+    }
+}
+
+#[test]
+fn a_component_drives_a_real_cache_and_swaps_in_live() {
+    let runtime = Runtime::shared().unwrap();
+    let s3fifo = wasm::embedded("s3fifo").unwrap();
+    let loaded = runtime.load(s3fifo.name, s3fifo.bytes).unwrap();
+    assert_eq!(loaded.world, World::Eviction);
+    let factory = WasmFactory::new(loaded, vec![("small".into(), "0.1".into())]).unwrap();
+    let cache: Cache<u64, u64> = Cache::builder(16 * 4_000)
+        .weigher(|_, _| 16)
+        .policy(PolicyChoice::Custom(factory))
+        .build()
+        .unwrap();
+    let trace = replay::synthetic();
+    let mut hits = 0u64;
+    for &k in trace.iter().take(100_000) {
+        if cache.get(&k).is_some() {
+            hits += 1;
+        } else {
+            cache.insert(k, k).unwrap();
+        }
+        assert!(cache.weighted_size() <= cache.bound());
+    }
+    cache.run_pending_tasks();
+    let s = cache.stats();
+    println!(
+        "s3fifo component in a cache: {hits} hits of 100000, {:?}",
+        s.policy
+    );
+    assert_eq!(s.policy.failures, 0);
+    assert_eq!(
+        s.policy.fallback_evictions, 0,
+        "the component chose every victim"
+    );
+    assert!(s.removals.evicted > 0);
+    assert_eq!(cache.policy_status(PolicyTier::Hot).unwrap().name, "s3fifo");
+
+    // Swap to the ARC component while the cache holds its working set.
+    let arc = wasm::embedded("arc").unwrap();
+    let factory = WasmFactory::new(runtime.load(arc.name, arc.bytes).unwrap(), Vec::new()).unwrap();
+    let report = cache
+        .swap_policy(PolicyTier::Hot, PolicyChoice::Custom(factory))
+        .unwrap();
+    println!("swap: {report:?}");
+    assert_eq!(report.replayed, cache.len() as u64);
+    let status = cache.policy_status(PolicyTier::Hot).unwrap();
+    assert_eq!(
+        (status.name.as_str(), status.state),
+        ("arc", PolicyState::Active)
+    );
+}
+
+#[test]
+fn the_cli_checks_lists_and_exports_components() {
+    let exe = env!("CARGO_BIN_EXE_goldylox");
+    let out = Command::new(exe)
+        .args(["policy", "check", "wasm:fifo"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("eviction-policy@0.1.0 — type-checks"),
+        "{text}"
+    );
+    assert!(text.contains("ns/event"), "{text}");
+
+    let out = Command::new(exe).args(["policy", "list"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("wasm:markov | prefetch-policy"));
+
+    let dir = std::env::temp_dir().join(format!("goldylox-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("arc.wasm");
+    let out = Command::new(exe)
+        .args(["policy", "export", "arc", "-o"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // The exported file replays like the built-in component.
+    let out = Command::new(exe)
+        .args(["replay", "--sizes", "1000", "--policies"])
+        .arg(format!("wasm:arc,{}", file.display()))
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row = table.lines().find(|l| l.starts_with("| 1000 |")).unwrap();
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert_eq!(cells[2], cells[3], "{row}");
+
+    // A file that is not a component: a clear error, non-zero exit.
+    let bogus = dir.join("bogus.wasm");
+    std::fs::write(&bogus, b"not wasm").unwrap();
+    let out = Command::new(exe)
+        .args(["policy", "check"])
+        .arg(&bogus)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid component"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
