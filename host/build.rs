@@ -198,6 +198,7 @@ fn build_c(source: &Path, out: &Path, name: &str) -> Result<Option<Vec<u8>>> {
         .args([
             "--target=wasm32-unknown-unknown",
             "-O2",
+            "-mbulk-memory",
             "-nostdlib",
             "-ffreestanding",
             "-Wall",

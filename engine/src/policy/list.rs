@@ -195,9 +195,9 @@ pub(crate) struct ListPolicy<D: Discipline> {
     capacity: u64,
     /// Victims chosen while applying writes, returned by the next `evict`.
     pending: VecDeque<(u64, u32)>,
-    /// The hashes in `pending`, so that a victim written again before the
-    /// host evicted it is taken back (the host still holds it, and the policy
-    /// tracks it again).
+    /// The hashes in `pending`, so that a victim written again or removed
+    /// before the host evicted it is taken back (a rewritten one is tracked
+    /// again; a removed one is gone, and naming it would only be ignored).
     pending_set: HashSet64,
     discipline: D,
 }
@@ -255,7 +255,7 @@ impl<D: Discipline> ListPolicy<D> {
         self.pending.push_back(victim);
     }
 
-    /// Takes back a queued victim that was written again.
+    /// Takes back a queued victim that was written again or removed.
     fn cancel_victim(&mut self, hash: u64) {
         if self.pending_set.remove(&hash) {
             self.pending.retain(|&(h, _)| h != hash);
@@ -303,6 +303,9 @@ impl<D: Discipline> ListPolicy<D> {
     fn remove(&mut self, hash: u64) {
         if let Some(i) = self.unindex(hash) {
             self.unlink(i);
+        } else {
+            // The host removed it before taking it as a victim.
+            self.cancel_victim(hash);
         }
     }
 

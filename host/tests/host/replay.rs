@@ -33,15 +33,25 @@ fn lru_hits_the_published_figures_on_shared_traces() {
             ],
         ),
     ];
-    let lru = Contender::parse("builtin:lru").unwrap();
+    // The engine's LRU, and the LRU written in C, run as a component.
+    let mut contenders = vec![Contender::parse("builtin:lru").unwrap()];
+    match Contender::parse("wasm:lru-c") {
+        Ok(c) => contenders.push(c),
+        Err(_) => eprintln!("wasm:lru-c not built (no clang): checking the native LRU only"),
+    }
     for (file, expected) in cases {
         let path = dir.join(file);
         let keys = trace::read(&path, Format::guess(&path).unwrap()).unwrap();
-        for (&size, want) in sizes.iter().zip(expected) {
-            let got = replay::hits(&lru, &keys, size).unwrap() as f64 / keys.len() as f64;
-            let got = format!("{:.2}", got * 100.0);
-            println!("LRU {file} @ {size}: {got}% (published {want}%)");
-            assert_eq!(got, want, "LRU on {file} at {size} entries");
+        for lru in &contenders {
+            for (&size, want) in sizes.iter().zip(expected) {
+                let got = replay::hits(lru, &keys, size).unwrap() as f64 / keys.len() as f64;
+                let got = format!("{:.2}", got * 100.0);
+                println!(
+                    "{} {file} @ {size}: {got}% (published {want}%)",
+                    lru.label()
+                );
+                assert_eq!(got, want, "{} on {file} at {size} entries", lru.label());
+            }
         }
     }
 }

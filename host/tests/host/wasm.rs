@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use goldylox::{Cache, PolicyChoice, PolicyState, PolicyTier};
+use goldylox::{Cache, EvictionPolicy, PolicyChoice, PolicyState, PolicyTier};
 use goldylox_host::replay::{self, Contender};
 use goldylox_host::wasm::{self, Runtime, WasmFactory, World};
 
@@ -37,9 +37,20 @@ fn every_embedded_component_type_checks_and_passes_its_smoke_test() {
 #[test]
 fn components_decide_exactly_like_their_native_builds() {
     let trace: Vec<u64> = replay::synthetic().into_iter().take(60_000).collect();
-    for name in ["fifo", "clock", "s3fifo", "arc", "wtinylfu", "lecar"] {
-        let native = Contender::parse(&format!("builtin:{name}")).unwrap();
-        let sandboxed = Contender::parse(&format!("wasm:{name}")).unwrap();
+    let mut pairs: Vec<(&str, &str)> = ["fifo", "clock", "s3fifo", "arc", "wtinylfu", "lecar"]
+        .iter()
+        .map(|n| (*n, *n))
+        .collect();
+    // The C policy is LRU; it is built when clang is installed.
+    if wasm::embedded("lru-c").is_some() {
+        pairs.push(("lru-c", "lru"));
+    } else {
+        eprintln!("wasm:lru-c not built (no clang): skipping the C policy");
+    }
+    for (component, builtin) in pairs {
+        let name = component;
+        let native = Contender::parse(&format!("builtin:{builtin}")).unwrap();
+        let sandboxed = Contender::parse(&format!("wasm:{component}")).unwrap();
         for size in [500, 3_000] {
             let a = replay::hits(&native, &trace, size).unwrap();
             let b = replay::hits(&sandboxed, &trace, size).unwrap();
@@ -157,4 +168,59 @@ fn the_cli_checks_lists_and_exports_components() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid component"));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_c_policy_matches_the_engine_lru_event_for_event() {
+    let Some(c) = wasm::embedded("lru-c") else {
+        eprintln!("wasm:lru-c not built (no clang): skipped");
+        return;
+    };
+    let loaded = Runtime::shared().unwrap().load(c.name, c.bytes).unwrap();
+    let capacity = 5_000;
+    let mut component = wasm::WasmPolicy::new(&loaded, capacity, &[]).unwrap();
+    let mut native = goldylox::Lru::new(capacity);
+    let mut x = 0x5eed_u64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let mut compared = 0;
+    for round in 0..300 {
+        let mut batch = goldylox::EventBatch::with_capacity(256);
+        for _ in 0..256 {
+            let r = next();
+            let hash = (r >> 20) % 600 + 1;
+            // Weights up to 200 and the odd one heavier than the capacity.
+            let weight = if r % 997 == 0 {
+                6_000
+            } else {
+                (r % 200) as u32 + 1
+            };
+            let kind = match r % 10 {
+                0..=3 => goldylox::EventKind::Hit,
+                4..=6 => goldylox::EventKind::Insert,
+                7 | 8 => goldylox::EventKind::Update,
+                _ => goldylox::EventKind::Remove,
+            };
+            batch.push(kind, hash, weight);
+        }
+        component.apply(&batch).unwrap();
+        native.apply(&batch).unwrap();
+        let (max, need) = ((round % 7) as u32 * 40 + 1, (round % 5) as u64 * 300);
+        a.clear();
+        b.clear();
+        component.evict(max, need, &mut a).unwrap();
+        native.evict(max, need, &mut b).unwrap();
+        assert_eq!(
+            a, b,
+            "round {round}: C and engine LRU chose different victims"
+        );
+        compared += a.len();
+    }
+    println!("lru-c = engine LRU on {compared} victims over 300 batches");
+    assert!(compared > 1_000);
 }

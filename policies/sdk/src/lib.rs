@@ -329,7 +329,10 @@ pub fn drive(policy: &mut impl Handler, kinds: &[u8], hashes: &[u64], weights: &
                 policy.pending().cancel(h);
                 policy.write(h, w);
             }
-            Event::Remove(h) => policy.remove(h),
+            Event::Remove(h) => {
+                policy.pending().cancel(h);
+                policy.remove(h);
+            }
         }
     }
 }
@@ -409,10 +412,10 @@ pub trait Build: Sized {
 
 /// Victims chosen while applying events, waiting for the next `evict`.
 ///
-/// A victim written again before the host asked for it is taken back by
-/// [`drive`] (see [`Pending::cancel`]): the host still holds it and the
-/// policy tracks it again, so returning it later would evict a fresh write
-/// and leave the policy tracking an entry the host no longer has.
+/// A victim written again or removed before the host asked for it is taken
+/// back by [`drive`] (see [`Pending::cancel`]): a rewritten one is tracked
+/// again, so returning it later would evict a fresh write and leave the
+/// policy tracking an entry the host no longer has; a removed one is gone.
 #[derive(Debug, Default)]
 pub struct Pending {
     queue: VecDeque<(u64, u32)>,
