@@ -55,13 +55,19 @@ pub struct Limits {
     pub max_component_bytes: usize,
     /// Longest a compilation may take before the load is abandoned.
     pub compile_timeout: Duration,
-    /// Linear memory an instance may hold; growing past it traps.
+    /// Linear memory an instance may hold; growing past it traps. A policy's
+    /// state grows with the entries it tracks (LeCaR holds ~170 bytes per
+    /// entry of a 100 000-entry tier, more than 16 MiB), so the default,
+    /// 256 MiB, fits tiers of about a million entries; size it to the tier.
     pub max_memory_bytes: usize,
     /// Deadline of one call (`apply`, `evict`, `admit`, …), in epoch ticks.
-    /// The epoch is wall time, so a maintenance thread descheduled by a busy
-    /// machine uses up its deadline too: the default, 20 ms, is some 100×
-    /// what a batch of 1024 events costs a real policy here, and still stops
-    /// a looping policy within a few tens of milliseconds.
+    /// It is there to stop a policy that hangs, not to police a slow one:
+    /// the epoch is wall time (a descheduled maintenance thread uses up its
+    /// deadline too), and a healthy policy's call is sometimes far longer
+    /// than its average — a batch of 1024 costs 50–900 µs, but the batch
+    /// that makes a million-entry table double rehashes it all, which took
+    /// more than 20 ms here. The default, 250 ms, stops a looping policy
+    /// within a quarter of a second, three times at most before it trips.
     pub call_deadline_ticks: u64,
     /// Deadline of `init`, which may allocate the policy's tables.
     pub init_deadline_ticks: u64,
@@ -74,9 +80,9 @@ impl Default for Limits {
         Limits {
             max_component_bytes: 4 << 20,
             compile_timeout: Duration::from_secs(10),
-            max_memory_bytes: 16 << 20,
-            call_deadline_ticks: 20,
-            init_deadline_ticks: 100,
+            max_memory_bytes: 256 << 20,
+            call_deadline_ticks: 250,
+            init_deadline_ticks: 1_000,
             max_stack_bytes: 512 << 10,
         }
     }

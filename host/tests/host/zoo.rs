@@ -79,8 +79,13 @@ fn wat(a: &Animal) -> String {
     )
 }
 
+/// The zoo runs with the 16 MiB memory cap TESTING.md C3 names.
 fn runtime() -> Runtime {
-    Runtime::with(Limits::default(), None).unwrap()
+    let limits = Limits {
+        max_memory_bytes: 16 << 20,
+        ..Limits::default()
+    };
+    Runtime::with(limits, None).unwrap()
 }
 
 fn load(runtime: &Runtime, name: &str, a: &Animal) -> goldylox_host::wasm::Loaded {
@@ -154,6 +159,7 @@ fn an_infinite_loop_is_stopped_by_the_deadline() {
     // The deadline TESTING.md C1 names: 5 ticks of 1 ms.
     let limits = Limits {
         call_deadline_ticks: 5,
+        max_memory_bytes: 16 << 20,
         ..Limits::default()
     };
     let runtime = Runtime::with(limits, None).unwrap();
