@@ -41,6 +41,7 @@ pub struct CacheBuilder<K, V> {
     pub(crate) name: String,
     pub(crate) warm_capacity: Option<u64>,
     pub(crate) warm_policy: PolicyChoice,
+    pub(crate) prefetch: Option<crate::policy::PrefetchChoice>,
     pub(crate) write_policy: WritePolicy,
     _types: PhantomData<fn(K, V)>,
 }
@@ -63,6 +64,7 @@ where
             name: "cache".to_owned(),
             warm_capacity: None,
             warm_policy: PolicyChoice::default(),
+            prefetch: None,
             write_policy: WritePolicy::default(),
             _types: PhantomData,
         }
@@ -143,6 +145,16 @@ where
     /// bytes.
     pub fn warm_policy(mut self, policy: PolicyChoice) -> Self {
         self.warm_policy = policy;
+        self
+    }
+
+    /// A prefetch policy: it sees every sampled request (hot hits and, with
+    /// a prefetch policy configured, hot misses) and proposes keys, which are
+    /// promoted from the warm tier into the hot tier, the hot policy evicting
+    /// to make room. Useful with a warm tier; see
+    /// [`PrefetchPolicy`](crate::PrefetchPolicy).
+    pub fn prefetch(mut self, factory: std::sync::Arc<dyn crate::PrefetchFactory>) -> Self {
+        self.prefetch = Some(factory);
         self
     }
 

@@ -41,15 +41,19 @@ impl<K, V> Slot<K, V> {
     }
 }
 
-/// The cache's key hasher: seeded per cache (hash flooding resistance), and
-/// never 0 (0 marks an empty read-buffer slot).
+/// Set on a read-buffer entry that records a miss (key hashes never have it).
+pub(crate) const MISS_BIT: u64 = 1 << 63;
+
+/// The cache's key hasher: seeded per cache (hash flooding resistance), never
+/// 0 (0 marks an empty read-buffer slot), top bit clear ([`MISS_BIT`]).
 #[derive(Clone, Default)]
 pub(crate) struct KeyHasher(foldhash::fast::RandomState);
 
 impl KeyHasher {
     #[inline]
     pub(crate) fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
-        match self.0.hash_one(key) {
+        // The top bit is left clear: the read buffer uses it to tag misses.
+        match self.0.hash_one(key) & !MISS_BIT {
             0 => 1,
             h => h,
         }

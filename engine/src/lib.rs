@@ -95,11 +95,12 @@ pub use clock::{Clock, ManualClock};
 pub use error::Error;
 pub use policy::{
     EventBatch, EventKind, EvictionPolicy, Lru, PolicyChoice, PolicyError, PolicyFactory,
-    PolicyState, PolicyStatus, PolicyTier, Sieve, SwapReport,
+    PolicyState, PolicyStatus, PolicyTier, PrefetchFactory, PrefetchPolicy, Sieve, SwapReport,
 };
 pub use pool::alloc::{ClassStats, DefragReport};
 pub use pool::manager::PoolStats;
 pub use pool::{Band, MAX_ITEM, MIN_SLAB, SLAB_SIZE};
 pub use stats::{
-    CacheStats, LoaderStats, MovementStats, PolicyStats, RemovalCause, RemovalStats, TierStats,
+    CacheStats, LoaderStats, MovementStats, PolicyStats, PrefetchStats, RemovalCause, RemovalStats,
+    TierStats,
 };

@@ -49,6 +49,10 @@ pub(crate) const POLICY_FAILURES_MAX: u32 = 3;
 /// A policy that decides this long without failing starts a new count of
 /// consecutive failures.
 pub(crate) const POLICY_HEALTHY_AFTER: Duration = Duration::from_secs(60);
+/// Most proposals taken from a prefetch policy per maintenance pass.
+pub(crate) const PREFETCH_MAX: u32 = 64;
+/// The state a prefetch policy may keep, in entries.
+pub(crate) const PREFETCH_STATE_ENTRIES: u64 = 1 << 16;
 /// How many times a writer waits for eviction before writing past the bound
 /// (a valve against starvation under extreme contention; see the crate docs).
 pub(crate) const MAX_CAPACITY_WAITS: u32 = 1024;
@@ -125,6 +129,8 @@ pub(crate) struct Shared<K, V> {
     /// The per-cache version counter every mutation draws from.
     pub(crate) version: CachePadded<AtomicU64>,
     pub(crate) capacity: u64,
+    /// How far writers may go past `capacity` before they wait for eviction.
+    pub(crate) slack: u64,
     pub(crate) clock: Clock,
     pub(crate) listener: Option<Listener<K, V>>,
     /// Events written by the maintenance thread itself while the buffer was
@@ -139,6 +145,9 @@ pub(crate) struct Shared<K, V> {
     pub(crate) hot_policy: Arc<Mutex<PolicyStatus>>,
     /// The warm tier's policy status, when there is a warm tier.
     pub(crate) warm_policy: Option<Arc<Mutex<PolicyStatus>>>,
+    /// Whether readers record misses in the read buffer (for a prefetch
+    /// policy).
+    pub(crate) observe_misses: bool,
 }
 
 impl<K, V> Shared<K, V> {

@@ -39,6 +39,7 @@ counters! {
         weigher_panics, listener_panics, write_backpressure, capacity_waits,
         warm_hits, warm_misses, promotions, demotions, demotions_aborted, demotions_dropped,
         warm_corrupt,
+        prefetch_observed, prefetch_proposed, prefetch_promoted, prefetch_failures,
     }
 }
 
@@ -159,6 +160,20 @@ pub struct MovementStats {
     pub warm_corrupt: u64,
 }
 
+/// What the prefetch policy saw and did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PrefetchStats {
+    /// Requests shown to it.
+    pub observed: u64,
+    /// Hashes it proposed.
+    pub proposed: u64,
+    /// Proposals promoted from the warm tier into the hot tier.
+    pub promoted: u64,
+    /// Calls that failed (the prefetch policy was dropped).
+    pub failures: u64,
+}
+
 /// A snapshot of a cache's statistics. Counters are monotonic; each is read
 /// atomically but the snapshot as a whole is not one instant.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -170,6 +185,8 @@ pub struct CacheStats {
     pub warm: TierStats,
     /// Movement between tiers.
     pub movement: MovementStats,
+    /// The prefetch policy's work.
+    pub prefetch: PrefetchStats,
     /// Entries resident in the warm tier.
     pub warm_entries: u64,
     /// Writes that stored a new key.
@@ -217,6 +234,12 @@ impl CacheStats {
                 demotions_aborted: get(&c.demotions_aborted),
                 demotions_dropped: get(&c.demotions_dropped),
                 warm_corrupt: get(&c.warm_corrupt),
+            },
+            prefetch: PrefetchStats {
+                observed: get(&c.prefetch_observed),
+                proposed: get(&c.prefetch_proposed),
+                promoted: get(&c.prefetch_promoted),
+                failures: get(&c.prefetch_failures),
             },
             warm_entries: 0,
             inserts: callers.inserts,

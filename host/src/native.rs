@@ -4,8 +4,11 @@
 
 use std::sync::Arc;
 
-use goldylox::{EventBatch, EvictionPolicy, PolicyChoice, PolicyError, PolicyFactory};
-use goldylox_policy_sdk::{Build, EvictionPolicy as GuestPolicy};
+use goldylox::{
+    EventBatch, EvictionPolicy, PolicyChoice, PolicyError, PolicyFactory, PrefetchFactory,
+    PrefetchPolicy,
+};
+use goldylox_policy_sdk::{Build, EvictionPolicy as GuestPolicy, PrefetchPolicy as GuestPrefetch};
 
 /// An SDK policy behind the engine's policy interface.
 pub struct Guest<P>(pub P);
@@ -68,4 +71,55 @@ pub fn builtin(name: &str, params: &[(String, String)]) -> Option<PolicyChoice> 
         "lecar" => factory::<goldylox_policy_lecar::LeCaR>(params),
         other => PolicyChoice::builtin(other)?,
     })
+}
+
+/// An SDK prefetch policy behind the engine's prefetch interface.
+pub struct GuestPrefetcher<P>(pub P);
+
+impl<P: GuestPrefetch> PrefetchPolicy for GuestPrefetcher<P> {
+    fn name(&self) -> &str {
+        "prefetch"
+    }
+
+    fn observe(&mut self, hashes: &[u64], hits: &[u8]) -> Result<(), PolicyError> {
+        self.0.observe(hashes, hits);
+        Ok(())
+    }
+
+    fn propose(&mut self, max: u32, out: &mut Vec<u64>) -> Result<(), PolicyError> {
+        out.extend(self.0.propose(max));
+        Ok(())
+    }
+}
+
+struct PrefetchBuilder<P> {
+    params: Vec<(String, String)>,
+    _policy: std::marker::PhantomData<fn() -> P>,
+}
+
+impl<P: Build + GuestPrefetch + 'static> PrefetchFactory for PrefetchBuilder<P> {
+    fn build(&self, capacity: u64) -> Result<Box<dyn PrefetchPolicy>, PolicyError> {
+        P::build(capacity, &self.params)
+            .map(|p| Box::new(GuestPrefetcher(p)) as Box<dyn PrefetchPolicy>)
+            .map_err(PolicyError::Init)
+    }
+}
+
+/// Every built-in prefetch policy name.
+pub const PREFETCH_BUILTINS: [&str; 1] = ["markov"];
+
+/// The built-in prefetch policy called `name`, with parameters.
+pub fn prefetch_builtin(
+    name: &str,
+    params: &[(String, String)],
+) -> Option<Arc<dyn PrefetchFactory>> {
+    match name.to_ascii_lowercase().as_str() {
+        "markov" => Some(Arc::new(
+            PrefetchBuilder::<goldylox_policy_markov::Markov> {
+                params: params.to_vec(),
+                _policy: std::marker::PhantomData,
+            },
+        )),
+        _ => None,
+    }
 }

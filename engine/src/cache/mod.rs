@@ -20,13 +20,14 @@ use serde::de::DeserializeOwned;
 
 use crate::builder::{CacheBuilder, WritePolicy};
 use crate::error::Error;
-use crate::hot::{HotIndex, NEVER, Slot};
+use crate::hot::{HotIndex, MISS_BIT, NEVER, Slot};
 use crate::loader::Flights;
 use crate::maintenance::{Cmd, Inbox, Maintenance, PolicySlot};
 use crate::policy::{EventKind, PolicyStatus};
 use crate::shared::{
-    COMMAND_CHANNEL_CAPACITY, MAX_CAPACITY_WAITS, READ_WAKE_SPACING, Shared, WAKE_CHANNEL_CAPACITY,
-    WRITE_BUFFER_CAPACITY, WRITE_BUFFER_WAKE_AT, WriteEvent, in_maintenance,
+    COMMAND_CHANNEL_CAPACITY, MAX_CAPACITY_WAITS, PREFETCH_STATE_ENTRIES, READ_WAKE_SPACING,
+    Shared, WAKE_CHANNEL_CAPACITY, WRITE_BUFFER_CAPACITY, WRITE_BUFFER_WAKE_AT, WriteEvent,
+    in_maintenance,
 };
 use crate::stats::{CacheStats, Counters, RemovalCause};
 use crate::stripe::{Op, Stripes};
@@ -153,6 +154,15 @@ where
             None => (None, None),
         };
         let (warm_policy, warm_status) = warm_policy.unzip();
+        let prefetch =
+            match &b.prefetch {
+                Some(factory) => Some(factory.build(PREFETCH_STATE_ENTRIES).map_err(|e| {
+                    Error::InvalidConfig {
+                        reason: format!("prefetch policy: {e}"),
+                    }
+                })?),
+                None => None,
+            };
         let shared = Arc::new(Shared {
             index: HotIndex::new(shards),
             warm,
@@ -161,6 +171,7 @@ where
             weighted: CachePadded::new(AtomicU64::new(0)),
             version: CachePadded::new(AtomicU64::new(0)),
             capacity: b.max_capacity,
+            slack: b.slack.unwrap_or(b.max_capacity / 16),
             clock: b.clock,
             listener: b.listener,
             overflow: Mutex::new(Vec::new()),
@@ -169,6 +180,7 @@ where
             last_pass: AtomicU64::new(0),
             hot_policy: hot_status,
             warm_policy: warm_status,
+            observe_misses: prefetch.is_some(),
         });
         let (events, events_rx) = bounded(WRITE_BUFFER_CAPACITY);
         let (commands, commands_rx) = bounded(COMMAND_CHANNEL_CAPACITY);
@@ -178,7 +190,7 @@ where
             commands: commands_rx,
             wake: wake_rx,
         };
-        let actor = Maintenance::new(Arc::clone(&shared), inbox, policy, warm_policy);
+        let actor = Maintenance::new(Arc::clone(&shared), inbox, policy, warm_policy, prefetch);
         let worker = std::thread::Builder::new()
             .name(format!("gx-maint-{}", b.name))
             .spawn(move || actor.run())
@@ -228,6 +240,9 @@ where
         }
         drop(table);
         s.stripes.count(Op::Miss);
+        if s.observe_misses && s.stripes.record_hit(hash | MISS_BIT) {
+            self.wake_for_reads();
+        }
         self.get_warm(hash, key)
     }
 

@@ -10,6 +10,7 @@
 //! resident set on first use — chooses the rest.
 
 mod demote;
+mod prefetch;
 mod slot;
 
 pub(crate) use slot::PolicySlot;
@@ -20,10 +21,10 @@ use std::sync::atomic::Ordering;
 use crossbeam_channel::{Receiver, Sender, select};
 
 use crate::expiry::{Timer, TimerWheel};
-use crate::hot::NEVER;
+use crate::hot::{MISS_BIT, NEVER};
 use crate::policy::{
-    EventBatch, EventKind, EvictionPolicy, HashSet64, PolicyChoice, PolicyError, PolicyTier, Sieve,
-    SwapReport,
+    EventBatch, EventKind, EvictionPolicy, HashSet64, PolicyChoice, PolicyError, PolicyTier,
+    PrefetchPolicy, Sieve, SwapReport,
 };
 use crate::shared::{
     EVICT_BATCH_MAX, EVICT_ROUNDS_MAX, MAINTENANCE_INTERVAL, POLICY_BATCH_MAX, Shared, Tier,
@@ -76,6 +77,10 @@ pub(crate) struct Maintenance<K, V> {
     warm_batch: EventBatch,
     /// Samples values for the warm tier's compression dictionary.
     trainer: crate::warm::codec::Trainer,
+    /// The prefetch policy, if any, and the requests not yet shown to it.
+    prefetch: Option<Box<dyn PrefetchPolicy>>,
+    observed: Vec<u64>,
+    observed_hits: Vec<u8>,
 }
 
 impl<K, V> Maintenance<K, V>
@@ -88,6 +93,7 @@ where
         inbox: Inbox,
         policy: PolicySlot,
         warm_policy: Option<PolicySlot>,
+        prefetch: Option<Box<dyn PrefetchPolicy>>,
     ) -> Self {
         Maintenance {
             shared,
@@ -104,6 +110,9 @@ where
             warm_fallback: None,
             warm_batch: EventBatch::with_capacity(POLICY_BATCH_MAX),
             trainer: crate::warm::codec::Trainer::default(),
+            prefetch,
+            observed: Vec::new(),
+            observed_hits: Vec::new(),
         }
     }
 
@@ -139,11 +148,12 @@ where
     }
 
     /// One pass: rebuild a failed policy when due, drain, apply, expire,
-    /// evict.
+    /// prefetch, evict.
     fn pass(&mut self, need: u64) {
         self.rebuild_policies();
         self.drain();
         self.expire();
+        self.prefetch();
         self.evict(need);
         self.evict_warm(0);
         self.flush();
@@ -165,7 +175,14 @@ where
         // are about to take (a hit on a key whose insert is still queued is
         // ignored by the policy, which is the documented lossy behaviour).
         let shared = Arc::clone(&self.shared);
-        shared.stripes.drain(|h| self.push(EventKind::Hit, h, 0));
+        shared.stripes.drain(|h| {
+            if h & MISS_BIT != 0 {
+                self.observe(h & !MISS_BIT, false);
+            } else {
+                self.observe(h, true);
+                self.push(EventKind::Hit, h, 0);
+            }
+        });
         let mut taken = 0;
         while taken < WRITE_DRAIN_MAX {
             let Ok(ev) = self.inbox.events.try_recv() else {

@@ -26,12 +26,14 @@
 
 mod list;
 mod lru;
+mod prefetch;
 mod sieve;
 mod status;
 
 pub(crate) use crate::shared::POLICY_BATCH_MAX;
 pub(crate) use list::HashSet64;
 pub use lru::Lru;
+pub use prefetch::{PrefetchChoice, PrefetchFactory, PrefetchPolicy};
 pub use sieve::Sieve;
 pub use status::{PolicyState, PolicyStatus, PolicyTier, SwapReport};
 

@@ -5,6 +5,7 @@ mod concurrency;
 mod expiry;
 mod model;
 mod policies;
+mod prefetch;
 mod soak;
 mod support;
 mod swap;

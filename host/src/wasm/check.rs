@@ -6,7 +6,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use goldylox::{EventBatch, EventKind, EvictionPolicy};
+use goldylox::{EventBatch, EventKind, EvictionPolicy, PrefetchPolicy};
 
 use super::failover::HealthEvent;
 use super::{Loaded, WasmFailover, WasmPolicy, WasmPrefetch, World};
@@ -235,13 +235,14 @@ fn check_prefetch(
         let hashes: Vec<u64> = (0..BATCH)
             .map(|i| sequence[(round * BATCH + i) % sequence.len()])
             .collect();
-        let hits: Vec<bool> = hashes.iter().map(|h| h % 3 != 0).collect();
+        let hits: Vec<u8> = hashes.iter().map(|h| u8::from(h % 3 != 0)).collect();
         let t = Instant::now();
         policy.observe(&hashes, &hits).context("observe")?;
         observe_time += t.elapsed();
         report.events += hashes.len() as u64;
         let t = Instant::now();
-        let proposals = policy.propose(16).context("propose")?;
+        let mut proposals = Vec::new();
+        policy.propose(16, &mut proposals).context("propose")?;
         propose_time += t.elapsed();
         decisions += 1;
         let known: HashSet<u64> = sequence.iter().copied().collect();

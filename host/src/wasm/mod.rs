@@ -43,7 +43,7 @@ pub use check::{CheckReport, check};
 pub use embedded::{EMBEDDED, Embedded, embedded};
 pub use eviction::{WasmFactory, WasmPolicy};
 pub use failover::{Action, Decision, HealthEvent, MAX_RETRY_AFTER, WasmFailover};
-pub use prefetch::WasmPrefetch;
+pub use prefetch::{WasmPrefetch, WasmPrefetchFactory};
 
 /// How often the epoch ticker advances the engine's epoch.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);

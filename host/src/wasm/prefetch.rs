@@ -1,6 +1,9 @@
-//! A prefetch-policy component: observes requests, proposes keys to load.
+//! A prefetch-policy component behind the engine's [`PrefetchPolicy`].
+
+use std::sync::Arc;
 
 use anyhow::{Result, anyhow};
+use goldylox::{PolicyError, PrefetchFactory, PrefetchPolicy};
 use wasmtime::Store;
 
 use super::bindings::prefetch::PrefetchPolicy as Bindings;
@@ -46,34 +49,61 @@ impl WasmPrefetch {
         &mut self,
         what: &str,
         f: impl FnOnce(&mut Store<Ctx>, &Bindings) -> wasmtime::Result<T>,
-    ) -> Result<T> {
+    ) -> Result<T, PolicyError> {
         let Some((store, bindings)) = &mut self.live else {
-            return Err(anyhow!(
+            return Err(PolicyError::Failed(format!(
                 "{}: the instance failed earlier and was dropped",
                 self.name
-            ));
+            )));
         };
         store.set_epoch_deadline(self.call_deadline);
         f(store, bindings).map_err(|e| {
             let message = format!("{}: {}", self.name, describe(what, &e));
             self.live = None;
-            anyhow!(message)
+            PolicyError::Failed(message)
         })
     }
+}
 
-    /// Observes requests in order: `hits[i]` is true if `hashes[i]` hit.
-    pub fn observe(&mut self, hashes: &[u64], hits: &[bool]) -> Result<()> {
-        let hits: Vec<u8> = hits.iter().map(|&h| u8::from(h)).collect();
-        self.call("observe", |store, b| b.call_observe(store, hashes, &hits))
+impl PrefetchPolicy for WasmPrefetch {
+    fn name(&self) -> &str {
+        &self.name
     }
 
-    /// At most `max` hashes worth loading now, most promising first
-    /// (duplicates removed; anything past `max` dropped).
-    pub fn propose(&mut self, max: u32) -> Result<Vec<u64>> {
+    fn observe(&mut self, hashes: &[u64], hits: &[u8]) -> Result<(), PolicyError> {
+        self.call("observe", |store, b| b.call_observe(store, hashes, hits))
+    }
+
+    /// Duplicates are removed and anything past `max` dropped.
+    fn propose(&mut self, max: u32, out: &mut Vec<u64>) -> Result<(), PolicyError> {
         let mut proposals = self.call("propose", |store, b| b.call_propose(store, max))?;
         proposals.truncate(max as usize);
         let mut seen = std::collections::HashSet::with_capacity(proposals.len());
         proposals.retain(|h| seen.insert(*h));
-        Ok(proposals)
+        out.extend(proposals);
+        Ok(())
+    }
+}
+
+/// Builds [`WasmPrefetch`] instances of one loaded component with fixed
+/// parameters.
+pub struct WasmPrefetchFactory {
+    loaded: Loaded,
+    params: Vec<(String, String)>,
+}
+
+impl WasmPrefetchFactory {
+    /// A factory for `loaded`, which must export `prefetch-policy`.
+    pub fn new(loaded: Loaded, params: Vec<(String, String)>) -> Result<Arc<WasmPrefetchFactory>> {
+        loaded.expect(World::Prefetch)?;
+        Ok(Arc::new(WasmPrefetchFactory { loaded, params }))
+    }
+}
+
+impl PrefetchFactory for WasmPrefetchFactory {
+    fn build(&self, capacity: u64) -> Result<Box<dyn PrefetchPolicy>, PolicyError> {
+        WasmPrefetch::new(&self.loaded, capacity, &self.params)
+            .map(|p| Box::new(p) as Box<dyn PrefetchPolicy>)
+            .map_err(|e| PolicyError::Init(format!("{e:#}")))
     }
 }

@@ -224,3 +224,55 @@ fn the_c_policy_matches_the_engine_lru_event_for_event() {
     println!("lru-c = engine LRU on {compared} victims over 300 batches");
     assert!(compared > 1_000);
 }
+
+/// Hot hit ratio of the last five of ten loops over 3 000 keys, with a hot
+/// tier for ~1 000 and a warm tier for all.
+fn loop_hot_hit_ratio(prefetch: Option<std::sync::Arc<dyn goldylox::PrefetchFactory>>) -> f64 {
+    let mut b = Cache::<u64, Vec<u8>>::builder(100 * 1_000)
+        .weigher(|_, _| 100)
+        .warm(8 << 20);
+    if let Some(p) = prefetch {
+        b = b.prefetch(p);
+    }
+    let cache = b.build().unwrap();
+    let (mut hits, mut requests) = (0u64, 0u64);
+    for round in 0..10 {
+        for k in 0..3_000u64 {
+            let before = cache.stats().hot.hits;
+            if cache.get(&k).is_none() {
+                cache.insert(k, vec![k as u8; 64]).unwrap();
+            }
+            if round >= 5 {
+                requests += 1;
+                hits += cache.stats().hot.hits - before;
+            }
+            if k % 32 == 0 {
+                cache.run_pending_tasks();
+            }
+        }
+    }
+    assert_eq!(cache.stats().prefetch.failures, 0);
+    hits as f64 / requests as f64
+}
+
+#[test]
+fn the_markov_component_prefetches_a_loop_into_the_hot_tier() {
+    let markov = wasm::embedded("markov").unwrap();
+    let loaded = Runtime::shared()
+        .unwrap()
+        .load(markov.name, markov.bytes)
+        .unwrap();
+    let component = wasm::WasmPrefetchFactory::new(loaded, Vec::new()).unwrap();
+    let native = goldylox_host::native::prefetch_builtin("markov", &[]).unwrap();
+    let none = loop_hot_hit_ratio(None);
+    let with_native = loop_hot_hit_ratio(Some(native));
+    let with_component = loop_hot_hit_ratio(Some(component));
+    println!(
+        "hot hit ratio on a loop: {:.1} % without prefetch, {:.1} % native markov, {:.1} % markov component",
+        none * 100.0,
+        with_native * 100.0,
+        with_component * 100.0
+    );
+    assert!(with_component > none + 0.3);
+    assert!((with_component - with_native).abs() < 0.05);
+}
