@@ -2,9 +2,14 @@
 //! the policy SDK, measured against LRU and Belady's OPT on a workload, then
 //! run inside a real cache.
 //!
-//! The same crate layout, plus `goldylox_policy_sdk::export_eviction_policy!`
-//! and the SDK's `eviction` feature, builds the policy as a WebAssembly
-//! component (see `policies/` and `scripts/build_policies.sh`).
+//! The same code in a crate under `policies/`, plus
+//! `goldylox_policy_sdk::export_eviction_policy!` and the SDK's `eviction`
+//! feature, is built into a WebAssembly component by `host/build.rs` and
+//! embedded in the binary as `wasm:NAME`; `goldylox policy check wasm:NAME`
+//! checks it and `goldylox replay --policies wasm:NAME` measures it in the
+//! sandbox. Outside this repository: `cargo build --target
+//! wasm32-unknown-unknown`, then `wasm-tools component new`, then
+//! `goldylox policy check my_policy.wasm`.
 //!
 //! Run: `cargo run -p goldylox-examples --bin write_a_policy`
 

@@ -17,6 +17,9 @@
 //! * `Hit` of an unknown hash is ignored. `Insert` of a known hash is an
 //!   `Update`; `Update` of an unknown hash is an `Insert`; `Remove` of an unknown
 //!   hash is ignored.
+//! * A victim queued while applying inserts and then written again or removed
+//!   before `evict` returned it is taken back (not returned): the host still
+//!   holds the rewritten entry, and the removed one is already gone.
 //! * A hash returned from `evict` is forgotten by the policy at that moment. The
 //!   host checks every proposal against its index: unknown or duplicate hashes
 //!   are ignored and counted, and if the proposals do not bring the tier under

@@ -488,3 +488,58 @@ impl Pending {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A FIFO over unit weights with room for `cap` hashes.
+    struct Fifo {
+        queue: VecDeque<u64>,
+        cap: usize,
+        pending: Pending,
+    }
+
+    impl Handler for Fifo {
+        fn hit(&mut self, _hash: u64) {}
+        fn write(&mut self, hash: u64, weight: u32) {
+            if self.queue.contains(&hash) {
+                return;
+            }
+            while self.queue.len() >= self.cap {
+                let victim = self.queue.pop_front().expect("non-empty");
+                self.pending.push(victim, 1);
+            }
+            let _ = weight;
+            self.queue.push_back(hash);
+        }
+        fn remove(&mut self, hash: u64) {
+            self.queue.retain(|&h| h != hash);
+        }
+        fn evict_one(&mut self) -> Option<(u64, u32)> {
+            self.queue.pop_front().map(|h| (h, 1))
+        }
+        fn pending(&mut self) -> &mut Pending {
+            &mut self.pending
+        }
+    }
+
+    #[test]
+    fn queued_victims_written_again_or_removed_are_taken_back() {
+        let mut f = Fifo {
+            queue: VecDeque::new(),
+            cap: 2,
+            pending: Pending::default(),
+        };
+        // 1, 2 fill it; 3 queues 1; 4 queues 2; then 1 is written again
+        // (taken back, evicting 3) and 2 is removed (taken back, gone).
+        drive(&mut f, &[1, 1, 1, 1, 1, 3], &[1, 2, 3, 4, 1, 2], &[1; 6]);
+        assert_eq!(answer(&mut f, 10, 0), vec![3]);
+        assert_eq!(f.queue, VecDeque::from([4, 1]));
+        assert!(f.pending.is_empty());
+        // 5 queues 4; rewriting 4 takes it back and queues 1; 6 queues 5.
+        drive(&mut f, &[1, 1, 1], &[5, 4, 6], &[1; 3]);
+        assert_eq!(answer(&mut f, 10, 0), vec![1, 5]);
+        assert_eq!(f.queue, VecDeque::from([4, 6]));
+    }
+}
