@@ -90,7 +90,7 @@ mod sync;
 mod warm;
 
 pub use builder::{CacheBuilder, WritePolicy};
-pub use cache::Cache;
+pub use cache::{Cache, Expiration, SetIf, SetOutcome};
 pub use clock::{Clock, ManualClock};
 pub use error::Error;
 pub use policy::{

@@ -10,6 +10,7 @@
 //! * [`replay`] runs a trace through eviction policies — the engine's, through
 //!   the same batch interface its maintenance thread drives — at several cache
 //!   sizes, next to Belady's OPT and the infinite-cache ceiling.
+//! * [`server`] is `goldylox serve`: the cache over the Redis protocol.
 //! * [`wasm`] is the policy sandbox: components of `wit/policy.wit` compiled
 //!   and run by wasmtime under deadlines and memory caps, the components built
 //!   into this binary, and `goldylox policy check`.
@@ -17,5 +18,6 @@
 pub mod native;
 pub mod plot;
 pub mod replay;
+pub mod server;
 pub mod trace;
 pub mod wasm;

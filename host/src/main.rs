@@ -4,6 +4,7 @@
 //! synthetic workload) through eviction policies at several cache sizes and
 //! prints hit ratios next to Belady's OPT and the infinite-cache ceiling.
 //! `goldylox policy` checks, lists and exports policy components.
+//! `goldylox serve` serves the cache over the Redis protocol.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -12,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use goldylox_host::replay::{self, Contender};
 use goldylox_host::trace::{self, Format};
-use goldylox_host::wasm;
+use goldylox_host::{server, wasm};
 
 #[derive(Parser)]
 #[command(
@@ -27,6 +28,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the cache over the Redis protocol (RESP2).
+    Serve {
+        /// A TOML configuration file (default: the embedded one, which is
+        /// examples/goldylox.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Replay a cache trace through policies and report hit ratios.
     Replay(ReplayArgs),
     /// Check, list or export policy components.
@@ -87,9 +95,49 @@ struct ReplayArgs {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
+        Command::Serve { config } => run_serve(config),
         Command::Replay(args) => run_replay(args),
         Command::Policy(cmd) => run_policy(cmd),
     }
+}
+
+fn run_serve(path: Option<PathBuf>) -> Result<()> {
+    let config = match &path {
+        Some(path) => server::config::Config::load(path)?,
+        None => server::config::Config::embedded(),
+    };
+    env_logger::Builder::new()
+        .parse_filters(&config.log.level)
+        .parse_env("RUST_LOG")
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("goldylox-serve")
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(async {
+        let policies = wasm::Runtime::shared()?;
+        let running = server::start(config, policies).await?;
+        eprintln!(
+            "goldylox listening on {} (redis-cli -p {})",
+            running.addr,
+            running.addr.port()
+        );
+        wait_for_stop_signal().await?;
+        log::info!("stopping: finishing in-flight requests");
+        running.shutdown().await;
+        Ok(())
+    })
+}
+
+async fn wait_for_stop_signal() -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for SIGINT")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
 }
 
 fn run_policy(cmd: PolicyCommand) -> Result<()> {

@@ -1,8 +1,11 @@
 //! The cache handle: every user operation, run on the caller's thread.
 
 mod admin;
+mod conditional;
 mod load;
 mod tiers;
+
+pub use conditional::{Expiration, SetIf, SetOutcome};
 
 use std::borrow::Borrow;
 use std::hash::Hash;

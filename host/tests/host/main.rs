@@ -5,5 +5,6 @@ mod adaptive;
 mod conformance;
 mod engine;
 mod replay;
+mod serve;
 mod wasm;
 mod zoo;

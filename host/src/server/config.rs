@@ -1,0 +1,185 @@
+//! The server's configuration: one TOML file, every key known, every value
+//! checked. `goldylox serve` with no file runs on the embedded default
+//! (`examples/goldylox.toml`).
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+/// The configuration built into the binary.
+pub const DEFAULT_TOML: &str = include_str!("../../../examples/goldylox.toml");
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Network and client limits.
+    pub server: ServerConfig,
+    /// The cache's tiers and policies.
+    pub cache: CacheConfig,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Where to listen (default 127.0.0.1:6380).
+    pub listen: SocketAddr,
+    /// The password `AUTH` must give (none: no authentication).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Most clients connected at once (Redis: `maxclients`).
+    pub maxclients: usize,
+    /// Largest bulk argument (Redis: `proto-max-bulk-len`).
+    pub max_bulk_bytes: usize,
+    /// Most arguments in one request.
+    pub max_args: usize,
+    /// Longest inline request.
+    pub max_inline_bytes: usize,
+    /// Most unparsed request bytes a client may hold (Redis:
+    /// `client-query-buffer-limit`).
+    pub max_query_buffer_bytes: usize,
+    /// Replies buffered for a client before the server waits for it to read
+    /// (Redis: `client-output-buffer-limit`, soft).
+    pub output_buffer_bytes: usize,
+    /// A client that reads nothing of its replies for this long is
+    /// disconnected, in milliseconds.
+    pub output_stall_ms: u64,
+}
+
+/// `[cache]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Hot tier capacity in bytes (keys + values + per-entry overhead).
+    pub memory_bytes: u64,
+    /// Warm tier capacity in bytes (0: no warm tier).
+    #[serde(default)]
+    pub warm_bytes: u64,
+    /// The hot tier's eviction policy: `builtin:NAME`, `wasm:NAME` or the
+    /// path of a component.
+    pub policy: String,
+    /// The warm tier's eviction policy, same forms.
+    #[serde(default = "default_warm_policy")]
+    pub warm_policy: String,
+    /// A prefetch policy (`builtin:markov`, `wasm:markov`, a path), if any.
+    #[serde(default)]
+    pub prefetch: Option<String>,
+}
+
+fn default_warm_policy() -> String {
+    "builtin:sieve".to_owned()
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// The log filter (`error`, `warn`, `info`, `debug`, `trace`, or
+    /// `module=level,…`); `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".to_owned(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses and checks `text`; `origin` names it in errors (a file path).
+    /// Errors carry the line and column.
+    pub fn parse(text: &str, origin: &str) -> Result<Config> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|span| {
+                    let line = text[..span.start].matches('\n').count() + 1;
+                    let col = span.start - text[..span.start].rfind('\n').map_or(0, |i| i + 1) + 1;
+                    format!("{origin}:{line}:{col}: ")
+                })
+                .unwrap_or_else(|| format!("{origin}: "));
+            anyhow::anyhow!("{at}{}", e.message())
+        })?;
+        config
+            .check()
+            .with_context(|| format!("{origin}: invalid configuration"))?;
+        Ok(config)
+    }
+
+    /// Reads and checks the file at `path`.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// The embedded default configuration.
+    pub fn embedded() -> Config {
+        Config::parse(DEFAULT_TOML, "embedded default").expect("the embedded default is valid")
+    }
+
+    fn check(&self) -> Result<()> {
+        let s = &self.server;
+        if s.maxclients == 0 {
+            bail!("server.maxclients must be at least 1");
+        }
+        if s.max_bulk_bytes == 0 || s.max_args == 0 || s.max_inline_bytes < 16 {
+            bail!("server limits must be positive (max_inline_bytes at least 16)");
+        }
+        if s.max_query_buffer_bytes < s.max_inline_bytes {
+            bail!("server.max_query_buffer_bytes must be at least server.max_inline_bytes");
+        }
+        if s.output_buffer_bytes == 0 || s.output_stall_ms == 0 {
+            bail!("server.output_buffer_bytes and server.output_stall_ms must be positive");
+        }
+        if self.cache.memory_bytes < 1 << 20 {
+            bail!("cache.memory_bytes must be at least 1 MiB");
+        }
+        if self.cache.warm_bytes != 0 && self.cache.warm_bytes < 1 << 20 {
+            bail!("cache.warm_bytes must be 0 (no warm tier) or at least 1 MiB");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_default_parses() {
+        let c = Config::embedded();
+        assert!(c.server.listen.ip().is_loopback());
+    }
+
+    #[test]
+    fn errors_name_the_line_and_the_reason() {
+        let text = DEFAULT_TOML.replace("maxclients", "max_clients");
+        let err = Config::parse(&text, "my.toml").unwrap_err().to_string();
+        assert!(err.starts_with("my.toml:"), "{err}");
+        assert!(err.contains("unknown field `max_clients`"), "{err}");
+        let line: usize = err.split(':').nth(1).unwrap().parse().unwrap();
+        assert!(
+            DEFAULT_TOML
+                .lines()
+                .nth(line - 1)
+                .unwrap()
+                .contains("maxclients")
+        );
+
+        let text = DEFAULT_TOML.replace("memory_bytes = ", "memory_bytes = -");
+        assert!(Config::parse(&text, "x").is_err());
+        let err = Config::parse("[server]\nlisten = 'nowhere'\n", "y")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("y:2:"), "{err}");
+    }
+}
