@@ -102,6 +102,8 @@ fn main() -> Result<()> {
 }
 
 fn run_serve(path: Option<PathBuf>) -> Result<()> {
+    // Absolute, so that reloads find the file whatever the working directory.
+    let path = path.map(|p| std::path::absolute(&p).unwrap_or(p));
     let config = match &path {
         Some(path) => server::config::Config::load(path)?,
         None => server::config::Config::embedded(),
@@ -117,27 +119,37 @@ fn run_serve(path: Option<PathBuf>) -> Result<()> {
         .context("starting the tokio runtime")?;
     runtime.block_on(async {
         let policies = wasm::Runtime::shared()?;
-        let running = server::start(config, policies).await?;
+        let running = server::start(config, path, policies).await?;
         eprintln!(
             "goldylox listening on {} (redis-cli -p {})",
             running.addr,
             running.addr.port()
         );
-        wait_for_stop_signal().await?;
+        if let Some(metrics) = running.metrics_addr {
+            eprintln!("metrics on http://{metrics}/metrics");
+        }
+        wait_for_signals(&running).await?;
         log::info!("stopping: finishing in-flight requests");
         running.shutdown().await;
         Ok(())
     })
 }
 
-async fn wait_for_stop_signal() -> Result<()> {
+/// Returns on SIGINT or SIGTERM; reloads the configuration on SIGHUP.
+async fn wait_for_signals(running: &server::Running) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("waiting for SIGINT")?,
-        _ = term.recv() => {}
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    loop {
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => return r.context("waiting for SIGINT"),
+            _ = term.recv() => return Ok(()),
+            _ = hup.recv() => match running.reload().await {
+                Ok(changes) => log::info!("SIGHUP reload: {}", changes.join("; ")),
+                Err(e) => log::error!("SIGHUP reload refused, running configuration kept: {e:#}"),
+            },
+        }
     }
-    Ok(())
 }
 
 fn run_policy(cmd: PolicyCommand) -> Result<()> {

@@ -39,7 +39,7 @@ pub struct Client {
 /// Commands that need more than the store: server-wide state and admin.
 pub trait Server {
     /// The password clients must `AUTH` with, if any.
-    fn password(&self) -> Option<&str>;
+    fn password(&self) -> Option<String>;
     /// `INFO [section]`: the report text.
     fn info(&self, section: Option<&str>) -> String;
     /// `CONFIG GET pattern`: matching (name, value) pairs.
@@ -113,12 +113,13 @@ fn ttl_ms(amount: i64, unit_ms: bool, absolute: bool) -> Option<i64> {
     }
 }
 
-/// Runs one command, appending its reply to `out`.
+/// Runs one command, appending its reply to `out`. Arguments may be moved
+/// out of `args` (a stored key or value is not copied).
 pub fn execute(
     store: &Store,
     server: &dyn Server,
     client: &mut Client,
-    args: &[Vec<u8>],
+    args: &mut [Vec<u8>],
     out: &mut BytesMut,
 ) -> Next {
     let Some(first) = args.first() else {
@@ -212,8 +213,9 @@ pub fn execute(
                 arity_error(out, "mset");
             } else {
                 let mut failed = None;
-                for pair in args[1..].chunks(2) {
-                    if let Err(e) = store.insert(pair[0].clone(), pair[1].clone()) {
+                for pair in args[1..].chunks_mut(2) {
+                    let (key, value) = (std::mem::take(&mut pair[0]), std::mem::take(&mut pair[1]));
+                    if let Err(e) = store.insert(key, value) {
                         failed = Some(e);
                         break;
                     }
@@ -393,7 +395,7 @@ fn hello(server: &dyn Server, client: &mut Client, args: &[Vec<u8>], out: &mut B
 }
 
 /// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT ts|PXAT ts-ms|KEEPTTL]`.
-fn set(store: &Store, args: &[Vec<u8>], out: &mut BytesMut) {
+fn set(store: &Store, args: &mut [Vec<u8>], out: &mut BytesMut) {
     let mut condition = SetIf::Always;
     let mut get = false;
     let mut expiration = Expiration::Never;
@@ -431,7 +433,8 @@ fn set(store: &Store, args: &[Vec<u8>], out: &mut BytesMut) {
         }
         i += 1;
     }
-    match store.set(args[1].clone(), args[2].clone(), expiration, condition) {
+    let (key, value) = (std::mem::take(&mut args[1]), std::mem::take(&mut args[2]));
+    match store.set(key, value, expiration, condition) {
         Ok(outcome) => {
             if get {
                 match outcome.previous {

@@ -22,6 +22,17 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// The Prometheus endpoint (off when absent).
+    #[serde(default)]
+    pub metrics: Option<MetricsConfig>,
+}
+
+/// `[metrics]`: a Prometheus text endpoint exposing the figures of `INFO`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where to serve `GET /metrics`.
+    pub listen: SocketAddr,
 }
 
 /// `[server]`.

@@ -12,8 +12,11 @@
 //! SIGINT/SIGTERM stop accepting, let in-flight requests finish, then shut
 //! the cache down.
 
+mod admin;
 pub mod commands;
 pub mod config;
+mod metrics;
+mod reload;
 pub mod resp;
 
 use std::sync::Arc;
@@ -22,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use bytes::BytesMut;
-use goldylox::{Cache, PolicyChoice, PolicyTier};
+use goldylox::{Cache, PolicyChoice};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -98,7 +101,12 @@ pub fn build_cache(config: &Config, runtime: &Runtime) -> Result<Store> {
 
 /// Server-wide state shared by the connections.
 struct Shared {
-    config: Config,
+    /// The running configuration; replaced whole by a reload.
+    config: std::sync::RwLock<Arc<Config>>,
+    /// The file it came from, if any (what a reload reads).
+    config_path: Option<std::path::PathBuf>,
+    /// Serialises reloads and `CONFIG SET`.
+    reload_lock: std::sync::Mutex<()>,
     store: Store,
     runtime: Runtime,
     started: Instant,
@@ -110,165 +118,38 @@ struct Shared {
     protocol_errors: AtomicU64,
 }
 
-impl commands::Server for Shared {
-    fn password(&self) -> Option<&str> {
-        self.config.server.password.as_deref()
+impl Shared {
+    /// The running configuration.
+    fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.config.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    fn info(&self, section: Option<&str>) -> String {
-        let s = self.store.stats();
-        let mut text = String::new();
-        let want = |name: &str| {
-            section.is_none_or(|w| w == "all" || w == "everything" || w == "default" || w == name)
-        };
-        if want("server") {
-            text.push_str(&format!(
-                "# Server\r\ngoldylox_version:{}\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n\r\n",
-                env!("CARGO_PKG_VERSION"),
-                self.config.server.listen.port(),
-                self.started.elapsed().as_secs()
-            ));
-        }
-        if want("clients") {
-            text.push_str(&format!(
-                "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\n\r\n",
-                self.clients.load(Ordering::Relaxed),
-                self.config.server.maxclients
-            ));
-        }
-        if want("memory") {
-            text.push_str(&format!(
-                "# Memory\r\nused_memory:{}\r\nmaxmemory:{}\r\nmaxmemory_policy:{}\r\n\r\n",
-                self.store.weighted_size(),
-                self.store.max_capacity(),
-                self.config.cache.policy
-            ));
-        }
-        if want("stats") {
-            text.push_str(&format!(
-                "# Stats\r\ntotal_connections_received:{}\r\nrejected_connections:{}\r\ntotal_commands_processed:{}\r\nprotocol_errors:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nevicted_keys:{}\r\nexpired_keys:{}\r\n\r\n",
-                self.connections_total.load(Ordering::Relaxed),
-                self.rejected_connections.load(Ordering::Relaxed),
-                self.commands_total.load(Ordering::Relaxed),
-                self.protocol_errors.load(Ordering::Relaxed),
-                s.hot.hits + s.warm.hits,
-                s.warm.misses.max(s.hot.misses - s.warm.hits.min(s.hot.misses)),
-                s.removals.evicted,
-                s.removals.expired,
-            ));
-        }
-        if want("keyspace") {
-            text.push_str(&format!(
-                "# Keyspace\r\ndb0:keys={},expires=0,avg_ttl=0\r\n\r\n",
-                self.store.len()
-            ));
-        }
-        text
+    fn set_config(&self, config: Config) {
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
     }
-
-    fn config_get(&self, pattern: &str) -> Vec<(String, String)> {
-        let s = &self.config.server;
-        let all = [
-            ("maxclients", s.maxclients.to_string()),
-            ("maxmemory", self.config.cache.memory_bytes.to_string()),
-            ("proto-max-bulk-len", s.max_bulk_bytes.to_string()),
-            (
-                "client-query-buffer-limit",
-                s.max_query_buffer_bytes.to_string(),
-            ),
-            ("port", s.listen.port().to_string()),
-            ("bind", s.listen.ip().to_string()),
-            ("databases", "1".to_owned()),
-            ("save", String::new()),
-            ("appendonly", "no".to_owned()),
-        ];
-        all.into_iter()
-            .filter(|(name, _)| glob(pattern, name))
-            .map(|(n, v)| (n.to_owned(), v))
-            .collect()
-    }
-
-    fn config_set(&self, name: &str, _value: &str) -> Result<(), String> {
-        Err(format!(
-            "ERR CONFIG SET failed (possibly related to argument '{name}') - this setting \
-             comes from the configuration file; change it there"
-        ))
-    }
-
-    fn admin(&self, args: &[Vec<u8>]) -> Result<Vec<String>, String> {
-        let words: Vec<String> = args
-            .iter()
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        let lower: Vec<String> = words.iter().map(|w| w.to_ascii_lowercase()).collect();
-        match lower.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-            ["policy", "status"] => {
-                let mut lines = Vec::new();
-                for tier in [PolicyTier::Hot, PolicyTier::Warm] {
-                    if let Some(st) = self.store.policy_status(tier) {
-                        lines.push(format!(
-                            "{tier}: {} {} failures={} consecutive={} rebuilds={} swaps={} last_error={}",
-                            st.name,
-                            st.state,
-                            st.failures,
-                            st.consecutive_failures,
-                            st.rebuilds,
-                            st.swaps,
-                            st.last_error.as_deref().unwrap_or("-")
-                        ));
-                    }
-                }
-                Ok(lines)
-            }
-            ["policy", "swap", tier, _spec] => {
-                let tier = match *tier {
-                    "hot" => PolicyTier::Hot,
-                    "warm" => PolicyTier::Warm,
-                    other => return Err(format!("ERR unknown tier '{other}' (hot, warm)")),
-                };
-                let spec = &words[3];
-                let choice = eviction_policy(spec, &self.runtime).map_err(|e| format!("ERR {e:#}"))?;
-                let report = self
-                    .store
-                    .swap_policy(tier, choice)
-                    .map_err(|e| format!("ERR {e}"))?;
-                Ok(vec![format!(
-                    "{}: {} -> {}, {} entries replayed in {:.2} ms",
-                    report.tier,
-                    report.previous,
-                    report.current,
-                    report.replayed,
-                    report.replay_time.as_secs_f64() * 1e3
-                )])
-            }
-            _ => Err("ERR unknown GOLDYLOX subcommand; try GOLDYLOX POLICY STATUS or GOLDYLOX POLICY SWAP <hot|warm> <spec>".to_owned()),
-        }
-    }
-}
-
-/// Redis-style glob for `CONFIG GET` (`*`, `?`).
-fn glob(pattern: &str, name: &str) -> bool {
-    fn go(p: &[u8], n: &[u8]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
-            (Some(b'?'), Some(_)) => go(&p[1..], &n[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &n[1..]),
-            _ => false,
-        }
-    }
-    go(pattern.as_bytes(), name.as_bytes())
 }
 
 /// A running server.
 pub struct Running {
     /// The address it listens on (useful with port 0).
     pub addr: std::net::SocketAddr,
+    /// The address of the Prometheus endpoint, if enabled.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     done: tokio::sync::oneshot::Receiver<()>,
 }
 
 impl Running {
+    /// Reloads the configuration file (what SIGHUP does); returns what
+    /// changed, or why nothing did.
+    pub async fn reload(&self) -> Result<Vec<String>> {
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || reload::reload_file(&shared))
+            .await
+            .context("the reload task failed")?
+    }
+
     /// Stops accepting, lets connections finish what they have read, shuts
     /// the cache down, and returns when all of that is done.
     pub async fn shutdown(self) {
@@ -277,15 +158,31 @@ impl Running {
     }
 }
 
-/// Binds and starts serving on the current tokio runtime.
-pub async fn start(config: Config, runtime: Runtime) -> Result<Running> {
+/// Binds and starts serving on the current tokio runtime. `path` is the
+/// file `config` came from (what reloads read; `None` for the embedded one).
+pub async fn start(
+    config: Config,
+    path: Option<std::path::PathBuf>,
+    runtime: Runtime,
+) -> Result<Running> {
     let store = build_cache(&config, &runtime)?;
     let listener = TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("listening on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
+    let metrics = match &config.metrics {
+        Some(m) => Some(
+            TcpListener::bind(m.listen)
+                .await
+                .with_context(|| format!("metrics endpoint on {}", m.listen))?,
+        ),
+        None => None,
+    };
+    let metrics_addr = metrics.as_ref().map(|l| l.local_addr()).transpose()?;
     let shared = Arc::new(Shared {
-        config,
+        config: std::sync::RwLock::new(Arc::new(config)),
+        config_path: path,
+        reload_lock: std::sync::Mutex::new(()),
         store,
         runtime,
         started: Instant::now(),
@@ -298,9 +195,23 @@ pub async fn start(config: Config, runtime: Runtime) -> Result<Running> {
     });
     let (stop, stopped) = watch::channel(false);
     let (done_tx, done) = tokio::sync::oneshot::channel();
-    tokio::spawn(accept_loop(listener, shared, stopped, done_tx));
+    tokio::spawn(reload::watch_file(Arc::clone(&shared), stopped.clone()));
+    if let Some(listener) = metrics {
+        tokio::spawn(metrics::serve(
+            listener,
+            Arc::clone(&shared),
+            stopped.clone(),
+        ));
+    }
+    tokio::spawn(accept_loop(listener, Arc::clone(&shared), stopped, done_tx));
     log::info!("goldylox serving on {addr}");
-    Ok(Running { addr, stop, done })
+    Ok(Running {
+        addr,
+        metrics_addr,
+        shared,
+        stop,
+        done,
+    })
 }
 
 async fn accept_loop(
@@ -316,7 +227,7 @@ async fn accept_loop(
             accepted = listener.accept() => {
                 let Ok((stream, peer)) = accepted else { continue };
                 shared.connections_total.fetch_add(1, Ordering::Relaxed);
-                if shared.clients.load(Ordering::Acquire) >= shared.config.server.maxclients {
+                if shared.clients.load(Ordering::Acquire) >= shared.config().server.maxclients {
                     shared.rejected_connections.fetch_add(1, Ordering::Relaxed);
                     tasks.spawn(async move {
                         let mut stream = stream;
@@ -349,24 +260,32 @@ async fn serve_client(
     mut stopped: watch::Receiver<bool>,
 ) -> Result<()> {
     stream.set_nodelay(true)?;
-    let limits = &shared.config.server;
-    let mut parser = Parser::new(resp::Limits {
-        max_bulk: limits.max_bulk_bytes,
-        max_args: limits.max_args,
-        max_inline: limits.max_inline_bytes,
-    });
+    let mut config = shared.config();
+    let parser_limits = |c: &Config| resp::Limits {
+        max_bulk: c.server.max_bulk_bytes,
+        max_args: c.server.max_args,
+        max_inline: c.server.max_inline_bytes,
+    };
+    let mut parser = Parser::new(parser_limits(&config));
     let mut client = Client {
         id: shared.next_client_id.fetch_add(1, Ordering::Relaxed),
         name: None,
-        authenticated: shared.config.server.password.is_none(),
+        authenticated: config.server.password.is_none(),
     };
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut output = BytesMut::with_capacity(READ_CHUNK);
-    let stall = Duration::from_millis(limits.output_stall_ms);
     loop {
+        // A reload or CONFIG SET takes effect from the next batch.
+        let latest = shared.config();
+        if !Arc::ptr_eq(&latest, &config) {
+            config = latest;
+            parser.set_limits(parser_limits(&config));
+        }
+        let limits = &config.server;
+        let stall = Duration::from_millis(limits.output_stall_ms);
         // Run every complete request already buffered.
         loop {
-            let request = match parser.next(&mut input) {
+            let mut request = match parser.next(&mut input) {
                 Ok(Some(request)) => request,
                 Ok(None) => break,
                 Err(e) => {
@@ -377,7 +296,13 @@ async fn serve_client(
                 }
             };
             shared.commands_total.fetch_add(1, Ordering::Relaxed);
-            let next = commands::execute(&shared.store, shared, &mut client, &request, &mut output);
+            let next = commands::execute(
+                &shared.store,
+                shared,
+                &mut client,
+                &mut request,
+                &mut output,
+            );
             if next == Next::Close {
                 flush(&mut stream, &mut output, stall).await?;
                 return Ok(());
@@ -418,15 +343,4 @@ async fn flush(stream: &mut TcpStream, output: &mut BytesMut, stall: Duration) -
     }
     output.clear();
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn glob_matches_like_redis() {
-        assert!(super::glob("max*", "maxclients"));
-        assert!(super::glob("*", "port"));
-        assert!(super::glob("p?rt", "port"));
-        assert!(!super::glob("max", "maxclients"));
-    }
 }

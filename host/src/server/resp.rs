@@ -102,6 +102,11 @@ impl Parser {
         }
     }
 
+    /// Replaces the limits (a reload); they apply from the next token.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
     /// Bytes held for the request being parsed (arguments completed so far).
     pub fn held_bytes(&self) -> usize {
         self.args.iter().map(Vec::capacity).sum()

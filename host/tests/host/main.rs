@@ -6,5 +6,6 @@ mod conformance;
 mod engine;
 mod replay;
 mod serve;
+mod serve_admin;
 mod wasm;
 mod zoo;

@@ -12,15 +12,27 @@ use goldylox_host::wasm::Runtime;
 use redis::{Commands, Value};
 
 /// A server on an ephemeral port, on its own runtime; stopped on drop.
-struct TestServer {
-    addr: SocketAddr,
+pub(crate) struct TestServer {
+    pub(crate) addr: SocketAddr,
+    pub(crate) metrics: Option<SocketAddr>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl TestServer {
-    fn start(edit: impl FnOnce(&mut Config)) -> TestServer {
-        let mut config = Config::embedded();
+    pub(crate) fn start(edit: impl FnOnce(&mut Config)) -> TestServer {
+        TestServer::start_from(None, edit)
+    }
+
+    /// Starts from `file` (which reloads read) when given.
+    pub(crate) fn start_from(
+        file: Option<std::path::PathBuf>,
+        edit: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        let mut config = match &file {
+            Some(path) => Config::load(path).unwrap(),
+            None => Config::embedded(),
+        };
         config.server.listen = "127.0.0.1:0".parse().unwrap();
         config.cache.memory_bytes = 64 << 20;
         edit(&mut config);
@@ -33,30 +45,31 @@ impl TestServer {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let running = server::start(config, Runtime::shared().unwrap())
+                let running = server::start(config, file, Runtime::shared().unwrap())
                     .await
                     .unwrap();
-                addr_tx.send(running.addr).unwrap();
+                addr_tx.send((running.addr, running.metrics_addr)).unwrap();
                 let _ = stopped.await;
                 running.shutdown().await;
             });
         });
-        let addr = addr_rx.recv_timeout(Duration::from_secs(60)).unwrap();
+        let (addr, metrics) = addr_rx.recv_timeout(Duration::from_secs(60)).unwrap();
         TestServer {
             addr,
+            metrics,
             stop: Some(stop),
             thread: Some(thread),
         }
     }
 
-    fn client(&self) -> redis::Connection {
+    pub(crate) fn client(&self) -> redis::Connection {
         redis::Client::open(format!("redis://{}/", self.addr))
             .unwrap()
             .get_connection()
             .unwrap()
     }
 
-    fn raw(&self) -> TcpStream {
+    pub(crate) fn raw(&self) -> TcpStream {
         let s = TcpStream::connect(self.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         s
@@ -74,7 +87,7 @@ impl Drop for TestServer {
     }
 }
 
-fn cmd(c: &mut redis::Connection, args: &[&str]) -> redis::RedisResult<Value> {
+pub(crate) fn cmd(c: &mut redis::Connection, args: &[&str]) -> redis::RedisResult<Value> {
     let mut command = redis::cmd(args[0]);
     for a in &args[1..] {
         command.arg(*a);
@@ -82,7 +95,7 @@ fn cmd(c: &mut redis::Connection, args: &[&str]) -> redis::RedisResult<Value> {
     command.query(c)
 }
 
-fn err_text(r: redis::RedisResult<Value>) -> String {
+pub(crate) fn err_text(r: redis::RedisResult<Value>) -> String {
     let e = r.expect_err("expected an error reply");
     // "ERR syntax error" style: code then detail.
     format!("{} {}", e.code().unwrap_or("?"), e.detail().unwrap_or(""))

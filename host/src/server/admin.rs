@@ -1,0 +1,352 @@
+//! What the server reports and how it is administered: the figures behind
+//! `INFO` and the Prometheus endpoint (one list, so they always agree),
+//! `CONFIG GET/SET`, and the `GOLDYLOX` admin commands.
+
+use std::sync::atomic::Ordering;
+
+use goldylox::PolicyTier;
+
+use super::{Shared, reload};
+
+/// One reported figure.
+pub(super) struct Figure {
+    /// The INFO section (lower case).
+    pub(super) section: &'static str,
+    pub(super) name: String,
+    pub(super) value: Value,
+}
+
+/// A figure's value: numbers are also exported to Prometheus.
+pub(super) enum Value {
+    Int(u64),
+    Float(f64),
+    Text(String),
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Int(n) => write!(f, "{n}"),
+            Value::Float(x) => write!(f, "{x:.4}"),
+            Value::Text(t) => f.write_str(t),
+        }
+    }
+}
+
+/// The INFO sections, in order.
+pub(super) const SECTIONS: [&str; 9] = [
+    "server",
+    "clients",
+    "memory",
+    "stats",
+    "tiers",
+    "pools",
+    "policies",
+    "persistence",
+    "keyspace",
+];
+
+/// Every figure the server reports.
+pub(super) fn figures(shared: &Shared) -> Vec<Figure> {
+    let config = shared.config();
+    let stats = shared.store.stats();
+    let mut out = Vec::new();
+    let mut add = |section: &'static str, name: &str, value: Value| {
+        out.push(Figure {
+            section,
+            name: name.to_owned(),
+            value,
+        })
+    };
+    use Value::{Float, Int, Text};
+    add(
+        "server",
+        "goldylox_version",
+        Text(env!("CARGO_PKG_VERSION").to_owned()),
+    );
+    add("server", "redis_version", Text("7.0.15".to_owned()));
+    add("server", "redis_mode", Text("standalone".to_owned()));
+    add(
+        "server",
+        "tcp_port",
+        Int(u64::from(config.server.listen.port())),
+    );
+    add(
+        "server",
+        "uptime_in_seconds",
+        Int(shared.started.elapsed().as_secs()),
+    );
+    add(
+        "server",
+        "config_file",
+        Text(
+            shared
+                .config_path
+                .as_ref()
+                .map_or_else(|| "(embedded)".to_owned(), |p| p.display().to_string()),
+        ),
+    );
+    add(
+        "clients",
+        "connected_clients",
+        Int(shared.clients.load(Ordering::Relaxed) as u64),
+    );
+    add(
+        "clients",
+        "maxclients",
+        Int(config.server.maxclients as u64),
+    );
+    add("memory", "used_memory", Int(shared.store.weighted_size()));
+    add("memory", "maxmemory", Int(shared.store.max_capacity()));
+    add("memory", "maxmemory_bound", Int(shared.store.bound()));
+    add(
+        "memory",
+        "maxmemory_policy",
+        Text(config.cache.policy.clone()),
+    );
+    add(
+        "stats",
+        "total_connections_received",
+        Int(shared.connections_total.load(Ordering::Relaxed)),
+    );
+    add(
+        "stats",
+        "rejected_connections",
+        Int(shared.rejected_connections.load(Ordering::Relaxed)),
+    );
+    add(
+        "stats",
+        "total_commands_processed",
+        Int(shared.commands_total.load(Ordering::Relaxed)),
+    );
+    add(
+        "stats",
+        "protocol_errors",
+        Int(shared.protocol_errors.load(Ordering::Relaxed)),
+    );
+    let hits = stats.hot.hits + stats.warm.hits;
+    let misses = stats.hot.misses.saturating_sub(stats.warm.hits);
+    add("stats", "keyspace_hits", Int(hits));
+    add("stats", "keyspace_misses", Int(misses));
+    add("stats", "evicted_keys", Int(stats.removals.evicted));
+    add("stats", "expired_keys", Int(stats.removals.expired));
+    add(
+        "tiers",
+        "hot_entries",
+        Int(shared.store.len() as u64 - stats.warm_entries.min(shared.store.len() as u64)),
+    );
+    add("tiers", "hot_hits", Int(stats.hot.hits));
+    add("tiers", "hot_misses", Int(stats.hot.misses));
+    add("tiers", "hot_hit_ratio", Float(stats.hot.hit_ratio()));
+    add("tiers", "warm_entries", Int(stats.warm_entries));
+    add("tiers", "warm_hits", Int(stats.warm.hits));
+    add("tiers", "warm_misses", Int(stats.warm.misses));
+    add("tiers", "promotions", Int(stats.movement.promotions));
+    add("tiers", "demotions", Int(stats.movement.demotions));
+    add(
+        "tiers",
+        "demotions_dropped",
+        Int(stats.movement.demotions_dropped),
+    );
+    add("tiers", "prefetch_promoted", Int(stats.prefetch.promoted));
+    if let Some(pools) = shared.store.pool_stats() {
+        add("pools", "pool_bytes_max", Int(pools.max_bytes));
+        add("pools", "pool_bytes_held", Int(pools.held_bytes));
+        add("pools", "pool_bytes_live", Int(pools.live_bytes()));
+        add("pools", "pool_defrag_runs", Int(pools.defrag_runs));
+        add("pools", "pool_items_moved", Int(pools.moved));
+        add("pools", "pool_bytes_reclaimed", Int(pools.bytes_reclaimed));
+        add("pools", "pool_rebalances", Int(pools.rebalances));
+    } else {
+        add("pools", "warm_tier", Text("absent".to_owned()));
+    }
+    for tier in [PolicyTier::Hot, PolicyTier::Warm] {
+        let Some(status) = shared.store.policy_status(tier) else {
+            continue;
+        };
+        let t = tier.to_string();
+        add(
+            "policies",
+            &format!("{t}_policy"),
+            Text(status.name.clone()),
+        );
+        add(
+            "policies",
+            &format!("{t}_policy_state"),
+            Text(status.state.to_string()),
+        );
+        add(
+            "policies",
+            &format!("{t}_policy_failures"),
+            Int(status.failures),
+        );
+        add(
+            "policies",
+            &format!("{t}_policy_rebuilds"),
+            Int(status.rebuilds),
+        );
+        add("policies", &format!("{t}_policy_swaps"), Int(status.swaps));
+    }
+    add("policies", "policy_batches", Int(stats.policy.batches));
+    add("policies", "policy_events", Int(stats.policy.events));
+    add(
+        "policies",
+        "policy_invalid_victims",
+        Int(stats.policy.invalid_unknown
+            + stats.policy.invalid_duplicate
+            + stats.policy.invalid_excess),
+    );
+    add(
+        "policies",
+        "policy_fallback_evictions",
+        Int(stats.policy.fallback_evictions),
+    );
+    add("persistence", "cold_tier", Text("absent".to_owned()));
+    add(
+        "persistence",
+        "write_policy",
+        Text(format!("{:?}", shared.store.write_policy()).to_ascii_lowercase()),
+    );
+    add(
+        "keyspace",
+        "db0",
+        Text(format!("keys={},expires=0,avg_ttl=0", shared.store.len())),
+    );
+    out
+}
+
+/// `INFO [section]` text.
+pub(super) fn info(shared: &Shared, section: Option<&str>) -> String {
+    let figures = figures(shared);
+    let mut text = String::new();
+    for name in SECTIONS {
+        let wanted =
+            section.is_none_or(|w| matches!(w, "all" | "everything" | "default") || w == name);
+        if !wanted {
+            continue;
+        }
+        let mut title = name.to_owned();
+        title[..1].make_ascii_uppercase();
+        text.push_str(&format!("# {title}\r\n"));
+        for f in figures.iter().filter(|f| f.section == name) {
+            text.push_str(&format!("{}:{}\r\n", f.name, f.value));
+        }
+        text.push_str("\r\n");
+    }
+    text
+}
+
+/// Redis-style glob for `CONFIG GET` (`*`, `?`).
+pub(super) fn glob(pattern: &str, name: &str) -> bool {
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match (p.first(), n.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &n[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &n[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), name.as_bytes())
+}
+
+impl super::commands::Server for Shared {
+    fn password(&self) -> Option<String> {
+        self.config().server.password.clone()
+    }
+
+    fn info(&self, section: Option<&str>) -> String {
+        info(self, section)
+    }
+
+    fn config_get(&self, pattern: &str) -> Vec<(String, String)> {
+        let config = self.config();
+        let s = &config.server;
+        let all = [
+            ("maxclients", s.maxclients.to_string()),
+            ("maxmemory", config.cache.memory_bytes.to_string()),
+            ("proto-max-bulk-len", s.max_bulk_bytes.to_string()),
+            (
+                "client-query-buffer-limit",
+                s.max_query_buffer_bytes.to_string(),
+            ),
+            ("requirepass", s.password.clone().unwrap_or_default()),
+            ("port", s.listen.port().to_string()),
+            ("bind", s.listen.ip().to_string()),
+            ("loglevel", config.log.level.clone()),
+            ("databases", "1".to_owned()),
+            ("save", String::new()),
+            ("appendonly", "no".to_owned()),
+        ];
+        all.into_iter()
+            .filter(|(name, _)| glob(pattern, name))
+            .map(|(n, v)| (n.to_owned(), v))
+            .collect()
+    }
+
+    fn config_set(&self, name: &str, value: &str) -> Result<(), String> {
+        reload::config_set(self, name, value)
+    }
+
+    fn admin(&self, args: &[Vec<u8>]) -> Result<Vec<String>, String> {
+        let words: Vec<String> = args
+            .iter()
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let lower: Vec<String> = words.iter().map(|w| w.to_ascii_lowercase()).collect();
+        match lower.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            ["reload"] => reload::reload_file(self).map_err(|e| format!("ERR reload refused, running configuration kept: {e:#}")),
+            ["policy", "status"] => {
+                let mut lines = Vec::new();
+                for tier in [PolicyTier::Hot, PolicyTier::Warm] {
+                    if let Some(st) = self.store.policy_status(tier) {
+                        lines.push(format!(
+                            "{tier}: {} {} failures={} consecutive={} rebuilds={} swaps={} last_error={}",
+                            st.name,
+                            st.state,
+                            st.failures,
+                            st.consecutive_failures,
+                            st.rebuilds,
+                            st.swaps,
+                            st.last_error.as_deref().unwrap_or("-")
+                        ));
+                    }
+                }
+                Ok(lines)
+            }
+            ["policy", "swap", tier, _spec] => {
+                let tier = match *tier {
+                    "hot" => PolicyTier::Hot,
+                    "warm" => PolicyTier::Warm,
+                    other => return Err(format!("ERR unknown tier '{other}' (hot, warm)")),
+                };
+                let spec = &words[3];
+                let choice = super::eviction_policy(spec, &self.runtime).map_err(|e| format!("ERR {e:#}"))?;
+                let report = self
+                    .store
+                    .swap_policy(tier, choice)
+                    .map_err(|e| format!("ERR {e}"))?;
+                Ok(vec![format!(
+                    "{}: {} -> {}, {} entries replayed in {:.2} ms (until the next reload of the file)",
+                    report.tier,
+                    report.previous,
+                    report.current,
+                    report.replayed,
+                    report.replay_time.as_secs_f64() * 1e3
+                )])
+            }
+            _ => Err("ERR unknown GOLDYLOX subcommand; try GOLDYLOX POLICY STATUS, GOLDYLOX POLICY SWAP <hot|warm> <spec> or GOLDYLOX RELOAD".to_owned()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn glob_matches_like_redis() {
+        assert!(super::glob("max*", "maxclients"));
+        assert!(super::glob("*", "port"));
+        assert!(super::glob("p?rt", "port"));
+        assert!(!super::glob("max", "maxclients"));
+    }
+}

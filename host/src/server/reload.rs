@@ -1,0 +1,216 @@
+//! Live reconfiguration: from the config file (on change, on SIGHUP, or by
+//! `GOLDYLOX RELOAD`) and by `CONFIG SET`.
+//!
+//! A reload is all or nothing up to the point of applying it: the file is
+//! parsed and checked, and every policy that changed is loaded and
+//! type-checked, before anything changes; any failure leaves the running
+//! configuration as it was and says exactly why (file:line for TOML errors).
+//! Then the changed policies are swapped in (the engine replays the resident
+//! set into each) and the limits take effect for the next request of every
+//! connection. Settings that need a restart — the listen address, the tier
+//! sizes, the prefetch policy — are kept as they are and reported.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use anyhow::{Context, Result, bail};
+use goldylox::PolicyTier;
+
+use super::Shared;
+use super::config::Config;
+
+/// What a reload did, line by line.
+pub(super) type Changes = Vec<String>;
+
+/// Reloads from the configuration file the server was started with.
+pub(super) fn reload_file(shared: &Shared) -> Result<Changes> {
+    let Some(path) = &shared.config_path else {
+        bail!(
+            "the server runs on the embedded configuration; start it with --config FILE to reload"
+        );
+    };
+    let config = Config::load(path)?;
+    apply(shared, config)
+}
+
+/// Applies `new` to the running server; see the module docs.
+pub(super) fn apply(shared: &Shared, mut new: Config) -> Result<Changes> {
+    let _serialised = shared.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
+    let old = shared.config();
+    let mut changes = Vec::new();
+    // Restart-only settings stay as they are.
+    let keep = |changes: &mut Changes, name: &str, running: String, wanted: String| {
+        if running != wanted {
+            changes.push(format!(
+                "{name}: needs a restart; still {running} (file says {wanted})"
+            ));
+        }
+    };
+    keep(
+        &mut changes,
+        "server.listen",
+        old.server.listen.to_string(),
+        new.server.listen.to_string(),
+    );
+    new.server.listen = old.server.listen;
+    keep(
+        &mut changes,
+        "cache.memory_bytes",
+        old.cache.memory_bytes.to_string(),
+        new.cache.memory_bytes.to_string(),
+    );
+    new.cache.memory_bytes = old.cache.memory_bytes;
+    keep(
+        &mut changes,
+        "cache.warm_bytes",
+        old.cache.warm_bytes.to_string(),
+        new.cache.warm_bytes.to_string(),
+    );
+    new.cache.warm_bytes = old.cache.warm_bytes;
+    keep(
+        &mut changes,
+        "cache.prefetch",
+        format!("{:?}", old.cache.prefetch),
+        format!("{:?}", new.cache.prefetch),
+    );
+    new.cache.prefetch = old.cache.prefetch.clone();
+
+    // Load and type-check every changed policy before touching anything.
+    let hot = (new.cache.policy != old.cache.policy)
+        .then(|| super::eviction_policy(&new.cache.policy, &shared.runtime))
+        .transpose()
+        .with_context(|| format!("cache.policy = {:?}", new.cache.policy))?;
+    let warm = (old.cache.warm_bytes > 0 && new.cache.warm_policy != old.cache.warm_policy)
+        .then(|| super::eviction_policy(&new.cache.warm_policy, &shared.runtime))
+        .transpose()
+        .with_context(|| format!("cache.warm_policy = {:?}", new.cache.warm_policy))?;
+
+    for (tier, choice, spec) in [
+        (PolicyTier::Hot, hot, &new.cache.policy),
+        (PolicyTier::Warm, warm, &new.cache.warm_policy),
+    ] {
+        let Some(choice) = choice else { continue };
+        let report = shared
+            .store
+            .swap_policy(tier, choice)
+            .with_context(|| format!("swapping the {tier} policy to {spec}"))?;
+        changes.push(format!(
+            "{tier} policy: {} -> {} ({spec}), {} entries replayed in {:.2} ms",
+            report.previous,
+            report.current,
+            report.replayed,
+            report.replay_time.as_secs_f64() * 1e3
+        ));
+    }
+    if new.server != old.server {
+        changes.push("server limits and password: updated for the next request".to_owned());
+    }
+    if new.log != old.log {
+        match new.log.level.parse::<log::LevelFilter>() {
+            Ok(level) => {
+                log::set_max_level(level);
+                changes.push(format!("log.level: {}", new.log.level));
+            }
+            Err(_) => changes.push(format!(
+                "log.level: {:?} is a filter, not a level; needs a restart",
+                new.log.level
+            )),
+        }
+    }
+    if changes.is_empty() {
+        changes.push("no changes".to_owned());
+    }
+    shared.set_config(new);
+    for line in &changes {
+        log::info!("reload: {line}");
+    }
+    Ok(changes)
+}
+
+/// `CONFIG SET name value` for the settings that can change live.
+pub(super) fn config_set(shared: &Shared, name: &str, value: &str) -> Result<(), String> {
+    let _serialised = shared.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
+    let mut config = (*shared.config()).clone();
+    let number = || {
+        value
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("ERR CONFIG SET failed (possibly related to argument '{name}') - argument couldn't be parsed into an integer"))
+    };
+    match name {
+        "maxclients" => config.server.maxclients = number()?,
+        "proto-max-bulk-len" => config.server.max_bulk_bytes = number()?,
+        "client-query-buffer-limit" => config.server.max_query_buffer_bytes = number()?,
+        "requirepass" => {
+            config.server.password = (!value.is_empty()).then(|| value.to_owned());
+        }
+        "loglevel" => {
+            let level = match value {
+                "debug" => log::LevelFilter::Debug,
+                "verbose" | "notice" => log::LevelFilter::Info,
+                "warning" => log::LevelFilter::Warn,
+                _ => {
+                    return Err(format!(
+                        "ERR CONFIG SET failed (possibly related to argument '{name}') - argument(s) must be one of the following: debug, verbose, notice, warning"
+                    ));
+                }
+            };
+            log::set_max_level(level);
+            config.log.level = level.to_string().to_ascii_lowercase();
+        }
+        "maxmemory" | "port" | "bind" => {
+            return Err(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config; it needs a restart"
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+            ));
+        }
+    }
+    shared.set_config(config);
+    log::info!("CONFIG SET {name}");
+    Ok(())
+}
+
+/// Watches the configuration file and reloads when it changes (polled once
+/// a second: no platform watcher needed, and an editor's rename-over-write
+/// is seen like any write).
+pub(super) async fn watch_file(
+    shared: Arc<Shared>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let Some(path) = shared.config_path.clone() else {
+        return;
+    };
+    let mut seen = modified(&path);
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        let now = modified(&path);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        let shared = Arc::clone(&shared);
+        let result = tokio::task::spawn_blocking(move || reload_file(&shared)).await;
+        match result {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => log::error!(
+                "reload of {} refused, running configuration kept: {e:#}",
+                path.display()
+            ),
+            Err(e) => log::error!("reload task failed: {e}"),
+        }
+    }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}

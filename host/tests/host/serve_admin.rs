@@ -1,0 +1,329 @@
+//! `goldylox serve` administration: reloads (good, bad, under load),
+//! `CONFIG SET`, the Prometheus endpoint, SIGHUP and SIGTERM on the binary.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use redis::Value;
+
+use super::serve::{TestServer, cmd, err_text};
+
+fn temp_config(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("goldylox-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("goldylox.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn status(c: &mut redis::Connection) -> String {
+    let lines: Vec<String> = redis::cmd("GOLDYLOX")
+        .arg("POLICY")
+        .arg("STATUS")
+        .query(c)
+        .unwrap();
+    lines.join("\n")
+}
+
+#[test]
+fn reload_applies_good_files_and_refuses_bad_ones_whole() {
+    let default = goldylox_host::server::config::DEFAULT_TOML;
+    let path = temp_config("reload", default);
+    let server = TestServer::start_from(Some(path.clone()), |_| {});
+    let mut c = server.client();
+    let () = redis::cmd("SET").arg("k").arg("v").query(&mut c).unwrap();
+
+    // Bad TOML: refused with file:line, nothing changes.
+    std::fs::write(
+        &path,
+        default.replace("maxclients = 10000", "maxclients = 10000\nbogus = 1"),
+    )
+    .unwrap();
+    let err = err_text(cmd(&mut c, &["GOLDYLOX", "RELOAD"]));
+    assert!(
+        err.contains("goldylox.toml:") && err.contains("unknown field `bogus`"),
+        "{err}"
+    );
+    assert!(err.contains("running configuration kept"), "{err}");
+    // A component that does not load: refused, the policy stays.
+    std::fs::write(
+        &path,
+        default.replace(
+            "policy = \"wasm:s3fifo\"",
+            "policy = \"/nonexistent/p.wasm\"",
+        ),
+    )
+    .unwrap();
+    let err = err_text(cmd(&mut c, &["GOLDYLOX", "RELOAD"]));
+    assert!(
+        err.contains("cache.policy") && err.contains("/nonexistent/p.wasm"),
+        "{err}"
+    );
+    assert!(status(&mut c).starts_with("hot: s3fifo active"));
+
+    // A good file: the policy is swapped, a limit changes, and the settings
+    // that need a restart say so.
+    let good = default
+        .replace("policy = \"wasm:s3fifo\"", "policy = \"wasm:lru-c\"")
+        .replace("maxclients = 10000", "maxclients = 77")
+        .replace("memory_bytes = 268435456", "memory_bytes = 1073741824");
+    let good = if goldylox_host::wasm::embedded("lru-c").is_some() {
+        good
+    } else {
+        good.replace("wasm:lru-c", "wasm:arc")
+    };
+    std::fs::write(&path, &good).unwrap();
+    let lines: Vec<String> = redis::cmd("GOLDYLOX").arg("RELOAD").query(&mut c).unwrap();
+    let text = lines.join("\n");
+    assert!(text.contains("hot policy: s3fifo ->"), "{text}");
+    assert!(
+        text.contains("cache.memory_bytes: needs a restart"),
+        "{text}"
+    );
+    let maxclients: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxclients")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(maxclients[1], "77");
+    assert_eq!(
+        redis::cmd("GET").arg("k").query::<String>(&mut c).unwrap(),
+        "v",
+        "contents survive"
+    );
+
+    // The file watcher picks up a change by itself.
+    std::fs::write(&path, good.replace("maxclients = 77", "maxclients = 78")).unwrap();
+    let mut seen = false;
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(100));
+        let v: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("maxclients")
+            .query(&mut c)
+            .unwrap();
+        if v[1] == "78" {
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen, "the file watcher should reload within a few seconds");
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn config_set_changes_live_settings_only() {
+    let server = TestServer::start(|_| {});
+    let mut c = server.client();
+    assert_eq!(
+        cmd(&mut c, &["CONFIG", "SET", "maxclients", "123"]).unwrap(),
+        Value::Okay
+    );
+    let v: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxclients")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(v, vec!["maxclients".to_owned(), "123".to_owned()]);
+    assert!(
+        err_text(cmd(&mut c, &["CONFIG", "SET", "maxmemory", "1"])).contains("needs a restart")
+    );
+    assert!(
+        err_text(cmd(&mut c, &["CONFIG", "SET", "maxclients", "x"])).contains("couldn't be parsed")
+    );
+    assert!(err_text(cmd(&mut c, &["CONFIG", "SET", "nosuch", "1"])).contains("Unknown option"));
+    // requirepass takes effect for new connections.
+    assert_eq!(
+        cmd(&mut c, &["CONFIG", "SET", "requirepass", "pw"]).unwrap(),
+        Value::Okay
+    );
+    let mut raw = server.raw();
+    raw.write_all(b"PING\r\nAUTH pw\r\nPING\r\nQUIT\r\n")
+        .unwrap();
+    let mut got = String::new();
+    raw.read_to_string(&mut got).unwrap();
+    assert_eq!(
+        got,
+        "-NOAUTH Authentication required.\r\n+OK\r\n+PONG\r\n+OK\r\n"
+    );
+}
+
+#[test]
+fn the_prometheus_endpoint_agrees_with_info() {
+    let server = TestServer::start(|c| {
+        c.metrics = Some(goldylox_host::server::config::MetricsConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+        });
+    });
+    let mut c = server.client();
+    for i in 0..100 {
+        let () = redis::cmd("SET").arg(i).arg(i).query(&mut c).unwrap();
+        let _: Option<String> = redis::cmd("GET").arg(i * 2).query(&mut c).unwrap();
+    }
+    let mut http = std::net::TcpStream::connect(server.metrics.unwrap()).unwrap();
+    http.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut body = String::new();
+    http.read_to_string(&mut body).unwrap();
+    assert!(body.starts_with("HTTP/1.1 200 OK"), "{body}");
+    let info: String = redis::cmd("INFO").arg("stats").query(&mut c).unwrap();
+    let hits = info
+        .lines()
+        .find_map(|l| l.strip_prefix("keyspace_hits:"))
+        .unwrap()
+        .to_owned();
+    assert!(
+        body.contains(&format!("goldylox_stats_keyspace_hits {hits}\n")),
+        "{body}"
+    );
+    assert!(
+        body.contains("goldylox_policies_hot_policy_failures 0"),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_policy_swap_by_reload_under_load_fails_no_command() {
+    let default = goldylox_host::server::config::DEFAULT_TOML;
+    let path = temp_config("reload-load", default);
+    let server = TestServer::start_from(Some(path.clone()), |_| {});
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(AtomicU64::new(0));
+    let addr = server.addr;
+    let clients: Vec<_> = (0..4u64)
+        .map(|t| {
+            let (stop, failures) = (Arc::clone(&stop), Arc::clone(&failures));
+            std::thread::spawn(move || {
+                let mut c = redis::Client::open(format!("redis://{addr}/"))
+                    .unwrap()
+                    .get_connection()
+                    .unwrap();
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("k{}", (n * 7 + t) % 5_000);
+                    let ok = if n.is_multiple_of(3) {
+                        redis::cmd("SET")
+                            .arg(&key)
+                            .arg(n)
+                            .query::<()>(&mut c)
+                            .is_ok()
+                    } else {
+                        redis::cmd("GET")
+                            .arg(&key)
+                            .query::<Option<String>>(&mut c)
+                            .is_ok()
+                    };
+                    if !ok {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let specs = [
+        "wasm:arc",
+        "builtin:lru",
+        "wasm:s3fifo",
+        "builtin:sieve",
+        "wasm:wtinylfu",
+    ];
+    let mut admin = server.client();
+    for spec in specs.iter().cycle().take(10) {
+        std::fs::write(
+            &path,
+            default.replace("policy = \"wasm:s3fifo\"", &format!("policy = \"{spec}\"")),
+        )
+        .unwrap();
+        let _: Vec<String> = redis::cmd("GOLDYLOX")
+            .arg("RELOAD")
+            .query(&mut admin)
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let requests: u64 = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    let st = status(&mut admin);
+    println!(
+        "10 reloads with policy swaps during {requests} requests from 4 clients: {} failed; {st}",
+        failures.load(Ordering::Relaxed)
+    );
+    assert_eq!(failures.load(Ordering::Relaxed), 0);
+    assert!(st.contains("swaps=10"), "{st}");
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn the_binary_reloads_on_sighup_and_stops_on_sigterm() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let default = goldylox_host::server::config::DEFAULT_TOML;
+    let text = default.replace("127.0.0.1:6380", &format!("127.0.0.1:{port}"));
+    let path = temp_config("sighup", &text);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_goldylox"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let mut c = None;
+    for _ in 0..200 {
+        if let Ok(conn) = client.get_connection() {
+            c = Some(conn);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut c = c.expect("the server did not start");
+    std::fs::write(
+        &path,
+        text.replace("maxclients = 10000", "maxclients = 555"),
+    )
+    .unwrap();
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut reloaded = false;
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(50));
+        let v: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("maxclients")
+            .query(&mut c)
+            .unwrap();
+        if v[1] == "555" {
+            reloaded = true;
+            break;
+        }
+    }
+    assert!(reloaded);
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert!(status.success(), "SIGTERM is a clean exit: {status}");
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(log.contains("goldylox stopped"), "{log}");
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# goldylox serve against Debian's redis-server, same machine, same run, same
+# redis-benchmark command (TESTING.md D5; the issue's figure is the first):
+#   bash scripts/bench_serve.sh            # -d 100 -c 50 -P 16
+#   bash scripts/bench_serve.sh full       # also -d 4096, -c 200, -P 1
+# Needs redis-server and redis-tools (apt-get install redis-server redis-tools).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || {
+  echo "needs redis-server and redis-benchmark: apt-get install redis-server redis-tools" >&2; exit 1; }
+cargo build --release -q -p goldylox-host
+REDIS_PORT=6391 GX_PORT=6392
+work=$(mktemp -d)
+cat > "$work/goldylox.toml" <<TOML
+[server]
+listen = "127.0.0.1:$GX_PORT"
+maxclients = 10000
+max_bulk_bytes = 536870912
+max_args = 1048576
+max_inline_bytes = 65536
+max_query_buffer_bytes = 1073741824
+output_buffer_bytes = 1048576
+output_stall_ms = 10000
+[cache]
+memory_bytes = 1073741824
+policy = "wasm:s3fifo"
+[log]
+level = "warn"
+TOML
+redis-server --port $REDIS_PORT --save "" --appendonly no --bind 127.0.0.1 \
+  --maxmemory 1gb --maxmemory-policy allkeys-lru >/dev/null &
+redis_pid=$!
+./target/release/goldylox serve --config "$work/goldylox.toml" 2>"$work/serve.log" &
+gx_pid=$!
+trap 'kill $redis_pid $gx_pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+for port in $REDIS_PORT $GX_PORT; do
+  for _ in $(seq 100); do redis-cli -p $port ping >/dev/null 2>&1 && break; sleep 0.1; done
+done
+configs=("-d 100 -c 50 -P 16")
+[ "${1:-}" = full ] && configs+=("-d 4096 -c 50 -P 16" "-d 100 -c 200 -P 16" "-d 100 -c 50 -P 1")
+echo "server,test,config,rps,avg_ms,min_ms,p50_ms,p95_ms,p99_ms,max_ms"
+for cfg in "${configs[@]}"; do
+  for target in redis-server:$REDIS_PORT goldylox:$GX_PORT; do
+    name=${target%%:*} port=${target##*:}
+    redis-cli -p "$port" flushall >/dev/null
+    # shellcheck disable=SC2086
+    redis-benchmark -p "$port" -t set,get -n 1000000 -r 100000 $cfg --csv -q \
+      | tail -n +2 | tr -d '"' | sed "s/^/$name,/; s/,/,$cfg,/2"
+  done
+done
