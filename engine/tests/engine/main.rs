@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod concurrency;
+mod conditional;
 mod expiry;
 mod model;
 mod policies;

@@ -393,6 +393,7 @@ fn hostile_clients_do_not_hurt_the_others() {
         c.server.output_buffer_bytes = 64 << 10;
     });
     let mut good = server.client();
+    let before = rss_bytes();
     // Twenty clients each declare a 512 MB bulk and send ten bytes.
     let liars: Vec<TcpStream> = (0..20)
         .map(|_| {
@@ -406,6 +407,21 @@ fn hostile_clients_do_not_hurt_the_others() {
         cmd(&mut good, &["PING"]).unwrap(),
         Value::SimpleString("PONG".into())
     );
+    std::thread::sleep(Duration::from_millis(200));
+    let growth = rss_bytes().saturating_sub(before);
+    println!(
+        "20 clients declaring 512 MB bulks and sending 10 bytes: RSS +{} KiB",
+        growth >> 10
+    );
+    assert!(growth < 8 << 20, "RSS grew {} KiB", growth >> 10);
+    // Counts past the limit are refused at once.
+    for _ in 0..50 {
+        let mut s = server.raw();
+        s.write_all(b"*2147483647\r\n").unwrap();
+        let mut got = String::new();
+        s.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "-ERR Protocol error: invalid multibulk length\r\n");
+    }
     // maxclients: 1 + 20 + this one fit; then refuse.
     let extra: Vec<TcpStream> = (0..9).map(|_| server.raw()).collect();
     std::thread::sleep(Duration::from_millis(200));
@@ -552,4 +568,14 @@ fn replies_equal_redis_server_on_random_commands() {
     let _ = redis_server.kill();
     let _ = redis_server.wait();
     println!("{compared} random commands: 0 mismatches with redis-server");
+}
+
+fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(0)
+        * 4096
 }

@@ -1,0 +1,162 @@
+//! Conditional writes with explicit expiration (`Cache::set`,
+//! `Cache::compare_and_set`), in the hot tier and across the warm tier.
+
+use std::time::Duration;
+
+use goldylox::{Cache, Expiration, ManualClock, SetIf};
+
+#[test]
+fn set_conditions_previous_values_and_expirations() {
+    let clock = ManualClock::new();
+    let cache: Cache<u32, String> = Cache::builder(1 << 20)
+        .clock(clock.clone())
+        .time_to_live(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    let o = cache
+        .set(1, "a".into(), Expiration::Default, SetIf::Present)
+        .unwrap();
+    assert!(!o.stored && o.previous.is_none());
+    let o = cache
+        .set(1, "a".into(), Expiration::Default, SetIf::Absent)
+        .unwrap();
+    assert!(o.stored && o.previous.is_none());
+    assert_eq!(cache.time_to_live(&1), Some(Some(Duration::from_secs(600))));
+    let o = cache
+        .set(
+            1,
+            "b".into(),
+            Expiration::After(Duration::from_secs(5)),
+            SetIf::Absent,
+        )
+        .unwrap();
+    assert!(!o.stored);
+    assert_eq!(o.previous.as_deref(), Some("a"));
+    let o = cache
+        .set(
+            1,
+            "b".into(),
+            Expiration::After(Duration::from_secs(5)),
+            SetIf::Present,
+        )
+        .unwrap();
+    assert!(o.stored);
+    assert_eq!(o.previous.as_deref(), Some("a"));
+    assert_eq!(cache.time_to_live(&1), Some(Some(Duration::from_secs(5))));
+    // Keep keeps the deadline; Never clears it.
+    clock.advance(Duration::from_secs(2));
+    cache
+        .set(1, "c".into(), Expiration::Keep, SetIf::Always)
+        .unwrap();
+    assert_eq!(cache.time_to_live(&1), Some(Some(Duration::from_secs(3))));
+    cache
+        .set(1, "d".into(), Expiration::Never, SetIf::Always)
+        .unwrap();
+    assert_eq!(cache.time_to_live(&1), Some(None));
+    // An expired entry is absent to every condition.
+    cache
+        .set(
+            2,
+            "x".into(),
+            Expiration::After(Duration::from_secs(1)),
+            SetIf::Always,
+        )
+        .unwrap();
+    clock.advance(Duration::from_secs(2));
+    let o = cache
+        .set(2, "y".into(), Expiration::Keep, SetIf::Absent)
+        .unwrap();
+    assert!(o.stored && o.previous.is_none());
+    assert_eq!(
+        cache.time_to_live(&2),
+        Some(Some(Duration::from_secs(600))),
+        "Keep on a new entry: default"
+    );
+    // Zero: stored already expired, never returned.
+    cache
+        .set(
+            3,
+            "z".into(),
+            Expiration::After(Duration::ZERO),
+            SetIf::Always,
+        )
+        .unwrap();
+    assert_eq!(cache.get(&3), None);
+}
+
+#[test]
+fn compare_and_set_is_exact() {
+    let cache: Cache<u32, u64> = Cache::new(1 << 20).unwrap();
+    assert!(
+        !cache
+            .compare_and_set(1, Some(&0), 1, Expiration::Keep)
+            .unwrap()
+    );
+    assert!(cache.compare_and_set(1, None, 1, Expiration::Keep).unwrap());
+    assert!(!cache.compare_and_set(1, None, 2, Expiration::Keep).unwrap());
+    assert!(
+        cache
+            .compare_and_set(1, Some(&1), 2, Expiration::After(Duration::from_secs(9)))
+            .unwrap()
+    );
+    assert_eq!(cache.get(&1), Some(2));
+    assert!(cache.time_to_live(&1).unwrap().is_some());
+    // Concurrent increments through compare_and_set lose nothing.
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..2_000 {
+                    loop {
+                        let cur = cache.get(&7);
+                        let next = cur.unwrap_or(0) + 1;
+                        if cache
+                            .compare_and_set(7, cur.as_ref(), next, Expiration::Keep)
+                            .unwrap()
+                        {
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(cache.get(&7), Some(8_000));
+}
+
+#[test]
+fn conditional_writes_see_and_keep_warm_copies() {
+    let clock = ManualClock::new();
+    let cache: Cache<u64, Vec<u8>> = Cache::builder(32 << 10)
+        .clock(clock.clone())
+        .warm(4 << 20)
+        .build()
+        .unwrap();
+    cache
+        .set(
+            0,
+            vec![7; 300],
+            Expiration::After(Duration::from_secs(100)),
+            SetIf::Always,
+        )
+        .unwrap();
+    for k in 1..2_000u64 {
+        cache.insert(k, vec![k as u8; 300]).unwrap();
+    }
+    cache.run_pending_tasks();
+    assert!(cache.stats().movement.demotions > 0);
+    // Whether key 0 is hot or warm now, the conditions see it and Keep
+    // keeps its deadline.
+    let o = cache
+        .set(0, vec![8; 10], Expiration::Keep, SetIf::Absent)
+        .unwrap();
+    assert!(!o.stored);
+    assert_eq!(o.previous, Some(vec![7; 300]));
+    clock.advance(Duration::from_secs(40));
+    let o = cache
+        .set(0, vec![9; 10], Expiration::Keep, SetIf::Present)
+        .unwrap();
+    assert!(o.stored);
+    assert_eq!(o.previous, Some(vec![7; 300]));
+    assert_eq!(cache.time_to_live(&0), Some(Some(Duration::from_secs(60))));
+    assert_eq!(cache.get(&0), Some(vec![9; 10]));
+}
