@@ -228,25 +228,38 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        self.get_with(key, V::clone)
+    }
+
+    /// Calls `f` with the value for `key`, if present and not expired,
+    /// without cloning it: a hot value is lent while its shard is
+    /// read-locked (a warm one is decoded first). Counts and records like
+    /// [`Cache::get`]. For copying a value straight into an output buffer;
+    /// `f` must be quick and must not use this cache.
+    pub fn get_with<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let s = self.shared();
         let hash = s.index.hasher.hash(key);
         let table = s.index.shard(hash).read();
         if let Some(slot) = table.get(hash, key)
             && !slot.expired(|| s.clock.now_nanos())
         {
-            let value = slot.value.clone();
+            let result = f(&slot.value);
             drop(table);
             if s.stripes.record_hit(hash) {
                 self.wake_for_reads();
             }
-            return Some(value);
+            return Some(result);
         }
         drop(table);
         s.stripes.count(Op::Miss);
         if s.observe_misses && s.stripes.record_hit(hash | MISS_BIT) {
             self.wake_for_reads();
         }
-        self.get_warm(hash, key)
+        self.get_warm(hash, key).map(|v| f(&v))
     }
 
     /// The value for `key` without counting a hit or a miss and without

@@ -189,10 +189,11 @@ pub fn execute(
         },
         "auth" => auth(server, client, args, out),
         "hello" => hello(server, client, args, out),
-        "get" => match store.get(&args[1]) {
-            Some(v) => reply::bulk(out, &v),
-            None => reply::nil(out),
-        },
+        "get" => {
+            if store.get_with(&args[1], |v| reply::bulk(out, v)).is_none() {
+                reply::nil(out);
+            }
+        }
         "getdel" => match store.remove(&args[1]) {
             Some(v) => reply::bulk(out, &v),
             None => reply::nil(out),
@@ -202,9 +203,8 @@ pub fn execute(
         "mget" => {
             reply::array(out, n - 1);
             for key in &args[1..] {
-                match store.get(key) {
-                    Some(v) => reply::bulk(out, &v),
-                    None => reply::nil(out),
+                if store.get_with(key, |v| reply::bulk(out, v)).is_none() {
+                    reply::nil(out);
                 }
             }
         }

@@ -466,6 +466,77 @@ mod tests {
         assert_eq!(err(&long), "Protocol error: too big inline request");
     }
 
+    /// Encodes requests as a client would: multibulk, or inline when the
+    /// words are plain.
+    fn encode(requests: &[Vec<Vec<u8>>], inline: &[bool]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (req, &inline) in requests.iter().zip(inline) {
+            let plain = req
+                .iter()
+                .all(|w| !w.is_empty() && w.iter().all(|b| b.is_ascii_alphanumeric()));
+            if inline && plain {
+                let words: Vec<&[u8]> = req.iter().map(Vec::as_slice).collect();
+                out.extend_from_slice(&words.join(&b' '));
+                out.extend_from_slice(b"\r\n");
+            } else {
+                out.extend_from_slice(format!("*{}\r\n", req.len()).as_bytes());
+                for w in req {
+                    out.extend_from_slice(format!("${}\r\n", w.len()).as_bytes());
+                    out.extend_from_slice(w);
+                    out.extend_from_slice(b"\r\n");
+                }
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        /// TESTING.md D2: whatever the chunking, the same requests come out
+        /// (or the same error), and valid input round-trips.
+        #[test]
+        fn chunking_never_changes_the_result(
+            requests in proptest::collection::vec(
+                proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..40), 1..6),
+                0..8,
+            ),
+            inline in proptest::collection::vec(proptest::bool::ANY, 8),
+            cuts in proptest::collection::vec(1usize..64, 1..40),
+        ) {
+            let input = encode(&requests, &inline);
+            let whole = parse_all(&input, input.len().max(1)).unwrap();
+            proptest::prop_assert_eq!(&whole, &requests);
+            let mut p = Parser::new(Limits::default());
+            let mut buf = BytesMut::new();
+            let mut got = Vec::new();
+            let (mut at, mut i) = (0, 0);
+            while at < input.len() {
+                let n = cuts[i % cuts.len()].min(input.len() - at);
+                buf.extend_from_slice(&input[at..at + n]);
+                at += n;
+                i += 1;
+                while let Some(cmd) = p.next(&mut buf).unwrap() {
+                    got.push(cmd);
+                }
+            }
+            proptest::prop_assert_eq!(got, whole);
+        }
+
+        /// Arbitrary bytes: never a panic, and one-shot and byte-at-a-time
+        /// parsing agree on the requests and on the error.
+        #[test]
+        fn garbage_parses_the_same_in_any_chunking(input in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let whole = parse_all(&input, input.len().max(1));
+            let bytewise = parse_all(&input, 1);
+            match (&whole, &bytewise) {
+                (Ok(a), Ok(b)) => proptest::prop_assert_eq!(a, b),
+                (Err(a), Err(b)) => proptest::prop_assert_eq!(a, b),
+                // One-shot may reach an error that byte-at-a-time reaches
+                // too, but requests before it still match.
+                _ => proptest::prop_assert!(false, "{:?} vs {:?}", whole, bytewise),
+            }
+        }
+    }
+
     #[test]
     fn a_huge_declared_bulk_holds_only_what_arrived() {
         let mut p = Parser::new(Limits::default());
