@@ -22,6 +22,9 @@ use goldylox::{Cache, EventBatch, EventKind, EvictionPolicy, PolicyChoice, Polic
 use goldylox_host::native;
 use goldylox_host::wasm::{self, Limits, Runtime, WasmFactory, WasmPolicy};
 
+#[path = "../tests/host/animals.rs"]
+mod animals;
+
 const BATCH: usize = 1024;
 const CAPACITY: u64 = 100_000;
 
@@ -232,33 +235,8 @@ fn cache_rate(choice: PolicyChoice, ops: usize) -> (f64, f64) {
 
 /// An eviction-policy component whose `apply` never returns.
 fn looping_component() -> String {
-    r#"(component
-  (core module $m
-    (memory (export "memory") 1)
-    (global $bump (mut i32) (i32.const 4096))
-    (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
-      (local $p i32)
-      (local.set $p (i32.and (i32.add (global.get $bump) (i32.sub (local.get 2) (i32.const 1)))
-                             (i32.sub (i32.const 0) (local.get 2))))
-      (global.set $bump (i32.add (local.get $p) (local.get 3)))
-      (local.get $p))
-    (func (export "init") (param i64 i32 i32) (result i32)
-      i32.const 64 i32.const 0 i32.store8 i32.const 64)
-    (func (export "apply") (param i32 i32 i32 i32 i32 i32) (loop (br 0)))
-    (func (export "evict") (param i32 i64) (result i32)
-      i32.const 16 i32.const 0 i32.store i32.const 20 i32.const 0 i32.store i32.const 16)
-    (func (export "admit") (param i64 i64) (result i32) i32.const 1))
-  (core instance $i (instantiate $m))
-  (func (export "init")
-    (param "capacity" u64) (param "params" (list (tuple string string)))
-    (result (result (error string)))
-    (canon lift (core func $i "init") (memory (core memory $i "memory")) (realloc (core func $i "cabi_realloc"))))
-  (func (export "apply")
-    (param "kinds" (list u8)) (param "hashes" (list u64)) (param "weights" (list u32))
-    (canon lift (core func $i "apply") (memory (core memory $i "memory")) (realloc (core func $i "cabi_realloc"))))
-  (func (export "evict") (param "max" u32) (param "need" u64) (result (list u64))
-    (canon lift (core func $i "evict") (memory (core memory $i "memory")) (realloc (core func $i "cabi_realloc"))))
-  (func (export "admit") (param "candidate" u64) (param "victim" u64) (result bool)
-    (canon lift (core func $i "admit"))))"#
-        .to_owned()
+    animals::wat(&animals::Animal {
+        apply: "(loop (br 0))",
+        ..animals::TAME
+    })
 }

@@ -164,14 +164,7 @@ fn run_policy(cmd: PolicyCommand) -> Result<()> {
                 })
                 .collect::<Result<Vec<_>>>()?;
             let runtime = wasm::Runtime::shared()?;
-            let loaded = match component.strip_prefix("wasm:") {
-                Some(name) => {
-                    let e = wasm::embedded(name)
-                        .with_context(|| format!("no component {name:?} in this build"))?;
-                    runtime.load(e.name, e.bytes)?
-                }
-                None => runtime.load_file(std::path::Path::new(&component))?,
-            };
+            let loaded = runtime.load_spec(&component)?;
             let report = wasm::check(&loaded, &params)
                 .with_context(|| format!("{component} failed its smoke test"))?;
             print!("{report}");

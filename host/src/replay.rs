@@ -10,9 +10,7 @@
 
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
-use std::path::Path;
-
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use goldylox::{EventBatch, EventKind, EvictionPolicy};
 
 use crate::wasm::{Loaded, Runtime, WasmPolicy};
@@ -46,30 +44,14 @@ impl Contender {
     /// component built into this binary) or the path of a component file
     /// (`.wasm`, `.wat`), which is loaded and type-checked now.
     pub fn parse(s: &str) -> Result<Contender> {
-        if let Some(name) = s.strip_prefix("wasm:") {
-            let embedded = crate::wasm::embedded(name).with_context(|| {
-                let known: Vec<String> = crate::wasm::EMBEDDED
-                    .iter()
-                    .filter(|e| e.world == "eviction-policy")
-                    .map(|e| format!("wasm:{}", e.name))
-                    .collect();
-                format!(
-                    "no component {s:?} in this build; it has {}",
-                    known.join(", ")
-                )
-            })?;
-            let loaded = Runtime::offline()?.load(embedded.name, embedded.bytes)?;
-            return Ok(Contender::Component {
-                label: s.to_owned(),
-                loaded,
-            });
-        }
-        if s.ends_with(".wasm") || s.ends_with(".wat") {
-            let loaded = Runtime::offline()?.load_file(Path::new(s))?;
-            return Ok(Contender::Component {
-                label: loaded.name.clone(),
-                loaded,
-            });
+        if s.starts_with("wasm:") || s.ends_with(".wasm") || s.ends_with(".wat") {
+            let loaded = Runtime::offline()?.load_spec(s)?;
+            let label = if s.starts_with("wasm:") {
+                s.to_owned()
+            } else {
+                loaded.name.clone()
+            };
+            return Ok(Contender::Component { label, loaded });
         }
         let name = s.strip_prefix("builtin:").unwrap_or(s);
         if name.eq_ignore_ascii_case("opt") || name.eq_ignore_ascii_case("belady") {

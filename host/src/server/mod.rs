@@ -40,20 +40,14 @@ const ENTRY_OVERHEAD: u32 = 64;
 /// Read buffer growth step.
 const READ_CHUNK: usize = 16 << 10;
 
-/// Resolves a policy spec (`builtin:NAME`, `wasm:NAME`, a component path).
+/// Resolves an eviction policy spec (`builtin:NAME`, `wasm:NAME`, a
+/// component path); a component is loaded and type-checked here.
 pub fn eviction_policy(spec: &str, runtime: &Runtime) -> Result<PolicyChoice> {
     if let Some(name) = spec.strip_prefix("builtin:") {
         return crate::native::builtin(name, &[])
             .with_context(|| format!("unknown built-in policy {spec:?}"));
     }
-    let loaded = match spec.strip_prefix("wasm:") {
-        Some(name) => {
-            let e = crate::wasm::embedded(name)
-                .with_context(|| format!("no component {spec:?} in this build"))?;
-            runtime.load(e.name, e.bytes)?
-        }
-        None => runtime.load_file(std::path::Path::new(spec))?,
-    };
+    let loaded = runtime.load_spec(spec)?;
     if loaded.world != World::Eviction {
         bail!("{spec} exports {}, not eviction-policy", loaded.world);
     }
@@ -65,15 +59,10 @@ fn prefetch_policy(spec: &str, runtime: &Runtime) -> Result<Arc<dyn goldylox::Pr
         return crate::native::prefetch_builtin(name, &[])
             .with_context(|| format!("unknown built-in prefetch policy {spec:?}"));
     }
-    let loaded = match spec.strip_prefix("wasm:") {
-        Some(name) => {
-            let e = crate::wasm::embedded(name)
-                .with_context(|| format!("no component {spec:?} in this build"))?;
-            runtime.load(e.name, e.bytes)?
-        }
-        None => runtime.load_file(std::path::Path::new(spec))?,
-    };
-    Ok(WasmPrefetchFactory::new(loaded, Vec::new())?)
+    Ok(WasmPrefetchFactory::new(
+        runtime.load_spec(spec)?,
+        Vec::new(),
+    )?)
 }
 
 /// Builds the cache a configuration describes.

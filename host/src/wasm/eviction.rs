@@ -2,21 +2,16 @@
 
 use std::sync::Arc;
 
+use super::bindings::eviction::EvictionPolicy as Bindings;
+use super::instance::Instance;
+use super::{Loaded, Pre, World};
 use anyhow::Result;
 use goldylox::{EventBatch, EvictionPolicy, PolicyError, PolicyFactory};
-use wasmtime::Store;
-
-use super::bindings::eviction::EvictionPolicy as Bindings;
-use super::{Ctx, Loaded, Pre, World, describe};
 
 /// One instance of an eviction-policy component: its own store, called by one
 /// maintenance thread. After any failed call the store is dropped and every
 /// later call fails at once, without entering the guest.
-pub struct WasmPolicy {
-    name: String,
-    live: Option<(Store<Ctx>, Bindings)>,
-    call_deadline: u64,
-}
+pub struct WasmPolicy(Instance<Bindings>);
 
 impl WasmPolicy {
     /// Instantiates `loaded` (which must export `eviction-policy`) and calls
@@ -26,62 +21,36 @@ impl WasmPolicy {
         let Pre::Eviction(pre) = &loaded.pre else {
             unreachable!("checked by expect");
         };
-        let runtime = &loaded.runtime;
-        let mut store = runtime.store();
-        let bindings = pre
-            .instantiate(&mut store)
-            .map_err(|e| anyhow::anyhow!(describe("instantiate", &e)))?;
-        store.set_epoch_deadline(runtime.limits().init_deadline_ticks);
-        bindings
-            .call_init(&mut store, capacity, params)
-            .map_err(|e| anyhow::anyhow!(describe("init", &e)))?
-            .map_err(|message| anyhow::anyhow!("init refused: {message}"))?;
-        Ok(WasmPolicy {
-            name: loaded.name.clone(),
-            live: Some((store, bindings)),
-            call_deadline: runtime.limits().call_deadline_ticks,
-        })
+        Instance::new(
+            loaded,
+            |store| pre.instantiate(store),
+            |store, b| b.call_init(store, capacity, params),
+        )
+        .map(WasmPolicy)
     }
 
-    /// Runs one guest call under the call deadline; a failure drops the store.
     fn call<T>(
         &mut self,
         what: &str,
-        f: impl FnOnce(&mut Store<Ctx>, &Bindings) -> wasmtime::Result<T>,
+        f: impl FnOnce(&mut wasmtime::Store<super::Ctx>, &Bindings) -> wasmtime::Result<T>,
     ) -> Result<T, PolicyError> {
-        let Some((store, bindings)) = &mut self.live else {
-            return Err(PolicyError::Failed(format!(
-                "{}: the instance failed earlier and was dropped",
-                self.name
-            )));
-        };
-        store.set_epoch_deadline(self.call_deadline);
-        match f(store, bindings) {
-            Ok(value) => Ok(value),
-            Err(e) => {
-                let message = format!("{}: {}", self.name, describe(what, &e));
-                self.live = None;
-                Err(PolicyError::Failed(message))
-            }
-        }
+        self.0.call(what, f).map_err(PolicyError::Failed)
     }
 
     /// Bytes of linear memory the instance holds (0 once it has failed).
     pub fn memory_bytes(&self) -> usize {
-        self.live
-            .as_ref()
-            .map_or(0, |(store, _)| store.data().memory_bytes())
+        self.0.memory_bytes()
     }
 
     /// Whether a call failed and the instance was dropped.
     pub fn failed(&self) -> bool {
-        self.live.is_none()
+        self.0.failed()
     }
 }
 
 impl EvictionPolicy for WasmPolicy {
     fn name(&self) -> &str {
-        &self.name
+        self.0.name()
     }
 
     fn apply(&mut self, batch: &EventBatch) -> Result<(), PolicyError> {

@@ -2,28 +2,19 @@
 
 use std::time::Duration;
 
-use anyhow::{Result, anyhow};
-use wasmtime::Store;
+use anyhow::Result;
 
 use super::bindings::failover::{self as wit, FailoverPolicy as Bindings};
-use super::{Ctx, Loaded, Pre, World, describe};
+use super::instance::Instance;
+use super::{Loaded, Pre, World};
 
 /// The longest a failover policy may defer its next decision: whatever it
 /// asks for is clamped to this.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
-/// What the host should do with a tier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Action {
-    /// Keep using the tier.
-    Keep,
-    /// Stop using it: reads treat it as a miss, writes skip it.
-    Bypass,
-    /// Send it a trial request.
-    Probe,
-    /// Use it again.
-    Restore,
-}
+/// What the host should do with a tier: the SDK's type, shared by guest and
+/// host.
+pub use goldylox_policy_sdk::Action;
 
 /// A bounded decision: the action, and when to ask again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,11 +38,7 @@ pub struct HealthEvent {
 
 /// One instance of a failover-policy component, with its own store. After a
 /// failed call the store is dropped and later calls fail at once.
-pub struct WasmFailover {
-    name: String,
-    live: Option<(Store<Ctx>, Bindings)>,
-    call_deadline: u64,
-}
+pub struct WasmFailover(Instance<Bindings>);
 
 impl WasmFailover {
     /// Instantiates `loaded` (which must export `failover-policy`) and calls
@@ -61,39 +48,20 @@ impl WasmFailover {
         let Pre::Failover(pre) = &loaded.pre else {
             unreachable!("checked by expect");
         };
-        let runtime = &loaded.runtime;
-        let mut store = runtime.store();
-        let bindings = pre
-            .instantiate(&mut store)
-            .map_err(|e| anyhow!(describe("instantiate", &e)))?;
-        bindings
-            .call_init(&mut store, params)
-            .map_err(|e| anyhow!(describe("init", &e)))?
-            .map_err(|message| anyhow!("init refused: {message}"))?;
-        Ok(WasmFailover {
-            name: loaded.name.clone(),
-            live: Some((store, bindings)),
-            call_deadline: runtime.limits().call_deadline_ticks,
-        })
+        Instance::new(
+            loaded,
+            |store| pre.instantiate(store),
+            |store, b| b.call_init(store, params),
+        )
+        .map(WasmFailover)
     }
 
     fn call<T>(
         &mut self,
         what: &str,
-        f: impl FnOnce(&mut Store<Ctx>, &Bindings) -> wasmtime::Result<T>,
+        f: impl FnOnce(&mut wasmtime::Store<super::Ctx>, &Bindings) -> wasmtime::Result<T>,
     ) -> Result<T> {
-        let Some((store, bindings)) = &mut self.live else {
-            return Err(anyhow!(
-                "{}: the instance failed earlier and was dropped",
-                self.name
-            ));
-        };
-        store.set_epoch_deadline(self.call_deadline);
-        f(store, bindings).map_err(|e| {
-            let message = format!("{}: {}", self.name, describe(what, &e));
-            self.live = None;
-            anyhow!(message)
-        })
+        self.0.call(what, f).map_err(anyhow::Error::msg)
     }
 
     /// Observes health events in order.

@@ -26,6 +26,7 @@ mod check;
 mod embedded;
 mod eviction;
 mod failover;
+mod instance;
 mod prefetch;
 
 use std::fmt;
@@ -339,6 +340,27 @@ impl Runtime {
             .to_owned();
         self.load(&name, &bytes)
             .with_context(|| format!("loading {}", path.display()))
+    }
+
+    /// Loads the component a spec names: `wasm:NAME` (one built into this
+    /// binary; the error lists them) or the path of a file.
+    pub fn load_spec(&self, spec: &str) -> Result<Loaded> {
+        match spec.strip_prefix("wasm:") {
+            Some(name) => {
+                let e = embedded(name).with_context(|| {
+                    let known: Vec<String> = EMBEDDED
+                        .iter()
+                        .map(|e| format!("wasm:{}", e.name))
+                        .collect();
+                    format!(
+                        "no component {spec:?} in this build; it has {}",
+                        known.join(", ")
+                    )
+                })?;
+                self.load(e.name, e.bytes)
+            }
+            None => self.load_file(Path::new(spec)),
+        }
     }
 
     /// Compiles `bytes` (a component, binary or text) and type-checks it

@@ -2,20 +2,16 @@
 
 use std::sync::Arc;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use goldylox::{PolicyError, PrefetchFactory, PrefetchPolicy};
-use wasmtime::Store;
 
 use super::bindings::prefetch::PrefetchPolicy as Bindings;
-use super::{Ctx, Loaded, Pre, World, describe};
+use super::instance::Instance;
+use super::{Loaded, Pre, World};
 
 /// One instance of a prefetch-policy component, with its own store. After a
 /// failed call the store is dropped and later calls fail at once.
-pub struct WasmPrefetch {
-    name: String,
-    live: Option<(Store<Ctx>, Bindings)>,
-    call_deadline: u64,
-}
+pub struct WasmPrefetch(Instance<Bindings>);
 
 impl WasmPrefetch {
     /// Instantiates `loaded` (which must export `prefetch-policy`) and calls
@@ -29,45 +25,26 @@ impl WasmPrefetch {
         let Pre::Prefetch(pre) = &loaded.pre else {
             unreachable!("checked by expect");
         };
-        let runtime = &loaded.runtime;
-        let mut store = runtime.store();
-        let bindings = pre
-            .instantiate(&mut store)
-            .map_err(|e| anyhow!(describe("instantiate", &e)))?;
-        bindings
-            .call_init(&mut store, capacity, params)
-            .map_err(|e| anyhow!(describe("init", &e)))?
-            .map_err(|message| anyhow!("init refused: {message}"))?;
-        Ok(WasmPrefetch {
-            name: loaded.name.clone(),
-            live: Some((store, bindings)),
-            call_deadline: runtime.limits().call_deadline_ticks,
-        })
+        Instance::new(
+            loaded,
+            |store| pre.instantiate(store),
+            |store, b| b.call_init(store, capacity, params),
+        )
+        .map(WasmPrefetch)
     }
 
     fn call<T>(
         &mut self,
         what: &str,
-        f: impl FnOnce(&mut Store<Ctx>, &Bindings) -> wasmtime::Result<T>,
+        f: impl FnOnce(&mut wasmtime::Store<super::Ctx>, &Bindings) -> wasmtime::Result<T>,
     ) -> Result<T, PolicyError> {
-        let Some((store, bindings)) = &mut self.live else {
-            return Err(PolicyError::Failed(format!(
-                "{}: the instance failed earlier and was dropped",
-                self.name
-            )));
-        };
-        store.set_epoch_deadline(self.call_deadline);
-        f(store, bindings).map_err(|e| {
-            let message = format!("{}: {}", self.name, describe(what, &e));
-            self.live = None;
-            PolicyError::Failed(message)
-        })
+        self.0.call(what, f).map_err(PolicyError::Failed)
     }
 }
 
 impl PrefetchPolicy for WasmPrefetch {
     fn name(&self) -> &str {
-        &self.name
+        self.0.name()
     }
 
     fn observe(&mut self, hashes: &[u64], hits: &[u8]) -> Result<(), PolicyError> {

@@ -2,6 +2,7 @@
 //! figures and independent references.
 
 mod adaptive;
+mod animals;
 mod conformance;
 mod engine;
 mod replay;
