@@ -26,7 +26,7 @@ use crate::error::Error;
 use crate::hot::{HotIndex, MISS_BIT, NEVER, Slot};
 use crate::loader::Flights;
 use crate::maintenance::{Cmd, Inbox, Maintenance, PolicySlot};
-use crate::policy::{EventKind, PolicyStatus};
+use crate::policy::EventKind;
 use crate::shared::{
     COMMAND_CHANNEL_CAPACITY, MAX_CAPACITY_WAITS, PREFETCH_STATE_ENTRIES, READ_WAKE_SPACING,
     Shared, WAKE_CHANNEL_CAPACITY, WRITE_BUFFER_CAPACITY, WRITE_BUFFER_WAKE_AT, WriteEvent,
@@ -118,19 +118,7 @@ where
     }
 
     pub(crate) fn start(b: CacheBuilder<K, V>) -> Result<Self, Error> {
-        let policy = b
-            .policy
-            .build(b.max_capacity)
-            .map_err(|e| Error::InvalidConfig {
-                reason: e.to_string(),
-            })?;
-        let hot_status = Arc::new(Mutex::new(PolicyStatus::new(policy.name())));
-        let policy = PolicySlot::new(
-            b.policy.clone(),
-            b.max_capacity,
-            policy,
-            Arc::clone(&hot_status),
-        );
+        let (policy, hot_status) = PolicySlot::build(&b.policy, b.max_capacity)?;
         let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
         let shards = b.shards.unwrap_or((cores * 8).max(16));
         let (warm, warm_policy) = match b.warm_capacity {
@@ -139,20 +127,8 @@ where
                     WarmTier::start(&b.name, bytes, shards).map_err(|e| Error::InvalidConfig {
                         reason: format!("cannot start the pool manager thread: {e}"),
                     })?;
-                let policy =
-                    b.warm_policy
-                        .build(tier.capacity)
-                        .map_err(|e| Error::InvalidConfig {
-                            reason: e.to_string(),
-                        })?;
-                let status = Arc::new(Mutex::new(PolicyStatus::new(policy.name())));
-                let slot = PolicySlot::new(
-                    b.warm_policy.clone(),
-                    tier.capacity,
-                    policy,
-                    Arc::clone(&status),
-                );
-                (Some(tier), Some((slot, status)))
+                let slot = PolicySlot::build(&b.warm_policy, tier.capacity)?;
+                (Some(tier), Some(slot))
             }
             None => (None, None),
         };

@@ -51,6 +51,22 @@ impl PolicySlot {
         }
     }
 
+    /// Builds `choice` at `capacity` into a slot, with the status handle the
+    /// cache reads; a policy that cannot be built is a configuration error.
+    pub(crate) fn build(
+        choice: &PolicyChoice,
+        capacity: u64,
+    ) -> Result<(PolicySlot, Arc<Mutex<PolicyStatus>>), crate::error::Error> {
+        let policy = choice
+            .build(capacity)
+            .map_err(|e| crate::error::Error::InvalidConfig {
+                reason: e.to_string(),
+            })?;
+        let status = Arc::new(Mutex::new(PolicyStatus::new(policy.name())));
+        let slot = PolicySlot::new(choice.clone(), capacity, policy, Arc::clone(&status));
+        Ok((slot, status))
+    }
+
     /// Whether the configured policy is deciding.
     pub(crate) fn is_live(&self) -> bool {
         self.policy.is_some()
