@@ -91,6 +91,16 @@ where
         )
     }
 
+    /// Stores `value` under `key` with `expiration`, replacing any previous
+    /// value without reading it (cheaper than [`Cache::set`] when nobody
+    /// needs the old value; with [`Expiration::Keep`] the current entry is
+    /// still consulted for its deadline).
+    pub fn put(&self, key: K, value: V, expiration: Expiration) -> Result<(), Error> {
+        let look = expiration == Expiration::Keep;
+        self.write(key, value, self.expiry(expiration), look, |_| true)
+            .map(|_| ())
+    }
+
     /// Stores `new` with `expiration` only if the current value equals
     /// `expected` (`None`: only if absent). Returns whether it stored. The
     /// building block of optimistic read-modify-write (`INCR`, `APPEND`,

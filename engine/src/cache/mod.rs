@@ -626,16 +626,25 @@ where
         drop(table);
         self.release(u64::from(old_weight));
         self.send(WriteEvent::hot(EventKind::Update, hash, weight, expires_at));
-        let (cause, previous) = if expired {
-            (RemovalCause::Expired, None)
+        let cause = if expired {
+            RemovalCause::Expired
         } else {
             s.stripes.count(Op::Update);
-            (RemovalCause::Replaced, Some(old_value.clone()))
+            RemovalCause::Replaced
         };
-        match old_key {
-            Some(old_key) => s.notify(old_key, old_value, cause),
-            None => Counters::bump(s.counters.removal(cause)),
-        }
+        // The old value goes to whoever asked (`look`) or to the listener;
+        // it is copied only when both want it.
+        let previous = match old_key {
+            Some(old_key) => {
+                let previous = (look && !expired).then(|| old_value.clone());
+                s.notify(old_key, old_value, cause);
+                previous
+            }
+            None => {
+                Counters::bump(s.counters.removal(cause));
+                (look && !expired).then_some(old_value)
+            }
+        };
         Ok(Written::Stored { previous })
     }
 

@@ -159,4 +159,10 @@ fn conditional_writes_see_and_keep_warm_copies() {
     assert_eq!(o.previous, Some(vec![7; 300]));
     assert_eq!(cache.time_to_live(&0), Some(Some(Duration::from_secs(60))));
     assert_eq!(cache.get(&0), Some(vec![9; 10]));
+    // put: no old value read, Keep still keeps the deadline, others set it.
+    cache.put(0, vec![1; 10], Expiration::Keep).unwrap();
+    assert_eq!(cache.time_to_live(&0), Some(Some(Duration::from_secs(60))));
+    cache.put(0, vec![2; 10], Expiration::Never).unwrap();
+    assert_eq!(cache.time_to_live(&0), Some(None));
+    assert_eq!(cache.get(&0), Some(vec![2; 10]));
 }

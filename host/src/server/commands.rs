@@ -434,6 +434,13 @@ fn set(store: &Store, args: &mut [Vec<u8>], out: &mut BytesMut) {
         i += 1;
     }
     let (key, value) = (std::mem::take(&mut args[1]), std::mem::take(&mut args[2]));
+    if condition == SetIf::Always && !get {
+        // Plain SET: nobody needs the old value.
+        return match store.put(key, value, expiration) {
+            Ok(()) => reply::ok(out),
+            Err(e) => store_error(out, &e),
+        };
+    }
     match store.set(key, value, expiration, condition) {
         Ok(outcome) => {
             if get {
