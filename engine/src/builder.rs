@@ -43,6 +43,8 @@ pub struct CacheBuilder<K, V> {
     pub(crate) warm_policy: PolicyChoice,
     pub(crate) prefetch: Option<crate::policy::PrefetchChoice>,
     pub(crate) write_policy: WritePolicy,
+    pub(crate) cold: Option<crate::cold::ColdConfig>,
+    pub(crate) failover: Option<crate::health::FailoverFactory>,
     _types: PhantomData<fn(K, V)>,
 }
 
@@ -66,6 +68,8 @@ where
             warm_policy: PolicyChoice::default(),
             prefetch: None,
             write_policy: WritePolicy::default(),
+            cold: None,
+            failover: None,
             _types: PhantomData,
         }
     }
@@ -158,11 +162,28 @@ where
         self
     }
 
-    /// How writes reach the persistent tier. There is no persistent tier in
-    /// this build, so the setting is recorded (see [`Cache::write_policy`])
-    /// and governs nothing yet.
+    /// How writes reach the cold tier: on demotion only (write-back, the
+    /// default) or every write as it happens (write-through).
     pub fn write_policy(mut self, policy: WritePolicy) -> Self {
         self.write_policy = policy;
+        self
+    }
+
+    /// A persistent cold tier below the warm tier (or below the hot tier
+    /// when there is no warm tier): entries evicted from memory are appended
+    /// to segment files in `config.dir`, recovered when a cache is built on
+    /// the same directory again, and promoted back on a hit. Keys and values
+    /// are stored postcard-encoded. See [`crate::cold`].
+    pub fn cold(mut self, config: crate::cold::ColdConfig) -> Self {
+        self.cold = Some(config);
+        self
+    }
+
+    /// The failover policy that runs the cold tier's circuit breaker.
+    /// Default: [`NativeBreaker`](crate::health::NativeBreaker) with its
+    /// default parameters.
+    pub fn failover(mut self, factory: crate::health::FailoverFactory) -> Self {
+        self.failover = Some(factory);
         self
     }
 

@@ -15,7 +15,8 @@ pub struct Clock {
 
 #[derive(Clone, Debug)]
 enum Source {
-    System(Instant),
+    /// The origin, and the Unix time of it in nanoseconds.
+    System(Instant, u64),
     Manual(Arc<AtomicU64>),
 }
 
@@ -23,7 +24,7 @@ impl Clock {
     /// The monotonic system clock, starting at zero now.
     pub fn system() -> Self {
         Clock {
-            source: Source::System(Instant::now()),
+            source: Source::System(Instant::now(), crate::cold::wall_nanos()),
         }
     }
 
@@ -31,8 +32,18 @@ impl Clock {
     #[inline]
     pub fn now_nanos(&self) -> u64 {
         match &self.source {
-            Source::System(origin) => saturating_nanos(origin.elapsed()),
+            Source::System(origin, _) => saturating_nanos(origin.elapsed()),
             Source::Manual(now) => now.load(Ordering::Acquire),
+        }
+    }
+
+    /// What to add to this clock's nanoseconds to get wall-clock (Unix)
+    /// nanoseconds, the unit deadlines are persisted in. A manual clock
+    /// counts from the Unix epoch.
+    pub(crate) fn unix_offset(&self) -> u64 {
+        match &self.source {
+            Source::System(_, unix) => *unix,
+            Source::Manual(_) => 0,
         }
     }
 

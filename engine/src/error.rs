@@ -34,6 +34,18 @@ pub enum Error {
     },
     /// The cache was shut down; reads still work, writes are refused.
     Closed,
+    /// The cold tier's disk failed: a file could not be created, read,
+    /// written or synced. The cache keeps serving from memory.
+    Io {
+        /// What failed, with the path and the operating system's message.
+        reason: String,
+    },
+    /// A cold record failed its checksum (or did not decode): it was not
+    /// returned, and its segment is quarantined.
+    Corrupted {
+        /// Where, and what was wrong.
+        reason: String,
+    },
     /// A policy could not be built or swapped in; the running policy was
     /// left in place.
     PolicyRejected {
@@ -55,6 +67,8 @@ impl fmt::Display for Error {
                 write!(f, "could not encode the entry to weigh it: {reason}")
             }
             Error::Closed => f.write_str("the cache is shut down"),
+            Error::Io { reason } => write!(f, "cold tier I/O error: {reason}"),
+            Error::Corrupted { reason } => write!(f, "corrupt cold record: {reason}"),
             Error::PolicyRejected { reason } => {
                 write!(f, "policy rejected, the running one stays: {reason}")
             }

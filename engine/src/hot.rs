@@ -291,6 +291,14 @@ impl<K: Hash + Eq, V> HotIndex<K, V> {
         }
     }
 
+    /// Calls `f` with each shard's table, write-locked so that no write to a
+    /// key of that shard overtakes what `f` does with it.
+    pub(crate) fn for_each_shard(&self, mut f: impl FnMut(&Table<K, V>)) {
+        for shard in self.shards.iter() {
+            f(&shard.write());
+        }
+    }
+
     /// Takes every entry out of every shard, one shard at a time, handing each
     /// shard's entries to `f` after its lock is released.
     pub(crate) fn drain_shards(&self, mut f: impl FnMut(Vec<Slot<K, V>>)) {

@@ -76,8 +76,10 @@
 mod builder;
 mod cache;
 mod clock;
+pub mod cold;
 mod error;
 mod expiry;
+pub mod health;
 mod hot;
 mod loader;
 mod maintenance;
@@ -101,6 +103,6 @@ pub use pool::alloc::{ClassStats, DefragReport};
 pub use pool::manager::PoolStats;
 pub use pool::{Band, MAX_ITEM, MIN_SLAB, SLAB_SIZE};
 pub use stats::{
-    CacheStats, LoaderStats, MovementStats, PolicyStats, PrefetchStats, RemovalCause, RemovalStats,
-    TierStats,
+    CacheStats, ColdMovementStats, LoaderStats, MovementStats, PolicyStats, PrefetchStats,
+    RemovalCause, RemovalStats, TierStats,
 };

@@ -122,6 +122,8 @@ pub(crate) struct Shared<K, V> {
     pub(crate) index: HotIndex<K, V>,
     /// The warm tier, if configured.
     pub(crate) warm: Option<crate::warm::WarmTier<K>>,
+    /// The cold tier, when there is one.
+    pub(crate) cold: Option<crate::cache::ColdTier>,
     pub(crate) stripes: Stripes,
     pub(crate) counters: Counters,
     /// Bytes reserved by writers and held by resident entries.

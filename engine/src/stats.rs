@@ -40,6 +40,8 @@ counters! {
         warm_hits, warm_misses, promotions, demotions, demotions_aborted, demotions_dropped,
         warm_corrupt,
         prefetch_observed, prefetch_proposed, prefetch_promoted, prefetch_failures,
+        cold_hits, cold_misses, cold_promotions, cold_demotions, cold_already, cold_bypassed,
+        cold_corrupt,
     }
 }
 
@@ -160,6 +162,24 @@ pub struct MovementStats {
     pub warm_corrupt: u64,
 }
 
+/// What the cache did with its cold tier.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ColdMovementStats {
+    /// Cold hits copied up into the hot tier.
+    pub promotions: u64,
+    /// Entries appended to the cold tier (demotions, write-through,
+    /// [`Cache::persist`](crate::Cache::persist)).
+    pub demotions: u64,
+    /// Demotions skipped because the cold tier already held that version.
+    pub already_cold: u64,
+    /// Reads and demotions that skipped the cold tier because its breaker
+    /// was open, or that it refused (such entries left the cache).
+    pub bypassed: u64,
+    /// Cold values that did not decode (treated as misses).
+    pub corrupt: u64,
+}
+
 /// What the prefetch policy saw and did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -183,6 +203,10 @@ pub struct CacheStats {
     pub hot: TierStats,
     /// Reads of the warm tier (hot misses only).
     pub warm: TierStats,
+    /// Reads that reached the cold tier (hot and warm missed).
+    pub cold: TierStats,
+    /// Movement into and out of the cold tier.
+    pub cold_movement: ColdMovementStats,
     /// Movement between tiers.
     pub movement: MovementStats,
     /// The prefetch policy's work.
@@ -227,6 +251,17 @@ impl CacheStats {
             warm: TierStats {
                 hits: get(&c.warm_hits),
                 misses: get(&c.warm_misses),
+            },
+            cold: TierStats {
+                hits: get(&c.cold_hits),
+                misses: get(&c.cold_misses),
+            },
+            cold_movement: ColdMovementStats {
+                promotions: get(&c.cold_promotions),
+                demotions: get(&c.cold_demotions),
+                already_cold: get(&c.cold_already),
+                bypassed: get(&c.cold_bypassed),
+                corrupt: get(&c.cold_corrupt),
             },
             movement: MovementStats {
                 promotions: get(&c.promotions),

@@ -1,10 +1,12 @@
 //! The cache handle: every user operation, run on the caller's thread.
 
 mod admin;
+mod cold;
 mod conditional;
 mod load;
 mod tiers;
 
+pub(crate) use cold::ColdTier;
 pub use conditional::{Expiration, SetIf, SetOutcome};
 
 use std::borrow::Borrow;
@@ -142,13 +144,25 @@ where
                 })?),
                 None => None,
             };
+        let cold = match b.cold {
+            Some(config) => Some(Self::open_cold(
+                config,
+                &b.name,
+                &b.clock,
+                b.failover.as_ref(),
+                b.write_policy,
+            )?),
+            None => None,
+        };
+        let first_version = cold.as_ref().map_or(0, |c| c.store.max_version());
         let shared = Arc::new(Shared {
             index: HotIndex::new(shards),
             warm,
+            cold,
             stripes: Stripes::new(cores * 4),
             counters: Counters::default(),
             weighted: CachePadded::new(AtomicU64::new(0)),
-            version: CachePadded::new(AtomicU64::new(0)),
+            version: CachePadded::new(AtomicU64::new(first_version)),
             capacity: b.max_capacity,
             slack: b.slack.unwrap_or(b.max_capacity / 16),
             clock: b.clock,
@@ -235,7 +249,9 @@ where
         if s.observe_misses && s.stripes.record_hit(hash | MISS_BIT) {
             self.wake_for_reads();
         }
-        self.get_warm(hash, key).map(|v| f(&v))
+        self.get_warm(hash, key)
+            .or_else(|| self.get_cold(hash, key))
+            .map(|v| f(&v))
     }
 
     /// The value for `key` without counting a hit or a miss and without
@@ -263,7 +279,7 @@ where
             return !slot.expired(|| s.clock.now_nanos());
         }
         drop(table);
-        self.warm_contains(hash, key)
+        self.warm_contains(hash, key) || self.cold_current(key).is_some()
     }
 
     /// The remaining time to live of `key`: `None` if absent, `Some(None)` if
@@ -280,7 +296,10 @@ where
             Some(slot) => slot.expires_at,
             None => {
                 drop(table);
-                self.warm_deadline(hash, key)?
+                match self.warm_deadline(hash, key) {
+                    Some(deadline) => deadline,
+                    None => self.cold_current(key)?.1,
+                }
             }
         };
         if deadline == NEVER {
@@ -371,15 +390,27 @@ where
     {
         let s = self.shared();
         let hash = s.index.hasher.hash(key);
-        let (slot, displaced) = {
+        let (slot, displaced, from_cold) = {
             let mut table = s.index.shard(hash).write();
             let slot = table.remove(&s.index.hasher, hash, key);
-            // The warm copy goes under the same lock, so no promotion can
-            // bring it back after this remove.
+            // The warm and cold copies go under the same lock, so no
+            // promotion can bring them back after this remove.
             let displaced = self.warm_discard(hash, key, slot.is_none());
-            (slot, displaced)
+            let from_cold = if slot.is_none() && displaced.is_none() {
+                self.cold_current(key).map(|(v, _)| v)
+            } else {
+                None
+            };
+            let known = slot
+                .as_ref()
+                .map(|s| &s.key)
+                .or(displaced.as_ref().map(|d| &d.key));
+            self.cold_on_remove(key, known);
+            (slot, displaced, from_cold)
         };
-        let from_warm = displaced.and_then(|d| self.settle_displaced(d, RemovalCause::Removed));
+        let from_warm = displaced
+            .and_then(|d| self.settle_displaced(d, RemovalCause::Removed))
+            .or(from_cold);
         let Some(slot) = slot else {
             if from_warm.is_some() {
                 s.stripes.count(Op::Remove);
@@ -423,6 +454,12 @@ where
                 }
                 warm.pool.free(locs);
             });
+        }
+        if let Some(cold) = &s.cold
+            && let Err(e) = cold.store.clear()
+        {
+            cold.health.report(false);
+            log::warn!("clearing the cold tier failed: {e}");
         }
     }
 
@@ -494,6 +531,12 @@ where
     /// Reads keep working. Idempotent.
     pub fn shutdown(&self) {
         self.shared().closed.store(true, Ordering::Release);
+        if let Some(cold) = &self.shared().cold
+            && cold.health.usable()
+            && let Err(e) = self.persist()
+        {
+            log::warn!("persisting the memory tiers at shutdown failed: {e}");
+        }
         let Some(worker) = self.inner.worker.lock().take() else {
             return;
         };
@@ -571,6 +614,7 @@ where
             // examined and replaced under this hot-shard lock.
             let warm_current = if look {
                 self.warm_current(hash, &key)
+                    .or_else(|| self.cold_current(&key))
             } else {
                 None
             };
@@ -587,6 +631,7 @@ where
                 (Expiry::Keep, None) => self.default_deadline(),
             };
             let displaced = self.warm_discard(hash, &key, look);
+            self.cold_on_write(&key, &value, version, expires_at);
             let slot = Slot {
                 version,
                 expires_at,
@@ -622,6 +667,7 @@ where
             Expiry::Keep => slot.expires_at,
         };
         let expires_at = slot.expires_at;
+        self.cold_on_write(&slot.key, &slot.value, version, expires_at);
         let old_key = s.listener.as_ref().map(|_| slot.key.clone());
         drop(table);
         self.release(u64::from(old_weight));

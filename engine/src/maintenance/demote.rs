@@ -34,7 +34,7 @@ struct Candidate<K, V> {
 
 impl<K, V> Maintenance<K, V>
 where
-    K: std::hash::Hash + Eq + Clone + Send + Sync + DeserializeOwned + 'static,
+    K: std::hash::Hash + Eq + Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
     V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
 {
     /// Evicts the hot entries of `victims`, demoting them to the warm tier
@@ -282,18 +282,59 @@ where
                 self.fail_warm_policy();
             }
             let mut locs = Vec::with_capacity(victims.len());
+            let mut gone = Vec::new();
             for hash in victims {
+                // Into the cold tier under the key's hot-shard lock, so no
+                // write of the key can slip between its warm and cold copy.
+                let hot = shared
+                    .cold
+                    .as_ref()
+                    .map(|_| shared.index.shard(hash).write());
                 while let Some(entry) = warm.index.take_hash_if(hash, |_| true) {
                     freed += u64::from(entry.slot_size);
-                    locs.push(entry.loc);
-                    self.notify_warm(entry, RemovalCause::Evicted);
+                    if self.warm_to_cold(&entry, now) {
+                        locs.push(entry.loc);
+                    } else {
+                        gone.push(entry);
+                    }
                 }
+                drop(hot);
+            }
+            // The listener hears of entries that left the cache after the
+            // locks are released (it may use the cache).
+            for entry in gone {
+                let loc = entry.loc;
+                self.notify_warm(entry, RemovalCause::Evicted);
+                locs.push(loc);
             }
             warm.pool.free(locs);
             if freed >= need {
                 return;
             }
         }
+    }
+
+    /// Appends an evicted warm entry to the cold tier (if there is one, it
+    /// is usable and the entry is live); whether the cold tier holds it.
+    /// Call with the key's hot-shard lock held, before freeing its slot.
+    fn warm_to_cold(&self, entry: &WarmEntry<K>, now: u64) -> bool {
+        let (Some(cold), Some(warm)) = (&self.shared.cold, &self.shared.warm) else {
+            return false;
+        };
+        if entry.expires_at != NEVER && entry.expires_at <= now {
+            return false;
+        }
+        let mut buf = Vec::new();
+        cold.demote(
+            &self.shared.counters,
+            &entry.key,
+            || {
+                warm.bytes_of(entry, &mut buf).then_some(())?;
+                codec::decompress(&buf, entry.codec, warm.dict.get()).map(|raw| raw.into_owned())
+            },
+            entry.version,
+            entry.expires_at,
+        )
     }
 
     /// Reaps the expired warm entries of `hash`.

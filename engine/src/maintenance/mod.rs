@@ -85,7 +85,14 @@ pub(crate) struct Maintenance<K, V> {
 
 impl<K, V> Maintenance<K, V>
 where
-    K: std::hash::Hash + Eq + Clone + Send + Sync + serde::de::DeserializeOwned + 'static,
+    K: std::hash::Hash
+        + Eq
+        + Clone
+        + Send
+        + Sync
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + 'static,
     V: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
 {
     pub(crate) fn new(
@@ -498,16 +505,38 @@ where
     /// freed.
     fn drop_hash(&mut self, hash: u64, source: Source) -> u64 {
         let (mut freed, mut found) = (0, false);
-        while let Some(slot) = self.shared.index.remove_if(hash, |_| true) {
-            found = true;
-            let w = u64::from(slot.weight);
-            freed += w;
-            self.shared.weighted.fetch_sub(w, Ordering::AcqRel);
-            if source == Source::Fallback {
-                Counters::bump(&self.shared.counters.fallback_evictions);
+        let shared = Arc::clone(&self.shared);
+        let now = shared.clock.now_nanos();
+        let mut gone = Vec::new();
+        {
+            // Without a warm tier, victims go straight to the cold tier,
+            // under the key's hot-shard lock.
+            let mut table = shared.index.shard(hash).write();
+            while let Some(slot) = table.remove_hash_if(&shared.index.hasher, hash, |_| true) {
+                found = true;
+                let w = u64::from(slot.weight);
+                freed += w;
+                shared.weighted.fetch_sub(w, Ordering::AcqRel);
+                if source == Source::Fallback {
+                    Counters::bump(&shared.counters.fallback_evictions);
+                }
+                let kept = shared.cold.as_ref().is_some_and(|cold| {
+                    !slot.expired(|| now)
+                        && cold.demote(
+                            &shared.counters,
+                            &slot.key,
+                            || postcard::to_allocvec(&slot.value).ok(),
+                            slot.version,
+                            slot.expires_at,
+                        )
+                });
+                if !kept {
+                    gone.push(slot);
+                }
             }
-            self.shared
-                .notify(slot.key, slot.value, RemovalCause::Evicted);
+        }
+        for slot in gone {
+            shared.notify(slot.key, slot.value, RemovalCause::Evicted);
         }
         if !found {
             Counters::bump(&self.shared.counters.invalid_unknown);

@@ -18,7 +18,7 @@ use crate::stats::Counters;
 
 impl<K, V> Maintenance<K, V>
 where
-    K: std::hash::Hash + Eq + Clone + Send + Sync + DeserializeOwned + 'static,
+    K: std::hash::Hash + Eq + Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
     V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
 {
     /// Records one sampled request for the prefetch policy.

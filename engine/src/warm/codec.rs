@@ -98,6 +98,25 @@ pub(crate) fn compress(raw: Vec<u8>, dict: Option<&[u8]>) -> (Vec<u8>, Codec) {
     }
 }
 
+/// The postcard bytes inside bytes written by [`compress`]; `None` if they
+/// do not decompress (never a panic).
+pub(crate) fn decompress<'a>(
+    bytes: &'a [u8],
+    codec: Codec,
+    dict: Option<&[u8]>,
+) -> Option<std::borrow::Cow<'a, [u8]>> {
+    use std::borrow::Cow;
+    match codec {
+        Codec::Raw => Some(Cow::Borrowed(bytes)),
+        Codec::Lz4 => lz4_flex::decompress_size_prepended(bytes)
+            .ok()
+            .map(Cow::Owned),
+        Codec::Lz4Dict => lz4_flex::block::decompress_size_prepended_with_dict(bytes, dict?)
+            .ok()
+            .map(Cow::Owned),
+    }
+}
+
 /// Decodes bytes written by [`compress`]; `None` if they are not a valid
 /// encoding (never a panic).
 pub(crate) fn decode<V: DeserializeOwned>(
@@ -105,14 +124,7 @@ pub(crate) fn decode<V: DeserializeOwned>(
     codec: Codec,
     dict: Option<&[u8]>,
 ) -> Option<V> {
-    match codec {
-        Codec::Raw => postcard::from_bytes(bytes).ok(),
-        Codec::Lz4 => postcard::from_bytes(&lz4_flex::decompress_size_prepended(bytes).ok()?).ok(),
-        Codec::Lz4Dict => {
-            let raw = lz4_flex::block::decompress_size_prepended_with_dict(bytes, dict?).ok()?;
-            postcard::from_bytes(&raw).ok()
-        }
-    }
+    postcard::from_bytes(&decompress(bytes, codec, dict)?).ok()
 }
 
 #[cfg(test)]

@@ -132,6 +132,15 @@ impl<K: Hash + Eq> WarmIndex<K> {
         }
     }
 
+    /// Calls `f` with every entry whose key hashes to `hash`, under the
+    /// shard's read lock.
+    pub(crate) fn for_each_of(&self, hash: u64, mut f: impl FnMut(&WarmEntry<K>)) {
+        let table = self.shard(hash).read();
+        for e in table.iter().filter(|e| e.hash == hash) {
+            f(e);
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.shards.iter().map(|s| s.read().len()).sum()
     }

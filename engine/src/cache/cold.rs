@@ -1,0 +1,389 @@
+//! The caller's side of the cold tier: reading and promoting, keeping the
+//! cold copy of a key coherent with writes and removes, write-through, and
+//! persisting the memory tiers.
+//!
+//! The cold tier is *inclusive* for entries that did not change: a promoted
+//! entry keeps its cold record, so demoting it again costs nothing. Every
+//! write or remove of a key that has a cold record drops its index entry and
+//! appends a tombstone (or, with write-through, the new record) while the
+//! key's hot-shard lock is held, so no reader sees the old record again and
+//! no restart brings it back. The cold index is keyed by a fixed-seed hash
+//! of the key (`stable_hash`), the same in every process, so lookups by any
+//! borrowed form of the key work and recovery can rebuild it from the
+//! stored keys.
+
+use std::borrow::Borrow;
+use std::hash::{BuildHasher, Hash};
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::Cache;
+use crate::cold::{ColdStore, ColdValue};
+use crate::error::Error;
+use crate::health::Health;
+use crate::hot::{NEVER, Slot};
+use crate::policy::EventKind;
+use crate::shared::WriteEvent;
+use crate::stats::Counters;
+
+/// The cold tier of one cache.
+pub(crate) struct ColdTier {
+    /// Declared before the store: the health actor holds a handle on it and
+    /// must stop first.
+    pub(crate) health: Health,
+    pub(crate) store: ColdStore,
+    /// Cache clock nanoseconds + this = the wall nanoseconds deadlines are
+    /// stored in.
+    pub(crate) offset: u64,
+    /// Every write is appended, not only demotions.
+    pub(crate) write_through: bool,
+}
+
+impl ColdTier {
+    pub(crate) fn clock_to_disk(&self, deadline: u64) -> u64 {
+        if deadline == NEVER {
+            NEVER
+        } else {
+            deadline.saturating_add(self.offset)
+        }
+    }
+
+    pub(crate) fn disk_to_clock(&self, deadline: u64) -> u64 {
+        if deadline == NEVER {
+            NEVER
+        } else {
+            deadline.saturating_sub(self.offset)
+        }
+    }
+
+    /// Appends a demoted or persisted entry unless the cold tier already
+    /// holds this very version; bypassed while the breaker is open. Call
+    /// with the key's hot-shard lock held. Returns whether the cold tier
+    /// holds it afterwards.
+    pub(crate) fn demote<K: Serialize + Hash>(
+        &self,
+        counters: &Counters,
+        key: &K,
+        value: impl FnOnce() -> Option<Vec<u8>>,
+        version: u64,
+        deadline: u64,
+    ) -> bool {
+        let chash = stable_hash(key);
+        if self.store.tag_of(chash) == Some(version as u32) {
+            Counters::bump(&counters.cold_already);
+            return true;
+        }
+        if !self.health.usable() {
+            Counters::bump(&counters.cold_bypassed);
+            return false;
+        }
+        let (Ok(kb), Some(vb)) = (postcard::to_allocvec(key), value()) else {
+            return false;
+        };
+        match self
+            .store
+            .put_hashed(chash, &kb, &vb, version, self.clock_to_disk(deadline))
+        {
+            Ok(()) => {
+                Counters::bump(&counters.cold_demotions);
+                true
+            }
+            Err(_) => {
+                Counters::bump(&counters.cold_bypassed);
+                false
+            }
+        }
+    }
+}
+
+/// The fixed-seed hash of a key that indexes the cold tier.
+pub(crate) fn stable_hash<Q: Hash + ?Sized>(key: &Q) -> u64 {
+    foldhash::quality::FixedState::with_seed(0x636f_6c64_7469_6572).hash_one(key)
+}
+
+/// The cold store's key hash for a cache of `K`: decode the stored key and
+/// hash it as [`stable_hash`] does.
+pub(crate) fn key_hasher<K: DeserializeOwned + Hash>() -> crate::cold::KeyHash {
+    Arc::new(|bytes: &[u8]| match postcard::from_bytes::<K>(bytes) {
+        Ok(k) => stable_hash(&k),
+        Err(_) => crate::cold::bytes_hash(bytes),
+    })
+}
+
+impl<K, V> Cache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+    V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+{
+    /// Opens the cold store (recovering it) and starts its health actor.
+    pub(super) fn open_cold(
+        mut config: crate::cold::ColdConfig,
+        name: &str,
+        clock: &crate::Clock,
+        failover: Option<&crate::health::FailoverFactory>,
+        write_policy: crate::WritePolicy,
+    ) -> Result<ColdTier, Error> {
+        config.key_hash = key_hasher::<K>();
+        config.name = name.to_owned();
+        let offset = clock.unix_offset();
+        let now = {
+            let clock = clock.clone();
+            Box::new(move || clock.now_nanos().saturating_add(offset))
+        };
+        let store = ColdStore::open_with_clock(config, now)?;
+        let policy: Box<dyn crate::health::FailoverPolicy> = match failover {
+            Some(factory) => factory().map_err(|e| Error::InvalidConfig {
+                reason: format!("failover policy: {e}"),
+            })?,
+            None => Box::new(crate::health::NativeBreaker::new(&[]).map_err(|e| {
+                Error::InvalidConfig {
+                    reason: format!("failover policy: {e}"),
+                }
+            })?),
+        };
+        let health = Health::start(name, Arc::new(store.clone()), policy).map_err(|e| {
+            Error::InvalidConfig {
+                reason: format!("cannot start the health thread: {e}"),
+            }
+        })?;
+        Ok(ColdTier {
+            health,
+            store,
+            offset,
+            write_through: write_policy == crate::WritePolicy::WriteThrough,
+        })
+    }
+
+    /// The cold store's figures (`None` without a cold tier).
+    pub fn cold_stats(&self) -> Option<crate::cold::ColdStats> {
+        self.shared().cold.as_ref().map(|c| c.store.stats())
+    }
+
+    /// What recovery found when the cold tier was opened.
+    pub fn cold_recovery(&self) -> Option<crate::cold::RecoveryReport> {
+        self.shared()
+            .cold
+            .as_ref()
+            .map(|c| c.store.recovery().clone())
+    }
+
+    /// The cold tier's circuit breaker state and figures.
+    pub fn cold_health(&self) -> Option<(crate::health::Breaker, crate::health::HealthStats)> {
+        self.shared()
+            .cold
+            .as_ref()
+            .map(|c| (c.health.state(), c.health.stats()))
+    }
+
+    /// Waits until everything appended to the cold tier so far is durable.
+    pub fn sync_cold(&self) -> Result<(), Error> {
+        match &self.shared().cold {
+            Some(c) => c.store.sync(),
+            None => Ok(()),
+        }
+    }
+
+    /// Reads the cold record of `key`: the decoded key and value, version
+    /// and deadline (in the cache clock).
+    fn cold_read<Q>(&self, key: &Q) -> Option<(K, V, u64, u64)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let s = self.shared();
+        let cold = s.cold.as_ref()?;
+        if !cold.health.usable() {
+            Counters::bump(&s.counters.cold_bypassed);
+            return None;
+        }
+        let mut decoded = None;
+        let found = cold.store.get_hashed(stable_hash(key), |bytes| {
+            match postcard::from_bytes::<K>(bytes) {
+                Ok(k) if k.borrow() == key => {
+                    decoded = Some(k);
+                    true
+                }
+                _ => false,
+            }
+        });
+        cold.health.report(found.is_ok());
+        let ColdValue {
+            value,
+            version,
+            expires,
+        } = found.ok()??;
+        let Ok(value) = postcard::from_bytes::<V>(&value) else {
+            Counters::bump(&s.counters.cold_corrupt);
+            return None;
+        };
+        Some((decoded?, value, version, cold.disk_to_clock(expires)))
+    }
+
+    /// A miss in the memory tiers: read the cold record, then promote it if
+    /// it is still the newest (the key's hot-shard lock decides).
+    pub(super) fn get_cold<Q>(&self, hash: u64, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let s = self.shared();
+        let cold = s.cold.as_ref()?;
+        let Some((k, value, version, expires_at)) = self.cold_read(key) else {
+            Counters::bump(&s.counters.cold_misses);
+            return None;
+        };
+        Counters::bump(&s.counters.cold_hits);
+        let Ok(weight) = self.weigh(&k, &value) else {
+            return Some(value);
+        };
+        if u64::from(weight) > s.capacity || self.reserve(weight).is_err() {
+            return Some(value);
+        }
+        let mut table = s.index.shard(hash).write();
+        let unchanged = table.get(hash, key).is_none()
+            && !self.warm_contains(hash, key)
+            && cold.store.tag_of(stable_hash(key)) == Some(version as u32);
+        if !unchanged {
+            // Written, removed or promoted meanwhile; what we read was the
+            // current value when we read it.
+            drop(table);
+            self.release(u64::from(weight));
+            return Some(value);
+        }
+        let slot = Slot {
+            version,
+            expires_at,
+            weight,
+            key: k,
+            value: value.clone(),
+        };
+        table.insert_new(&s.index.hasher, hash, slot);
+        drop(table);
+        Counters::bump(&s.counters.cold_promotions);
+        self.send(WriteEvent::hot(EventKind::Insert, hash, weight, expires_at));
+        Some(value)
+    }
+
+    /// The live cold value of `key` and its deadline. Call with the key's
+    /// hot-shard lock held.
+    pub(super) fn cold_current<Q>(&self, key: &Q) -> Option<(V, u64)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.cold_read(key).map(|(_, v, _, deadline)| (v, deadline))
+    }
+
+    /// A write of `key` (version `version`) is being stored hot: with
+    /// write-through append it, else make sure the cold tier forgets the old
+    /// record. Call with the key's hot-shard lock held.
+    pub(super) fn cold_on_write(&self, key: &K, value: &V, version: u64, deadline: u64) {
+        let s = self.shared();
+        let Some(cold) = &s.cold else { return };
+        let chash = stable_hash(key);
+        if cold.write_through
+            && cold.demote(
+                &s.counters,
+                key,
+                || postcard::to_allocvec(value).ok(),
+                version,
+                deadline,
+            )
+        {
+            return;
+        }
+        if cold.store.tag_of(chash).is_some() {
+            let removed = postcard::to_allocvec(key)
+                .map_err(|e| Error::Encode {
+                    reason: e.to_string(),
+                })
+                .and_then(|kb| cold.store.remove_hashed(chash, &kb, version));
+            cold.health.report(removed.is_ok());
+        }
+    }
+
+    /// `key` is being removed: the cold tier forgets it and a tombstone
+    /// keeps it from coming back. `known` is the key when a memory tier had
+    /// it. Call with the key's hot-shard lock held; returns whether the
+    /// cold tier had a record of it.
+    pub(super) fn cold_on_remove<Q>(&self, key: &Q, known: Option<&K>) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let s = self.shared();
+        let Some(cold) = &s.cold else { return false };
+        let chash = stable_hash(key);
+        if cold.store.tag_of(chash).is_none() {
+            return false;
+        }
+        let version = s.version.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1;
+        let removed = match known.map(postcard::to_allocvec) {
+            Some(Ok(kb)) => cold.store.remove_hashed(chash, &kb, version),
+            _ => cold.store.remove_matching(
+                chash,
+                |bytes| postcard::from_bytes::<K>(bytes).is_ok_and(|k| k.borrow() == key),
+                version,
+            ),
+        };
+        cold.health.report(removed.is_ok());
+        removed.unwrap_or(false)
+    }
+
+    /// Writes every hot and warm entry the cold tier does not hold yet into
+    /// it and waits until they are durable: a restart then finds everything
+    /// the cache held. [`Cache::shutdown`] does this with a write-back cold
+    /// tier. Returns how many entries were written.
+    pub fn persist(&self) -> Result<u64, Error> {
+        let s = self.shared();
+        let Some(cold) = &s.cold else {
+            return Ok(0);
+        };
+        let mut written = 0u64;
+        let before = s
+            .counters
+            .cold_demotions
+            .load(std::sync::atomic::Ordering::Relaxed);
+        s.index.for_each_shard(|table| {
+            for slot in table.iter() {
+                cold.demote(
+                    &s.counters,
+                    &slot.key,
+                    || postcard::to_allocvec(&slot.value).ok(),
+                    slot.version,
+                    slot.expires_at,
+                );
+            }
+        });
+        if let Some(warm) = &s.warm {
+            let mut hashes = Vec::new();
+            warm.index.for_each(|h, _| hashes.push(h));
+            for hash in hashes {
+                let _table = s.index.shard(hash).write();
+                warm.index.for_each_of(hash, |e| {
+                    let mut buf = Vec::new();
+                    cold.demote(
+                        &s.counters,
+                        &e.key,
+                        || {
+                            warm.bytes_of(e, &mut buf).then_some(())?;
+                            crate::warm::codec::decompress(&buf, e.codec, warm.dict.get())
+                                .map(|raw| raw.into_owned())
+                        },
+                        e.version,
+                        e.expires_at,
+                    );
+                });
+            }
+        }
+        written += s
+            .counters
+            .cold_demotions
+            .load(std::sync::atomic::Ordering::Relaxed)
+            - before;
+        cold.store.sync()?;
+        Ok(written)
+    }
+}

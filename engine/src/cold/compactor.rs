@@ -1,0 +1,235 @@
+//! The compactor actor: keeps the store within its capacity by evicting the
+//! oldest segment, and reclaims garbage by rewriting the live records of
+//! sealed segments whose garbage ratio reached the threshold, then retiring
+//! them (through the writer, which makes the rewrites durable first).
+//!
+//! Space bound: bytes on disk ≤ `capacity` + the active segment + the
+//! segment being compacted. Among sealed segments, none stays above the
+//! garbage threshold `g` after a pass, so live data takes at least `1 − g`
+//! of them (tombstones count as live until no older segment exists).
+//!
+//! What a pass keeps, so that nothing comes back after a restart:
+//! * a live record (the index still points at it) is rewritten;
+//! * an expired live record is dropped, replaced by a tombstone if an older
+//!   segment could still hold an older version of its key;
+//! * a tombstone is rewritten while an older segment exists;
+//! * anything else is dead and dropped.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+
+use super::format;
+use super::index::Loc;
+use super::segment::{Body, Segment};
+use super::writer;
+use super::{Shared, bump};
+use crate::error::Error;
+
+/// What the compactor is asked to do.
+pub(crate) enum Cmd {
+    /// Evict past the capacity, then compact: every sealed segment with any
+    /// garbage if `all`, else those past the threshold.
+    Run {
+        all: bool,
+        reply: Option<Sender<Result<usize, Error>>>,
+    },
+    Shutdown,
+}
+
+pub(crate) struct Compactor {
+    s: Arc<Shared>,
+    rx: Receiver<Cmd>,
+    writer: Sender<writer::Cmd>,
+}
+
+impl Compactor {
+    pub(crate) fn new(s: Arc<Shared>, rx: Receiver<Cmd>, writer: Sender<writer::Cmd>) -> Self {
+        Compactor { s, rx, writer }
+    }
+
+    pub(crate) fn run(self) {
+        while let Ok(cmd) = self.rx.recv() {
+            match cmd {
+                Cmd::Run { all, reply } => {
+                    let result = self.pass(all);
+                    if let Err(e) = &result {
+                        log::warn!("cold tier {}: compaction: {e}", self.s.config.name);
+                    }
+                    if let Some(reply) = reply {
+                        let _ = reply.send(result);
+                    }
+                }
+                Cmd::Shutdown => return,
+            }
+        }
+    }
+
+    /// Segments that may be evicted or compacted: all but the newest (which
+    /// may be the one being written).
+    fn candidates(&self) -> Vec<Arc<Segment>> {
+        let mut all = self.s.segments.all();
+        all.pop();
+        all
+    }
+
+    fn pass(&self, all: bool) -> Result<usize, Error> {
+        let mut done = 0;
+        loop {
+            let (_, disk, _) = self.s.segments.totals();
+            if disk <= self.s.config.capacity {
+                break;
+            }
+            let Some(oldest) = self.candidates().into_iter().next() else {
+                break;
+            };
+            self.evict(oldest)?;
+            done += 1;
+        }
+        let threshold = match (all, self.s.config.compact_at) {
+            (true, _) => f64::MIN_POSITIVE,
+            (false, Some(g)) => g,
+            (false, None) => return Ok(done),
+        };
+        let mut picked: Vec<(f64, Arc<Segment>)> = self
+            .candidates()
+            .into_iter()
+            .filter(|seg| seg.is_sealed() && seg.trusted())
+            .filter_map(|seg| {
+                let len = seg.stats.len.load(Ordering::Acquire);
+                let live = seg.stats.live.load(Ordering::Acquire).min(len);
+                let garbage = if len == 0 {
+                    0.0
+                } else {
+                    (len - live) as f64 / len as f64
+                };
+                (garbage >= threshold).then_some((garbage, seg))
+            })
+            .collect();
+        picked.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for (_, seg) in picked {
+            if self.compact(seg)? {
+                done += 1;
+            }
+        }
+        Ok(done)
+    }
+
+    /// Drops the oldest segment and the entries it held.
+    fn evict(&self, seg: Arc<Segment>) -> Result<(), Error> {
+        let id = seg.id;
+        // The writer unmaps a segment once no one holds it.
+        drop(seg);
+        let mut gone = Vec::new();
+        self.s.index.for_each(|h, loc| {
+            if loc.seg == id {
+                gone.push((h, loc));
+            }
+        });
+        let mut n = 0;
+        for (h, loc) in gone {
+            if self.s.unindex_if(h, loc) {
+                n += 1;
+            }
+        }
+        bump(&self.s.counters.evicted_entries, n);
+        bump(&self.s.counters.evicted_segments, 1);
+        self.retire(id)
+    }
+
+    /// Rewrites the live records of `seg` and retires it; `false` if it
+    /// turned out to hold a bad record (it is quarantined instead).
+    fn compact(&self, seg: Arc<Segment>) -> Result<bool, Error> {
+        let Body::Sealed(map) = &seg.body else {
+            return Ok(false);
+        };
+        let started = Instant::now();
+        let bytes = map.bytes();
+        let now = (self.s.now)();
+        let older = self.s.segments.has_older(seg.id);
+        let mut off = 0usize;
+        let mut rewritten = 0u64;
+        while off < bytes.len() {
+            let h = match format::verify(&bytes[off..]) {
+                Ok(h) => h,
+                Err(why) => {
+                    if !seg.stats.quarantined.swap(true, Ordering::AcqRel) {
+                        bump(&self.s.counters.quarantined_segments, 1);
+                    }
+                    log::error!(
+                        "cold tier {}: segment {} has a bad record at {off} ({why:?}); quarantined",
+                        self.s.config.name,
+                        seg.id
+                    );
+                    return Ok(false);
+                }
+            };
+            let len = h.record_len();
+            let record = &bytes[off..off + len];
+            let key = format::key_of(record, &h);
+            let hash = self.s.key_hash(key);
+            let loc = Loc {
+                seg: seg.id,
+                offset: off as u32,
+                len: len as u32,
+                tag: h.version as u32,
+            };
+            off += len;
+            let cmd = if h.is_tombstone() {
+                if !older {
+                    continue;
+                }
+                writer::Cmd::Rewrite {
+                    hash,
+                    from: loc,
+                    record: record.to_vec(),
+                    tombstone: true,
+                }
+            } else if self.s.index.get(hash) != Some(loc) {
+                continue;
+            } else if h.expires != format::NEVER && h.expires <= now {
+                if !self.s.unindex_if(hash, loc) || !older {
+                    continue;
+                }
+                let mut tomb = Vec::new();
+                format::encode(&mut tomb, key, None, h.version, format::NEVER);
+                writer::Cmd::Rewrite {
+                    hash,
+                    from: loc,
+                    record: tomb,
+                    tombstone: true,
+                }
+            } else {
+                writer::Cmd::Rewrite {
+                    hash,
+                    from: loc,
+                    record: record.to_vec(),
+                    tombstone: false,
+                }
+            };
+            self.writer.send(cmd).map_err(|_| Error::Closed)?;
+            rewritten += 1;
+        }
+        let (id, total) = (seg.id, bytes.len() as u64);
+        drop(seg);
+        self.retire(id)?;
+        bump(&self.s.counters.compactions, 1);
+        bump(&self.s.counters.compacted_records, rewritten);
+        bump(&self.s.counters.compacted_bytes, total);
+        bump(
+            &self.s.counters.compaction_nanos,
+            started.elapsed().as_nanos() as u64,
+        );
+        Ok(true)
+    }
+
+    fn retire(&self, id: u32) -> Result<(), Error> {
+        let (reply, done) = bounded(1);
+        self.writer
+            .send(writer::Cmd::Retire { id, reply })
+            .map_err(|_| Error::Closed)?;
+        done.recv().map_err(|_| Error::Closed)?
+    }
+}

@@ -1,0 +1,121 @@
+//! The cold tier's RAM index: key hash → where the newest record lives.
+//!
+//! An entry is 16 bytes ([`Loc`]) beside its 8-byte hash key in a sharded
+//! hashbrown map. The full key is not kept: it is stored in the record and
+//! compared on every read, so two keys whose 64-bit hashes collide cost a
+//! miss, never a wrong value.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use crossbeam_utils::CachePadded;
+use parking_lot::RwLock;
+
+/// Where a record lives, or that one is on its way (`seg == PENDING`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Loc {
+    pub(crate) seg: u32,
+    pub(crate) offset: u32,
+    /// Bytes of the whole record.
+    pub(crate) len: u32,
+    /// The low 32 bits of the record's version: enough to tell a pending
+    /// append from a newer one of the same key while both are in flight
+    /// (the writer's queue is far shorter than 2^32).
+    pub(crate) tag: u32,
+}
+
+/// `Loc::seg` of an entry whose record the writer has not appended yet.
+pub(crate) const PENDING: u32 = u32::MAX;
+
+impl Loc {
+    pub(crate) fn pending(version: u64) -> Loc {
+        Loc {
+            seg: PENDING,
+            offset: 0,
+            len: 0,
+            tag: version as u32,
+        }
+    }
+
+    pub(crate) fn is_pending(&self) -> bool {
+        self.seg == PENDING
+    }
+}
+
+/// Keys are already well-mixed hashes: pass them through.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type Map = HashMap<u64, Loc, BuildHasherDefault<PassThrough>>;
+
+/// The sharded index.
+pub(crate) struct ColdIndex {
+    shards: Box<[CachePadded<RwLock<Map>>]>,
+    mask: usize,
+}
+
+impl ColdIndex {
+    pub(crate) fn new(shards: usize) -> Self {
+        let n = shards.max(1).next_power_of_two();
+        ColdIndex {
+            shards: (0..n)
+                .map(|_| CachePadded::new(RwLock::new(Map::default())))
+                .collect(),
+            mask: n - 1,
+        }
+    }
+
+    /// The shard of `hash`: bits the map itself does not use for buckets.
+    pub(crate) fn shard(&self, hash: u64) -> &RwLock<Map> {
+        &self.shards[(hash >> 40) as usize & self.mask]
+    }
+
+    pub(crate) fn get(&self, hash: u64) -> Option<Loc> {
+        self.shard(hash).read().get(&hash).copied()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.read().len()).sum()
+    }
+
+    /// Calls `f` on every entry, one shard read-locked at a time.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(u64, Loc)) {
+        for shard in self.shards.iter() {
+            for (&h, &loc) in shard.read().iter() {
+                f(h, loc);
+            }
+        }
+    }
+
+    /// Removes every entry; returns what they held.
+    pub(crate) fn drain(&self) -> Vec<Loc> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            out.extend(shard.write().drain().map(|(_, l)| l));
+        }
+        out
+    }
+
+    /// Bytes of table memory the shards hold (buckets of key + entry, plus
+    /// one control byte each).
+    pub(crate) fn table_bytes(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.read().capacity() * (std::mem::size_of::<(u64, Loc)>() + 1))
+            .sum()
+    }
+}

@@ -1,0 +1,777 @@
+//! The cold tier: a persistent, checksummed, log-structured store of
+//! key/value records in append-only segment files.
+//!
+//! * **Writes** go to one writer actor (`writer`, thread `gx-cold-w-NAME`)
+//!   that appends them to the active segment with positioned writes, several
+//!   at a time (group commit), and syncs per [`SyncMode`]. A full segment is
+//!   synced, *sealed* and memory-mapped read-only; a new one becomes active.
+//! * **Reads** run on the caller's thread: the RAM index (`index`, 16 bytes
+//!   per entry) names the segment and offset; the record is read from the
+//!   map (or, in the active segment, with a positioned read), its checksum
+//!   verified and its key compared.
+//! * **Removes and overwrites** drop the index entry at once and append a
+//!   tombstone, so a restart cannot resurrect the old value.
+//! * **Compaction** (`compactor`, thread `gx-cold-c-NAME`) picks sealed
+//!   segments by garbage ratio, rewrites their live records through the
+//!   writer and retires them; when the store is over its capacity it evicts
+//!   the oldest segment (FIFO, as log-structured caches do).
+//! * **Recovery** (`recover`) loads the newest index snapshot if it is
+//!   intact and consistent with the files, then scans what was written after
+//!   it (all segments, if there is no usable snapshot): newest version wins,
+//!   tombstones delete, the torn tail of the last segment is cut, a segment
+//!   with a bad record elsewhere is quarantined.
+//! * Every I/O goes through [`ColdFs`], so tests inject faults ([`FaultFs`]).
+//!
+//! The byte layout is in `format`'s documentation.
+
+mod compactor;
+mod fault;
+pub(crate) mod format;
+mod fs;
+mod index;
+mod mmap;
+mod recover;
+mod segment;
+mod writer;
+
+pub use fault::{FaultFs, FaultOp, Tear};
+pub use format::{MAX_KEY, MAX_VALUE};
+pub use fs::{ColdFile, ColdFs, Mapped, StdFs};
+
+use std::hash::BuildHasher;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Sender, TrySendError, bounded};
+use parking_lot::Mutex;
+
+use crate::error::Error;
+use index::{ColdIndex, Loc};
+use segment::Segments;
+use writer::{Append, Cmd};
+
+/// Commands the writer's channel holds before senders wait.
+pub(crate) const COLD_WRITE_QUEUE: usize = 4096;
+/// Commands the compactor's channel holds.
+pub(crate) const COLD_COMPACT_QUEUE: usize = 16;
+/// Index shards.
+const COLD_INDEX_SHARDS: usize = 64;
+
+/// When the writer makes appended records durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    /// After every group commit, before the records become readable; a
+    /// caller that needs its write durable waits with [`ColdStore::sync`]
+    /// (which then returns at once).
+    Always,
+    /// At most this long after a record was appended.
+    Every(Duration),
+    /// Only when a segment is sealed or on [`ColdStore::sync`]; the
+    /// operating system decides the rest.
+    Never,
+}
+
+/// How a cold store is laid out and run.
+#[derive(Clone)]
+pub struct ColdConfig {
+    /// The directory that holds the segments (created if missing).
+    pub dir: PathBuf,
+    /// Bytes on disk the store may hold; past it the oldest segment is
+    /// evicted. The bound is `capacity + 2 × segment_size` (the active
+    /// segment and one being compacted).
+    pub capacity: u64,
+    /// Bytes per segment file (64 KiB – 2 GiB).
+    pub segment_size: u32,
+    /// Durability.
+    pub sync: SyncMode,
+    /// A sealed segment whose garbage (dead records) reaches this share of
+    /// its bytes is compacted. `None`: only on [`ColdStore::compact`].
+    pub compact_at: Option<f64>,
+    /// How often the index is snapshotted for a fast restart (`None`: only
+    /// at a clean close).
+    pub snapshot_every: Option<Duration>,
+    /// The file system (the real one unless a test injects faults).
+    pub fs: Arc<dyn ColdFs>,
+    /// Names the store's threads.
+    pub name: String,
+    /// Hashes a stored key for the index. The default hashes the bytes; a
+    /// cache hashes the decoded key, so that lookups by a borrowed form of
+    /// the key find it. Must be the same function in every process.
+    pub key_hash: KeyHash,
+}
+
+/// A function from stored key bytes to the index's hash.
+pub type KeyHash = Arc<dyn Fn(&[u8]) -> u64 + Send + Sync>;
+
+impl ColdConfig {
+    /// A store in `dir` holding at most `capacity` bytes, with 64 MiB
+    /// segments, a sync every second, compaction at 50 % garbage and an index
+    /// snapshot every minute.
+    pub fn new(dir: impl Into<PathBuf>, capacity: u64) -> Self {
+        ColdConfig {
+            dir: dir.into(),
+            capacity,
+            segment_size: 64 << 20,
+            sync: SyncMode::Every(Duration::from_secs(1)),
+            compact_at: Some(0.5),
+            snapshot_every: Some(Duration::from_secs(60)),
+            fs: Arc::new(StdFs),
+            name: "cold".to_owned(),
+            key_hash: Arc::new(bytes_hash),
+        }
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let bad = |reason: String| Err(Error::InvalidConfig { reason });
+        if !(64 << 10..=2 << 30).contains(&self.segment_size) {
+            return bad(format!(
+                "cold segment size {} is outside 64 KiB – 2 GiB",
+                self.segment_size
+            ));
+        }
+        if self.capacity < 4 * u64::from(self.segment_size) {
+            return bad(format!(
+                "cold capacity {} must hold at least 4 segments of {} bytes",
+                self.capacity, self.segment_size
+            ));
+        }
+        if let Some(g) = self.compact_at
+            && !(0.05..=0.95).contains(&g)
+        {
+            return bad(format!("compaction threshold {g} is outside 0.05 – 0.95"));
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for ColdConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ColdConfig")
+            .field("dir", &self.dir)
+            .field("capacity", &self.capacity)
+            .field("segment_size", &self.segment_size)
+            .field("sync", &self.sync)
+            .field("compact_at", &self.compact_at)
+            .field("snapshot_every", &self.snapshot_every)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A record read from the cold tier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColdValue {
+    /// The value's bytes.
+    pub value: Vec<u8>,
+    /// The version it was written with.
+    pub version: u64,
+    /// Its deadline in the store clock's nanoseconds (`u64::MAX`: never).
+    pub expires: u64,
+}
+
+/// What recovery found when the store was opened.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Segments found.
+    pub segments: usize,
+    /// Entries loaded from the index snapshot.
+    pub from_snapshot: u64,
+    /// Records scanned (after the snapshot, or all).
+    pub scanned: u64,
+    /// Live entries in the index afterwards.
+    pub entries: u64,
+    /// Bytes cut from the torn tail of the last segment.
+    pub torn_bytes: u64,
+    /// Segments quarantined for bad records (renamed `*.quarantined`).
+    pub quarantined: Vec<u32>,
+    /// Why the snapshot was not used, if there was one.
+    pub snapshot_rejected: Option<String>,
+    /// Files in the directory that are not the store's (left alone).
+    pub foreign_files: usize,
+    /// How long recovery took.
+    pub elapsed: Duration,
+}
+
+/// Counters and sizes of a cold store.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ColdStats {
+    /// Live entries in the index.
+    pub entries: u64,
+    /// Segment files, and their bytes.
+    pub segments: u64,
+    /// Bytes of all segments.
+    pub disk_bytes: u64,
+    /// Bytes of records the index points at, plus tombstones.
+    pub live_bytes: u64,
+    /// Bytes of the index's tables.
+    pub index_bytes: u64,
+    /// Records appended (values and tombstones, rewrites included).
+    pub appended: u64,
+    /// Bytes appended.
+    pub appended_bytes: u64,
+    /// Group commits (one positioned write each) and syncs.
+    pub commits: u64,
+    /// Syncs.
+    pub syncs: u64,
+    /// Reads that found a record.
+    pub hits: u64,
+    /// Reads that found none (or an expired one).
+    pub misses: u64,
+    /// Records that failed their checksum on read (never returned).
+    pub corrupt_reads: u64,
+    /// I/O errors (reads, writes, syncs, files).
+    pub io_errors: u64,
+    /// Segments poisoned by a failed write or sync.
+    pub poisoned_segments: u64,
+    /// Segments quarantined (at recovery or on a bad read).
+    pub quarantined_segments: u64,
+    /// Compactions run, records they rewrote, bytes they reclaimed, and
+    /// nanoseconds they took.
+    pub compactions: u64,
+    /// Records rewritten by compaction.
+    pub compacted_records: u64,
+    /// Bytes of segment files compaction removed.
+    pub compacted_bytes: u64,
+    /// Nanoseconds spent compacting.
+    pub compaction_nanos: u64,
+    /// Segments evicted because the store was over capacity, and the live
+    /// entries they took with them.
+    pub evicted_segments: u64,
+    /// Live entries dropped with evicted segments.
+    pub evicted_entries: u64,
+    /// Index snapshots written.
+    pub snapshots: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) appended: AtomicU64,
+    pub(crate) appended_bytes: AtomicU64,
+    pub(crate) commits: AtomicU64,
+    pub(crate) syncs: AtomicU64,
+    pub(crate) hits: AtomicU64,
+    pub(crate) misses: AtomicU64,
+    pub(crate) corrupt_reads: AtomicU64,
+    pub(crate) io_errors: AtomicU64,
+    pub(crate) poisoned_segments: AtomicU64,
+    pub(crate) quarantined_segments: AtomicU64,
+    pub(crate) compactions: AtomicU64,
+    pub(crate) compacted_records: AtomicU64,
+    pub(crate) compacted_bytes: AtomicU64,
+    pub(crate) compaction_nanos: AtomicU64,
+    pub(crate) evicted_segments: AtomicU64,
+    pub(crate) evicted_entries: AtomicU64,
+    pub(crate) snapshots: AtomicU64,
+}
+
+pub(crate) fn bump(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+/// The default key hash: the bytes, fixed-seeded, so it is the same in
+/// every process (the snapshot stores hashes; it records the configured
+/// function's answer for a probe key and is refused if that differs).
+pub fn bytes_hash(key: &[u8]) -> u64 {
+    foldhash::quality::FixedState::with_seed(0x676f_6c64_796c_6f78).hash_one(key)
+}
+
+/// State shared by the handle, the writer and the compactor.
+pub(crate) struct Shared {
+    pub(crate) config: ColdConfig,
+    pub(crate) index: ColdIndex,
+    pub(crate) segments: Segments,
+    pub(crate) counters: Counters,
+    /// The newest version written or recovered.
+    pub(crate) version: AtomicU64,
+    /// The clock for expiry, in the same nanoseconds as record deadlines.
+    pub(crate) now: Box<dyn Fn() -> u64 + Send + Sync>,
+    /// The last I/O error, for reports.
+    pub(crate) last_error: Mutex<Option<String>>,
+}
+
+impl Shared {
+    pub(crate) fn key_hash(&self, key: &[u8]) -> u64 {
+        (self.config.key_hash)(key)
+    }
+
+    pub(crate) fn io_error(&self, what: &str, e: &std::io::Error) {
+        bump(&self.counters.io_errors, 1);
+        log::warn!("cold tier {}: {what}: {e}", self.config.name);
+        *self.last_error.lock() = Some(format!("{what}: {e}"));
+    }
+
+    /// Drops the index entry of `hash` if it still is `loc`; accounts for
+    /// the bytes it no longer keeps alive.
+    pub(crate) fn unindex_if(&self, hash: u64, loc: Loc) -> bool {
+        let mut shard = self.index.shard(hash).write();
+        if shard.get(&hash) != Some(&loc) {
+            return false;
+        }
+        shard.remove(&hash);
+        drop(shard);
+        self.segments.dead(loc);
+        true
+    }
+}
+
+/// A persistent key/value store of byte strings, the cold tier of a
+/// [`Cache`](crate::Cache), usable on its own. Cloning is cheap; dropping
+/// the last clone closes it (see [`ColdStore::close`]).
+#[derive(Clone)]
+pub struct ColdStore {
+    inner: Arc<Handle>,
+}
+
+struct Handle {
+    shared: Arc<Shared>,
+    writer: Sender<Cmd>,
+    compactor: Sender<compactor::Cmd>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    report: RecoveryReport,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let _ = self.compactor.send(compactor::Cmd::Shutdown);
+        let (reply, done) = bounded(1);
+        if self.writer.send(Cmd::Shutdown { reply }).is_ok() {
+            let _ = done.recv();
+        }
+        for t in self.threads.get_mut().drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl ColdStore {
+    /// Opens (or creates) the store in `config.dir`, recovering what is
+    /// there, with the system clock's wall time for expiry.
+    pub fn open(config: ColdConfig) -> Result<ColdStore, Error> {
+        Self::open_with_clock(config, Box::new(wall_nanos))
+    }
+
+    /// [`ColdStore::open`] with a clock of one's own (nanoseconds, the unit
+    /// of record deadlines).
+    pub fn open_with_clock(
+        config: ColdConfig,
+        now: Box<dyn Fn() -> u64 + Send + Sync>,
+    ) -> Result<ColdStore, Error> {
+        config.validate()?;
+        let fs = Arc::clone(&config.fs);
+        fs.create_dir_all(&config.dir)
+            .map_err(|e| io_err(&config.dir, "cannot create the cold directory", &e))?;
+        let shared = Arc::new(Shared {
+            index: ColdIndex::new(COLD_INDEX_SHARDS),
+            segments: Segments::default(),
+            counters: Counters::default(),
+            version: AtomicU64::new(0),
+            now,
+            last_error: Mutex::new(None),
+            config,
+        });
+        let (report, active) = recover::recover(&shared)?;
+        let (writer_tx, writer_rx) = bounded(COLD_WRITE_QUEUE);
+        let (compact_tx, compact_rx) = bounded(COLD_COMPACT_QUEUE);
+        let name = shared.config.name.clone();
+        let w = writer::Writer::new(Arc::clone(&shared), writer_rx, active, compact_tx.clone());
+        let spawn = |what: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(format!("gx-cold-{what}-{name}"))
+                .spawn(f)
+                .map_err(|e| Error::InvalidConfig {
+                    reason: format!("cannot start the cold {what} thread: {e}"),
+                })
+        };
+        let wt = spawn("w", Box::new(move || w.run()))?;
+        let c = compactor::Compactor::new(Arc::clone(&shared), compact_rx, writer_tx.clone());
+        let ct = spawn("c", Box::new(move || c.run()))?;
+        Ok(ColdStore {
+            inner: Arc::new(Handle {
+                shared,
+                writer: writer_tx,
+                compactor: compact_tx,
+                threads: Mutex::new(vec![wt, ct]),
+                report,
+            }),
+        })
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    /// What recovery found when the store was opened.
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.inner.report
+    }
+
+    /// The newest version the store has seen (written or recovered).
+    pub fn max_version(&self) -> u64 {
+        self.shared().version.load(Ordering::Acquire)
+    }
+
+    /// Takes a new version for a write made through this handle.
+    fn next_version(&self) -> u64 {
+        self.shared().version.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// The live value of `key`, if any. A record that fails its checksum is
+    /// never returned: it is counted, its segment quarantined, and the read
+    /// answers [`Error::Corrupted`].
+    pub fn get(&self, key: &[u8]) -> Result<Option<ColdValue>, Error> {
+        let s = self.shared();
+        let hash = s.key_hash(key);
+        let found = s.segments.read(s, hash, |k| k == key);
+        match &found {
+            Ok(Some(_)) => bump(&s.counters.hits, 1),
+            Ok(None) => bump(&s.counters.misses, 1),
+            Err(_) => {}
+        }
+        found
+    }
+
+    /// Whether the index has a (possibly pending) entry for `key`'s hash.
+    pub fn contains_hash_of(&self, key: &[u8]) -> bool {
+        self.shared()
+            .index
+            .get(self.shared().key_hash(key))
+            .is_some()
+    }
+
+    /// Stores `value` under `key` with deadline `expires` (store-clock
+    /// nanoseconds; `None` never). It becomes readable once the writer has
+    /// appended it; durable per the [`SyncMode`] or after [`ColdStore::sync`].
+    pub fn put(&self, key: &[u8], value: &[u8], expires: Option<u64>) -> Result<u64, Error> {
+        let version = self.next_version();
+        self.put_version(key, value, version, expires.unwrap_or(format::NEVER))?;
+        Ok(version)
+    }
+
+    /// Appends a record with a caller-chosen version (the cache's). The
+    /// index entry becomes pending at once, so an older record of the key is
+    /// never read again.
+    pub(crate) fn put_version(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        version: u64,
+        expires: u64,
+    ) -> Result<(), Error> {
+        let hash = self.shared().key_hash(key);
+        self.put_hashed(hash, key, value, version, expires)
+    }
+
+    /// [`ColdStore::put_version`] with the key's hash known.
+    pub(crate) fn put_hashed(
+        &self,
+        hash: u64,
+        key: &[u8],
+        value: &[u8],
+        version: u64,
+        expires: u64,
+    ) -> Result<(), Error> {
+        self.check_sizes(key, value.len())?;
+        self.shared().version.fetch_max(version, Ordering::AcqRel);
+        let append = Append {
+            hash,
+            key: key.to_vec(),
+            value: Some(value.to_vec()),
+            version,
+            expires,
+        };
+        self.enqueue(hash, Some(Loc::pending(version)), append)
+    }
+
+    /// Removes `key`: the entry is dropped now and a tombstone appended.
+    /// Returns whether the index had it.
+    pub fn remove(&self, key: &[u8]) -> Result<bool, Error> {
+        let version = self.next_version();
+        self.remove_version(key, version)
+    }
+
+    /// [`ColdStore::remove`] with the cache's version.
+    pub(crate) fn remove_version(&self, key: &[u8], version: u64) -> Result<bool, Error> {
+        let hash = self.shared().key_hash(key);
+        self.remove_hashed(hash, key, version)
+    }
+
+    /// [`ColdStore::remove_version`] with the key's hash known.
+    pub(crate) fn remove_hashed(&self, hash: u64, key: &[u8], version: u64) -> Result<bool, Error> {
+        self.check_sizes(key, 0)?;
+        self.shared().version.fetch_max(version, Ordering::AcqRel);
+        let had = self.shared().index.get(hash).is_some();
+        let append = Append {
+            hash,
+            key: key.to_vec(),
+            value: None,
+            version,
+            expires: format::NEVER,
+        };
+        self.enqueue(hash, None, append)?;
+        Ok(had)
+    }
+
+    /// Sets the index entry of `hash` to `entry` (pending) or removes it,
+    /// and queues the append, both under the shard lock so that the queue
+    /// holds one key's appends in the order of its index changes.
+    fn enqueue(&self, hash: u64, entry: Option<Loc>, append: Append) -> Result<(), Error> {
+        let s = self.shared();
+        let mut cmd = Cmd::Append(append);
+        loop {
+            let mut shard = s.index.shard(hash).write();
+            match self.inner.writer.try_send(cmd) {
+                Ok(()) => {
+                    let old = match entry {
+                        Some(loc) => shard.insert(hash, loc),
+                        None => shard.remove(&hash),
+                    };
+                    drop(shard);
+                    if let Some(old) = old {
+                        s.segments.dead(old);
+                    }
+                    return Ok(());
+                }
+                Err(TrySendError::Full(back)) => {
+                    drop(shard);
+                    cmd = back;
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+                Err(TrySendError::Disconnected(_)) => return Err(Error::Closed),
+            }
+        }
+    }
+
+    /// Refuses a record that the format or a segment cannot hold.
+    fn check_sizes(&self, key: &[u8], value: usize) -> Result<(), Error> {
+        let segment = self.shared().config.segment_size as usize;
+        if key.len() > MAX_KEY || value > MAX_VALUE || format::HEADER + key.len() + value > segment
+        {
+            return Err(Error::EntryTooLarge {
+                weight: (format::HEADER + key.len() + value) as u64,
+                capacity: segment.min(MAX_VALUE) as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// The newest record of the key hashing to `hash` whose stored key
+    /// `matches`.
+    pub(crate) fn get_hashed(
+        &self,
+        hash: u64,
+        matches: impl FnOnce(&[u8]) -> bool,
+    ) -> Result<Option<ColdValue>, Error> {
+        let s = self.shared();
+        let found = s.segments.read(s, hash, matches);
+        match &found {
+            Ok(Some(_)) => bump(&s.counters.hits, 1),
+            Ok(None) => bump(&s.counters.misses, 1),
+            Err(_) => {}
+        }
+        found
+    }
+
+    /// Removes the key hashing to `hash` whose *stored* key `matches` (for
+    /// callers that hold only a borrowed form of the key): the tombstone
+    /// carries the stored key bytes. A record still on its way to disk is
+    /// waited for first. Returns whether there was one.
+    pub(crate) fn remove_matching(
+        &self,
+        hash: u64,
+        matches: impl FnOnce(&[u8]) -> bool,
+        version: u64,
+    ) -> Result<bool, Error> {
+        let s = self.shared();
+        let mut loc = s.index.get(hash);
+        if loc.is_some_and(|l| l.is_pending()) {
+            self.flush()?;
+            loc = s.index.get(hash);
+        }
+        let Some(loc) = loc.filter(|l| !l.is_pending()) else {
+            return Ok(false);
+        };
+        let Some(seg) = s.segments.get(loc.seg) else {
+            return Ok(false);
+        };
+        let key = seg
+            .with_bytes(loc.offset, loc.len, |b| {
+                format::verify(b)
+                    .ok()
+                    .map(|h| format::key_of(b, &h).to_vec())
+            })
+            .map_err(|e| io_err(&seg.path, "cannot read a cold record", &e))?;
+        match key {
+            Some(key) if matches(&key) => self.remove_hashed(hash, &key, version),
+            _ => Ok(false),
+        }
+    }
+
+    /// The version tag of the index entry of `hash`, if any (pending ones
+    /// included).
+    pub(crate) fn tag_of(&self, hash: u64) -> Option<u32> {
+        self.shared().index.get(hash).map(|l| l.tag)
+    }
+
+    /// Waits until everything queued before this call is appended and
+    /// readable (not necessarily durable).
+    pub fn flush(&self) -> Result<(), Error> {
+        self.barrier(false)
+    }
+
+    /// Waits until everything queued before this call is durable.
+    pub fn sync(&self) -> Result<(), Error> {
+        self.barrier(true)
+    }
+
+    fn barrier(&self, sync: bool) -> Result<(), Error> {
+        let (reply, done) = bounded(1);
+        self.inner
+            .writer
+            .send(Cmd::Barrier { sync, reply })
+            .map_err(|_| Error::Closed)?;
+        done.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Seals the active segment now (a new one takes its place).
+    pub fn seal(&self) -> Result<(), Error> {
+        let (reply, done) = bounded(1);
+        self.inner
+            .writer
+            .send(Cmd::Seal { reply })
+            .map_err(|_| Error::Closed)?;
+        done.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Writes an index snapshot now.
+    pub fn snapshot(&self) -> Result<(), Error> {
+        let (reply, done) = bounded(1);
+        self.inner
+            .writer
+            .send(Cmd::Snapshot { reply })
+            .map_err(|_| Error::Closed)?;
+        done.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Compacts every sealed segment with any garbage (or only those at the
+    /// configured threshold if `all` is false), evicts past the capacity,
+    /// and waits. Returns the number of segments compacted or evicted.
+    pub fn compact(&self, all: bool) -> Result<usize, Error> {
+        let (reply, done) = bounded(1);
+        self.inner
+            .compactor
+            .send(compactor::Cmd::Run {
+                all,
+                reply: Some(reply),
+            })
+            .map_err(|_| Error::Closed)?;
+        done.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Counters and sizes.
+    pub fn stats(&self) -> ColdStats {
+        let s = self.shared();
+        let c = &s.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let (segments, disk_bytes, live_bytes) = s.segments.totals();
+        ColdStats {
+            entries: s.index.len() as u64,
+            segments,
+            disk_bytes,
+            live_bytes,
+            index_bytes: s.index.table_bytes() as u64,
+            appended: get(&c.appended),
+            appended_bytes: get(&c.appended_bytes),
+            commits: get(&c.commits),
+            syncs: get(&c.syncs),
+            hits: get(&c.hits),
+            misses: get(&c.misses),
+            corrupt_reads: get(&c.corrupt_reads),
+            io_errors: get(&c.io_errors),
+            poisoned_segments: get(&c.poisoned_segments),
+            quarantined_segments: get(&c.quarantined_segments),
+            compactions: get(&c.compactions),
+            compacted_records: get(&c.compacted_records),
+            compacted_bytes: get(&c.compacted_bytes),
+            compaction_nanos: get(&c.compaction_nanos),
+            evicted_segments: get(&c.evicted_segments),
+            evicted_entries: get(&c.evicted_entries),
+            snapshots: get(&c.snapshots),
+        }
+    }
+
+    /// The last I/O error, if any.
+    pub fn last_error(&self) -> Option<String> {
+        self.shared().last_error.lock().clone()
+    }
+
+    /// A health probe: the writer creates, writes, syncs and removes a small
+    /// file beside the segments, which fails if the disk does.
+    pub fn probe(&self) -> Result<(), Error> {
+        let (reply, done) = bounded(1);
+        self.inner
+            .writer
+            .send(Cmd::Probe { reply })
+            .map_err(|_| Error::Closed)?;
+        done.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Removes everything: the index is emptied and every segment file
+    /// deleted (so nothing comes back after a restart).
+    pub fn clear(&self) -> Result<(), Error> {
+        let (reply, done) = bounded(1);
+        self.inner
+            .writer
+            .send(Cmd::Clear { reply })
+            .map_err(|_| Error::Closed)?;
+        done.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// The directory the store lives in.
+    pub fn dir(&self) -> &Path {
+        &self.shared().config.dir
+    }
+
+    /// Appends what is queued, syncs, writes an index snapshot and stops the
+    /// threads. Later calls fail with [`Error::Closed`]. Dropping the last
+    /// handle does the same.
+    pub fn close(self) -> Result<(), Error> {
+        let result = self.sync().and_then(|()| self.snapshot());
+        drop(self);
+        result
+    }
+}
+
+impl crate::health::Monitored for ColdStore {
+    fn errors(&self) -> u64 {
+        let c = &self.shared().counters;
+        c.io_errors.load(Ordering::Relaxed) + c.corrupt_reads.load(Ordering::Relaxed)
+    }
+
+    fn probe(&self) -> bool {
+        ColdStore::probe(self).is_ok()
+    }
+}
+
+impl std::fmt::Debug for ColdStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ColdStore")
+            .field("dir", &self.shared().config.dir)
+            .field("entries", &self.shared().index.len())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn io_err(path: &Path, what: &str, e: &std::io::Error) -> Error {
+    Error::Io {
+        reason: format!("{what} ({}): {e}", path.display()),
+    }
+}
+
+/// Nanoseconds since the Unix epoch.
+pub(crate) fn wall_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,215 @@
+//! Segments: the table of open segment files, their live-byte accounting,
+//! and the read path (index → segment → verified record).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use parking_lot::RwLock;
+
+use super::format::{self, Invalid};
+use super::fs::{ColdFile, Mapped};
+use super::index::Loc;
+use super::{ColdValue, Shared, bump};
+use crate::error::Error;
+
+/// How a segment's bytes are reached.
+pub(crate) enum Body {
+    /// The segment being appended to: positioned reads of the file.
+    Active(Arc<dyn ColdFile>),
+    /// A sealed segment: a read-only map.
+    Sealed(Mapped),
+}
+
+/// Figures of one segment, shared by its active and sealed forms.
+#[derive(Default)]
+pub(crate) struct SegStats {
+    /// Bytes of records in it.
+    pub(crate) len: AtomicU64,
+    /// Bytes of records the index points at, plus tombstones.
+    pub(crate) live: AtomicU64,
+    /// A write or sync failed: never read or compacted from again.
+    pub(crate) poisoned: AtomicBool,
+    /// A record failed its checksum: never read again.
+    pub(crate) quarantined: AtomicBool,
+}
+
+/// One segment file.
+pub(crate) struct Segment {
+    pub(crate) id: u32,
+    pub(crate) path: PathBuf,
+    pub(crate) body: Body,
+    pub(crate) stats: Arc<SegStats>,
+}
+
+impl Segment {
+    /// Whether reads may use it.
+    pub(crate) fn trusted(&self) -> bool {
+        !self.stats.poisoned.load(Ordering::Acquire)
+            && !self.stats.quarantined.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_sealed(&self) -> bool {
+        matches!(self.body, Body::Sealed(_))
+    }
+
+    /// Calls `f` with the `len` bytes at `offset`.
+    pub(crate) fn with_bytes<R>(
+        &self,
+        offset: u32,
+        len: u32,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> std::io::Result<R> {
+        let (start, end) = (offset as usize, offset as usize + len as usize);
+        match &self.body {
+            Body::Sealed(map) => {
+                let bytes = map.bytes().get(start..end).ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "record past the end of its segment",
+                    )
+                })?;
+                Ok(f(bytes))
+            }
+            Body::Active(file) => {
+                let mut buf = vec![0u8; len as usize];
+                file.read_exact_at(&mut buf, u64::from(offset))?;
+                Ok(f(&buf))
+            }
+        }
+    }
+}
+
+/// The file name of segment `id`.
+pub(crate) fn file_name(dir: &Path, id: u32) -> PathBuf {
+    dir.join(format!("{id:010}.seg"))
+}
+
+/// The segment id a file name stands for, if it is one of ours.
+pub(crate) fn parse_name(path: &Path) -> Option<u32> {
+    let name = path.file_name()?.to_str()?;
+    let id = name.strip_suffix(".seg")?;
+    (id.len() == 10 && id.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| id.parse().ok())
+        .flatten()
+}
+
+/// The open segments by id.
+#[derive(Default)]
+pub(crate) struct Segments {
+    table: RwLock<BTreeMap<u32, Arc<Segment>>>,
+}
+
+impl Segments {
+    pub(crate) fn get(&self, id: u32) -> Option<Arc<Segment>> {
+        self.table.read().get(&id).cloned()
+    }
+
+    /// Adds a segment or replaces its other form (active → sealed).
+    pub(crate) fn insert(&self, seg: Arc<Segment>) {
+        self.table.write().insert(seg.id, seg);
+    }
+
+    pub(crate) fn remove(&self, id: u32) -> Option<Arc<Segment>> {
+        self.table.write().remove(&id)
+    }
+
+    /// All segments, oldest first.
+    pub(crate) fn all(&self) -> Vec<Arc<Segment>> {
+        self.table.read().values().cloned().collect()
+    }
+
+    /// Whether a segment older than `id` exists.
+    pub(crate) fn has_older(&self, id: u32) -> bool {
+        self.table.read().range(..id).next().is_some()
+    }
+
+    /// The record at `loc` is no longer referenced.
+    pub(crate) fn dead(&self, loc: Loc) {
+        if loc.is_pending() {
+            return;
+        }
+        if let Some(seg) = self.get(loc.seg) {
+            let _ = seg
+                .stats
+                .live
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |l| {
+                    Some(l.saturating_sub(u64::from(loc.len)))
+                });
+        }
+    }
+
+    /// (segments, bytes, live bytes).
+    pub(crate) fn totals(&self) -> (u64, u64, u64) {
+        let table = self.table.read();
+        let mut out = (table.len() as u64, 0, 0);
+        for seg in table.values() {
+            out.1 += seg.stats.len.load(Ordering::Acquire);
+            out.2 += seg.stats.live.load(Ordering::Acquire);
+        }
+        out
+    }
+
+    /// The read path: the newest live record of `key`.
+    pub(crate) fn read(
+        &self,
+        s: &Shared,
+        hash: u64,
+        matches: impl FnOnce(&[u8]) -> bool,
+    ) -> Result<Option<ColdValue>, Error> {
+        let mut matches = Some(matches);
+        // A compaction may move the record between the index lookup and the
+        // segment lookup; look again then.
+        for _ in 0..4 {
+            let Some(loc) = s.index.get(hash) else {
+                return Ok(None);
+            };
+            if loc.is_pending() {
+                return Ok(None);
+            }
+            let Some(seg) = self.get(loc.seg) else {
+                continue;
+            };
+            if !seg.trusted() {
+                return Ok(None);
+            }
+            let parsed = seg.with_bytes(loc.offset, loc.len, |b| match format::verify(b) {
+                Ok(h) if !matches.take().is_some_and(|m| m(format::key_of(b, &h))) => Ok(None),
+                Ok(h) if h.is_tombstone() => Ok(None),
+                Ok(h) if h.expires != format::NEVER && h.expires <= (s.now)() => Ok(None),
+                Ok(h) => match format::value_of(b, &h) {
+                    Some(value) => Ok(Some(ColdValue {
+                        value,
+                        version: h.version,
+                        expires: h.expires,
+                    })),
+                    None => Err(Invalid::Checksum),
+                },
+                Err(e) => Err(e),
+            });
+            return match parsed {
+                Ok(Ok(found)) => Ok(found),
+                Ok(Err(why)) => {
+                    bump(&s.counters.corrupt_reads, 1);
+                    if !seg.stats.quarantined.swap(true, Ordering::AcqRel) {
+                        bump(&s.counters.quarantined_segments, 1);
+                    }
+                    let reason = format!(
+                        "segment {} offset {}: {why:?}; segment quarantined",
+                        seg.id, loc.offset
+                    );
+                    log::error!("cold tier {}: {reason}", s.config.name);
+                    Err(Error::Corrupted { reason })
+                }
+                Err(e) => {
+                    s.io_error(&format!("reading segment {}", seg.id), &e);
+                    Err(Error::Io {
+                        reason: format!("reading segment {}: {e}", seg.id),
+                    })
+                }
+            };
+        }
+        Ok(None)
+    }
+}

@@ -1,0 +1,680 @@
+//! The cold writer actor: owns the active segment, appends records in group
+//! commits, syncs per the [`SyncMode`], seals full segments, writes index
+//! snapshots and retires compacted segments.
+//!
+//! An append's index entry is already *pending* when it arrives (set by the
+//! sender under the index shard lock); the writer points it at the record
+//! once the bytes are written (and, with `SyncMode::Always`, synced), but
+//! only if it is still pending for the same version — a newer write or a
+//! remove in the meantime makes the record garbage from birth.
+//!
+//! A failed write or sync *poisons* the segment: it is never read or
+//! compacted from again, the records of the failed commit are dropped from
+//! the index (the cache answers a miss, never a stale value), and the next
+//! append opens a new segment.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use super::compactor;
+use super::format::{self, HEADER};
+use super::fs::ColdFile;
+use super::index::Loc;
+use super::segment::{Body, SegStats, Segment, file_name};
+use super::{Shared, SyncMode, bump, io_err, recover};
+use crate::error::Error;
+
+/// Bytes staged before a group commit is written even if more is queued.
+const GROUP_COMMIT_BYTES: usize = 1 << 20;
+/// How long the writer sleeps when it has nothing timed to do.
+const IDLE_TICK: Duration = Duration::from_millis(200);
+
+/// An append of a value or a tombstone.
+pub(crate) struct Append {
+    pub(crate) hash: u64,
+    pub(crate) key: Vec<u8>,
+    /// `None`: a tombstone.
+    pub(crate) value: Option<Vec<u8>>,
+    pub(crate) version: u64,
+    pub(crate) expires: u64,
+}
+
+/// What the writer is asked to do.
+pub(crate) enum Cmd {
+    Append(Append),
+    /// Compaction: append a verified record again and move the index entry
+    /// if it still points at `from` (tombstones are kept unconditionally).
+    Rewrite {
+        hash: u64,
+        from: Loc,
+        record: Vec<u8>,
+        tombstone: bool,
+    },
+    /// Reply once everything before is appended (and durable if `sync`).
+    Barrier {
+        sync: bool,
+        reply: Sender<Result<(), Error>>,
+    },
+    Seal {
+        reply: Sender<Result<(), Error>>,
+    },
+    Snapshot {
+        reply: Sender<Result<(), Error>>,
+    },
+    /// Make everything durable, then unmap and unlink segment `id`.
+    Retire {
+        id: u32,
+        reply: Sender<Result<(), Error>>,
+    },
+    /// A health probe: create, write, sync and remove a small file.
+    Probe {
+        reply: Sender<Result<(), Error>>,
+    },
+    /// Empty the index and delete every segment.
+    Clear {
+        reply: Sender<Result<(), Error>>,
+    },
+    Shutdown {
+        reply: Sender<()>,
+    },
+}
+
+/// The probe's file name.
+const PROBE_NAME: &str = "probe.tmp";
+
+enum Staged {
+    Put {
+        hash: u64,
+        tag: u32,
+        at: usize,
+        len: usize,
+    },
+    Tomb {
+        len: usize,
+    },
+    Rewrite {
+        hash: u64,
+        from: Loc,
+        at: usize,
+        len: usize,
+        tombstone: bool,
+    },
+}
+
+/// The segment being appended to.
+pub(crate) struct Active {
+    pub(crate) seg: Arc<Segment>,
+    pub(crate) file: Arc<dyn ColdFile>,
+    pub(crate) len: u64,
+    /// Whether its directory entry has been synced.
+    pub(crate) named: bool,
+}
+
+pub(crate) struct Writer {
+    s: Arc<Shared>,
+    rx: Receiver<Cmd>,
+    active: Option<Active>,
+    next_id: u32,
+    /// Sealed but not yet synced (`SyncMode::Never`).
+    unsynced: Vec<Arc<dyn ColdFile>>,
+    buf: Vec<u8>,
+    staged: Vec<Staged>,
+    dirty_since: Option<Instant>,
+    changed_since_snapshot: bool,
+    last_snapshot: Instant,
+    /// The first error since the last barrier, reported to it.
+    failed: Option<String>,
+    compactor: Sender<compactor::Cmd>,
+}
+
+impl Writer {
+    pub(crate) fn new(
+        s: Arc<Shared>,
+        rx: Receiver<Cmd>,
+        active: recover::Resume,
+        compactor: Sender<compactor::Cmd>,
+    ) -> Self {
+        Writer {
+            s,
+            rx,
+            active: active.active,
+            next_id: active.next_id,
+            unsynced: Vec::new(),
+            buf: Vec::with_capacity(GROUP_COMMIT_BYTES),
+            staged: Vec::new(),
+            dirty_since: None,
+            changed_since_snapshot: false,
+            last_snapshot: Instant::now(),
+            failed: None,
+            compactor,
+        }
+    }
+
+    pub(crate) fn run(mut self) {
+        loop {
+            let cmd = match self.rx.recv_timeout(self.next_timer()) {
+                Ok(cmd) => cmd,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.timers();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.finish();
+                    return;
+                }
+            };
+            let mut next = Some(cmd);
+            while let Some(cmd) = next.take() {
+                match cmd {
+                    Cmd::Append(a) => self.stage_append(a),
+                    Cmd::Rewrite {
+                        hash,
+                        from,
+                        record,
+                        tombstone,
+                    } => self.stage_rewrite(hash, from, &record, tombstone),
+                    Cmd::Shutdown { reply } => {
+                        self.finish();
+                        let _ = reply.send(());
+                        return;
+                    }
+                    other => {
+                        self.commit();
+                        self.control(other);
+                    }
+                }
+                if self.buf.len() < GROUP_COMMIT_BYTES {
+                    next = self.rx.try_recv().ok();
+                }
+            }
+            self.commit();
+            self.timers();
+        }
+    }
+
+    fn control(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Barrier { sync, reply } => {
+                let mut result = if sync { self.sync_all() } else { Ok(()) };
+                if let Some(reason) = self.failed.take() {
+                    result = Err(Error::Io { reason });
+                }
+                let _ = reply.send(result);
+            }
+            Cmd::Seal { reply } => {
+                self.roll();
+                let _ = reply.send(
+                    self.failed
+                        .take()
+                        .map_or(Ok(()), |reason| Err(Error::Io { reason })),
+                );
+            }
+            Cmd::Snapshot { reply } => {
+                let _ = reply.send(self.snapshot());
+            }
+            Cmd::Retire { id, reply } => {
+                let _ = reply.send(self.retire(id));
+            }
+            Cmd::Probe { reply } => {
+                let _ = reply.send(self.probe());
+            }
+            Cmd::Clear { reply } => {
+                let _ = reply.send(self.clear());
+            }
+            Cmd::Append(_) | Cmd::Rewrite { .. } | Cmd::Shutdown { .. } => {
+                unreachable!("handled by run")
+            }
+        }
+    }
+
+    fn active_len(&self) -> usize {
+        self.active.as_ref().map_or(0, |a| a.len as usize)
+    }
+
+    /// Makes room for a record of `len` bytes: a full segment is committed
+    /// and sealed first.
+    fn make_room(&mut self, len: usize) {
+        let used = self.active_len() + self.buf.len();
+        if used > 0 && used + len > self.s.config.segment_size as usize {
+            self.commit();
+            self.roll();
+        }
+    }
+
+    fn stage_append(&mut self, a: Append) {
+        // A put overtaken by a newer write or a remove of its key before it
+        // was staged is not written at all: so every record on disk comes
+        // after the older records of its key, and before the newer ones.
+        if a.value.is_some()
+            && !self
+                .s
+                .index
+                .get(a.hash)
+                .is_some_and(|e| e.is_pending() && e.tag == a.version as u32)
+        {
+            return;
+        }
+        let len = HEADER + a.key.len() + a.value.as_ref().map_or(0, Vec::len);
+        self.make_room(len.min(self.s.config.segment_size as usize));
+        let at = self.buf.len();
+        format::encode(
+            &mut self.buf,
+            &a.key,
+            a.value.as_deref(),
+            a.version,
+            a.expires,
+        );
+        let len = self.buf.len() - at;
+        self.staged.push(match a.value {
+            Some(_) => Staged::Put {
+                hash: a.hash,
+                tag: a.version as u32,
+                at,
+                len,
+            },
+            None => Staged::Tomb { len },
+        });
+    }
+
+    fn stage_rewrite(&mut self, hash: u64, from: Loc, record: &[u8], tombstone: bool) {
+        // Likewise a live record that was overwritten or removed since the
+        // compactor read it (a tombstone is kept unconditionally).
+        if !tombstone && self.s.index.get(hash) != Some(from) {
+            return;
+        }
+        self.make_room(record.len());
+        let at = self.buf.len();
+        self.buf.extend_from_slice(record);
+        self.staged.push(Staged::Rewrite {
+            hash,
+            from,
+            at,
+            len: record.len(),
+            tombstone,
+        });
+    }
+
+    /// Opens a new active segment if there is none.
+    fn ensure_active(&mut self) -> Result<(), Error> {
+        if self.active.is_some() {
+            return Ok(());
+        }
+        let id = self.next_id;
+        let path = file_name(&self.s.config.dir, id);
+        let fs = &self.s.config.fs;
+        let file = fs.create(&path).map_err(|e| {
+            self.s.io_error("creating a segment", &e);
+            io_err(&path, "cannot create a cold segment", &e)
+        })?;
+        self.next_id += 1;
+        let mut named = false;
+        if self.s.config.sync != SyncMode::Never {
+            named = fs.sync_dir(&self.s.config.dir).is_ok();
+        }
+        let seg = Arc::new(Segment {
+            id,
+            path,
+            body: Body::Active(Arc::clone(&file)),
+            stats: Arc::new(SegStats::default()),
+        });
+        self.s.segments.insert(Arc::clone(&seg));
+        self.active = Some(Active {
+            seg,
+            file,
+            len: 0,
+            named,
+        });
+        Ok(())
+    }
+
+    /// Writes the staged records in one positioned write, syncs if the mode
+    /// says so, then points the index at them.
+    fn commit(&mut self) {
+        if self.staged.is_empty() {
+            return;
+        }
+        let staged = std::mem::take(&mut self.staged);
+        if let Err(e) = self.ensure_active() {
+            self.drop_staged(staged, &e.to_string());
+            return;
+        }
+        let active = self.active.as_mut().expect("ensured");
+        let base = active.len;
+        let written =
+            active
+                .file
+                .write_all_at(&self.buf, base)
+                .and_then(|()| match self.s.config.sync {
+                    SyncMode::Always => {
+                        bump(&self.s.counters.syncs, 1);
+                        active.file.sync()
+                    }
+                    _ => Ok(()),
+                });
+        if let Err(e) = written {
+            let what = format!("appending to segment {}", active.seg.id);
+            self.s.io_error(&what, &e);
+            self.poison_active();
+            self.drop_staged(staged, &format!("{what}: {e}"));
+            return;
+        }
+        let active = self.active.as_mut().expect("still active");
+        let id = active.seg.id;
+        active.len += self.buf.len() as u64;
+        active
+            .seg
+            .stats
+            .len
+            .fetch_add(self.buf.len() as u64, Ordering::AcqRel);
+        let stats = Arc::clone(&active.seg.stats);
+        bump(&self.s.counters.commits, 1);
+        bump(&self.s.counters.appended, staged.len() as u64);
+        bump(&self.s.counters.appended_bytes, self.buf.len() as u64);
+        self.buf.clear();
+        let loc = |at: usize, len: usize, tag: u32| Loc {
+            seg: id,
+            offset: (base + at as u64) as u32,
+            len: len as u32,
+            tag,
+        };
+        let mut live = 0u64;
+        for st in staged {
+            match st {
+                Staged::Put { hash, tag, at, len } => {
+                    let mut shard = self.s.index.shard(hash).write();
+                    if let Some(e) = shard.get_mut(&hash)
+                        && e.is_pending()
+                        && e.tag == tag
+                    {
+                        *e = loc(at, len, tag);
+                        live += len as u64;
+                    }
+                }
+                Staged::Tomb { len } => live += len as u64,
+                Staged::Rewrite {
+                    hash,
+                    from,
+                    at,
+                    len,
+                    tombstone,
+                } => {
+                    if tombstone {
+                        live += len as u64;
+                        continue;
+                    }
+                    let mut shard = self.s.index.shard(hash).write();
+                    if let Some(e) = shard.get_mut(&hash)
+                        && *e == from
+                    {
+                        *e = loc(at, len, from.tag);
+                        drop(shard);
+                        live += len as u64;
+                        self.s.segments.dead(from);
+                    }
+                }
+            }
+        }
+        stats.live.fetch_add(live, Ordering::AcqRel);
+        self.changed_since_snapshot = true;
+        if self.s.config.sync != SyncMode::Always && self.dirty_since.is_none() {
+            self.dirty_since = Some(Instant::now());
+        }
+    }
+
+    /// A commit failed: its puts are taken out of the index (they were
+    /// pending), so readers miss instead of seeing an older value.
+    fn drop_staged(&mut self, staged: Vec<Staged>, why: &str) {
+        self.buf.clear();
+        for st in staged {
+            if let Staged::Put { hash, tag, .. } = st {
+                let mut shard = self.s.index.shard(hash).write();
+                if shard
+                    .get(&hash)
+                    .is_some_and(|e| e.is_pending() && e.tag == tag)
+                {
+                    shard.remove(&hash);
+                }
+            }
+        }
+        self.failed.get_or_insert_with(|| why.to_owned());
+    }
+
+    fn poison_active(&mut self) {
+        if let Some(active) = self.active.take()
+            && !active.seg.stats.poisoned.swap(true, Ordering::AcqRel)
+        {
+            bump(&self.s.counters.poisoned_segments, 1);
+            log::error!(
+                "cold tier {}: segment {} poisoned; it is never read again",
+                self.s.config.name,
+                active.seg.id
+            );
+        }
+    }
+
+    /// Seals the active segment: sync (unless `Never`), map read-only, and
+    /// let the compactor look at the store.
+    fn roll(&mut self) {
+        let Some(active) = self.active.take() else {
+            return;
+        };
+        if self.s.config.sync == SyncMode::Never {
+            self.unsynced.push(Arc::clone(&active.file));
+        } else {
+            bump(&self.s.counters.syncs, 1);
+            if let Err(e) = active.file.sync() {
+                let what = format!("syncing segment {} to seal it", active.seg.id);
+                self.s.io_error(&what, &e);
+                self.failed.get_or_insert(what);
+                self.active = Some(active);
+                self.poison_active();
+                return;
+            }
+            self.dirty_since = None;
+        }
+        match active.file.map(active.len) {
+            Ok(map) => self.s.segments.insert(Arc::new(Segment {
+                id: active.seg.id,
+                path: active.seg.path.clone(),
+                body: Body::Sealed(map),
+                stats: Arc::clone(&active.seg.stats),
+            })),
+            // Still readable with positioned reads.
+            Err(e) => self.s.io_error("mapping a sealed segment", &e),
+        }
+        let _ = self.compactor.try_send(compactor::Cmd::Run {
+            all: false,
+            reply: None,
+        });
+    }
+
+    /// Makes everything appended so far durable: sealed-but-unsynced
+    /// segments, the active one, and its directory entry.
+    fn sync_all(&mut self) -> Result<(), Error> {
+        let fs = Arc::clone(&self.s.config.fs);
+        for file in std::mem::take(&mut self.unsynced) {
+            bump(&self.s.counters.syncs, 1);
+            file.sync().map_err(|e| {
+                self.s.io_error("syncing a sealed segment", &e);
+                io_err(&self.s.config.dir, "cannot sync a sealed segment", &e)
+            })?;
+        }
+        if let Some(active) = &mut self.active {
+            bump(&self.s.counters.syncs, 1);
+            if let Err(e) = active.file.sync() {
+                let what = format!("syncing segment {}", active.seg.id);
+                self.s.io_error(&what, &e);
+                self.poison_active();
+                return Err(io_err(&self.s.config.dir, &what, &e));
+            }
+        }
+        let need_dir = self.active.as_ref().is_some_and(|a| !a.named);
+        if need_dir || self.s.config.sync == SyncMode::Never {
+            fs.sync_dir(&self.s.config.dir).map_err(|e| {
+                self.s.io_error("syncing the cold directory", &e);
+                io_err(&self.s.config.dir, "cannot sync the cold directory", &e)
+            })?;
+            if let Some(active) = &mut self.active {
+                active.named = true;
+            }
+        }
+        self.dirty_since = None;
+        Ok(())
+    }
+
+    fn snapshot(&mut self) -> Result<(), Error> {
+        self.sync_all()?;
+        let position = match &self.active {
+            Some(a) => (a.seg.id, a.len),
+            None => (self.next_id, 0),
+        };
+        recover::write_snapshot(&self.s, position)?;
+        bump(&self.s.counters.snapshots, 1);
+        self.changed_since_snapshot = false;
+        self.last_snapshot = Instant::now();
+        Ok(())
+    }
+
+    fn probe(&mut self) -> Result<(), Error> {
+        let fs = &self.s.config.fs;
+        let path = self.s.config.dir.join(PROBE_NAME);
+        let _ = fs.remove(&path);
+        fs.create(&path)
+            .and_then(|f| {
+                f.write_all_at(b"goldylox probe", 0)?;
+                f.sync()
+            })
+            .and_then(|()| fs.remove(&path))
+            .map_err(|e| {
+                self.s.io_error("probing the cold directory", &e);
+                io_err(&path, "the cold tier's probe failed", &e)
+            })
+    }
+
+    fn clear(&mut self) -> Result<(), Error> {
+        self.roll();
+        self.unsynced.clear();
+        for loc in self.s.index.drain() {
+            self.s.segments.dead(loc);
+        }
+        for seg in self.s.segments.all() {
+            let id = seg.id;
+            drop(seg);
+            self.unlink(id)?;
+        }
+        // An empty snapshot, so the old one cannot name deleted segments.
+        recover::write_snapshot(&self.s, (self.next_id, 0))?;
+        self.changed_since_snapshot = false;
+        Ok(())
+    }
+
+    fn retire(&mut self, id: u32) -> Result<(), Error> {
+        if self.active.as_ref().is_some_and(|a| a.seg.id == id) {
+            self.roll();
+        }
+        // What compaction rewrote must be durable before the original goes.
+        self.sync_all()?;
+        self.unlink(id)
+    }
+
+    /// Takes segment `id` out of the table, waits for its readers, unmaps
+    /// and unlinks it.
+    fn unlink(&mut self, id: u32) -> Result<(), Error> {
+        let Some(seg) = self.s.segments.remove(id) else {
+            return Ok(());
+        };
+        // Unmap before unlink: wait for readers to let go of the segment.
+        let mut seg = seg;
+        let mut spins = 0u32;
+        loop {
+            match Arc::try_unwrap(seg) {
+                Ok(owned) => {
+                    let path = owned.path.clone();
+                    drop(owned);
+                    let fs = &self.s.config.fs;
+                    fs.remove(&path)
+                        .and_then(|()| fs.sync_dir(&self.s.config.dir))
+                        .map_err(|e| {
+                            self.s.io_error("removing a retired segment", &e);
+                            io_err(&path, "cannot remove a retired segment", &e)
+                        })?;
+                    self.changed_since_snapshot = true;
+                    return Ok(());
+                }
+                Err(back) => {
+                    seg = back;
+                    spins += 1;
+                    std::thread::sleep(Duration::from_micros(if spins < 100 { 10 } else { 1000 }));
+                }
+            }
+        }
+    }
+
+    fn next_timer(&self) -> Duration {
+        let now = Instant::now();
+        let mut wait = IDLE_TICK;
+        if let (SyncMode::Every(every), Some(since)) = (self.s.config.sync, self.dirty_since) {
+            wait = wait.min((since + every).saturating_duration_since(now));
+        }
+        if let Some(every) = self.s.config.snapshot_every
+            && self.changed_since_snapshot
+        {
+            wait = wait.min((self.last_snapshot + every).saturating_duration_since(now));
+        }
+        wait
+    }
+
+    fn timers(&mut self) {
+        let now = Instant::now();
+        if let (SyncMode::Every(every), Some(since)) = (self.s.config.sync, self.dirty_since)
+            && now >= since + every
+        {
+            let _ = self.sync_all();
+        }
+        if let Some(every) = self.s.config.snapshot_every
+            && self.changed_since_snapshot
+            && now >= self.last_snapshot + every
+            && let Err(e) = self.snapshot()
+        {
+            log::warn!("cold tier {}: snapshot failed: {e}", self.s.config.name);
+            self.last_snapshot = now;
+        }
+    }
+
+    /// A clean stop: append what is queued, sync, snapshot.
+    fn finish(&mut self) {
+        while let Ok(cmd) = self.rx.try_recv() {
+            match cmd {
+                Cmd::Append(a) => self.stage_append(a),
+                Cmd::Rewrite {
+                    hash,
+                    from,
+                    record,
+                    tombstone,
+                } => self.stage_rewrite(hash, from, &record, tombstone),
+                Cmd::Barrier { reply, .. } | Cmd::Seal { reply } | Cmd::Snapshot { reply } => {
+                    let _ = reply.send(Err(Error::Closed));
+                }
+                Cmd::Retire { reply, .. } | Cmd::Probe { reply } | Cmd::Clear { reply } => {
+                    let _ = reply.send(Err(Error::Closed));
+                }
+                Cmd::Shutdown { reply } => {
+                    let _ = reply.send(());
+                }
+            }
+        }
+        self.commit();
+        if self.changed_since_snapshot
+            && self.failed.is_none()
+            && let Err(e) = self.snapshot()
+        {
+            log::warn!(
+                "cold tier {}: final snapshot failed: {e}",
+                self.s.config.name
+            );
+        }
+    }
+}

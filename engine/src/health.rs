@@ -1,0 +1,408 @@
+//! Failure handling: a circuit breaker per tier that can fail (the cold
+//! tier), run by a health actor (`gx-health-NAME`) that asks a failover
+//! policy what to do.
+//!
+//! The data path reports outcomes (errors always, successes at most once per
+//! [`SUCCESS_REPORT_SPACING`]) with a non-blocking send; the actor also
+//! watches the tier's own error counter, so failures of background writes
+//! count too. It feeds the events to the policy in batches, asks it for a
+//! decision when one is due, and publishes the tier's [`Breaker`] state in
+//! an atomic the data path reads: **closed** — use the tier; **open** —
+//! bypass it (reads miss, demotions into it are dropped and counted);
+//! **half-open** — still bypassed while the actor probes it.
+//!
+//! The policy is the WIT failover world's (a component from the host) or
+//! the native default, the same circuit breaker compiled natively. A policy
+//! that fails is replaced by the native default. Whatever it returns is
+//! bounded: the time to the next decision is clamped to
+//! [`RETRY_MIN`]..=[`RETRY_MAX`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
+use goldylox_policy_sdk::{BuildFailover, FailoverPolicy as SdkFailover};
+
+pub use goldylox_policy_sdk::Action;
+pub use goldylox_policy_sdk::health as kind;
+
+use crate::policy::PolicyError;
+
+/// Events the health channel holds; more are dropped and counted.
+pub(crate) const HEALTH_QUEUE: usize = 1024;
+/// A success is reported at most this often per tier.
+pub const SUCCESS_REPORT_SPACING: Duration = Duration::from_millis(10);
+/// The soonest a decision may ask to be asked again.
+pub const RETRY_MIN: Duration = Duration::from_millis(10);
+/// The latest a decision may ask to be asked again.
+pub const RETRY_MAX: Duration = Duration::from_secs(300);
+/// How often the actor looks at the tier's error counter.
+const HEALTH_TICK: Duration = Duration::from_millis(50);
+/// The cold tier's number in health events.
+pub const COLD_TIER: u8 = 2;
+
+/// One health event, numbered as the failover world numbers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthEvent {
+    /// 0 hot, 1 warm, 2 cold.
+    pub tier: u8,
+    /// One of [`kind`]'s constants.
+    pub kind: u8,
+    /// Milliseconds since the cache started.
+    pub at_ms: u64,
+}
+
+/// A failover decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    /// What to do with the tier.
+    pub action: Action,
+    /// When to ask again (the host clamps it).
+    pub retry_after: Duration,
+}
+
+/// A failover policy: observes tier health, decides what to do with a tier.
+pub trait FailoverPolicy: Send {
+    /// Observes events in order.
+    fn observe(&mut self, events: &[HealthEvent]) -> Result<(), PolicyError>;
+    /// The action for `tier` now.
+    fn decide(&mut self, tier: u8, now_ms: u64) -> Result<Decision, PolicyError>;
+}
+
+/// Builds failover policies (the cache builds one per cache).
+pub type FailoverFactory =
+    Arc<dyn Fn() -> Result<Box<dyn FailoverPolicy>, PolicyError> + Send + Sync>;
+
+/// The native default: the circuit breaker of `goldylox-policy-breaker`
+/// (closed → open after 5 consecutive errors → probe after 1 s, doubling to
+/// 60 s → closed after 2 good probes), built with `key=value` parameters.
+pub struct NativeBreaker(goldylox_policy_breaker::Breaker);
+
+impl NativeBreaker {
+    /// A breaker with the given parameters (`error-threshold`,
+    /// `success-threshold`, `backoff-ms`, `max-backoff-ms`).
+    pub fn new(params: &[(String, String)]) -> Result<Self, PolicyError> {
+        goldylox_policy_breaker::Breaker::build(params)
+            .map(NativeBreaker)
+            .map_err(PolicyError::Init)
+    }
+}
+
+impl FailoverPolicy for NativeBreaker {
+    fn observe(&mut self, events: &[HealthEvent]) -> Result<(), PolicyError> {
+        let tiers: Vec<u8> = events.iter().map(|e| e.tier).collect();
+        let kinds: Vec<u8> = events.iter().map(|e| e.kind).collect();
+        let at: Vec<u64> = events.iter().map(|e| e.at_ms).collect();
+        self.0.observe(&tiers, &kinds, &at);
+        Ok(())
+    }
+
+    fn decide(&mut self, tier: u8, now_ms: u64) -> Result<Decision, PolicyError> {
+        let d = self.0.decide(tier, now_ms);
+        Ok(Decision {
+            action: d.action,
+            retry_after: Duration::from_millis(u64::from(d.retry_after_ms)),
+        })
+    }
+}
+
+/// A tier's breaker state as the data path sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Breaker {
+    /// The tier is used.
+    Closed,
+    /// The tier is bypassed.
+    Open,
+    /// The tier is bypassed while probes decide whether to close.
+    HalfOpen,
+}
+
+/// What the health actor watches: a tier's error count and a probe.
+pub(crate) trait Monitored: Send + Sync + 'static {
+    /// Errors so far (monotonic).
+    fn errors(&self) -> u64;
+    /// A trial request.
+    fn probe(&self) -> bool;
+}
+
+/// Breaker figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HealthStats {
+    /// Times the breaker opened.
+    pub opened: u64,
+    /// Probes run, and how many failed.
+    pub probes: u64,
+    /// Failed probes.
+    pub probes_failed: u64,
+    /// Times it closed again.
+    pub closed: u64,
+    /// Events dropped because the health channel was full.
+    pub events_dropped: u64,
+    /// Failover policy failures (the native default took over).
+    pub policy_failures: u64,
+}
+
+#[derive(Default)]
+struct Figures {
+    opened: AtomicU64,
+    probes: AtomicU64,
+    probes_failed: AtomicU64,
+    closed: AtomicU64,
+    events_dropped: AtomicU64,
+    policy_failures: AtomicU64,
+}
+
+/// The data path's handle on a tier's breaker.
+pub(crate) struct Health {
+    state: Arc<AtomicU8>,
+    events: Sender<HealthEvent>,
+    started: Instant,
+    last_success: AtomicU64,
+    figures: Arc<Figures>,
+    stop: Sender<()>,
+    thread: parking_lot::Mutex<Option<JoinHandle<()>>>,
+}
+
+const CLOSED: u8 = 0;
+const OPEN: u8 = 1;
+const HALF_OPEN: u8 = 2;
+
+impl Health {
+    /// Starts the health actor for `tier` with `policy`.
+    pub(crate) fn start(
+        name: &str,
+        tier: Arc<dyn Monitored>,
+        policy: Box<dyn FailoverPolicy>,
+    ) -> std::io::Result<Health> {
+        let (events, rx) = bounded(HEALTH_QUEUE);
+        let (stop, stop_rx) = bounded(1);
+        let state = Arc::new(AtomicU8::new(CLOSED));
+        let figures = Arc::new(Figures::default());
+        let started = Instant::now();
+        let actor = Actor {
+            rx,
+            stop: stop_rx,
+            policy,
+            fallback: None,
+            tier,
+            state: Arc::clone(&state),
+            figures: Arc::clone(&figures),
+            started,
+            errors_seen: 0,
+            next_decide: started,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("gx-health-{name}"))
+            .spawn(move || actor.run())?;
+        Ok(Health {
+            state,
+            events,
+            started,
+            last_success: AtomicU64::new(0),
+            figures,
+            stop,
+            thread: parking_lot::Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Whether the tier may be used now.
+    #[inline]
+    pub(crate) fn usable(&self) -> bool {
+        self.state.load(Ordering::Acquire) == CLOSED
+    }
+
+    /// The breaker's state.
+    pub(crate) fn state(&self) -> Breaker {
+        match self.state.load(Ordering::Acquire) {
+            CLOSED => Breaker::Closed,
+            OPEN => Breaker::Open,
+            _ => Breaker::HalfOpen,
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Reports an operation's outcome (never blocks).
+    pub(crate) fn report(&self, ok: bool) {
+        let at_ms = self.now_ms();
+        if ok {
+            let last = self.last_success.load(Ordering::Relaxed);
+            if at_ms.saturating_sub(last) < SUCCESS_REPORT_SPACING.as_millis() as u64
+                || self
+                    .last_success
+                    .compare_exchange(last, at_ms, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_err()
+            {
+                return;
+            }
+        }
+        let event = HealthEvent {
+            tier: COLD_TIER,
+            kind: if ok { kind::SUCCESS } else { kind::ERROR },
+            at_ms,
+        };
+        if let Err(TrySendError::Full(_)) = self.events.try_send(event) {
+            self.figures.events_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn stats(&self) -> HealthStats {
+        let f = &self.figures;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        HealthStats {
+            opened: get(&f.opened),
+            probes: get(&f.probes),
+            probes_failed: get(&f.probes_failed),
+            closed: get(&f.closed),
+            events_dropped: get(&f.events_dropped),
+            policy_failures: get(&f.policy_failures),
+        }
+    }
+}
+
+impl Drop for Health {
+    fn drop(&mut self) {
+        let _ = self.stop.try_send(());
+        if let Some(t) = self.thread.get_mut().take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Actor {
+    rx: Receiver<HealthEvent>,
+    stop: Receiver<()>,
+    policy: Box<dyn FailoverPolicy>,
+    /// The native default, once the configured policy failed.
+    fallback: Option<NativeBreaker>,
+    tier: Arc<dyn Monitored>,
+    state: Arc<AtomicU8>,
+    figures: Arc<Figures>,
+    started: Instant,
+    errors_seen: u64,
+    next_decide: Instant,
+}
+
+impl Actor {
+    fn run(mut self) {
+        self.errors_seen = self.tier.errors();
+        loop {
+            if self.stop.try_recv().is_ok() {
+                return;
+            }
+            let wait = self
+                .next_decide
+                .saturating_duration_since(Instant::now())
+                .min(HEALTH_TICK);
+            let mut batch = Vec::new();
+            match self.rx.recv_timeout(wait) {
+                Ok(e) => batch.push(e),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            batch.extend(self.rx.try_iter().take(HEALTH_QUEUE));
+            // Failures of background work (the tier's writer) count too.
+            let errors = self.tier.errors();
+            let at_ms = self.now_ms();
+            for _ in 0..errors.saturating_sub(self.errors_seen).min(64) {
+                batch.push(HealthEvent {
+                    tier: COLD_TIER,
+                    kind: kind::ERROR,
+                    at_ms,
+                });
+            }
+            self.errors_seen = errors;
+            let failing = batch.iter().any(|e| e.kind != kind::SUCCESS);
+            if !batch.is_empty() {
+                self.observe(&batch);
+            }
+            if failing || Instant::now() >= self.next_decide {
+                self.decide();
+            }
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn policy(&mut self) -> &mut dyn FailoverPolicy {
+        match &mut self.fallback {
+            Some(native) => native,
+            None => self.policy.as_mut(),
+        }
+    }
+
+    fn fail_policy(&mut self, e: &PolicyError) {
+        log::warn!("failover policy failed ({e}); the native breaker takes over");
+        self.figures.policy_failures.fetch_add(1, Ordering::Relaxed);
+        self.fallback = Some(NativeBreaker::new(&[]).expect("default parameters are valid"));
+    }
+
+    fn observe(&mut self, batch: &[HealthEvent]) {
+        if let Err(e) = self.policy().observe(batch) {
+            self.fail_policy(&e);
+            let _ = self.policy().observe(batch);
+        }
+    }
+
+    fn decide(&mut self) {
+        // A probe's outcome is observed at once and decided on again; a
+        // bounded number of rounds keeps a policy that probes forever from
+        // spinning.
+        for _ in 0..4 {
+            let now = self.now_ms();
+            let decision = match self.policy().decide(COLD_TIER, now) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.fail_policy(&e);
+                    match self.policy().decide(COLD_TIER, now) {
+                        Ok(d) => d,
+                        Err(_) => return,
+                    }
+                }
+            };
+            self.next_decide = Instant::now() + decision.retry_after.clamp(RETRY_MIN, RETRY_MAX);
+            let before = self.state.load(Ordering::Acquire);
+            let after = match decision.action {
+                Action::Keep | Action::Restore => CLOSED,
+                Action::Bypass => OPEN,
+                Action::Probe => HALF_OPEN,
+            };
+            self.state.store(after, Ordering::Release);
+            if before == CLOSED && after != CLOSED {
+                self.figures.opened.fetch_add(1, Ordering::Relaxed);
+                log::warn!("cold tier bypassed: the circuit breaker opened");
+            }
+            if before != CLOSED && after == CLOSED {
+                self.figures.closed.fetch_add(1, Ordering::Relaxed);
+                log::info!("cold tier restored: the circuit breaker closed");
+            }
+            if decision.action != Action::Probe {
+                return;
+            }
+            self.figures.probes.fetch_add(1, Ordering::Relaxed);
+            let ok = self.tier.probe();
+            if !ok {
+                self.figures.probes_failed.fetch_add(1, Ordering::Relaxed);
+            }
+            // The probe's own I/O errors are the probe's outcome.
+            self.errors_seen = self.tier.errors();
+            let event = HealthEvent {
+                tier: COLD_TIER,
+                kind: if ok {
+                    kind::PROBE_OK
+                } else {
+                    kind::PROBE_FAILED
+                },
+                at_ms: self.now_ms(),
+            };
+            self.observe(&[event]);
+        }
+    }
+}
