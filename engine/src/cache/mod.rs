@@ -642,7 +642,11 @@ where
             table.insert_new(&s.index.hasher, hash, slot);
             drop(table);
             self.send(WriteEvent::hot(EventKind::Insert, hash, weight, expires_at));
-            let previous = displaced.and_then(|d| self.settle_displaced(d, RemovalCause::Replaced));
+            // A cold value replaced here is reported like a warm one.
+            let previous = match displaced {
+                Some(d) => self.settle_displaced(d, RemovalCause::Replaced),
+                None => warm_current.map(|(v, _)| v),
+            };
             s.stripes.count(if previous.is_some() {
                 Op::Update
             } else {

@@ -93,7 +93,9 @@ impl Compactor {
             (false, Some(g)) => g,
             (false, None) => return Ok(done),
         };
-        let mut picked: Vec<(f64, Arc<Segment>)> = self
+        // Ids, not segments: no segment may be held while waiting for the
+        // writer, which waits for every holder before it unmaps one.
+        let mut picked: Vec<(f64, u32)> = self
             .candidates()
             .into_iter()
             .filter(|seg| seg.is_sealed() && seg.trusted())
@@ -105,12 +107,14 @@ impl Compactor {
                 } else {
                     (len - live) as f64 / len as f64
                 };
-                (garbage >= threshold).then_some((garbage, seg))
+                (garbage >= threshold).then_some((garbage, seg.id))
             })
             .collect();
         picked.sort_by(|a, b| b.0.total_cmp(&a.0));
-        for (_, seg) in picked {
-            if self.compact(seg)? {
+        for (_, id) in picked {
+            if let Some(seg) = self.s.segments.get(id)
+                && self.compact(seg)?
+            {
                 done += 1;
             }
         }

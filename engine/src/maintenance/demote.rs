@@ -136,10 +136,25 @@ where
                     self.push_warm(EventKind::Insert, c.hash, grant.slot_size);
                 }
                 _ => {
+                    // The warm tier refused it: the cold tier may take it,
+                    // still under the key's hot-shard lock.
+                    let now = self.shared.clock.now_nanos();
+                    let kept = self.shared.cold.as_ref().is_some_and(|cold| {
+                        !slot.expired(|| now)
+                            && cold.demote(
+                                &self.shared.counters,
+                                &slot.key,
+                                || postcard::to_allocvec(&slot.value).ok(),
+                                slot.version,
+                                slot.expires_at,
+                            )
+                    });
                     drop(table);
-                    Counters::bump(&self.shared.counters.demotions_dropped);
-                    self.shared
-                        .notify(slot.key, slot.value, RemovalCause::Evicted);
+                    if !kept {
+                        Counters::bump(&self.shared.counters.demotions_dropped);
+                        self.shared
+                            .notify(slot.key, slot.value, RemovalCause::Evicted);
+                    }
                 }
             }
         }

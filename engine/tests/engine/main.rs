@@ -1,6 +1,7 @@
 //! The engine's integration tests: one binary, one module per concern.
 
 mod bad_input;
+mod cold;
 mod cold_crash;
 mod concurrency;
 mod conditional;
