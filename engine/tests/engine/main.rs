@@ -3,6 +3,7 @@
 mod bad_input;
 mod cold;
 mod cold_crash;
+mod cold_kill;
 mod concurrency;
 mod conditional;
 mod expiry;
