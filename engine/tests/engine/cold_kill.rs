@@ -41,7 +41,7 @@ fn op(j: u64) -> (Vec<u8>, Vec<u8>) {
         rng.below(4 << 10)
     } as usize;
     let mut value = j.to_le_bytes().to_vec();
-    if j % 2 == 0 {
+    if j.is_multiple_of(2) {
         value.extend((0..len).map(|i| (i % 13) as u8));
     } else {
         value.extend((0..len).map(|_| rng.next_u64() as u8));
