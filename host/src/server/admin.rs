@@ -124,8 +124,11 @@ pub(super) fn figures(shared: &Shared) -> Vec<Figure> {
         "protocol_errors",
         Int(shared.protocol_errors.load(Ordering::Relaxed)),
     );
-    let hits = stats.hot.hits + stats.warm.hits;
-    let misses = stats.hot.misses.saturating_sub(stats.warm.hits);
+    let hits = stats.hot.hits + stats.warm.hits + stats.cold.hits;
+    let misses = stats
+        .hot
+        .misses
+        .saturating_sub(stats.warm.hits + stats.cold.hits);
     add("stats", "keyspace_hits", Int(hits));
     add("stats", "keyspace_misses", Int(misses));
     add("stats", "evicted_keys", Int(stats.removals.evicted));
@@ -159,6 +162,71 @@ pub(super) fn figures(shared: &Shared) -> Vec<Figure> {
         add("pools", "pool_rebalances", Int(pools.rebalances));
     } else {
         add("pools", "warm_tier", Text("absent".to_owned()));
+    }
+    if let Some(cold) = shared.store.cold_stats() {
+        add("persistence", "cold_entries", Int(cold.entries));
+        add("persistence", "cold_hits", Int(stats.cold.hits));
+        add("persistence", "cold_misses", Int(stats.cold.misses));
+        add(
+            "persistence",
+            "cold_promotions",
+            Int(stats.cold_movement.promotions),
+        );
+        add(
+            "persistence",
+            "cold_demotions",
+            Int(stats.cold_movement.demotions),
+        );
+        add(
+            "persistence",
+            "cold_bypassed",
+            Int(stats.cold_movement.bypassed),
+        );
+        add("persistence", "cold_segments", Int(cold.segments));
+        add("persistence", "cold_disk_bytes", Int(cold.disk_bytes));
+        add("persistence", "cold_live_bytes", Int(cold.live_bytes));
+        add("persistence", "cold_index_bytes", Int(cold.index_bytes));
+        add("persistence", "cold_syncs", Int(cold.syncs));
+        add("persistence", "cold_io_errors", Int(cold.io_errors));
+        add("persistence", "cold_corrupt_reads", Int(cold.corrupt_reads));
+        add(
+            "persistence",
+            "cold_poisoned_segments",
+            Int(cold.poisoned_segments),
+        );
+        add(
+            "persistence",
+            "cold_quarantined_segments",
+            Int(cold.quarantined_segments),
+        );
+        add("persistence", "cold_compactions", Int(cold.compactions));
+        add(
+            "persistence",
+            "cold_compacted_bytes",
+            Int(cold.compacted_bytes),
+        );
+        add(
+            "persistence",
+            "cold_evicted_segments",
+            Int(cold.evicted_segments),
+        );
+        add("persistence", "cold_snapshots", Int(cold.snapshots));
+        if let Some((breaker, health)) = shared.store.cold_health() {
+            add(
+                "persistence",
+                "cold_breaker",
+                Text(format!("{breaker:?}").to_ascii_lowercase()),
+            );
+            add("persistence", "cold_breaker_opened", Int(health.opened));
+            add("persistence", "cold_breaker_probes", Int(health.probes));
+            add(
+                "persistence",
+                "cold_failover_failures",
+                Int(health.policy_failures),
+            );
+        }
+    } else {
+        add("persistence", "cold_tier", Text("absent".to_owned()));
     }
     for tier in [PolicyTier::Hot, PolicyTier::Warm] {
         let Some(status) = shared.store.policy_status(tier) else {
@@ -201,7 +269,6 @@ pub(super) fn figures(shared: &Shared) -> Vec<Figure> {
         "policy_fallback_evictions",
         Int(stats.policy.fallback_evictions),
     );
-    add("persistence", "cold_tier", Text("absent".to_owned()));
     add(
         "persistence",
         "write_policy",

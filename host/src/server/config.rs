@@ -81,6 +81,98 @@ pub struct CacheConfig {
     /// A prefetch policy (`builtin:markov`, `wasm:markov`, a path), if any.
     #[serde(default)]
     pub prefetch: Option<String>,
+    /// The persistent tier (off when absent).
+    #[serde(default)]
+    pub cold: Option<ColdTierConfig>,
+}
+
+/// `[cache.cold]`: segment files on local disk below the memory tiers.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColdTierConfig {
+    /// The directory (created if missing; relative paths from the working
+    /// directory).
+    pub dir: std::path::PathBuf,
+    /// Bytes on disk it may hold.
+    pub capacity_bytes: u64,
+    /// Bytes per segment file.
+    #[serde(default = "default_segment_bytes")]
+    pub segment_bytes: u32,
+    /// `always`, `every <ms>` or `never`.
+    #[serde(default = "default_sync")]
+    pub sync: String,
+    /// `write-back` (entries go down when evicted) or `write-through`
+    /// (every write is appended).
+    #[serde(default = "default_write_policy")]
+    pub write_policy: String,
+    /// Garbage share at which a segment is compacted (0.05–0.95).
+    #[serde(default = "default_compact_at")]
+    pub compact_at: f64,
+    /// The failover policy running the tier's circuit breaker:
+    /// `builtin:breaker`, `wasm:breaker` or a component path.
+    #[serde(default = "default_failover")]
+    pub failover: String,
+    /// Its `key=value` parameters.
+    #[serde(default)]
+    pub failover_params: std::collections::BTreeMap<String, String>,
+}
+
+fn default_segment_bytes() -> u32 {
+    64 << 20
+}
+
+fn default_sync() -> String {
+    "every 1000".to_owned()
+}
+
+fn default_write_policy() -> String {
+    "write-back".to_owned()
+}
+
+fn default_compact_at() -> f64 {
+    0.5
+}
+
+fn default_failover() -> String {
+    "builtin:breaker".to_owned()
+}
+
+impl ColdTierConfig {
+    /// The sync mode `sync` names.
+    pub fn sync_mode(&self) -> Result<goldylox::cold::SyncMode> {
+        use goldylox::cold::SyncMode;
+        let s = self.sync.trim();
+        Ok(match s {
+            "always" => SyncMode::Always,
+            "never" => SyncMode::Never,
+            _ => match s.strip_prefix("every ").map(|ms| ms.trim().parse::<u64>()) {
+                Some(Ok(ms)) if ms > 0 => SyncMode::Every(std::time::Duration::from_millis(ms)),
+                _ => bail!(
+                    "cache.cold.sync must be `always`, `every <ms>` (ms > 0) or `never`, not {s:?}"
+                ),
+            },
+        })
+    }
+
+    /// The write policy `write_policy` names.
+    pub fn write_policy(&self) -> Result<goldylox::WritePolicy> {
+        match self.write_policy.as_str() {
+            "write-back" => Ok(goldylox::WritePolicy::WriteBack),
+            "write-through" => Ok(goldylox::WritePolicy::WriteThrough),
+            other => bail!(
+                "cache.cold.write_policy must be `write-back` or `write-through`, not {other:?}"
+            ),
+        }
+    }
+
+    /// The engine's configuration.
+    pub fn engine(&self) -> Result<goldylox::cold::ColdConfig> {
+        let mut c = goldylox::cold::ColdConfig::new(&self.dir, self.capacity_bytes);
+        c.segment_size = self.segment_bytes;
+        c.sync = self.sync_mode()?;
+        c.compact_at = Some(self.compact_at);
+        Ok(c)
+    }
 }
 
 fn default_warm_policy() -> String {
@@ -156,6 +248,19 @@ impl Config {
         }
         if self.cache.warm_bytes != 0 && self.cache.warm_bytes < 1 << 20 {
             bail!("cache.warm_bytes must be 0 (no warm tier) or at least 1 MiB");
+        }
+        if let Some(cold) = &self.cache.cold {
+            cold.sync_mode()?;
+            cold.write_policy()?;
+            if !(0.05..=0.95).contains(&cold.compact_at) {
+                bail!("cache.cold.compact_at must be within 0.05 – 0.95");
+            }
+            if !(64 << 10..=2 << 30).contains(&cold.segment_bytes) {
+                bail!("cache.cold.segment_bytes must be within 64 KiB – 2 GiB");
+            }
+            if cold.capacity_bytes < 4 * u64::from(cold.segment_bytes) {
+                bail!("cache.cold.capacity_bytes must hold at least 4 segments");
+            }
         }
         Ok(())
     }

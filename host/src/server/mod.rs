@@ -65,6 +65,33 @@ fn prefetch_policy(spec: &str, runtime: &Runtime) -> Result<Arc<dyn goldylox::Pr
     )?)
 }
 
+/// The cold tier's failover policy: `builtin:breaker` (the native breaker)
+/// or a failover component (`wasm:breaker`, a path), loaded and checked now
+/// so a bad one fails the configuration, not the first outage.
+fn failover_policy(
+    spec: &str,
+    params: Vec<(String, String)>,
+    runtime: &Runtime,
+) -> Result<goldylox::health::FailoverFactory> {
+    use goldylox::health::{FailoverPolicy, NativeBreaker};
+    if spec == "builtin:breaker" {
+        NativeBreaker::new(&params).map_err(|e| anyhow::anyhow!("{e}"))?;
+        return Ok(Arc::new(move || {
+            NativeBreaker::new(&params).map(|b| Box::new(b) as Box<dyn FailoverPolicy>)
+        }));
+    }
+    if spec.starts_with("builtin:") {
+        anyhow::bail!("unknown built-in failover policy {spec:?} (there is builtin:breaker)");
+    }
+    let loaded = Arc::new(runtime.load_spec(spec)?);
+    crate::wasm::WasmFailover::new(&loaded, &params)?;
+    Ok(Arc::new(move || {
+        crate::wasm::WasmFailover::new(&loaded, &params)
+            .map(|p| Box::new(p) as Box<dyn FailoverPolicy>)
+            .map_err(|e| goldylox::PolicyError::Init(format!("{e:#}")))
+    }))
+}
+
 /// Builds the cache a configuration describes.
 pub fn build_cache(config: &Config, runtime: &Runtime) -> Result<Store> {
     let c = &config.cache;
@@ -83,6 +110,19 @@ pub fn build_cache(config: &Config, runtime: &Runtime) -> Result<Store> {
     }
     if let Some(spec) = &c.prefetch {
         b = b.prefetch(prefetch_policy(spec, runtime).context("cache.prefetch")?);
+    }
+    if let Some(cold) = &c.cold {
+        let params: Vec<(String, String)> = cold
+            .failover_params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        b = b
+            .cold(cold.engine()?)
+            .write_policy(cold.write_policy()?)
+            .failover(
+                failover_policy(&cold.failover, params, runtime).context("cache.cold.failover")?,
+            );
     }
     b.build()
         .map_err(|e| anyhow::anyhow!("starting the cache: {e}"))

@@ -75,6 +75,13 @@ pub(super) fn apply(shared: &Shared, mut new: Config) -> Result<Changes> {
         format!("{:?}", new.cache.prefetch),
     );
     new.cache.prefetch = old.cache.prefetch.clone();
+    keep(
+        &mut changes,
+        "cache.cold",
+        format!("{:?}", old.cache.cold),
+        format!("{:?}", new.cache.cold),
+    );
+    new.cache.cold = old.cache.cold.clone();
 
     // Load and type-check every changed policy before touching anything.
     let hot = (new.cache.policy != old.cache.policy)

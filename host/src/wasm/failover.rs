@@ -9,32 +9,12 @@ use super::instance::Instance;
 use super::{Loaded, Pre, World};
 
 /// The longest a failover policy may defer its next decision: whatever it
-/// asks for is clamped to this.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+/// asks for is clamped to this (the engine's bound).
+pub const MAX_RETRY_AFTER: Duration = goldylox::health::RETRY_MAX;
 
-/// What the host should do with a tier: the SDK's type, shared by guest and
-/// host.
-pub use goldylox_policy_sdk::Action;
-
-/// A bounded decision: the action, and when to ask again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Decision {
-    /// What to do now.
-    pub action: Action,
-    /// When to ask again, clamped to [`MAX_RETRY_AFTER`].
-    pub retry_after: Duration,
-}
-
-/// A health event, as the failover world numbers them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HealthEvent {
-    /// 0 hot, 1 warm, 2 cold.
-    pub tier: u8,
-    /// 0 success, 1 error, 2 timeout, 3 probe succeeded, 4 probe failed.
-    pub kind: u8,
-    /// Milliseconds of the host's clock.
-    pub at_ms: u64,
-}
+/// The engine's types: what to do with a tier, a bounded decision, a
+/// health event as the failover world numbers them.
+pub use goldylox::health::{Action, Decision, HealthEvent};
 
 /// One instance of a failover-policy component, with its own store. After a
 /// failed call the store is dropped and later calls fail at once.
@@ -88,5 +68,18 @@ impl WasmFailover {
             action,
             retry_after,
         })
+    }
+}
+
+/// A failover component drives the cold tier's circuit breaker.
+impl goldylox::health::FailoverPolicy for WasmFailover {
+    fn observe(&mut self, events: &[HealthEvent]) -> Result<(), goldylox::PolicyError> {
+        WasmFailover::observe(self, events)
+            .map_err(|e| goldylox::PolicyError::Failed(format!("{e:#}")))
+    }
+
+    fn decide(&mut self, tier: u8, now_ms: u64) -> Result<Decision, goldylox::PolicyError> {
+        WasmFailover::decide(self, tier, now_ms)
+            .map_err(|e| goldylox::PolicyError::Failed(format!("{e:#}")))
     }
 }

@@ -327,3 +327,63 @@ fn the_binary_reloads_on_sighup_and_stops_on_sigterm() {
     assert!(log.contains("goldylox stopped"), "{log}");
     std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
+
+#[test]
+fn a_cold_tier_keeps_the_data_across_a_restart_with_a_failover_component() {
+    let dir = std::env::temp_dir().join(format!("goldylox-cold-serve-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let with_cold = |c: &mut goldylox_host::server::config::Config| {
+        c.cache.memory_bytes = 1 << 20;
+        c.cache.warm_bytes = 1 << 20;
+        let text = format!(
+            "dir = {:?}\ncapacity_bytes = 67108864\nsegment_bytes = 1048576\nsync = \"every 50\"\nfailover = \"wasm:breaker\"\nfailover_params = {{ error-threshold = \"3\" }}\n",
+            dir.display().to_string()
+        );
+        c.cache.cold = Some(toml::from_str(&text).unwrap());
+    };
+    let value = |i: usize| format!("{i:06}-").repeat(50);
+    {
+        let server = TestServer::start(with_cold);
+        let mut c = server.client();
+        for i in 0..4_000 {
+            let () = redis::cmd("SET")
+                .arg(format!("key:{i}"))
+                .arg(value(i))
+                .query(&mut c)
+                .unwrap();
+        }
+        let () = redis::cmd("DEL")
+            .arg("key:7")
+            .query(&mut c)
+            .map(|_: i64| ())
+            .unwrap();
+        let info: String = redis::cmd("INFO").query(&mut c).unwrap();
+        assert!(
+            info.contains("cold_entries:") && info.contains("cold_breaker:closed"),
+            "{info}"
+        );
+    }
+    // A new server on the same directory: every key is there, the removed
+    // one is not.
+    let server = TestServer::start(with_cold);
+    let mut c = server.client();
+    for i in 0..4_000 {
+        let got: Option<String> = redis::cmd("GET")
+            .arg(format!("key:{i}"))
+            .query(&mut c)
+            .unwrap();
+        let want = (i != 7).then(|| value(i));
+        assert_eq!(got, want, "key:{i}");
+    }
+    let info: String = redis::cmd("INFO").query(&mut c).unwrap();
+    let hits: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("cold_hits:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(hits > 2_000, "most reads came from disk: {hits}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
