@@ -88,6 +88,23 @@ impl ColdIndex {
         self.shard(hash).read().get(&hash).copied()
     }
 
+    /// Fills the (empty) index with `entries`, sizing each shard once;
+    /// returns how many.
+    pub(crate) fn load(&self, entries: impl Iterator<Item = (u64, Loc)>) -> u64 {
+        let mut parts: Vec<Vec<(u64, Loc)>> = vec![Vec::new(); self.shards.len()];
+        for (h, loc) in entries {
+            parts[(h >> 40) as usize & self.mask].push((h, loc));
+        }
+        let mut n = 0;
+        for (shard, part) in self.shards.iter().zip(parts) {
+            let mut map = shard.write();
+            map.reserve(part.len());
+            n += part.len() as u64;
+            map.extend(part);
+        }
+        n
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.shards.iter().map(|s| s.read().len()).sum()
     }

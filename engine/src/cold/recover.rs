@@ -27,6 +27,7 @@
 //! | 4 | CRC32C of everything before |
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -34,7 +35,7 @@ use std::time::Instant;
 
 use super::format;
 use super::fs::ColdFile;
-use super::index::Loc;
+use super::index::{Loc, PassThrough};
 use super::segment::{Body, SegStats, Segment, parse_name};
 use super::writer::Active;
 use super::{RecoveryReport, Shared, bump, io_err};
@@ -53,7 +54,12 @@ pub(crate) struct Resume {
 }
 
 /// A recovered key: its newest version and where (None: deleted).
-type Scan = HashMap<u64, (u64, Option<Loc>)>;
+/// Keys are already hashes: no hashing again (SipHash here cost more than
+/// everything else recovery does).
+type Scan = HashMap<u64, (u64, Option<Loc>), BuildHasherDefault<PassThrough>>;
+
+/// Live bytes per segment id.
+type Live = HashMap<u32, u64, BuildHasherDefault<PassThrough>>;
 
 struct Snapshot {
     max_version: u64,
@@ -263,33 +269,56 @@ pub(crate) fn recover(s: &Shared) -> Result<(RecoveryReport, Resume), Error> {
     found.sort_by_key(|f| f.id);
     report.segments = found.len();
 
-    let mut scan: Scan = HashMap::new();
-    let mut live: HashMap<u32, u64> = HashMap::new();
+    let mut scan = Scan::default();
+    let mut live = Live::default();
     let mut max_version = 0u64;
     let mut start = (0u32, 0u64);
+    // Maps of the segments the snapshot covers, kept for the table.
+    let mut maps: HashMap<u32, super::fs::Mapped> = HashMap::new();
     if let Some(path) = &snapshot_path {
         match read_snapshot(s, path).and_then(|snap| check_snapshot(snap, &found)) {
             Ok(snap) => {
-                let present: std::collections::HashSet<u32> = found.iter().map(|f| f.id).collect();
+                let present: Vec<u32> = found.iter().map(|f| f.id).collect();
+                let here = |id: &u32| present.binary_search(id).is_ok();
                 for (id, (_, l)) in &snap.segments {
-                    if present.contains(id) && *id < snap.position.0 {
+                    if here(id) && *id < snap.position.0 {
                         live.insert(*id, *l);
                     }
                 }
-                for (h, loc, version) in snap.entries {
-                    if present.contains(&loc.seg) {
-                        scan.insert(h, (version, Some(loc)));
-                        report.from_snapshot += 1;
-                    }
+                // Straight into the index; the tail scan below corrects it.
+                report.from_snapshot = s.index.load(
+                    snap.entries
+                        .into_iter()
+                        .filter(|(_, loc, _)| here(&loc.seg))
+                        .map(|(h, loc, _)| (h, loc)),
+                );
+                for f in found.iter().filter(|f| f.id < snap.position.0) {
+                    let map = f
+                        .file
+                        .map(f.len)
+                        .map_err(|e| io_err(&f.path, "cannot map a cold segment", &e))?;
+                    maps.insert(f.id, map);
                 }
-                // Live bytes of the position's segment are recounted by the
-                // scan from the start of it.
+                // Records of the position's segment are scanned again from
+                // its start (the same locations, now with their versions).
                 start = (snap.position.0, 0);
                 max_version = snap.max_version;
             }
             Err(why) => report.snapshot_rejected = Some(why),
         }
     }
+    let from_snapshot = start.0 > 0 || report.from_snapshot > 0;
+    // What a key had before the tail: its snapshot entry, whose version is
+    // in its record's header.
+    let base = |h: u64| -> Option<(u64, Loc)> {
+        let loc = s.index.get(h)?;
+        let version = maps
+            .get(&loc.seg)
+            .and_then(|m| m.bytes().get(loc.offset as usize..))
+            .and_then(|b| format::parse_header(b).ok())
+            .map_or(0, |head| head.version);
+        Some((version, loc))
+    };
     let last = found.last().map(|f| f.id);
     let mut quarantined = Vec::new();
     for f in &found {
@@ -316,7 +345,7 @@ pub(crate) fn recover(s: &Shared) -> Result<(RecoveryReport, Resume), Error> {
                     // again from its start: the same locations, now with
                     // their versions.
                     let hash = s.key_hash(format::key_of(&bytes[off..], &h));
-                    apply(&mut scan, &mut live, hash, &h, loc, false);
+                    apply(&mut scan, &mut live, &base, hash, &h, loc, false);
                     max_version = max_version.max(h.version);
                     report.scanned += 1;
                     off += h.record_len();
@@ -350,17 +379,34 @@ pub(crate) fn recover(s: &Shared) -> Result<(RecoveryReport, Resume), Error> {
             s.config.name,
             f.id
         );
-        quarantine_scan(s, &mut scan, &mut live, bytes, f.id, &mut max_version);
+        quarantine_scan(
+            s,
+            &mut scan,
+            &mut live,
+            &base,
+            bytes,
+            f.id,
+            &mut max_version,
+        );
         quarantined.push(f.id);
     }
-    // Build the index and the segment table.
-    let mut entries = 0u64;
-    for (h, (_, loc)) in scan {
-        if let Some(loc) = loc {
-            s.index.shard(h).write().insert(h, loc);
-            entries += 1;
+    // The index: the snapshot corrected by the tail, or the scan (each
+    // shard sized once).
+    if from_snapshot {
+        for (h, (_, loc)) in scan {
+            let mut shard = s.index.shard(h).write();
+            match loc {
+                Some(loc) => shard.insert(h, loc),
+                None => shard.remove(&h),
+            };
         }
+    } else {
+        s.index.load(
+            scan.into_iter()
+                .filter_map(|(h, (_, loc))| loc.map(|loc| (h, loc))),
+        );
     }
+    let entries = s.index.len() as u64;
     for f in &found {
         let len = if Some(f.id) == last {
             f.file.size().unwrap_or(f.len)
@@ -376,7 +422,11 @@ pub(crate) fn recover(s: &Shared) -> Result<(RecoveryReport, Resume), Error> {
             stats.quarantined.store(true, Ordering::Release);
             bump(&s.counters.quarantined_segments, 1);
         }
-        let body = match f.file.map(len) {
+        let mapped = match maps.remove(&f.id) {
+            Some(map) => Ok(map),
+            None => f.file.map(len),
+        };
+        let body = match mapped {
             Ok(map) => Body::Sealed(map),
             Err(_) => Body::Active(Arc::clone(&f.file)),
         };
@@ -424,7 +474,8 @@ fn check_snapshot(snap: Snapshot, found: &[Found]) -> Result<Snapshot, String> {
 /// Applies one verified record to the scan.
 fn apply(
     scan: &mut Scan,
-    live: &mut HashMap<u32, u64>,
+    live: &mut Live,
+    base: &dyn Fn(u64) -> Option<(u64, Loc)>,
     hash: u64,
     h: &format::Header,
     loc: Loc,
@@ -434,13 +485,18 @@ fn apply(
     if h.is_tombstone() && !deletes_only {
         *live.entry(loc.seg).or_default() += u64::from(loc.len);
     }
-    if let Some((v, _)) = scan.get(&hash)
-        && *v > h.version
+    let current = match scan.get(&hash) {
+        Some(&(v, l)) => Some((v, l)),
+        None => base(hash).map(|(v, l)| (v, Some(l))),
+    };
+    if let Some((v, _)) = current
+        && v > h.version
     {
         return;
     }
     let new = if tomb { None } else { Some(loc) };
-    if let Some((_, Some(old))) = scan.insert(hash, (h.version, new)) {
+    scan.insert(hash, (h.version, new));
+    if let Some((_, Some(old))) = current {
         let l = live.entry(old.seg).or_default();
         *l = l.saturating_sub(u64::from(old.len));
     }
@@ -454,7 +510,8 @@ fn apply(
 fn quarantine_scan(
     s: &Shared,
     scan: &mut Scan,
-    live: &mut HashMap<u32, u64>,
+    live: &mut Live,
+    base: &dyn Fn(u64) -> Option<(u64, Loc)>,
     bytes: &[u8],
     id: u32,
     max_version: &mut u64,
@@ -472,7 +529,7 @@ fn quarantine_scan(
                     tag: h.version as u32,
                 };
                 let hash = s.key_hash(format::key_of(&bytes[off..], &h));
-                apply(scan, live, hash, &h, loc, true);
+                apply(scan, live, base, hash, &h, loc, true);
                 *max_version = (*max_version).max(h.version);
                 off += h.record_len();
             }
