@@ -7,6 +7,9 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use super::writer::Record;
 
 use crossbeam_utils::CachePadded;
 use parking_lot::RwLock;
@@ -61,6 +64,67 @@ impl Hasher for PassThrough {
 }
 
 type Map = HashMap<u64, Loc, BuildHasherDefault<PassThrough>>;
+
+/// Records queued for the writer, by key hash, so that a read between an
+/// append and its landing finds the value instead of missing (a demoted
+/// entry is never invisible). Entries leave when the writer points the
+/// index at the record on disk (or drops it).
+pub(crate) struct InFlight {
+    shards: Box<[CachePadded<parking_lot::Mutex<InFlightMap>>]>,
+    mask: usize,
+}
+
+type InFlightMap = HashMap<u64, Arc<Record>, BuildHasherDefault<PassThrough>>;
+
+impl InFlight {
+    pub(crate) fn new(shards: usize) -> Self {
+        let n = shards.max(1).next_power_of_two();
+        InFlight {
+            shards: (0..n)
+                .map(|_| CachePadded::new(parking_lot::Mutex::new(InFlightMap::default())))
+                .collect(),
+            mask: n - 1,
+        }
+    }
+
+    fn shard(&self, hash: u64) -> &parking_lot::Mutex<InFlightMap> {
+        &self.shards[(hash >> 40) as usize & self.mask]
+    }
+
+    /// The newest append of `hash` is `rec`.
+    pub(crate) fn put(&self, hash: u64, rec: Arc<Record>) {
+        self.shard(hash).lock().insert(hash, rec);
+    }
+
+    /// `hash` was removed: nothing of it is in flight any more.
+    pub(crate) fn forget(&self, hash: u64) {
+        self.shard(hash).lock().remove(&hash);
+    }
+
+    /// The append of `hash` tagged `tag` landed (or was dropped).
+    pub(crate) fn take(&self, hash: u64, tag: u32) {
+        let mut shard = self.shard(hash).lock();
+        if shard.get(&hash).is_some_and(|r| r.version as u32 == tag) {
+            shard.remove(&hash);
+        }
+    }
+
+    /// Drops everything.
+    pub(crate) fn clear(&self) {
+        for shard in self.shards.iter() {
+            shard.lock().clear();
+        }
+    }
+
+    /// The in-flight append of `hash` tagged `tag`, if it is still there.
+    pub(crate) fn get(&self, hash: u64, tag: u32) -> Option<Arc<Record>> {
+        self.shard(hash)
+            .lock()
+            .get(&hash)
+            .filter(|r| r.version as u32 == tag)
+            .cloned()
+    }
+}
 
 /// The sharded index.
 pub(crate) struct ColdIndex {

@@ -281,6 +281,8 @@ pub fn bytes_hash(key: &[u8]) -> u64 {
 pub(crate) struct Shared {
     pub(crate) config: ColdConfig,
     pub(crate) index: ColdIndex,
+    /// Records appended but not yet written: readable meanwhile.
+    pub(crate) inflight: index::InFlight,
     pub(crate) segments: Segments,
     pub(crate) counters: Counters,
     /// The newest version written or recovered.
@@ -364,6 +366,7 @@ impl ColdStore {
             .map_err(|e| io_err(&config.dir, "cannot create the cold directory", &e))?;
         let shared = Arc::new(Shared {
             index: ColdIndex::new(COLD_INDEX_SHARDS),
+            inflight: index::InFlight::new(COLD_INDEX_SHARDS),
             segments: Segments::default(),
             counters: Counters::default(),
             version: AtomicU64::new(0),
@@ -476,10 +479,12 @@ impl ColdStore {
         self.shared().version.fetch_max(version, Ordering::AcqRel);
         let append = Append {
             hash,
-            key: key.to_vec(),
-            value: Some(value.to_vec()),
-            version,
-            expires,
+            rec: Arc::new(writer::Record {
+                key: key.to_vec(),
+                value: Some(value.to_vec()),
+                version,
+                expires,
+            }),
         };
         self.enqueue(hash, Some(Loc::pending(version)), append)
     }
@@ -504,10 +509,12 @@ impl ColdStore {
         let had = self.shared().index.get(hash).is_some();
         let append = Append {
             hash,
-            key: key.to_vec(),
-            value: None,
-            version,
-            expires: format::NEVER,
+            rec: Arc::new(writer::Record {
+                key: key.to_vec(),
+                value: None,
+                version,
+                expires: format::NEVER,
+            }),
         };
         self.enqueue(hash, None, append)?;
         Ok(had)
@@ -518,14 +525,21 @@ impl ColdStore {
     /// holds one key's appends in the order of its index changes.
     fn enqueue(&self, hash: u64, entry: Option<Loc>, append: Append) -> Result<(), Error> {
         let s = self.shared();
+        let rec = Arc::clone(&append.rec);
         let mut cmd = Cmd::Append(append);
         loop {
             let mut shard = s.index.shard(hash).write();
             match self.inner.writer.try_send(cmd) {
                 Ok(()) => {
                     let old = match entry {
-                        Some(loc) => shard.insert(hash, loc),
-                        None => shard.remove(&hash),
+                        Some(loc) => {
+                            s.inflight.put(hash, Arc::clone(&rec));
+                            shard.insert(hash, loc)
+                        }
+                        None => {
+                            s.inflight.forget(hash);
+                            shard.remove(&hash)
+                        }
                     };
                     drop(shard);
                     if let Some(old) = old {
@@ -575,8 +589,8 @@ impl ColdStore {
 
     /// Removes the key hashing to `hash` whose *stored* key `matches` (for
     /// callers that hold only a borrowed form of the key): the tombstone
-    /// carries the stored key bytes. A record still on its way to disk is
-    /// waited for first. Returns whether there was one.
+    /// carries the stored key bytes (or those of the append still on its way
+    /// to disk). Returns whether there was one.
     pub(crate) fn remove_matching(
         &self,
         hash: u64,
@@ -585,8 +599,19 @@ impl ColdStore {
     ) -> Result<bool, Error> {
         let s = self.shared();
         let mut loc = s.index.get(hash);
-        if loc.is_some_and(|l| l.is_pending()) {
-            self.flush()?;
+        // A pending entry whose append lands meanwhile leaves the in-flight
+        // table just before the index names the record: look again.
+        for _ in 0..8 {
+            let Some(pending) = loc.filter(|l| l.is_pending()) else {
+                break;
+            };
+            if let Some(rec) = s.inflight.get(hash, pending.tag) {
+                if !matches(&rec.key) {
+                    return Ok(false);
+                }
+                return self.remove_hashed(hash, &rec.key, version);
+            }
+            std::thread::yield_now();
             loc = s.index.get(hash);
         }
         let Some(loc) = loc.filter(|l| !l.is_pending()) else {

@@ -166,7 +166,21 @@ impl Segments {
                 return Ok(None);
             };
             if loc.is_pending() {
-                return Ok(None);
+                // On its way to disk: served from the in-flight table.
+                let Some(rec) = s.inflight.get(hash, loc.tag) else {
+                    return Ok(None);
+                };
+                let live = rec.expires == format::NEVER || rec.expires > (s.now)();
+                return Ok(match &rec.value {
+                    Some(value) if live && matches.take().is_some_and(|m| m(&rec.key)) => {
+                        Some(ColdValue {
+                            value: value.clone(),
+                            version: rec.version,
+                            expires: rec.expires,
+                        })
+                    }
+                    _ => None,
+                });
             }
             let Some(seg) = self.get(loc.seg) else {
                 continue;

@@ -32,14 +32,20 @@ const GROUP_COMMIT_BYTES: usize = 1 << 20;
 /// How long the writer sleeps when it has nothing timed to do.
 const IDLE_TICK: Duration = Duration::from_millis(200);
 
-/// An append of a value or a tombstone.
-pub(crate) struct Append {
-    pub(crate) hash: u64,
+/// A record on its way to disk: a value (readable from the in-flight table
+/// until it lands) or a tombstone.
+pub(crate) struct Record {
     pub(crate) key: Vec<u8>,
     /// `None`: a tombstone.
     pub(crate) value: Option<Vec<u8>>,
     pub(crate) version: u64,
     pub(crate) expires: u64,
+}
+
+/// An append of a value or a tombstone.
+pub(crate) struct Append {
+    pub(crate) hash: u64,
+    pub(crate) rec: Arc<Record>,
 }
 
 /// What the writer is asked to do.
@@ -248,30 +254,31 @@ impl Writer {
         // A put overtaken by a newer write or a remove of its key before it
         // was staged is not written at all: so every record on disk comes
         // after the older records of its key, and before the newer ones.
-        if a.value.is_some()
+        let (hash, rec) = (a.hash, a.rec);
+        if rec.value.is_some()
             && !self
                 .s
                 .index
-                .get(a.hash)
-                .is_some_and(|e| e.is_pending() && e.tag == a.version as u32)
+                .get(hash)
+                .is_some_and(|e| e.is_pending() && e.tag == rec.version as u32)
         {
             return;
         }
-        let len = HEADER + a.key.len() + a.value.as_ref().map_or(0, Vec::len);
+        let len = HEADER + rec.key.len() + rec.value.as_ref().map_or(0, Vec::len);
         self.make_room(len.min(self.s.config.segment_size as usize));
         let at = self.buf.len();
         format::encode(
             &mut self.buf,
-            &a.key,
-            a.value.as_deref(),
-            a.version,
-            a.expires,
+            &rec.key,
+            rec.value.as_deref(),
+            rec.version,
+            rec.expires,
         );
         let len = self.buf.len() - at;
-        self.staged.push(match a.value {
+        self.staged.push(match rec.value {
             Some(_) => Staged::Put {
-                hash: a.hash,
-                tag: a.version as u32,
+                hash,
+                tag: rec.version as u32,
                 at,
                 len,
             },
@@ -391,6 +398,7 @@ impl Writer {
                     {
                         *e = loc(at, len, tag);
                         live += len as u64;
+                        self.s.inflight.take(hash, tag);
                     }
                 }
                 Staged::Tomb { len } => live += len as u64,
@@ -436,6 +444,7 @@ impl Writer {
                     .is_some_and(|e| e.is_pending() && e.tag == tag)
                 {
                     shard.remove(&hash);
+                    self.s.inflight.take(hash, tag);
                 }
             }
         }
@@ -560,6 +569,7 @@ impl Writer {
         for loc in self.s.index.drain() {
             self.s.segments.dead(loc);
         }
+        self.s.inflight.clear();
         for seg in self.s.segments.all() {
             let id = seg.id;
             drop(seg);
