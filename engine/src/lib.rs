@@ -46,6 +46,17 @@
 //! move between tiers is versioned and serialised per key under the key's
 //! hot-shard lock, so reads stay linearizable against writes and removes.
 //!
+//! With [`CacheBuilder::cold`], entries the warm tier evicts (or refuses;
+//! without a warm tier, the hot tier's victims) go to a persistent cold tier
+//! ([`cold`]): checksummed records in append-only segment files, sealed
+//! segments memory-mapped, a RAM index of 16 bytes per entry, compaction and
+//! crash recovery. A cold hit promotes the entry and leaves its record, so an
+//! unchanged entry is never written twice; writes and removes append
+//! tombstones, so a restart never brings back a stale or removed value.
+//! [`Cache::shutdown`] persists the memory tiers; a cache built on the same
+//! directory serves it all again. A circuit breaker run by a failover policy
+//! ([`health`]) bypasses the tier while its disk fails.
+//!
 //! ## Capacity
 //!
 //! Capacity is in bytes, as judged by the weigher (default: the length of the
