@@ -376,3 +376,50 @@ fn bad_directories_and_foreign_files_get_clear_errors_and_lose_nothing() {
     assert!(found > 0);
     let _ = StdFs;
 }
+
+#[test]
+fn a_failed_sync_poisons_its_segment_and_a_full_disk_loses_nothing_in_memory() {
+    let fs = FaultFs::new();
+    let mut config = ColdConfig::new("/poison", 64 << 20);
+    config.segment_size = 256 << 10;
+    config.sync = SyncMode::Never;
+    config.fs = Arc::new(fs.clone());
+    let store = goldylox::cold::ColdStore::open(config.clone()).unwrap();
+    store.put(b"before", b"synced", None).unwrap();
+    store.sync().unwrap();
+    store
+        .put(b"doomed", b"in the poisoned segment", None)
+        .unwrap();
+    store.flush().unwrap();
+    fs.fail(FaultOp::Sync, 1);
+    assert!(store.sync().is_err(), "the failed sync is reported");
+    let stats = store.stats();
+    assert_eq!(stats.poisoned_segments, 1);
+    // Never read again: neither what was synced into it before nor after.
+    assert_eq!(store.get(b"doomed").unwrap(), None);
+    assert_eq!(store.get(b"before").unwrap(), None);
+    // Writes go on in a new segment.
+    store.put(b"after", b"fine", None).unwrap();
+    store.sync().unwrap();
+    assert_eq!(store.get(b"after").unwrap().unwrap().value, b"fine");
+    drop(store);
+
+    // A full disk under a cache: writes keep succeeding (in memory), reads
+    // return what was written, the errors are counted and the breaker opens.
+    fs.set_space(Some(0));
+    let c = Cache::<String, Vec<u8>>::builder(16 << 10)
+        .cold(config)
+        .failover(quick_breaker())
+        .build()
+        .unwrap();
+    for i in 0..2_000u64 {
+        c.insert(format!("k{i}"), value(i, 300)).unwrap();
+        assert_eq!(c.get(&format!("k{i}")), Some(value(i, 300)));
+    }
+    c.run_pending_tasks();
+    wait_for("the breaker to open on a full disk", || {
+        c.cold_health().unwrap().0 != Breaker::Closed
+    });
+    assert!(c.cold_stats().unwrap().io_errors > 0);
+    assert_eq!(c.get("k1999"), Some(value(1999, 300)));
+}

@@ -94,13 +94,14 @@ fn kill_minus_nine_loop() {
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut rng = Rng::new(42);
-    // Per key: the op of its last synced write, and every op that wrote it.
     let mut next = 0u64;
-    let mut synced_upto: Option<u64> = None;
+    // The ops a sync covered: per run, from its first op to its last
+    // "synced". An op acked but not synced in its own run may be lost with
+    // its run (it was still queued), whatever later runs sync.
+    let mut durable: Vec<(u64, u64)> = Vec::new();
     let mut unsynced_at_kill = Vec::new();
     let mut lost_unsynced = 0u64;
     let mut recoveries = Vec::new();
-    let mut skipped = std::collections::HashSet::new();
     // Per key, every op that wrote it so far.
     let mut writes: std::collections::HashMap<Vec<u8>, Vec<u64>> = Default::default();
     for run in 0..runs {
@@ -139,16 +140,19 @@ fn kill_minus_nine_loop() {
         child.kill().unwrap();
         child.wait().unwrap();
         reader.join().unwrap();
-        let mut acked = None;
+        let (mut acked, mut synced) = (None, None);
         for line in rx.try_iter() {
             if let Some(j) = line.strip_prefix("acked ") {
                 acked = Some(j.parse::<u64>().unwrap());
             } else if let Some(j) = line.strip_prefix("synced ") {
-                synced_upto = Some(j.parse().unwrap());
+                synced = Some(j.parse::<u64>().unwrap());
             }
         }
         let last = acked.unwrap_or(next.saturating_sub(1));
-        unsynced_at_kill.push(last.saturating_sub(synced_upto.unwrap_or(0)));
+        if let Some(s) = synced {
+            durable.push((next, s));
+        }
+        unsynced_at_kill.push(last.saturating_sub(synced.unwrap_or(next.saturating_sub(1))));
 
         // Reopen and check every key against the history 0..=last (+1 in
         // flight).
@@ -163,14 +167,12 @@ fn kill_minus_nine_loop() {
             let got = store
                 .get(key)
                 .unwrap_or_else(|e| panic!("run {run}: corrupt read of {key:?}: {e}"));
-            // The key's last synced write: ops in flight at a kill and never
-            // acked are skipped by the next child, so they do not count.
-            let must = synced_upto.and_then(|s| {
-                ops.iter()
-                    .rev()
-                    .find(|&&j| j <= s && !skipped.contains(&j))
-                    .copied()
-            });
+            // The key's last synced write.
+            let must = ops
+                .iter()
+                .rev()
+                .find(|&&j| durable.iter().any(|&(a, b)| a <= j && j <= b))
+                .copied();
             match got {
                 None => {
                     assert!(
@@ -201,7 +203,6 @@ fn kill_minus_nine_loop() {
         drop(store);
         // The op in flight at the kill (maybe written, never acked) is not
         // run again.
-        skipped.insert(horizon);
         next = horizon + 1;
     }
     let max = unsynced_at_kill.iter().max().copied().unwrap_or(0);
