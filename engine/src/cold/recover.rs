@@ -281,7 +281,7 @@ pub(crate) fn recover(s: &Shared) -> Result<(RecoveryReport, Resume), Error> {
                 let present: Vec<u32> = found.iter().map(|f| f.id).collect();
                 let here = |id: &u32| present.binary_search(id).is_ok();
                 for (id, (_, l)) in &snap.segments {
-                    if here(id) && *id < snap.position.0 {
+                    if here(id) && *id <= snap.position.0 {
                         live.insert(*id, *l);
                     }
                 }
@@ -299,9 +299,8 @@ pub(crate) fn recover(s: &Shared) -> Result<(RecoveryReport, Resume), Error> {
                         .map_err(|e| io_err(&f.path, "cannot map a cold segment", &e))?;
                     maps.insert(f.id, map);
                 }
-                // Records of the position's segment are scanned again from
-                // its start (the same locations, now with their versions).
-                start = (snap.position.0, 0);
+                // The scan starts where the snapshot ends.
+                start = snap.position;
                 max_version = snap.max_version;
             }
             Err(why) => report.snapshot_rejected = Some(why),
@@ -310,14 +309,24 @@ pub(crate) fn recover(s: &Shared) -> Result<(RecoveryReport, Resume), Error> {
     let from_snapshot = start.0 > 0 || report.from_snapshot > 0;
     // What a key had before the tail: its snapshot entry, whose version is
     // in its record's header.
+    // (The position's own segment is not mapped yet, its tail may be cut:
+    // its headers are read with a positioned read.)
     let base = |h: u64| -> Option<(u64, Loc)> {
         let loc = s.index.get(h)?;
-        let version = maps
-            .get(&loc.seg)
-            .and_then(|m| m.bytes().get(loc.offset as usize..))
-            .and_then(|b| format::parse_header(b).ok())
-            .map_or(0, |head| head.version);
-        Some((version, loc))
+        let header = match maps.get(&loc.seg) {
+            Some(m) => m
+                .bytes()
+                .get(loc.offset as usize..)
+                .and_then(|b| format::parse_header(b).ok()),
+            None => found.iter().find(|f| f.id == loc.seg).and_then(|f| {
+                let mut head = [0u8; format::HEADER];
+                f.file
+                    .read_exact_at(&mut head, u64::from(loc.offset))
+                    .ok()
+                    .and_then(|()| format::parse_header(&head).ok())
+            }),
+        };
+        Some((header.map_or(0, |head| head.version), loc))
     };
     let last = found.last().map(|f| f.id);
     let mut quarantined = Vec::new();
@@ -330,7 +339,7 @@ pub(crate) fn recover(s: &Shared) -> Result<(RecoveryReport, Resume), Error> {
             .map(f.len)
             .map_err(|e| io_err(&f.path, "cannot map a cold segment", &e))?;
         let bytes = map.bytes();
-        let mut off = 0usize;
+        let mut off = if f.id == start.0 { start.1 as usize } else { 0 };
         let mut bad_at = None;
         while off < bytes.len() {
             match format::verify(&bytes[off..]) {
@@ -464,6 +473,12 @@ fn check_snapshot(snap: Snapshot, found: &[Found]) -> Result<Snapshot, String> {
             }
             None if f.id < snap.position.0 => {
                 return Err(format!("segment {} is not in the snapshot", f.id));
+            }
+            _ if f.id == snap.position.0 && f.len < snap.position.1 => {
+                return Err(format!(
+                    "segment {} is {} bytes, shorter than the snapshot covers",
+                    f.id, f.len
+                ));
             }
             _ => {}
         }

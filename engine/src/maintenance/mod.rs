@@ -313,6 +313,7 @@ where
     }
 
     fn evict(&mut self, need: u64) {
+        let mut drained = false;
         for _ in 0..EVICT_ROUNDS_MAX {
             // Apply everything first (including removals chosen by the
             // fallback last round) so the policy's view is current.
@@ -338,6 +339,14 @@ where
                 0
             };
             let over_now = self.over(need);
+            if over_now > 0 && freed == 0 && !failed && !drained {
+                // The policy may have nothing left only because the writes
+                // that took the cache over are still queued: show them to
+                // it once before asking the fallback.
+                drained = true;
+                self.drain();
+                continue;
+            }
             if over_now > 0 && (freed == 0 || failed) {
                 // The policy failed or has nothing useful left: the fallback
                 // decides the rest of this pass.
