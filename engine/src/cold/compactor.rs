@@ -191,7 +191,7 @@ impl Compactor {
                     record: record.to_vec(),
                     tombstone: true,
                 }
-            } else if self.s.index.get(hash) != Some(loc) {
+            } else if !self.s.names(hash, loc) {
                 continue;
             } else if h.expires != format::NEVER && h.expires <= now {
                 if !self.s.unindex_if(hash, loc) || !older {

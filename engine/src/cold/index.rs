@@ -69,12 +69,22 @@ type Map = HashMap<u64, Loc, BuildHasherDefault<PassThrough>>;
 /// append and its landing finds the value instead of missing (a demoted
 /// entry is never invisible). Entries leave when the writer points the
 /// index at the record on disk (or drops it).
+///
+/// Each also keeps the key's last record *on disk* (`prev`) until the new
+/// one lands: an index snapshot names it and compaction keeps it, so a
+/// crash before the landing finds the older durable value, not nothing.
 pub(crate) struct InFlight {
     shards: Box<[CachePadded<parking_lot::Mutex<InFlightMap>>]>,
     mask: usize,
 }
 
-type InFlightMap = HashMap<u64, Arc<Record>, BuildHasherDefault<PassThrough>>;
+/// An append in flight, and the key's last record on disk.
+struct Pending {
+    rec: Arc<Record>,
+    prev: Option<Loc>,
+}
+
+type InFlightMap = HashMap<u64, Pending, BuildHasherDefault<PassThrough>>;
 
 impl InFlight {
     pub(crate) fn new(shards: usize) -> Self {
@@ -91,21 +101,53 @@ impl InFlight {
         &self.shards[(hash >> 40) as usize & self.mask]
     }
 
-    /// The newest append of `hash` is `rec`.
-    pub(crate) fn put(&self, hash: u64, rec: Arc<Record>) {
-        self.shard(hash).lock().insert(hash, rec);
-    }
-
-    /// `hash` was removed: nothing of it is in flight any more.
-    pub(crate) fn forget(&self, hash: u64) {
-        self.shard(hash).lock().remove(&hash);
-    }
-
-    /// The append of `hash` tagged `tag` landed (or was dropped).
-    pub(crate) fn take(&self, hash: u64, tag: u32) {
+    /// The newest append of `hash` is `rec`; `replaced` is what the index
+    /// named before (a record on disk, or an earlier pending append whose
+    /// `prev` carries over).
+    pub(crate) fn put(&self, hash: u64, rec: Arc<Record>, replaced: Option<Loc>) {
         let mut shard = self.shard(hash).lock();
-        if shard.get(&hash).is_some_and(|r| r.version as u32 == tag) {
-            shard.remove(&hash);
+        let prev = match replaced {
+            Some(loc) if !loc.is_pending() => Some(loc),
+            Some(_) => shard.get(&hash).and_then(|p| p.prev),
+            None => None,
+        };
+        shard.insert(hash, Pending { rec, prev });
+    }
+
+    /// `hash` was removed: nothing of it is in flight any more. Returns the
+    /// last record on disk it named.
+    pub(crate) fn forget(&self, hash: u64) -> Option<Loc> {
+        self.shard(hash).lock().remove(&hash).and_then(|p| p.prev)
+    }
+
+    /// The append of `hash` tagged `tag` landed (or was dropped); returns
+    /// the record on disk it replaces.
+    pub(crate) fn take(&self, hash: u64, tag: u32) -> Option<Loc> {
+        let mut shard = self.shard(hash).lock();
+        if shard
+            .get(&hash)
+            .is_some_and(|p| p.rec.version as u32 == tag)
+        {
+            return shard.remove(&hash).and_then(|p| p.prev);
+        }
+        None
+    }
+
+    /// The last record on disk of `hash` while an append of it is in flight.
+    pub(crate) fn prev(&self, hash: u64) -> Option<Loc> {
+        self.shard(hash).lock().get(&hash).and_then(|p| p.prev)
+    }
+
+    /// Compaction moved the last record on disk of `hash` from `from` to
+    /// `to`; whether `from` was it.
+    pub(crate) fn move_prev(&self, hash: u64, from: Loc, to: Loc) -> bool {
+        let mut shard = self.shard(hash).lock();
+        match shard.get_mut(&hash) {
+            Some(p) if p.prev == Some(from) => {
+                p.prev = Some(to);
+                true
+            }
+            _ => false,
         }
     }
 
@@ -121,8 +163,8 @@ impl InFlight {
         self.shard(hash)
             .lock()
             .get(&hash)
-            .filter(|r| r.version as u32 == tag)
-            .cloned()
+            .filter(|p| p.rec.version as u32 == tag)
+            .map(|p| Arc::clone(&p.rec))
     }
 }
 

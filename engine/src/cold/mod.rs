@@ -304,6 +304,17 @@ impl Shared {
         *self.last_error.lock() = Some(format!("{what}: {e}"));
     }
 
+    /// Whether `loc` is the record of `hash` that must stay on disk: the
+    /// index names it, or it is the last record on disk of a key whose
+    /// newer append is in flight.
+    pub(crate) fn names(&self, hash: u64, loc: Loc) -> bool {
+        match self.index.get(hash) {
+            Some(l) if l == loc => true,
+            Some(l) if l.is_pending() => self.inflight.prev(hash) == Some(loc),
+            _ => false,
+        }
+    }
+
     /// Drops the index entry of `hash` if it still is `loc`; accounts for
     /// the bytes it no longer keeps alive.
     pub(crate) fn unindex_if(&self, hash: u64, loc: Loc) -> bool {
@@ -531,18 +542,21 @@ impl ColdStore {
             let mut shard = s.index.shard(hash).write();
             match self.inner.writer.try_send(cmd) {
                 Ok(()) => {
-                    let old = match entry {
+                    let dead = match entry {
                         Some(loc) => {
-                            s.inflight.put(hash, Arc::clone(&rec));
-                            shard.insert(hash, loc)
+                            // The replaced record stays named until the new
+                            // one lands (it dies then).
+                            let replaced = shard.insert(hash, loc);
+                            s.inflight.put(hash, Arc::clone(&rec), replaced);
+                            None
                         }
                         None => {
-                            s.inflight.forget(hash);
-                            shard.remove(&hash)
+                            let prev = s.inflight.forget(hash);
+                            shard.remove(&hash).filter(|l| !l.is_pending()).or(prev)
                         }
                     };
                     drop(shard);
-                    if let Some(old) = old {
+                    if let Some(old) = dead {
                         s.segments.dead(old);
                     }
                     return Ok(());
@@ -650,33 +664,29 @@ impl ColdStore {
         self.barrier(true)
     }
 
-    fn barrier(&self, sync: bool) -> Result<(), Error> {
+    /// Sends the writer a command carrying a reply channel and waits for
+    /// its answer.
+    fn ask(&self, cmd: impl FnOnce(Sender<Result<(), Error>>) -> Cmd) -> Result<(), Error> {
         let (reply, done) = bounded(1);
         self.inner
             .writer
-            .send(Cmd::Barrier { sync, reply })
+            .send(cmd(reply))
             .map_err(|_| Error::Closed)?;
         done.recv().map_err(|_| Error::Closed)?
+    }
+
+    fn barrier(&self, sync: bool) -> Result<(), Error> {
+        self.ask(|reply| Cmd::Barrier { sync, reply })
     }
 
     /// Seals the active segment now (a new one takes its place).
     pub fn seal(&self) -> Result<(), Error> {
-        let (reply, done) = bounded(1);
-        self.inner
-            .writer
-            .send(Cmd::Seal { reply })
-            .map_err(|_| Error::Closed)?;
-        done.recv().map_err(|_| Error::Closed)?
+        self.ask(|reply| Cmd::Seal { reply })
     }
 
     /// Writes an index snapshot now.
     pub fn snapshot(&self) -> Result<(), Error> {
-        let (reply, done) = bounded(1);
-        self.inner
-            .writer
-            .send(Cmd::Snapshot { reply })
-            .map_err(|_| Error::Closed)?;
-        done.recv().map_err(|_| Error::Closed)?
+        self.ask(|reply| Cmd::Snapshot { reply })
     }
 
     /// Compacts every sealed segment with any garbage (or only those at the
@@ -734,23 +744,13 @@ impl ColdStore {
     /// A health probe: the writer creates, writes, syncs and removes a small
     /// file beside the segments, which fails if the disk does.
     pub fn probe(&self) -> Result<(), Error> {
-        let (reply, done) = bounded(1);
-        self.inner
-            .writer
-            .send(Cmd::Probe { reply })
-            .map_err(|_| Error::Closed)?;
-        done.recv().map_err(|_| Error::Closed)?
+        self.ask(|reply| Cmd::Probe { reply })
     }
 
     /// Removes everything: the index is emptied and every segment file
     /// deleted (so nothing comes back after a restart).
     pub fn clear(&self) -> Result<(), Error> {
-        let (reply, done) = bounded(1);
-        self.inner
-            .writer
-            .send(Cmd::Clear { reply })
-            .map_err(|_| Error::Closed)?;
-        done.recv().map_err(|_| Error::Closed)?
+        self.ask(|reply| Cmd::Clear { reply })
     }
 
     /// The directory the store lives in.

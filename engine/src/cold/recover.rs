@@ -75,9 +75,13 @@ fn probe_hash(s: &Shared) -> u64 {
 pub(crate) fn write_snapshot(s: &Shared, position: (u32, u64)) -> Result<(), Error> {
     let segs = s.segments.all();
     let mut locs = Vec::with_capacity(s.index.len());
+    // A key with a newer append in flight is named by its last record on
+    // disk: the new one lands after the snapshot's position.
     s.index.for_each(|h, loc| {
         if !loc.is_pending() {
             locs.push((h, loc));
+        } else if let Some(prev) = s.inflight.prev(h) {
+            locs.push((h, prev));
         }
     });
     // The index keeps only a version tag; the snapshot needs whole versions

@@ -289,7 +289,7 @@ impl Writer {
     fn stage_rewrite(&mut self, hash: u64, from: Loc, record: &[u8], tombstone: bool) {
         // Likewise a live record that was overwritten or removed since the
         // compactor read it (a tombstone is kept unconditionally).
-        if !tombstone && self.s.index.get(hash) != Some(from) {
+        if !tombstone && !self.s.names(hash, from) {
             return;
         }
         self.make_room(record.len());
@@ -398,7 +398,11 @@ impl Writer {
                     {
                         *e = loc(at, len, tag);
                         live += len as u64;
-                        self.s.inflight.take(hash, tag);
+                        let prev = self.s.inflight.take(hash, tag);
+                        drop(shard);
+                        if let Some(prev) = prev {
+                            self.s.segments.dead(prev);
+                        }
                     }
                 }
                 Staged::Tomb { len } => live += len as u64,
@@ -414,11 +418,19 @@ impl Writer {
                         continue;
                     }
                     let mut shard = self.s.index.shard(hash).write();
-                    if let Some(e) = shard.get_mut(&hash)
-                        && *e == from
-                    {
-                        *e = loc(at, len, from.tag);
-                        drop(shard);
+                    let to = loc(at, len, from.tag);
+                    let moved = match shard.get_mut(&hash) {
+                        Some(e) if *e == from => {
+                            *e = to;
+                            true
+                        }
+                        // The key's last record on disk while a newer
+                        // append is in flight.
+                        Some(e) if e.is_pending() => self.s.inflight.move_prev(hash, from, to),
+                        _ => false,
+                    };
+                    drop(shard);
+                    if moved {
                         live += len as u64;
                         self.s.segments.dead(from);
                     }
