@@ -106,6 +106,7 @@ pub use builder::{CacheBuilder, WritePolicy};
 pub use cache::{Cache, Expiration, SetIf, SetOutcome};
 pub use clock::{Clock, ManualClock};
 pub use error::Error;
+pub use policy::auto::{AutoConfig, AutoStatus, Candidate, CandidateStatus};
 pub use policy::{
     EventBatch, EventKind, EvictionPolicy, Lru, PolicyChoice, PolicyError, PolicyFactory,
     PolicyState, PolicyStatus, PolicyTier, PrefetchFactory, PrefetchPolicy, Sieve, SwapReport,

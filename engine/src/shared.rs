@@ -22,6 +22,9 @@ pub(crate) const WRITE_BUFFER_CAPACITY: usize = 16 * 1024;
 pub(crate) const WRITE_BUFFER_WAKE_AT: usize = WRITE_BUFFER_CAPACITY / 4;
 /// Capacity of the command channel (sync requests, shutdown).
 pub(crate) const COMMAND_CHANNEL_CAPACITY: usize = 64;
+/// Capacity of the channel on which swap builder threads report (one swap
+/// per tier can be in progress; a superseded one may still report).
+pub(crate) const SWAP_CHANNEL_CAPACITY: usize = 4;
 /// Capacity of the wake-up channel: one pending wake is enough.
 pub(crate) const WAKE_CHANNEL_CAPACITY: usize = 1;
 /// Maximum events handed to a policy in one batch.

@@ -27,8 +27,8 @@ use crate::builder::{CacheBuilder, WritePolicy};
 use crate::error::Error;
 use crate::hot::{HotIndex, MISS_BIT, NEVER, Slot};
 use crate::loader::Flights;
-use crate::maintenance::{Cmd, Inbox, Maintenance, PolicySlot};
-use crate::policy::EventKind;
+use crate::maintenance::{Cmd, Inbox, Maintenance, TierPolicy};
+use crate::policy::{EventKind, PolicyTier};
 use crate::shared::{
     COMMAND_CHANNEL_CAPACITY, MAX_CAPACITY_WAITS, PREFETCH_STATE_ENTRIES, READ_WAKE_SPACING,
     Shared, WAKE_CHANNEL_CAPACITY, WRITE_BUFFER_CAPACITY, WRITE_BUFFER_WAKE_AT, WriteEvent,
@@ -120,7 +120,7 @@ where
     }
 
     pub(crate) fn start(b: CacheBuilder<K, V>) -> Result<Self, Error> {
-        let (policy, hot_status) = PolicySlot::build(&b.policy, b.max_capacity)?;
+        let (policy, hot_status) = TierPolicy::build(PolicyTier::Hot, &b.policy, b.max_capacity)?;
         let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
         let shards = b.shards.unwrap_or((cores * 8).max(16));
         let (warm, warm_policy) = match b.warm_capacity {
@@ -129,7 +129,7 @@ where
                     WarmTier::start(&b.name, bytes, shards).map_err(|e| Error::InvalidConfig {
                         reason: format!("cannot start the pool manager thread: {e}"),
                     })?;
-                let slot = PolicySlot::build(&b.warm_policy, tier.capacity)?;
+                let slot = TierPolicy::build(PolicyTier::Warm, &b.warm_policy, tier.capacity)?;
                 (Some(tier), Some(slot))
             }
             None => (None, None),

@@ -13,12 +13,12 @@ use std::sync::atomic::Ordering;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Maintenance, Source};
+use super::Maintenance;
+use super::tier::Source;
 use crate::hot::{NEVER, Slot};
-use crate::policy::{EventBatch, EventKind, EvictionPolicy, POLICY_BATCH_MAX, Sieve};
+use crate::policy::{EventKind, PolicyTier};
 use crate::pool::alloc::AllocError;
 use crate::pool::manager::Grant;
-use crate::shared::EVICT_BATCH_MAX;
 use crate::stats::{Counters, RemovalCause};
 use crate::warm::WarmEntry;
 use crate::warm::codec::{self, Codec};
@@ -49,9 +49,9 @@ where
             }
             for slot in copies {
                 let now = self.shared.clock.now_nanos();
-                let admitted = match self.warm_policy.as_mut() {
-                    Some(slot) if slot.is_live() => {
-                        let verdict = slot.admit(hash, 0, now);
+                let admitted = match self.warm.as_mut() {
+                    Some(policy) if policy.is_live() => {
+                        let verdict = policy.slot().admit(hash, 0, now);
                         if verdict.is_none() {
                             self.fail_warm_policy();
                         }
@@ -199,53 +199,30 @@ where
     }
 
     pub(super) fn push_warm(&mut self, kind: EventKind, hash: u64, weight: u32) {
-        if self.warm_policy.is_none() {
-            return;
-        }
-        self.warm_batch.push(kind, hash, weight);
-        if self.warm_batch.len() >= POLICY_BATCH_MAX {
+        if self
+            .warm
+            .as_mut()
+            .is_some_and(|w| w.push(kind, hash, weight))
+        {
             self.flush_warm();
         }
     }
 
     pub(super) fn flush_warm(&mut self) {
-        if self.warm_batch.is_empty() {
-            return;
-        }
         let now = self.shared.clock.now_nanos();
-        if let Some(slot) = self.warm_policy.as_mut()
-            && slot.is_live()
-            && !slot.apply(&self.warm_batch, now)
+        if self
+            .warm
+            .as_mut()
+            .is_some_and(|w| w.flush(now, &self.shared.counters))
         {
-            self.fail_warm_policy();
+            self.seed_fallback(PolicyTier::Warm);
         }
-        if let Some(fallback) = &mut self.warm_fallback {
-            // The native SIEVE never fails.
-            let _ = fallback.apply(&self.warm_batch);
-        }
-        self.warm_batch.clear();
     }
 
-    /// The warm policy failed (its slot dropped it): a native SIEVE, seeded
-    /// with the warm resident set on first use, decides until it is rebuilt.
+    /// The warm policy failed when asked to admit: the fallback decides.
     fn fail_warm_policy(&mut self) {
         Counters::bump(&self.shared.counters.policy_failures);
-        let Some(warm) = &self.shared.warm else {
-            return;
-        };
-        if self.warm_fallback.is_none() {
-            let mut sieve = Sieve::new(warm.capacity);
-            let mut seed = EventBatch::with_capacity(POLICY_BATCH_MAX);
-            warm.index.for_each(|hash, slot_size| {
-                seed.push(EventKind::Insert, hash, slot_size);
-                if seed.len() >= POLICY_BATCH_MAX {
-                    let _ = sieve.apply(&seed);
-                    seed.clear();
-                }
-            });
-            let _ = sieve.apply(&seed);
-            self.warm_fallback = Some(sieve);
-        }
+        self.seed_fallback(PolicyTier::Warm);
     }
 
     /// Evicts warm entries: those the warm policy already chose, and more
@@ -256,46 +233,26 @@ where
         let Some(warm) = &shared.warm else { return };
         let mut freed = 0u64;
         for _ in 0..crate::shared::EVICT_ROUNDS_MAX {
+            let Some(policy) = self.warm.as_mut() else {
+                return;
+            };
             let mut victims = Vec::new();
             let want = need.saturating_sub(freed);
-            let now = self.shared.clock.now_nanos();
-            let from_policy = match self.warm_policy.as_mut() {
-                None => return,
-                Some(slot) if slot.is_live() => {
-                    if !slot.evict(EVICT_BATCH_MAX, want, &mut victims, now) {
-                        self.fail_warm_policy();
-                        continue;
-                    }
-                    true
+            let now = shared.clock.now_nanos();
+            let source = if policy.is_live() {
+                if !policy.propose(want, &mut victims, now, &shared.counters) {
+                    self.seed_fallback(PolicyTier::Warm);
+                    continue;
                 }
-                Some(_) => false,
+                Source::Policy
+            } else {
+                policy.propose_fallback(want, &mut victims);
+                Source::Fallback
             };
-            if !from_policy && let Some(fallback) = &mut self.warm_fallback {
-                let _ = fallback.evict(EVICT_BATCH_MAX, want, &mut victims);
-            }
-            let excess = victims.len().saturating_sub(EVICT_BATCH_MAX as usize);
-            if excess > 0 {
-                victims.truncate(EVICT_BATCH_MAX as usize);
-                Counters::add(&self.shared.counters.invalid_excess, excess as u64);
-            }
             if victims.is_empty() {
                 return;
             }
-            // Whoever did not choose these must forget them too.
-            let mut forget = EventBatch::with_capacity(victims.len());
-            for &hash in &victims {
-                forget.push(EventKind::Remove, hash, 0);
-            }
-            if from_policy {
-                if let Some(fallback) = &mut self.warm_fallback {
-                    let _ = fallback.apply(&forget);
-                }
-            } else if let Some(slot) = self.warm_policy.as_mut()
-                && slot.is_live()
-                && !slot.apply(&forget, now)
-            {
-                self.fail_warm_policy();
-            }
+            policy.forget(&victims, source, now, &shared.counters);
             let mut locs = Vec::with_capacity(victims.len());
             let mut gone = Vec::new();
             for hash in victims {

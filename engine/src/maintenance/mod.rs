@@ -12,25 +12,27 @@
 mod demote;
 mod prefetch;
 mod slot;
+mod tier;
 
-pub(crate) use slot::PolicySlot;
+pub(crate) use tier::TierPolicy;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crossbeam_channel::{Receiver, Sender, select};
+use crossbeam_channel::{Receiver, Sender, bounded, select};
 
 use crate::expiry::{Timer, TimerWheel};
 use crate::hot::{MISS_BIT, NEVER};
 use crate::policy::{
-    EventBatch, EventKind, EvictionPolicy, HashSet64, PolicyChoice, PolicyError, PolicyTier,
-    PrefetchPolicy, Sieve, SwapReport,
+    EventKind, EvictionPolicy, HashSet64, PolicyChoice, PolicyError, PolicyTier, PrefetchPolicy,
+    SwapReport,
 };
 use crate::shared::{
-    EVICT_BATCH_MAX, EVICT_ROUNDS_MAX, MAINTENANCE_INTERVAL, POLICY_BATCH_MAX, Shared, Tier,
+    EVICT_BATCH_MAX, EVICT_ROUNDS_MAX, MAINTENANCE_INTERVAL, SWAP_CHANNEL_CAPACITY, Shared, Tier,
     WRITE_DRAIN_MAX, WriteEvent, enter_maintenance,
 };
 use crate::stats::{Counters, RemovalCause};
+use tier::{Source, SwapDone};
 
 /// A request to the actor.
 pub(crate) enum Cmd {
@@ -40,7 +42,8 @@ pub(crate) enum Cmd {
     /// Run a final pass and stop; reply when done.
     Shutdown { reply: Option<Sender<()>> },
     /// Replace a tier's policy with `policy` (built from `choice`), replaying
-    /// the tier's resident set into it first.
+    /// the tier's resident set into it first (off this thread; the reply
+    /// comes once it is done).
     Swap {
         tier: PolicyTier,
         choice: PolicyChoice,
@@ -59,28 +62,24 @@ pub(crate) struct Inbox {
 pub(crate) struct Maintenance<K, V> {
     shared: Arc<Shared<K, V>>,
     inbox: Inbox,
-    /// The hot tier's configured policy; when it is not live, `fallback`
-    /// decides.
-    policy: PolicySlot,
-    fallback: Option<Sieve>,
+    /// The hot tier's policy machinery.
+    hot: TierPolicy,
+    /// The warm tier's, when there is a warm tier.
+    warm: Option<TierPolicy>,
     wheel: TimerWheel,
     /// Check for stale timers when the wheel grows past this.
     compact_timers_at: usize,
-    batch: EventBatch,
     victims: Vec<u64>,
     seen: HashSet64,
     expired: Vec<Timer>,
-    /// The warm tier's configured policy, when there is a warm tier.
-    warm_policy: Option<PolicySlot>,
-    /// Decides for the warm tier while its policy is not live.
-    warm_fallback: Option<Sieve>,
-    warm_batch: EventBatch,
     /// Samples values for the warm tier's compression dictionary.
     trainer: crate::warm::codec::Trainer,
     /// The prefetch policy, if any, and the requests not yet shown to it.
     prefetch: Option<Box<dyn PrefetchPolicy>>,
     observed: Vec<u64>,
     observed_hits: Vec<u8>,
+    /// Swap builder threads report here.
+    swaps: (Sender<SwapDone>, Receiver<SwapDone>),
 }
 
 impl<K, V> Maintenance<K, V>
@@ -98,28 +97,25 @@ where
     pub(crate) fn new(
         shared: Arc<Shared<K, V>>,
         inbox: Inbox,
-        policy: PolicySlot,
-        warm_policy: Option<PolicySlot>,
+        hot: TierPolicy,
+        warm: Option<TierPolicy>,
         prefetch: Option<Box<dyn PrefetchPolicy>>,
     ) -> Self {
         Maintenance {
             shared,
             inbox,
-            policy,
-            fallback: None,
+            hot,
+            warm,
             wheel: TimerWheel::new(),
             compact_timers_at: 4096,
-            batch: EventBatch::with_capacity(POLICY_BATCH_MAX),
             victims: Vec::with_capacity(EVICT_BATCH_MAX as usize),
             seen: HashSet64::default(),
             expired: Vec::new(),
-            warm_policy,
-            warm_fallback: None,
-            warm_batch: EventBatch::with_capacity(POLICY_BATCH_MAX),
             trainer: crate::warm::codec::Trainer::default(),
             prefetch,
             observed: Vec::new(),
             observed_hits: Vec::new(),
+            swaps: bounded(SWAP_CHANNEL_CAPACITY),
         }
     }
 
@@ -134,7 +130,7 @@ where
                         let _ = reply.send(());
                     }
                     Ok(Cmd::Swap { tier, choice, policy, reply }) => {
-                        let _ = reply.send(self.swap(tier, choice, policy));
+                        self.swap(tier, choice, policy, reply);
                     }
                     Ok(Cmd::Shutdown { reply }) => {
                         self.pass(0);
@@ -145,6 +141,11 @@ where
                     }
                     Err(_) => return self.pass(0),
                 },
+                recv(self.swaps.1) -> done => {
+                    if let Ok(done) = done {
+                        self.finish_swap(done);
+                    }
+                }
                 recv(self.inbox.wake) -> woke => match woke {
                     Ok(()) => self.pass(0),
                     Err(_) => return self.pass(0),
@@ -164,6 +165,7 @@ where
         self.evict(need);
         self.evict_warm(0);
         self.flush();
+        self.follow_selectors();
         let done = self.shared.started.elapsed().as_nanos();
         self.shared
             .last_pass
@@ -171,8 +173,7 @@ where
     }
 
     fn push(&mut self, kind: EventKind, hash: u64, weight: u32) {
-        self.batch.push(kind, hash, weight);
-        if self.batch.len() >= POLICY_BATCH_MAX {
+        if self.hot.push(kind, hash, weight) {
             self.flush();
         }
     }
@@ -228,48 +229,65 @@ where
         self.push(ev.kind, ev.hash, ev.weight);
     }
 
+    /// Applies the gathered events to both tiers' policies (the warm
+    /// tier's selector also sees the hot tier's: a hot insert is a warm
+    /// lookup).
     fn flush(&mut self) {
         self.flush_warm();
-        if self.batch.is_empty() {
+        if self.hot.batch().is_empty() {
             return;
         }
-        let c = &self.shared.counters;
-        Counters::bump(&c.policy_batches);
-        Counters::add(&c.policy_events, self.batch.len() as u64);
+        if let Some(warm) = &mut self.warm {
+            warm.observe_above(self.hot.batch());
+        }
         let now = self.shared.clock.now_nanos();
-        if self.policy.is_live() && !self.policy.apply(&self.batch, now) {
-            self.fail_policy();
+        if self.hot.flush(now, &self.shared.counters) {
+            self.seed_fallback(PolicyTier::Hot);
         }
-        if let Some(fallback) = &mut self.fallback {
-            // The native SIEVE never fails.
-            let _ = fallback.apply(&self.batch);
-        }
-        self.batch.clear();
     }
 
-    /// The hot policy just failed (the slot dropped it): the fallback takes
-    /// over in this pass.
-    fn fail_policy(&mut self) {
-        Counters::bump(&self.shared.counters.policy_failures);
-        self.ensure_fallback();
-    }
-
-    /// Creates the fallback on first use, seeded with the resident set.
-    fn ensure_fallback(&mut self) -> &mut Sieve {
-        let shared = &self.shared;
-        self.fallback.get_or_insert_with(|| {
-            let mut sieve = Sieve::new(u64::MAX);
-            let mut seed = EventBatch::with_capacity(POLICY_BATCH_MAX);
-            shared.index.for_each(|hash, weight| {
-                seed.push(EventKind::Insert, hash, weight);
-                if seed.len() >= POLICY_BATCH_MAX {
-                    let _ = sieve.apply(&seed);
-                    seed.clear();
+    /// A tier's policy failed (its slot dropped it): the fallback, seeded
+    /// with the tier's resident set on first use, decides from this pass on.
+    fn seed_fallback(&mut self, tier: PolicyTier) {
+        let shared = Arc::clone(&self.shared);
+        match tier {
+            PolicyTier::Hot => self
+                .hot
+                .seed_fallback(|f| shared.index.for_each(|h, w| f(h, w))),
+            _ => {
+                if let (Some(policy), Some(warm)) = (&mut self.warm, &shared.warm) {
+                    policy.seed_fallback(|f| warm.index.for_each(|h, w| f(h, w)));
                 }
-            });
-            let _ = sieve.apply(&seed);
-            sieve
-        })
+            }
+        }
+    }
+
+    fn tier_mut(&mut self, tier: PolicyTier) -> Option<&mut TierPolicy> {
+        match tier {
+            PolicyTier::Hot => Some(&mut self.hot),
+            _ => self.warm.as_mut(),
+        }
+    }
+
+    /// Publishes each `auto` tier's race and starts the switch it decided.
+    fn follow_selectors(&mut self) {
+        for tier in [PolicyTier::Hot, PolicyTier::Warm] {
+            let Some(policy) = self.tier_mut(tier) else {
+                continue;
+            };
+            if policy.selector.is_none() {
+                continue;
+            }
+            policy.publish();
+            if let Some(candidate) = policy.proposal() {
+                log::info!(
+                    "auto: the {tier} tier switches to {} (shadow hit ratios decided)",
+                    candidate.name
+                );
+                let id = policy.begin_swap(candidate.name, candidate.choice, None, false);
+                self.start_swap(tier, id, None);
+            }
+        }
     }
 
     fn expire(&mut self) {
@@ -320,18 +338,15 @@ where
             self.flush();
             let over = self.over(need);
             self.victims.clear();
-            let live = self.policy.is_live();
-            if live {
-                let now = self.shared.clock.now_nanos();
-                if !self
-                    .policy
-                    .evict(EVICT_BATCH_MAX, over, &mut self.victims, now)
-                {
-                    self.fail_policy();
-                }
-                self.bound_victims();
+            let now = self.shared.clock.now_nanos();
+            if self.hot.is_live()
+                && !self
+                    .hot
+                    .propose(over, &mut self.victims, now, &self.shared.counters)
+            {
+                self.seed_fallback(PolicyTier::Hot);
             }
-            let failed = !self.policy.is_live();
+            let failed = !self.hot.is_live();
             let proposed = self.victims.len();
             let freed = if proposed > 0 {
                 self.remove_victims(Source::Policy)
@@ -361,104 +376,94 @@ where
         }
     }
 
-    /// Drops proposals past the number asked for (counted as invalid), so
-    /// that no policy can make one round do unbounded work.
-    fn bound_victims(&mut self) {
-        let excess = self.victims.len().saturating_sub(EVICT_BATCH_MAX as usize);
-        if excess > 0 {
-            self.victims.truncate(EVICT_BATCH_MAX as usize);
-            Counters::add(&self.shared.counters.invalid_excess, excess as u64);
-        }
-    }
-
     /// Rebuilds a failed policy whose backoff has passed, replaying the
     /// tier's resident set into the new instance.
     fn rebuild_policies(&mut self) {
         let now = self.shared.clock.now_nanos();
-        if self.policy.rebuild_due(now) {
-            // Whatever is queued was meant for the fallback's view too.
-            self.flush();
-            let resident = self.resident(PolicyTier::Hot);
-            if !self.policy.rebuild(&resident, now) {
-                Counters::bump(&self.shared.counters.policy_failures);
-            }
-        }
-        if self
-            .warm_policy
-            .as_ref()
-            .is_some_and(|s| s.rebuild_due(now))
-        {
-            self.flush_warm();
-            let resident = self.resident(PolicyTier::Warm);
-            if let Some(slot) = &mut self.warm_policy
-                && !slot.rebuild(&resident, now)
-            {
-                Counters::bump(&self.shared.counters.policy_failures);
-            }
-        }
-        self.policy.refresh(now);
-        if let Some(slot) = &self.warm_policy {
-            slot.refresh(now);
-        }
-    }
-
-    /// The hashes and weights resident in a tier, as a policy would be told
-    /// of them.
-    fn resident(&self, tier: PolicyTier) -> Vec<(u64, u32)> {
-        let mut resident = Vec::new();
-        match tier {
-            PolicyTier::Hot => {
-                resident.reserve(self.shared.index.len());
-                self.shared.index.for_each(|h, w| resident.push((h, w)));
-            }
-            PolicyTier::Warm => {
-                if let Some(warm) = &self.shared.warm {
-                    resident.reserve(warm.index.len());
-                    warm.index.for_each(|h, w| resident.push((h, w)));
+        for tier in [PolicyTier::Hot, PolicyTier::Warm] {
+            let Some(policy) = self.tier_mut(tier) else {
+                continue;
+            };
+            if policy.slot().rebuild_due(now) {
+                // Whatever is queued was meant for the fallback's view too.
+                self.flush();
+                let resident = resident_of(&self.shared, tier);
+                let rebuilt = self
+                    .tier_mut(tier)
+                    .is_some_and(|p| p.slot().rebuild(&resident, now));
+                if !rebuilt {
+                    Counters::bump(&self.shared.counters.policy_failures);
                 }
             }
+            if let Some(policy) = self.tier_mut(tier) {
+                policy.slot().refresh(now);
+            }
         }
-        resident
     }
 
-    /// Hot swap: apply what is queued to the old policy, replay the resident
-    /// set into the new one, then switch — all between two batches, so no
-    /// event is lost and cache contents do not change.
+    /// Hot swap: apply what is queued to the old policy, then build the new
+    /// one off this thread (see [`tier`]); the reply comes when it is live.
     fn swap(
         &mut self,
         tier: PolicyTier,
         choice: PolicyChoice,
         policy: Box<dyn EvictionPolicy>,
-    ) -> Result<SwapReport, PolicyError> {
+        reply: Sender<Result<SwapReport, PolicyError>>,
+    ) {
         self.drain();
-        let started = std::time::Instant::now();
-        let resident = self.resident(tier);
-        let now = self.shared.clock.now_nanos();
-        let current = policy.name().to_owned();
-        let slot = match tier {
-            PolicyTier::Hot => &mut self.policy,
-            PolicyTier::Warm => self
-                .warm_policy
-                .as_mut()
-                .ok_or_else(|| PolicyError::Init("this cache has no warm tier".to_owned()))?,
+        let name = policy.name().to_owned();
+        let Some(target) = self.tier_mut(tier) else {
+            let _ = reply.send(Err(PolicyError::Init("this cache has no warm tier".into())));
+            return;
         };
-        let previous = slot.swap(choice, policy, &resident, now)?;
-        Ok(SwapReport {
-            tier,
-            previous,
-            current,
-            replayed: resident.len() as u64,
-            replay_time: started.elapsed(),
-        })
+        let id = target.begin_swap(name, choice, Some(reply), true);
+        self.start_swap(tier, id, Some(policy));
+    }
+
+    /// Builds (unless given) and replays the pending swap's instance on a
+    /// thread of its own, which reports to `swaps`.
+    fn start_swap(&mut self, tier: PolicyTier, id: u64, policy: Option<Box<dyn EvictionPolicy>>) {
+        let shared = Arc::clone(&self.shared);
+        let done = self.swaps.0.clone();
+        let Some(target) = self.tier_mut(tier) else {
+            return;
+        };
+        let (Some(choice), capacity) = (target.pending_choice(), target.slot().capacity()) else {
+            return;
+        };
+        let spawned = std::thread::Builder::new()
+            .name(format!("gx-swap-{tier}"))
+            .spawn(move || {
+                let build = || {
+                    let mut policy = match policy {
+                        Some(policy) => policy,
+                        None => choice.build(capacity)?,
+                    };
+                    let resident = resident_of(&shared, tier);
+                    slot::replay(policy.as_mut(), &resident)?;
+                    Ok((policy, resident.len() as u64))
+                };
+                let result = build();
+                let _ = done.send(SwapDone { tier, id, result });
+            });
+        if let Err(e) = spawned {
+            let error = PolicyError::Failed(format!("cannot start the swap thread: {e}"));
+            target.abandon_swap(id, error);
+        }
+    }
+
+    /// A swap's new instance is ready: catch it up and switch.
+    fn finish_swap(&mut self, done: SwapDone) {
+        let now = self.shared.clock.now_nanos();
+        if let Some(target) = self.tier_mut(done.tier) {
+            target.finish(done, now);
+        }
     }
 
     fn fallback_evict(&mut self, over: u64) -> u64 {
+        self.seed_fallback(PolicyTier::Hot);
         self.victims.clear();
-        let mut victims = std::mem::take(&mut self.victims);
-        let _ = self
-            .ensure_fallback()
-            .evict(EVICT_BATCH_MAX, over, &mut victims);
-        self.victims = victims;
+        self.hot.propose_fallback(over, &mut self.victims);
         if self.victims.is_empty() {
             return 0;
         }
@@ -489,22 +494,9 @@ where
                 .sum()
         };
         // Whoever did not choose a victim must forget it too.
-        match source {
-            Source::Policy => {
-                if let Some(fallback) = &mut self.fallback {
-                    let mut forget = EventBatch::with_capacity(victims.len());
-                    for &hash in &victims {
-                        forget.push(EventKind::Remove, hash, 0);
-                    }
-                    let _ = fallback.apply(&forget);
-                }
-            }
-            Source::Fallback => {
-                for &hash in &victims {
-                    self.push(EventKind::Remove, hash, 0);
-                }
-            }
-        }
+        let now = self.shared.clock.now_nanos();
+        self.hot
+            .forget(&victims, source, now, &self.shared.counters);
         self.victims = victims;
         self.victims.clear();
         freed
@@ -554,9 +546,24 @@ where
     }
 }
 
-/// Who chose a victim.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Source {
-    Policy,
-    Fallback,
+/// The hashes and weights resident in a tier, as a policy would be told
+/// of them.
+fn resident_of<K, V>(shared: &Shared<K, V>, tier: PolicyTier) -> Vec<(u64, u32)>
+where
+    K: std::hash::Hash + Eq,
+{
+    let mut resident = Vec::new();
+    match tier {
+        PolicyTier::Hot => {
+            resident.reserve(shared.index.len());
+            shared.index.for_each(|h, w| resident.push((h, w)));
+        }
+        _ => {
+            if let Some(warm) = &shared.warm {
+                resident.reserve(warm.index.len());
+                warm.index.for_each(|h, w| resident.push((h, w)));
+            }
+        }
+    }
+    resident
 }

@@ -170,16 +170,15 @@ impl PolicySlot {
         }
     }
 
-    /// Installs `policy` (built from `choice`) after replaying `resident` into
-    /// it; the old instance is dropped. On a replay failure nothing changes.
-    pub(crate) fn swap(
+    /// Installs `policy` (built from `choice`, already told of the
+    /// resident set); the old instance is dropped. Returns the name of the
+    /// policy it replaces.
+    pub(crate) fn install(
         &mut self,
         choice: PolicyChoice,
-        mut policy: Box<dyn EvictionPolicy>,
-        resident: &[(u64, u32)],
+        policy: Box<dyn EvictionPolicy>,
         now: u64,
-    ) -> Result<String, PolicyError> {
-        replay(policy.as_mut(), resident)?;
+    ) -> String {
         let mut status = self.status.lock();
         let previous = std::mem::replace(&mut status.name, policy.name().to_owned());
         status.state = PolicyState::Active;
@@ -192,7 +191,17 @@ impl PolicySlot {
         self.rebuild_at = None;
         self.tripped = false;
         self.healthy_since = now;
-        Ok(previous)
+        previous
+    }
+
+    /// Publishes an `auto` tier's race.
+    pub(crate) fn publish_auto(&self, auto: Option<crate::policy::auto::AutoStatus>) {
+        self.status.lock().auto = auto;
+    }
+
+    /// The capacity the policy is built with.
+    pub(crate) fn capacity(&self) -> u64 {
+        self.capacity
     }
 
     /// Publishes the time left before the next rebuild.
@@ -204,7 +213,10 @@ impl PolicySlot {
 }
 
 /// Replays a resident set into a fresh policy as inserts, in batches.
-fn replay(policy: &mut dyn EvictionPolicy, resident: &[(u64, u32)]) -> Result<(), PolicyError> {
+pub(crate) fn replay(
+    policy: &mut dyn EvictionPolicy,
+    resident: &[(u64, u32)],
+) -> Result<(), PolicyError> {
     let mut batch = EventBatch::with_capacity(POLICY_BATCH_MAX.min(resident.len()));
     for chunk in resident.chunks(POLICY_BATCH_MAX) {
         batch.clear();

@@ -187,6 +187,9 @@ impl Hasher for IdentityHasher {
 /// A set of key hashes.
 pub(crate) type HashSet64 = hashbrown::HashSet<u64, BuildHasherDefault<IdentityHasher>>;
 
+/// A map from key hashes.
+pub(crate) type HashMap64<V> = hashbrown::HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
+
 /// A list-based policy with weight accounting; see the module docs.
 pub(crate) struct ListPolicy<D: Discipline> {
     index: hashbrown::HashTable<u32>,

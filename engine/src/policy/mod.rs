@@ -27,6 +27,7 @@
 //! * Errors are not fatal to the cache: a failing policy is replaced by the
 //!   fallback in the same pass.
 
+pub mod auto;
 mod list;
 mod lru;
 mod prefetch;
@@ -205,6 +206,9 @@ pub enum PolicyChoice {
     Sieve,
     /// A policy built by a factory, e.g. a WebAssembly component.
     Custom(Arc<dyn PolicyFactory>),
+    /// The tier picks among candidates by shadow simulation and swaps to the
+    /// best ([`auto`]); the first candidate runs until another is chosen.
+    Auto(Arc<auto::AutoConfig>),
 }
 
 impl PolicyChoice {
@@ -214,6 +218,7 @@ impl PolicyChoice {
             PolicyChoice::Lru => Box::new(Lru::new(capacity)),
             PolicyChoice::Sieve => Box::new(Sieve::new(capacity)),
             PolicyChoice::Custom(factory) => factory.build(capacity)?,
+            PolicyChoice::Auto(config) => config.candidates()[0].choice.build(capacity)?,
         })
     }
 
@@ -233,6 +238,14 @@ impl fmt::Debug for PolicyChoice {
             PolicyChoice::Lru => f.write_str("Lru"),
             PolicyChoice::Sieve => f.write_str("Sieve"),
             PolicyChoice::Custom(_) => f.write_str("Custom(..)"),
+            PolicyChoice::Auto(config) => {
+                let names: Vec<&str> = config
+                    .candidates()
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect();
+                write!(f, "Auto({})", names.join(", "))
+            }
         }
     }
 }

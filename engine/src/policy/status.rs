@@ -47,7 +47,7 @@ impl fmt::Display for PolicyState {
 }
 
 /// A tier's policy, as last reported by its maintenance thread.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PolicyStatus {
     /// The configured policy's name.
@@ -67,6 +67,8 @@ pub struct PolicyStatus {
     /// When the next rebuild is due, from the time of the report (in
     /// `Fallback` only).
     pub rebuild_in: Option<Duration>,
+    /// For an `auto` tier: the race between its candidates.
+    pub auto: Option<super::auto::AutoStatus>,
 }
 
 impl PolicyStatus {
@@ -80,6 +82,7 @@ impl PolicyStatus {
             swaps: 0,
             last_error: None,
             rebuild_in: None,
+            auto: None,
         }
     }
 }
@@ -96,6 +99,10 @@ pub struct SwapReport {
     pub current: String,
     /// Resident entries replayed into the new policy.
     pub replayed: u64,
-    /// Time spent replaying them (the maintenance thread's pause).
+    /// Time from the request to the switch: building the new instance and
+    /// replaying the resident set into it, off the maintenance thread.
     pub replay_time: Duration,
+    /// How long the maintenance thread paused for the swap: applying the
+    /// events that arrived during the replay, then switching.
+    pub pause: Duration,
 }

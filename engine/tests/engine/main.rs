@@ -1,5 +1,6 @@
 //! The engine's integration tests: one binary, one module per concern.
 
+mod auto;
 mod bad_input;
 mod cold;
 mod cold_crash;

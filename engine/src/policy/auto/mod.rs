@@ -1,0 +1,535 @@
+//! `auto`: a tier picks its own eviction policy by shadow simulation.
+//!
+//! A [`Selector`] runs every candidate policy on a **miniature shadow
+//! cache** fed by a spatial sample of the tier's own event stream, and, when
+//! one candidate is clearly ahead, proposes it; the maintenance thread swaps
+//! the live policy to it with the ordinary hot swap (and `goldylox replay
+//! --policies auto` drives the same code over a trace).
+//!
+//! # Sampling (SHARDS)
+//!
+//! A request is sampled when `(hash · φ) >> 40`, a 24-bit remix of its key
+//! hash, falls under a threshold `T`: the sample rate is `R = T / 2²⁴`, and
+//! every event of a sampled key is seen, so each shadow observes whole key
+//! histories (Waldspurger et al., FAST '15). Each shadow's capacity is the
+//! tier's capacity scaled by `R`, and entries keep their real weights, so a
+//! byte-capacity tier is simulated in bytes.
+//!
+//! # The rate rule, and its error
+//!
+//! `R = min(1, S · w̄ / C)`: the rate at which a shadow holds about `S`
+//! entries ([`AutoConfig::shadow_entries`], default 4096), where `C` is the
+//! tier's capacity and `w̄` the mean entry weight seen so far. Small tiers
+//! are simulated in full (`R = 1`, no sampling error at all). The rate is
+//! re-derived at every epoch and changed only when it is off by more than a
+//! factor of two (the shadows are rebuilt at the new scale, keeping their
+//! scores). SHARDS' estimate of a miss ratio at a sample of `S` resident
+//! entries has a standard error of roughly `1/√(requests sampled)` per epoch
+//! plus a bias from the scaled-down capacity; `goldylox replay` measures
+//! both against full simulation (see the README's figures).
+//!
+//! # Choosing
+//!
+//! An epoch ends after `E` sampled requests (about one shadow turnover,
+//! `E = clamp(R·C / w̄, 1024, 16384)`). Each shadow's epoch hit ratio is
+//! folded into a smoothed score (exponential, weight ½). The leader
+//! replaces the live candidate only when its score is ahead by more than
+//! [`AutoConfig::margin`] (default 0.5 percentage points) for
+//! [`AutoConfig::streak`] epochs in a row (default 2): hysteresis against
+//! thrashing between near-equal policies, whose every switch costs the new
+//! policy its history. A candidate that fails in its shadow (a trap, a
+//! deadline, a broken contract) is dropped from the race and never chosen;
+//! if the live candidate fails there, the leader is proposed at once.
+
+mod shadow;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::policy::list::HashMap64;
+use crate::policy::{EventBatch, EventKind, PolicyChoice, PolicyError};
+use shadow::Shadow;
+
+/// Resolution of the sampling threshold (24 bits).
+const SAMPLE_SPACE: u64 = 1 << 24;
+/// Sampled requests per epoch, at least and at most.
+const EPOCH_MIN: u64 = 1024;
+const EPOCH_MAX: u64 = 16 * 1024;
+/// Weight of the newest epoch in a score.
+const SMOOTHING: f64 = 0.5;
+/// Weights observed before the first re-derivation of the rate.
+const EARLY_RERATE_AFTER: u64 = 1024;
+/// Switches kept in the log.
+const SWITCH_LOG_MAX: usize = 1024;
+
+/// One candidate policy of an `auto` tier.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    /// The name it is reported under (e.g. `s3fifo`, `wasm:arc`).
+    pub name: String,
+    /// How to build it, parameters included.
+    pub choice: PolicyChoice,
+}
+
+impl Candidate {
+    /// A candidate called `name`.
+    pub fn new(name: impl Into<String>, choice: PolicyChoice) -> Candidate {
+        Candidate {
+            name: name.into(),
+            choice,
+        }
+    }
+}
+
+/// The candidates of an `auto` tier and the rule that picks among them.
+#[derive(Clone, Debug)]
+pub struct AutoConfig {
+    candidates: Vec<Candidate>,
+    shadow_entries: u64,
+    margin: f64,
+    streak: u32,
+}
+
+impl AutoConfig {
+    /// A race between `candidates`; the first one runs until the shadows
+    /// pick another. Names must be distinct and the list not empty.
+    pub fn new(candidates: Vec<Candidate>) -> Result<AutoConfig, PolicyError> {
+        if candidates.is_empty() {
+            return Err(PolicyError::Init(
+                "auto needs at least one candidate".into(),
+            ));
+        }
+        for (i, c) in candidates.iter().enumerate() {
+            if candidates[..i].iter().any(|d| d.name == c.name) {
+                return Err(PolicyError::Init(format!(
+                    "auto names candidate {:?} twice",
+                    c.name
+                )));
+            }
+        }
+        Ok(AutoConfig {
+            candidates,
+            shadow_entries: 4096,
+            margin: 0.005,
+            streak: 2,
+        })
+    }
+
+    /// Entries each shadow should hold (`S` in the rate rule; at least 64).
+    pub fn shadow_entries(mut self, entries: u64) -> Self {
+        self.shadow_entries = entries.max(64);
+        self
+    }
+
+    /// How far ahead (as a hit-ratio fraction, 0.005 = 0.5 pp) a candidate
+    /// must be to replace the live one.
+    pub fn margin(mut self, margin: f64) -> Self {
+        self.margin = margin.clamp(0.0, 1.0);
+        self
+    }
+
+    /// For how many epochs in a row it must be ahead (at least 1).
+    pub fn streak(mut self, epochs: u32) -> Self {
+        self.streak = epochs.max(1);
+        self
+    }
+
+    /// The candidates, in order.
+    pub fn candidates(&self) -> &[Candidate] {
+        &self.candidates
+    }
+}
+
+/// A candidate's standing in the race.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct CandidateStatus {
+    /// Its name.
+    pub name: String,
+    /// Its smoothed shadow hit ratio (0..=1), once an epoch has closed.
+    pub hit_ratio: Option<f64>,
+    /// Why it left the race, if it did.
+    pub failure: Option<String>,
+    /// Entries in its shadow now.
+    pub entries: usize,
+}
+
+/// One switch of the live policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Switch {
+    /// Events the selector had been shown when it proposed the switch.
+    pub at: u64,
+    /// The candidate that was live.
+    pub from: String,
+    /// The candidate that replaced it.
+    pub to: String,
+}
+
+/// What a selector reports.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct AutoStatus {
+    /// The candidate running the tier.
+    pub current: String,
+    /// Every candidate, in configured order.
+    pub candidates: Vec<CandidateStatus>,
+    /// Switches of the live policy.
+    pub switches: u64,
+    /// Closed epochs.
+    pub epochs: u64,
+    /// The share of keys the shadows see (`R`).
+    pub sample_rate: f64,
+    /// Each shadow's capacity (the tier's, scaled by `R`).
+    pub shadow_capacity: u64,
+    /// Time spent feeding the shadows (as measured by the caller).
+    pub cpu: Duration,
+}
+
+/// Runs the candidates' shadows and proposes switches. See the
+/// [module docs](self).
+pub struct Selector {
+    config: Arc<AutoConfig>,
+    capacity: u64,
+    threshold: u64,
+    shadows: Vec<Shadow>,
+    current: usize,
+    /// The candidate proposed and not yet taken.
+    proposal: Option<usize>,
+    leader_streak: (usize, u32),
+    /// Last known weights of sampled keys (hits carry none).
+    weights: HashMap64<u32>,
+    weight_sum: u64,
+    weight_count: u64,
+    rerated_early: bool,
+    epoch_len: u64,
+    sampled: u64,
+    events: u64,
+    epochs: u64,
+    switches: u64,
+    log: Vec<Switch>,
+    cpu: Duration,
+}
+
+impl fmt::Debug for Selector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Selector")
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+impl Selector {
+    /// A selector for a tier of `capacity` whose entries weigh about
+    /// `mean_weight` (a hint until weights are seen; 1 for entry counts).
+    /// The first candidate is taken as live.
+    pub fn new(config: Arc<AutoConfig>, capacity: u64, mean_weight: u64) -> Selector {
+        let mut selector = Selector {
+            config,
+            capacity: capacity.max(1),
+            threshold: SAMPLE_SPACE,
+            shadows: Vec::new(),
+            current: 0,
+            proposal: None,
+            leader_streak: (0, 0),
+            weights: HashMap64::default(),
+            weight_sum: mean_weight.max(1),
+            weight_count: 1,
+            rerated_early: false,
+            epoch_len: EPOCH_MIN,
+            sampled: 0,
+            events: 0,
+            epochs: 0,
+            switches: 0,
+            log: Vec::new(),
+            cpu: Duration::ZERO,
+        };
+        selector.threshold = selector.wanted_threshold();
+        selector.rebuild_shadows();
+        selector
+    }
+
+    /// The candidates' configuration.
+    pub fn config(&self) -> &Arc<AutoConfig> {
+        &self.config
+    }
+
+    /// The live candidate.
+    pub fn current(&self) -> &Candidate {
+        &self.config.candidates[self.current]
+    }
+
+    fn mean_weight(&self) -> f64 {
+        self.weight_sum as f64 / self.weight_count as f64
+    }
+
+    /// `T` for `R = min(1, S·w̄/C)`.
+    fn wanted_threshold(&self) -> u64 {
+        let rate = (self.config.shadow_entries as f64 * self.mean_weight() / self.capacity as f64)
+            .min(1.0);
+        ((rate * SAMPLE_SPACE as f64).ceil() as u64).clamp(1, SAMPLE_SPACE)
+    }
+
+    /// The sample rate `R`.
+    pub fn sample_rate(&self) -> f64 {
+        self.threshold as f64 / SAMPLE_SPACE as f64
+    }
+
+    fn shadow_capacity(&self) -> u64 {
+        ((self.capacity as f64 * self.sample_rate()).round() as u64).max(1)
+    }
+
+    fn rebuild_shadows(&mut self) {
+        let capacity = self.shadow_capacity();
+        self.shadows = if self.shadows.is_empty() {
+            (self.config.candidates.iter())
+                .map(|c| Shadow::new(c.name.clone(), c.choice.clone(), capacity))
+                .collect()
+        } else {
+            self.shadows.iter().map(|s| s.rebuilt(capacity)).collect()
+        };
+        self.weights.clear();
+        let entries = capacity as f64 / self.mean_weight();
+        self.epoch_len = (entries as u64).clamp(EPOCH_MIN, EPOCH_MAX);
+        self.sampled = 0;
+    }
+
+    /// Changes the rate when it is off by more than a factor of two.
+    fn rerate(&mut self) {
+        let wanted = self.wanted_threshold();
+        if wanted > 2 * self.threshold || 2 * wanted < self.threshold {
+            self.threshold = wanted;
+            self.rebuild_shadows();
+        }
+    }
+
+    #[inline]
+    fn sampled(&self, hash: u64) -> bool {
+        self.threshold >= SAMPLE_SPACE
+            || (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) < self.threshold
+    }
+
+    fn learn_weight(&mut self, weight: u32) {
+        self.weight_sum += u64::from(weight);
+        self.weight_count += 1;
+        if !self.rerated_early && self.weight_count > EARLY_RERATE_AFTER {
+            self.rerated_early = true;
+            self.rerate();
+        }
+    }
+
+    fn weight_of(&self, hash: u64) -> u32 {
+        self.weights
+            .get(&hash)
+            .copied()
+            .unwrap_or_else(|| self.mean_weight().round().max(1.0) as u32)
+    }
+
+    fn remember(&mut self, hash: u64, weight: u32) {
+        if self.weights.len() as u64 >= 16 * self.config.shadow_entries.max(EPOCH_MAX) {
+            self.weights.clear();
+        }
+        self.weights.insert(hash, weight);
+    }
+
+    /// Feeds the events of the tier this selector chooses for, when it is
+    /// the top tier (the events a policy sees: hits and inserts are
+    /// requests, updates are writes, removes leave).
+    pub fn observe(&mut self, batch: &EventBatch) {
+        for (kind, hash, weight) in batch.iter() {
+            self.events += 1;
+            if matches!(kind, EventKind::Insert | EventKind::Update) {
+                self.learn_weight(weight);
+            }
+            if !self.sampled(hash) {
+                continue;
+            }
+            match kind {
+                EventKind::Hit => {
+                    let w = self.weight_of(hash);
+                    self.each(|s| s.request(hash, w));
+                    self.count_request();
+                }
+                EventKind::Insert => {
+                    self.remember(hash, weight);
+                    self.each(|s| s.request(hash, weight));
+                    self.count_request();
+                }
+                EventKind::Update => {
+                    self.remember(hash, weight);
+                    self.each(|s| s.write(hash, weight));
+                }
+                EventKind::Remove => {
+                    self.weights.remove(&hash);
+                    self.each(|s| s.remove(hash));
+                }
+            }
+        }
+    }
+
+    /// Feeds the events of the tier above, for a selector of a lower tier:
+    /// an insert above is a lookup below (a miss above that the lower tier
+    /// may serve: a hit takes the entry up), a remove above leaves the
+    /// cache.
+    pub fn observe_above(&mut self, batch: &EventBatch) {
+        for (kind, hash, _) in batch.iter() {
+            if !self.sampled(hash) {
+                continue;
+            }
+            match kind {
+                EventKind::Insert => {
+                    self.each(|s| s.probe(hash));
+                    self.count_request();
+                }
+                EventKind::Remove => self.each(|s| s.remove(hash)),
+                _ => {}
+            }
+        }
+    }
+
+    /// Feeds a lower tier's own events: inserts and updates are entries
+    /// arriving (demotions). Removes are ignored — a lower tier's entry
+    /// leaves by promotion, which [`observe_above`](Self::observe_above)
+    /// sees as a hit, or by a remove above.
+    pub fn observe_below(&mut self, batch: &EventBatch) {
+        for (kind, hash, weight) in batch.iter() {
+            self.events += 1;
+            if !matches!(kind, EventKind::Insert | EventKind::Update) {
+                continue;
+            }
+            self.learn_weight(weight);
+            if self.sampled(hash) {
+                self.each(|s| s.write(hash, weight));
+            }
+        }
+    }
+
+    fn each(&mut self, mut f: impl FnMut(&mut Shadow)) {
+        for shadow in &mut self.shadows {
+            f(shadow);
+        }
+    }
+
+    fn count_request(&mut self) {
+        self.sampled += 1;
+        if self.sampled >= self.epoch_len {
+            self.close_epoch();
+        }
+    }
+
+    /// Scores the epoch and decides.
+    fn close_epoch(&mut self) {
+        self.sampled = 0;
+        self.epochs += 1;
+        self.each(|s| s.close_epoch(SMOOTHING));
+        self.decide();
+        self.rerate();
+    }
+
+    fn decide(&mut self) {
+        let score = |s: &Shadow| s.score.filter(|_| s.racing());
+        let Some(leader) = (0..self.shadows.len())
+            .filter(|&i| score(&self.shadows[i]).is_some())
+            .max_by(|&a, &b| {
+                let (sa, sb) = (score(&self.shadows[a]), score(&self.shadows[b]));
+                sa.partial_cmp(&sb).unwrap_or(std::cmp::Ordering::Equal)
+            })
+        else {
+            return;
+        };
+        if leader == self.current {
+            self.leader_streak = (leader, 0);
+            return;
+        }
+        let Some(current) = score(&self.shadows[self.current]) else {
+            // The live candidate left the race: the leader takes over now.
+            self.proposal = Some(leader);
+            return;
+        };
+        let ahead = score(&self.shadows[leader]).unwrap_or(0.0) - current;
+        if ahead <= self.config.margin {
+            self.leader_streak = (leader, 0);
+            return;
+        }
+        let streak = if self.leader_streak.0 == leader {
+            self.leader_streak.1 + 1
+        } else {
+            1
+        };
+        self.leader_streak = (leader, streak);
+        if streak >= self.config.streak {
+            self.proposal = Some(leader);
+        }
+    }
+
+    /// The candidate to switch to, if the race has decided on one. The
+    /// caller swaps, then reports with [`switched`](Self::switched) or
+    /// [`rejected`](Self::rejected).
+    pub fn take_proposal(&mut self) -> Option<Candidate> {
+        let i = self.proposal.take()?;
+        (i != self.current).then(|| self.config.candidates[i].clone())
+    }
+
+    /// The live policy is now the candidate called `name`.
+    pub fn switched(&mut self, name: &str) {
+        let Some(i) = self.index_of(name) else { return };
+        if i == self.current {
+            return;
+        }
+        if self.log.len() >= SWITCH_LOG_MAX {
+            self.log.remove(0);
+        }
+        self.log.push(Switch {
+            at: self.events,
+            from: self.config.candidates[self.current].name.clone(),
+            to: name.to_owned(),
+        });
+        self.current = i;
+        self.switches += 1;
+        self.leader_streak = (i, 0);
+    }
+
+    /// Installing the candidate called `name` failed: it leaves the race.
+    pub fn rejected(&mut self, name: &str, reason: &str) {
+        if let Some(i) = self.index_of(name) {
+            self.shadows[i].fail(format!("could not be installed: {reason}"));
+        }
+    }
+
+    fn index_of(&self, name: &str) -> Option<usize> {
+        self.config.candidates.iter().position(|c| c.name == name)
+    }
+
+    /// Adds time the caller spent feeding the shadows.
+    pub fn add_cpu(&mut self, spent: Duration) {
+        self.cpu += spent;
+    }
+
+    /// The switches so far (the newest [`SWITCH_LOG_MAX`] = 1024).
+    pub fn switch_log(&self) -> &[Switch] {
+        &self.log
+    }
+
+    /// The race as it stands.
+    pub fn status(&self) -> AutoStatus {
+        AutoStatus {
+            current: self.current().name.clone(),
+            candidates: self
+                .shadows
+                .iter()
+                .map(|s| CandidateStatus {
+                    name: s.name.clone(),
+                    hit_ratio: s.score,
+                    failure: s.failure.clone(),
+                    entries: s.len(),
+                })
+                .collect(),
+            switches: self.switches,
+            epochs: self.epochs,
+            sample_rate: self.sample_rate(),
+            shadow_capacity: self.shadow_capacity(),
+            cpu: self.cpu,
+        }
+    }
+}
