@@ -56,7 +56,10 @@ impl Bench for Quick {
     }
 }
 
-const NAMES: [&str; 3] = ["goldylox", "moka", "quick_cache"];
+/// The caches measured; `goldylox-auto` is goldylox with `auto` racing its
+/// native policies (SIEVE, which it starts on, and LRU) on shadow caches:
+/// the cost of the shadows against the fixed SIEVE of `goldylox`.
+const NAMES: [&str; 4] = ["goldylox", "moka", "quick_cache", "goldylox-auto"];
 
 fn build(name: &str, entries: u64) -> Box<dyn Bench> {
     match name {
@@ -68,6 +71,20 @@ fn build(name: &str, entries: u64) -> Box<dyn Bench> {
                 .build()
                 .expect("goldylox"),
         )),
+        "goldylox-auto" => {
+            let auto = goldylox::AutoConfig::new(vec![
+                goldylox::Candidate::new("sieve", goldylox::PolicyChoice::Sieve),
+                goldylox::Candidate::new("lru", goldylox::PolicyChoice::Lru),
+            ])
+            .expect("auto");
+            Box::new(Goldylox(
+                goldylox::Cache::builder(entries)
+                    .weigher(|_, _| 1)
+                    .policy(goldylox::PolicyChoice::Auto(std::sync::Arc::new(auto)))
+                    .build()
+                    .expect("goldylox-auto"),
+            ))
+        }
         "moka" => Box::new(Moka(moka::sync::Cache::new(entries))),
         "quick_cache" => Box::new(Quick(quick_cache::sync::Cache::new(entries as usize))),
         other => panic!("unknown cache {other}"),
@@ -182,9 +199,9 @@ fn main() {
         })
         .collect();
 
-    let mut hit = [0.0; 3];
-    let mut mix = [0.0; 3];
-    let mut mem = [0.0; 3];
+    let mut hit = [0.0; NAMES.len()];
+    let mut mix = [0.0; NAMES.len()];
+    let mut mem = [0.0; NAMES.len()];
     for (i, name) in NAMES.iter().enumerate() {
         let cache = build(name, KEYS + KEYS / 8);
         for k in 0..KEYS {
@@ -235,5 +252,12 @@ fn main() {
     println!(
         "goldylox overhead per entry: {:.1} B (target <= 48)",
         mem[0] - 16.0
+    );
+    println!(
+        "auto (sieve+lru shadows) vs fixed sieve: get-hit {:.2}x, 90/10 {:.2}x, RSS per entry {:.1} vs {:.1} B",
+        hit[3] / hit[0],
+        mix[3] / mix[0],
+        mem[3],
+        mem[0]
     );
 }

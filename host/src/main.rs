@@ -82,9 +82,21 @@ struct ReplayArgs {
     sizes: Vec<u64>,
     /// Policies, comma-separated: builtin:NAME (lru, sieve, fifo, clock,
     /// s3fifo, arc, wtinylfu, lecar), opt, wasm:NAME (a component built into
-    /// this binary, run in the sandbox), or the path of a component file.
+    /// this binary, run in the sandbox), the path of a component file, or
+    /// auto (the selector racing every built-in policy; auto:A+B+… names
+    /// the candidates).
     #[arg(long, value_delimiter = ',', default_values_t = ["builtin:lru".to_string(), "builtin:sieve".to_string(), "builtin:s3fifo".to_string(), "builtin:arc".to_string(), "opt".to_string()])]
     policies: Vec<String>,
+    /// `auto`: the lead, in percentage points, a candidate needs to replace
+    /// the live policy (default 2).
+    #[arg(long)]
+    auto_margin: Option<f64>,
+    /// `auto`: epochs in a row it must lead (default 3).
+    #[arg(long)]
+    auto_streak: Option<u32>,
+    /// `auto`: weight of the newest epoch in a candidate's score (default 0.2).
+    #[arg(long)]
+    auto_smoothing: Option<f64>,
     /// Print CSV instead of a markdown table.
     #[arg(long)]
     csv: bool,
@@ -195,6 +207,41 @@ fn run_policy(cmd: PolicyCommand) -> Result<()> {
     }
 }
 
+/// Which policy an `auto` contender ran when, on stderr.
+fn print_switches(labels: &[String], rows: &[replay::Row]) {
+    for row in rows {
+        for ((label, switches), shadows) in labels.iter().zip(&row.switches).zip(&row.shadows) {
+            if !label.starts_with("auto") {
+                continue;
+            }
+            let ratios: Vec<String> = shadows
+                .iter()
+                .map(|(name, ratio)| format!("{name}={:.4}", ratio * 100.0))
+                .collect();
+            eprintln!(
+                "{label} at {}: shadow hit ratios (%) {}",
+                row.size,
+                ratios.join(" ")
+            );
+            let path: Vec<String> = switches
+                .iter()
+                .map(|s| format!("{}@{}", s.to, s.at))
+                .collect();
+            let first = switches.first().map_or("-", |s| s.from.as_str());
+            eprintln!(
+                "{label} at {}: {} switches; started on {first}, then {}",
+                row.size,
+                switches.len(),
+                if path.is_empty() {
+                    "none".to_owned()
+                } else {
+                    path.join(" ")
+                }
+            );
+        }
+    }
+}
+
 fn run_replay(args: ReplayArgs) -> Result<()> {
     let (name, keys) = match &args.trace {
         Some(path) => {
@@ -220,10 +267,18 @@ fn run_replay(args: ReplayArgs) -> Result<()> {
     if args.sizes.is_empty() || args.sizes.contains(&0) {
         bail!("--sizes must be positive entry counts");
     }
+    let tuning = replay::AutoTuning {
+        margin: args.auto_margin.map(|pp| pp / 100.0),
+        streak: args.auto_streak,
+        smoothing: args.auto_smoothing,
+    };
     let contenders = args
         .policies
         .iter()
-        .map(|p| Contender::parse(p))
+        .map(|p| match p.as_str() {
+            auto if auto == "auto" || auto.starts_with("auto:") => Contender::auto(auto, &tuning),
+            other => Contender::parse(other),
+        })
         .collect::<Result<Vec<_>>>()?;
     let distinct = keys.iter().collect::<std::collections::HashSet<_>>().len();
     let ceiling = replay::infinite_hits(&keys) as f64 / keys.len() as f64;
@@ -272,5 +327,6 @@ fn run_replay(args: ReplayArgs) -> Result<()> {
         }
         println!("\nhit ratio in %; every object weighs 1 (sizes in entries)");
     }
+    print_switches(&labels, &rows);
     Ok(())
 }

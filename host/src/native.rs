@@ -59,6 +59,12 @@ pub const BUILTINS: [&str; 8] = [
     "lru", "sieve", "fifo", "clock", "s3fifo", "arc", "wtinylfu", "lecar",
 ];
 
+/// The candidates of `auto` when none are named: every built-in policy,
+/// S3-FIFO first (it runs until the shadows pick another).
+pub const AUTO_DEFAULT: [&str; 8] = [
+    "s3fifo", "lru", "sieve", "fifo", "clock", "arc", "wtinylfu", "lecar",
+];
+
 /// The built-in policy called `name` (case-insensitive), with parameters:
 /// LRU and SIEVE from the engine, the others from `policies/`.
 pub fn builtin(name: &str, params: &[(String, String)]) -> Option<PolicyChoice> {

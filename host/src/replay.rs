@@ -9,9 +9,11 @@
 //! every victim is checked, as the engine does.
 
 use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::sync::Arc;
 
-use anyhow::{Result, bail};
-use goldylox::{EventBatch, EventKind, EvictionPolicy};
+use anyhow::{Context, Result, bail};
+use goldylox::policy::auto::{Selector, Switch};
+use goldylox::{AutoConfig, Candidate, EventBatch, EventKind, EvictionPolicy, PolicyChoice};
 
 use crate::wasm::{Loaded, Runtime, WasmPolicy};
 
@@ -31,6 +33,14 @@ pub enum Contender {
     },
     /// Belady's optimal offline policy.
     Opt,
+    /// `auto`: the engine's selector racing candidates on shadow caches and
+    /// switching the live policy, exactly as an `auto` tier does.
+    Auto {
+        /// The column name.
+        label: String,
+        /// The candidates.
+        config: Arc<AutoConfig>,
+    },
 }
 
 impl PartialEq for Contender {
@@ -44,6 +54,9 @@ impl Contender {
     /// component built into this binary) or the path of a component file
     /// (`.wasm`, `.wat`), which is loaded and type-checked now.
     pub fn parse(s: &str) -> Result<Contender> {
+        if s == "auto" || s.starts_with("auto:") {
+            return Contender::auto(s, &AutoTuning::default());
+        }
         if s.starts_with("wasm:") || s.ends_with(".wasm") || s.ends_with(".wat") {
             let loaded = Runtime::offline()?.load_spec(s)?;
             let label = if s.starts_with("wasm:") {
@@ -70,14 +83,64 @@ impl Contender {
         Ok(Contender::Builtin(name.to_ascii_lowercase()))
     }
 
+    /// `auto` (every built-in policy) or `auto:A+B+…` (the named
+    /// candidates, built-in or components), with the selector's knobs.
+    pub fn auto(s: &str, tuning: &AutoTuning) -> Result<Contender> {
+        let names: Vec<String> = match s.strip_prefix("auto:") {
+            Some(list) => list.split('+').map(str::to_owned).collect(),
+            None => crate::native::AUTO_DEFAULT
+                .iter()
+                .map(|n| (*n).to_owned())
+                .collect(),
+        };
+        let candidates = names
+            .iter()
+            .map(|name| {
+                let choice = match Contender::parse(name)? {
+                    Contender::Builtin(b) => crate::native::builtin(&b, &[]).context("checked")?,
+                    Contender::Component { loaded, .. } => {
+                        PolicyChoice::Custom(crate::wasm::WasmFactory::new(loaded, Vec::new())?)
+                    }
+                    _ => bail!("{name:?} cannot be an auto candidate"),
+                };
+                Ok(Candidate::new(name.clone(), choice))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut config = AutoConfig::new(candidates).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if let Some(m) = tuning.margin {
+            config = config.margin(m);
+        }
+        if let Some(n) = tuning.streak {
+            config = config.streak(n);
+        }
+        if let Some(w) = tuning.smoothing {
+            config = config.smoothing(w);
+        }
+        Ok(Contender::Auto {
+            label: s.to_owned(),
+            config: Arc::new(config),
+        })
+    }
+
     /// The column name.
     pub fn label(&self) -> String {
         match self {
             Contender::Builtin(n) => n.clone(),
-            Contender::Component { label, .. } => label.clone(),
+            Contender::Component { label, .. } | Contender::Auto { label, .. } => label.clone(),
             Contender::Opt => "OPT".to_owned(),
         }
     }
+}
+
+/// The `auto` selector's knobs, when not the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct AutoTuning {
+    /// Lead (hit-ratio fraction) a candidate needs to replace the live one.
+    pub margin: Option<f64>,
+    /// Epochs in a row it must lead.
+    pub streak: Option<u32>,
+    /// Weight of the newest epoch in a score.
+    pub smoothing: Option<f64>,
 }
 
 /// Hits of `contender` on `trace` with room for `size` entries.
@@ -93,7 +156,88 @@ pub fn hits(contender: &Contender, trace: &[u64], size: u64) -> Result<u64> {
             let mut policy = WasmPolicy::new(loaded, size, &[])?;
             policy_hits(&mut policy, trace)
         }
+        Contender::Auto { config, .. } => Ok(auto_run(config, trace, size)?.hits),
     }
+}
+
+/// What an `auto` replay did.
+#[derive(Debug, Clone)]
+pub struct AutoRun {
+    /// Hits of the live policy (whichever ran at the time).
+    pub hits: u64,
+    /// Every switch, positioned by request.
+    pub switches: Vec<Switch>,
+    /// The race at the end.
+    pub status: goldylox::AutoStatus,
+}
+
+/// Replays `trace` through an `auto` tier of `size` entries: the live
+/// policy decides, the selector watches the same events, and a switch
+/// builds the chosen candidate and tells it of the resident set (in no
+/// particular order, as the engine's swap does).
+pub fn auto_run(config: &Arc<AutoConfig>, trace: &[u64], size: u64) -> Result<AutoRun> {
+    let mut selector = Selector::new(Arc::clone(config), size, 1);
+    let mut live = selector.current().choice.build(size)?;
+    let mut resident: HashSet<u64> = HashSet::new();
+    let mut batch = EventBatch::with_capacity(1);
+    let mut victims = Vec::new();
+    let mut hits = 0;
+    for &key in trace {
+        let hash = mix(key);
+        batch.clear();
+        if resident.contains(&hash) {
+            hits += 1;
+            batch.push(EventKind::Hit, hash, 0);
+        } else {
+            resident.insert(hash);
+            batch.push(EventKind::Insert, hash, 1);
+        }
+        live.apply(&batch)?;
+        victims.clear();
+        live.evict(u32::MAX, 0, &mut victims)?;
+        for v in &victims {
+            if !resident.remove(v) {
+                bail!(
+                    "policy {} evicted {v:#x}, which is not resident",
+                    live.name()
+                );
+            }
+        }
+        selector.observe(&batch);
+        if let Some(candidate) = selector.take_proposal() {
+            match switch_to(&candidate, size, &resident) {
+                Ok(policy) => {
+                    live = policy;
+                    selector.switched(&candidate.name);
+                }
+                Err(e) => selector.rejected(&candidate.name, &e.to_string()),
+            }
+        }
+    }
+    Ok(AutoRun {
+        hits,
+        switches: selector.switch_log().to_vec(),
+        status: selector.status(),
+    })
+}
+
+/// Builds `candidate` and replays the resident set into it.
+fn switch_to(
+    candidate: &Candidate,
+    size: u64,
+    resident: &HashSet<u64>,
+) -> Result<Box<dyn EvictionPolicy>, goldylox::PolicyError> {
+    let mut policy = candidate.choice.build(size)?;
+    let mut batch = EventBatch::with_capacity(1024);
+    for &hash in resident {
+        batch.push(EventKind::Insert, hash, 1);
+        if batch.len() == 1024 {
+            policy.apply(&batch)?;
+            batch.clear();
+        }
+    }
+    policy.apply(&batch)?;
+    Ok(policy)
 }
 
 /// Drives `policy` over `trace` (unit weights) and counts hits.
@@ -225,6 +369,11 @@ pub struct Row {
     pub size: u64,
     /// Hit ratio (0..=1) per contender, in the order given.
     pub ratios: Vec<f64>,
+    /// Per contender, the switches an `auto` one made (empty for others).
+    pub switches: Vec<Vec<Switch>>,
+    /// Per contender, an `auto` one's candidates with their whole-run
+    /// shadow hit ratios (empty for others).
+    pub shadows: Vec<Vec<(String, f64)>>,
 }
 
 /// Replays `trace` through every contender at every size.
@@ -233,11 +382,30 @@ pub fn run(trace: &[u64], contenders: &[Contender], sizes: &[u64]) -> Result<Vec
     sizes
         .iter()
         .map(|&size| {
-            let ratios = contenders
-                .iter()
-                .map(|c| hits(c, trace, size).map(|h| h as f64 / n))
-                .collect::<Result<Vec<_>>>()?;
-            Ok(Row { size, ratios })
+            let mut ratios = Vec::with_capacity(contenders.len());
+            let mut switches = Vec::with_capacity(contenders.len());
+            let mut shadows = Vec::with_capacity(contenders.len());
+            for c in contenders {
+                let (hits, switched, shadowed) = match c {
+                    Contender::Auto { config, .. } => {
+                        let run = auto_run(config, trace, size)?;
+                        let shadowed = (run.status.candidates.iter())
+                            .map(|c| (c.name.clone(), c.hits as f64 / c.requests.max(1) as f64))
+                            .collect();
+                        (run.hits, run.switches, shadowed)
+                    }
+                    other => (hits(other, trace, size)?, Vec::new(), Vec::new()),
+                };
+                ratios.push(hits as f64 / n);
+                switches.push(switched);
+                shadows.push(shadowed);
+            }
+            Ok(Row {
+                size,
+                ratios,
+                switches,
+                shadows,
+            })
         })
         .collect()
 }

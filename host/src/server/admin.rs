@@ -99,11 +99,12 @@ pub(super) fn figures(shared: &Shared) -> Vec<Figure> {
     add("memory", "used_memory", Int(shared.store.weighted_size()));
     add("memory", "maxmemory", Int(shared.store.max_capacity()));
     add("memory", "maxmemory_bound", Int(shared.store.bound()));
-    add(
-        "memory",
-        "maxmemory_policy",
-        Text(config.cache.policy.clone()),
-    );
+    // The policy that runs now (after any swap), not the configured name.
+    let running = shared
+        .store
+        .policy_status(PolicyTier::Hot)
+        .map_or_else(|| config.cache.policy.clone(), |s| s.name);
+    add("memory", "maxmemory_policy", Text(running));
     add(
         "stats",
         "total_connections_received",
@@ -254,6 +255,9 @@ pub(super) fn figures(shared: &Shared) -> Vec<Figure> {
             Int(status.rebuilds),
         );
         add("policies", &format!("{t}_policy_swaps"), Int(status.swaps));
+        if let Some(auto) = &status.auto {
+            auto_figures(&mut add, &t, auto);
+        }
     }
     add("policies", "policy_batches", Int(stats.policy.batches));
     add("policies", "policy_events", Int(stats.policy.events));
@@ -377,34 +381,111 @@ impl super::commands::Server for Shared {
                             st.swaps,
                             st.last_error.as_deref().unwrap_or("-")
                         ));
+                        if let Some(auto) = &st.auto {
+                            lines.extend(auto_lines(tier, auto));
+                        }
                     }
                 }
                 Ok(lines)
             }
-            ["policy", "swap", tier, _spec] => {
+            ["policy", "swap", tier, _spec, ..] => {
                 let tier = match *tier {
                     "hot" => PolicyTier::Hot,
                     "warm" => PolicyTier::Warm,
                     other => return Err(format!("ERR unknown tier '{other}' (hot, warm)")),
                 };
                 let spec = &words[3];
-                let choice = super::eviction_policy(spec, &self.runtime).map_err(|e| format!("ERR {e:#}"))?;
+                // `auto` may name its candidates after it.
+                let choice = super::tier_policy(spec, &words[4..], &self.runtime).map_err(|e| format!("ERR {e:#}"))?;
                 let report = self
                     .store
                     .swap_policy(tier, choice)
                     .map_err(|e| format!("ERR {e}"))?;
                 Ok(vec![format!(
-                    "{}: {} -> {}, {} entries replayed in {:.2} ms (until the next reload of the file)",
+                    "{}: {} -> {}, {} entries replayed in {:.2} ms, maintenance paused {:.2} ms (until the next reload of the file)",
                     report.tier,
                     report.previous,
                     report.current,
                     report.replayed,
-                    report.replay_time.as_secs_f64() * 1e3
+                    report.replay_time.as_secs_f64() * 1e3,
+                    report.pause.as_secs_f64() * 1e3
                 )])
             }
             _ => Err("ERR unknown GOLDYLOX subcommand; try GOLDYLOX POLICY STATUS, GOLDYLOX POLICY SWAP <hot|warm> <spec> or GOLDYLOX RELOAD".to_owned()),
         }
     }
+}
+
+/// INFO's figures of an `auto` tier: the choice, switches, sample rate,
+/// and each candidate's shadow hit ratio.
+fn auto_figures(
+    add: &mut impl FnMut(&'static str, &str, Value),
+    t: &str,
+    auto: &goldylox::AutoStatus,
+) {
+    add(
+        "policies",
+        &format!("{t}_auto_current"),
+        Value::Text(auto.current.clone()),
+    );
+    add(
+        "policies",
+        &format!("{t}_auto_switches"),
+        Value::Int(auto.switches),
+    );
+    add(
+        "policies",
+        &format!("{t}_auto_epochs"),
+        Value::Int(auto.epochs),
+    );
+    add(
+        "policies",
+        &format!("{t}_auto_sample_rate"),
+        Value::Float(auto.sample_rate),
+    );
+    add(
+        "policies",
+        &format!("{t}_auto_shadow_cpu_ms"),
+        Value::Float(auto.cpu.as_secs_f64() * 1e3),
+    );
+    for c in &auto.candidates {
+        let name: String = c
+            .name
+            .chars()
+            .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '_' })
+            .collect();
+        let ratio = c.hit_ratio.filter(|_| c.failure.is_none()).unwrap_or(0.0);
+        add(
+            "policies",
+            &format!("{t}_auto_shadow_hit_ratio_{name}"),
+            Value::Float(ratio),
+        );
+    }
+}
+
+/// `GOLDYLOX POLICY STATUS`'s lines for an `auto` tier.
+fn auto_lines(tier: PolicyTier, auto: &goldylox::AutoStatus) -> Vec<String> {
+    let mut lines = vec![format!(
+        "{tier} auto: current={} switches={} epochs={} sample_rate={:.6} shadow_capacity={} shadow_cpu_ms={:.1}",
+        auto.current,
+        auto.switches,
+        auto.epochs,
+        auto.sample_rate,
+        auto.shadow_capacity,
+        auto.cpu.as_secs_f64() * 1e3
+    )];
+    for c in &auto.candidates {
+        let standing = match (&c.failure, c.hit_ratio) {
+            (Some(why), _) => format!("dropped: {why}"),
+            (None, Some(r)) => format!("shadow_hit_ratio={:.4}", r),
+            (None, None) => "shadow_hit_ratio=-".to_owned(),
+        };
+        lines.push(format!(
+            "{tier} auto candidate {}: {standing} entries={}",
+            c.name, c.entries
+        ));
+    }
+    lines
 }
 
 #[cfg(test)]

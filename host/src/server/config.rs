@@ -72,12 +72,20 @@ pub struct CacheConfig {
     /// Warm tier capacity in bytes (0: no warm tier).
     #[serde(default)]
     pub warm_bytes: u64,
-    /// The hot tier's eviction policy: `builtin:NAME`, `wasm:NAME` or the
-    /// path of a component.
+    /// The hot tier's eviction policy: `builtin:NAME`, `wasm:NAME`, the
+    /// path of a component, or `auto` (the tier picks among
+    /// `auto_candidates` by shadow simulation).
     pub policy: String,
+    /// The candidates of `policy = "auto"`, in the forms above; the first
+    /// runs until another is chosen (default: every built-in policy).
+    #[serde(default)]
+    pub auto_candidates: Vec<String>,
     /// The warm tier's eviction policy, same forms.
     #[serde(default = "default_warm_policy")]
     pub warm_policy: String,
+    /// The candidates of `warm_policy = "auto"`.
+    #[serde(default)]
+    pub warm_auto_candidates: Vec<String>,
     /// A prefetch policy (`builtin:markov`, `wasm:markov`, a path), if any.
     #[serde(default)]
     pub prefetch: Option<String>,

@@ -54,6 +54,41 @@ pub fn eviction_policy(spec: &str, runtime: &Runtime) -> Result<PolicyChoice> {
     Ok(PolicyChoice::Custom(WasmFactory::new(loaded, Vec::new())?))
 }
 
+/// Resolves a tier's policy: `auto` (a race between `candidates`, by
+/// default every built-in policy, each resolved like any spec) or a single
+/// policy spec ([`eviction_policy`]).
+pub fn tier_policy(spec: &str, candidates: &[String], runtime: &Runtime) -> Result<PolicyChoice> {
+    if spec != "auto" {
+        if !candidates.is_empty() {
+            bail!("auto candidates are given, but the policy is {spec:?}, not \"auto\"");
+        }
+        return eviction_policy(spec, runtime);
+    }
+    let defaults: Vec<String>;
+    let names = if candidates.is_empty() {
+        defaults = crate::native::AUTO_DEFAULT
+            .iter()
+            .map(|n| format!("builtin:{n}"))
+            .collect();
+        &defaults[..]
+    } else {
+        candidates
+    };
+    let candidates = names
+        .iter()
+        .map(|name| {
+            if name == "auto" {
+                bail!("auto cannot be its own candidate");
+            }
+            let choice = eviction_policy(name, runtime)
+                .with_context(|| format!("auto candidate {name:?}"))?;
+            Ok(goldylox::Candidate::new(name.clone(), choice))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let config = goldylox::AutoConfig::new(candidates).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(PolicyChoice::Auto(Arc::new(config)))
+}
+
 fn prefetch_policy(spec: &str, runtime: &Runtime) -> Result<Arc<dyn goldylox::PrefetchFactory>> {
     if let Some(name) = spec.strip_prefix("builtin:") {
         return crate::native::prefetch_builtin(name, &[])
@@ -102,11 +137,12 @@ pub fn build_cache(config: &Config, runtime: &Runtime) -> Result<Store> {
                 .unwrap_or(u32::MAX)
                 .saturating_add(ENTRY_OVERHEAD)
         })
-        .policy(eviction_policy(&c.policy, runtime).context("cache.policy")?);
+        .policy(tier_policy(&c.policy, &c.auto_candidates, runtime).context("cache.policy")?);
     if c.warm_bytes > 0 {
-        b = b
-            .warm(c.warm_bytes)
-            .warm_policy(eviction_policy(&c.warm_policy, runtime).context("cache.warm_policy")?);
+        b = b.warm(c.warm_bytes).warm_policy(
+            tier_policy(&c.warm_policy, &c.warm_auto_candidates, runtime)
+                .context("cache.warm_policy")?,
+        );
     }
     if let Some(spec) = &c.prefetch {
         b = b.prefetch(prefetch_policy(spec, runtime).context("cache.prefetch")?);

@@ -84,12 +84,27 @@ pub(super) fn apply(shared: &Shared, mut new: Config) -> Result<Changes> {
     new.cache.cold = old.cache.cold.clone();
 
     // Load and type-check every changed policy before touching anything.
-    let hot = (new.cache.policy != old.cache.policy)
-        .then(|| super::eviction_policy(&new.cache.policy, &shared.runtime))
+    let hot = (new.cache.policy != old.cache.policy
+        || new.cache.auto_candidates != old.cache.auto_candidates)
+        .then(|| {
+            super::tier_policy(
+                &new.cache.policy,
+                &new.cache.auto_candidates,
+                &shared.runtime,
+            )
+        })
         .transpose()
         .with_context(|| format!("cache.policy = {:?}", new.cache.policy))?;
-    let warm = (old.cache.warm_bytes > 0 && new.cache.warm_policy != old.cache.warm_policy)
-        .then(|| super::eviction_policy(&new.cache.warm_policy, &shared.runtime))
+    let warm = (old.cache.warm_bytes > 0
+        && (new.cache.warm_policy != old.cache.warm_policy
+            || new.cache.warm_auto_candidates != old.cache.warm_auto_candidates))
+        .then(|| {
+            super::tier_policy(
+                &new.cache.warm_policy,
+                &new.cache.warm_auto_candidates,
+                &shared.runtime,
+            )
+        })
         .transpose()
         .with_context(|| format!("cache.warm_policy = {:?}", new.cache.warm_policy))?;
 

@@ -32,6 +32,9 @@ pub(super) struct Shadow {
     pub(super) requests: u64,
     /// Smoothed hit ratio over past epochs (`None` before the first).
     pub(super) score: Option<f64>,
+    /// Hits and requests since the race began (across rebuilds).
+    pub(super) total_hits: u64,
+    pub(super) total_requests: u64,
 }
 
 impl Shadow {
@@ -64,6 +67,8 @@ impl Shadow {
             hits: 0,
             requests: 0,
             score: None,
+            total_hits: 0,
+            total_requests: 0,
         }
     }
 
@@ -81,6 +86,8 @@ impl Shadow {
             None => Shadow::new(self.name.clone(), self.choice.clone(), capacity),
         };
         fresh.score = self.score;
+        fresh.total_hits = self.total_hits;
+        fresh.total_requests = self.total_requests;
         fresh
     }
 
@@ -228,6 +235,8 @@ impl Shadow {
                 Some(s) => s + alpha * (ratio - s),
                 None => ratio,
             });
+            self.total_hits += self.hits;
+            self.total_requests += self.requests;
         }
         self.hits = 0;
         self.requests = 0;
