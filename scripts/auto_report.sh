@@ -16,7 +16,8 @@ trap 'rm -rf "$work"' EXIT
 policies="builtin:s3fifo,builtin:lru,builtin:sieve,builtin:fifo,builtin:clock,builtin:arc,builtin:wtinylfu,builtin:lecar,auto,opt"
 found=0
 for file in $(cd "$traces" && find . -type f \( -name '*.trace.gz' -o -name '*.lis.zst' \
-    -o -name '*oracleGeneral*' -o -name '*.csv' -o -name '*.txt' \) | sed 's|^\./||' | sort); do
+    -o -name '*oracleGeneral*' -o -name '*.csv' -o -name '*.txt' \) \
+    ! -name 'LICENSE*' ! -name 'SOURCES*' ! -name 'README*' | sed 's|^\./||' | sort); do
   name=$(echo "$file" | tr '/' '_')
   # The four sizes, from the number of distinct keys the trace holds.
   distinct=$("$bin" replay --trace "$traces/$file" --sizes 1 --policies builtin:fifo --csv 2>&1 >/dev/null \

@@ -251,12 +251,10 @@ where
     fn seed_fallback(&mut self, tier: PolicyTier) {
         let shared = Arc::clone(&self.shared);
         match tier {
-            PolicyTier::Hot => self
-                .hot
-                .seed_fallback(|f| shared.index.for_each(|h, w| f(h, w))),
+            PolicyTier::Hot => self.hot.seed_fallback(|f| shared.index.for_each(f)),
             _ => {
                 if let (Some(policy), Some(warm)) = (&mut self.warm, &shared.warm) {
-                    policy.seed_fallback(|f| warm.index.for_each(|h, w| f(h, w)));
+                    policy.seed_fallback(|f| warm.index.for_each(f));
                 }
             }
         }

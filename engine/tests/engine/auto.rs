@@ -173,7 +173,7 @@ fn hot_set(n: u64, seed: u64) -> impl Iterator<Item = u64> {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        if x % 4 == 0 {
+        if x.is_multiple_of(4) {
             1_000_000 + seed * 10_000_000 + i
         } else {
             10_000 + x % 250

@@ -83,9 +83,9 @@ fn an_unknown_candidate_is_refused_with_the_reason() {
     let mut config = Config::embedded();
     config.cache.policy = "auto".to_owned();
     config.cache.auto_candidates = vec!["builtin:lru".into(), "builtin:nope".into()];
-    let err = goldylox_host::server::build_cache(&config, &runtime)
-        .err()
-        .expect("an unknown candidate must be refused");
+    let Err(err) = goldylox_host::server::build_cache(&config, &runtime) else {
+        panic!("an unknown candidate must be refused");
+    };
     let text = format!("{err:#}");
     assert!(
         text.contains("cache.policy")
@@ -95,9 +95,9 @@ fn an_unknown_candidate_is_refused_with_the_reason() {
     );
     // Candidates without `auto` are a mistake too, not silently ignored.
     config.cache.policy = "builtin:lru".to_owned();
-    let err = goldylox_host::server::build_cache(&config, &runtime)
-        .err()
-        .expect("candidates without auto must be refused");
+    let Err(err) = goldylox_host::server::build_cache(&config, &runtime) else {
+        panic!("candidates without auto must be refused");
+    };
     assert!(format!("{err:#}").contains("not \"auto\""), "{err:#}");
 }
 

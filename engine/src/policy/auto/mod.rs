@@ -524,7 +524,7 @@ impl Selector {
         self.cpu += spent;
     }
 
-    /// The switches so far (the newest [`SWITCH_LOG_MAX`] = 1024).
+    /// The switches so far (the newest 1024).
     pub fn switch_log(&self) -> &[Switch] {
         &self.log
     }
