@@ -387,3 +387,37 @@ fn auto_under_concurrent_load_keeps_the_bound_and_the_values() {
     assert!(auto.epochs > 0, "{auto:?}");
     assert!(["lru", "mru", "sieve"].contains(&auto.current.as_str()));
 }
+
+#[test]
+fn the_warm_tier_races_too() {
+    // Hot victims go down to the warm tier; hot misses are warm lookups.
+    // The warm tier's race sees both and closes epochs; values stay right.
+    let config = AutoConfig::new(vec![
+        Candidate::new("sieve", PolicyChoice::Sieve),
+        Candidate::new("lru", PolicyChoice::Lru),
+    ])
+    .unwrap();
+    let cache: Cache<u64, Vec<u8>> = Cache::builder(64 << 10)
+        .warm(2 << 20)
+        .warm_policy(PolicyChoice::Auto(Arc::new(config)))
+        .build()
+        .unwrap();
+    for i in 0..200_000u64 {
+        let key = (i * 7919) % 30_000;
+        match cache.get(&key) {
+            Some(v) => assert_eq!(v, key.to_le_bytes().repeat(8), "key {key}"),
+            None => cache.insert(key, key.to_le_bytes().repeat(8)).unwrap(),
+        }
+    }
+    cache.run_pending_tasks();
+    let status = cache.policy_status(PolicyTier::Warm).unwrap();
+    let auto = status.auto.expect("the warm tier runs auto");
+    assert!(auto.epochs > 0, "{auto:?}");
+    assert!(
+        auto.candidates
+            .iter()
+            .all(|c| c.failure.is_none() && c.requests > 0),
+        "{auto:?}"
+    );
+    assert!(cache.policy_status(PolicyTier::Hot).unwrap().auto.is_none());
+}
