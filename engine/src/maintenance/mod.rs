@@ -453,8 +453,17 @@ where
     /// A swap's new instance is ready: catch it up and switch.
     fn finish_swap(&mut self, done: SwapDone) {
         let now = self.shared.clock.now_nanos();
-        if let Some(target) = self.tier_mut(done.tier) {
-            target.finish(done, now);
+        let shared = Arc::clone(&self.shared);
+        let tier = done.tier;
+        let resident = |hash: u64| match tier {
+            PolicyTier::Hot => shared.index.contains_hash(hash),
+            _ => shared
+                .warm
+                .as_ref()
+                .is_some_and(|w| w.index.contains_hash(hash)),
+        };
+        if let Some(target) = self.tier_mut(tier) {
+            target.finish(done, now, &resident);
         }
     }
 

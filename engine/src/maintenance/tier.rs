@@ -21,12 +21,20 @@
 //! A swap (asked for, or proposed by the selector) is built and told of the
 //! tier's resident set on its own thread (`gx-swap-TIER`) while the old
 //! policy keeps deciding. From the moment the swap starts, every event the
-//! tier's policy sees — and every victim it gives up — is also kept for the
-//! new instance; when the replay is done, maintenance applies what was kept
-//! and switches. The policy contract makes the overlap safe: an insert of a
-//! hash already replayed is an update, a remove of one never replayed is
-//! ignored, so the new instance ends with exactly the tier's resident set.
-//! The maintenance thread pauses only for the catch-up.
+//! tier's policy sees — and every victim it gives up — is also kept. When
+//! the replay is done, maintenance reconciles the new instance with the
+//! tier as it is now, for the hashes those events touched only: a touched
+//! hash the tier no longer holds is removed, one it holds is (re)inserted
+//! with its latest weight — removes first, so the overlap never makes the
+//! new policy think the tier is over its capacity (replaying the events as
+//! they came would: an insert arrives before the old policy's victim
+//! leaves, and the new policy would queue a victim of its own, evicting one
+//! entry too many per insert). The policy contract makes the rest safe: an
+//! insert of a hash already replayed is an update, a remove of one never
+//! replayed is ignored; events still queued arrive afterwards in order. The
+//! new instance ends tracking exactly the tier's resident set; hits during
+//! the replay are not shown to it. The maintenance thread pauses only for
+//! the reconciliation.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -324,25 +332,25 @@ impl TierPolicy {
     /// Abandons the pending swap `id` with `error` (e.g. its thread could
     /// not start).
     pub(crate) fn abandon_swap(&mut self, id: u64, error: PolicyError) {
-        self.finish(
-            SwapDone {
-                tier: self.tier,
-                id,
-                result: Err(error),
-            },
-            0,
-        );
+        let done = SwapDone {
+            tier: self.tier,
+            id,
+            result: Err(error),
+        };
+        self.finish(done, 0, &|_| false);
     }
 
-    /// Completes a swap: applies the events that arrived during its replay
-    /// to the new instance and switches.
-    pub(crate) fn finish(&mut self, done: SwapDone, now: u64) {
+    /// Completes a swap: reconciles the new instance with the tier for the
+    /// hashes touched during its replay (`resident` says whether the tier
+    /// holds a hash now) and switches.
+    pub(crate) fn finish(&mut self, done: SwapDone, now: u64, resident: &dyn Fn(u64) -> bool) {
         let Some(pending) = self.pending.take_if(|p| p.id == done.id) else {
             return; // superseded
         };
         let pause = Instant::now();
         let result = done.result.and_then(|(mut policy, replayed)| {
-            for chunk in chunks(&pending.missed) {
+            let catch_up = reconcile(&pending.missed, resident);
+            for chunk in chunks(&catch_up) {
                 policy.apply(&chunk)?;
             }
             Ok((policy, replayed))
@@ -375,6 +383,36 @@ impl TierPolicy {
             let _ = reply.send(report);
         }
     }
+}
+
+/// The events that bring a freshly replayed policy up to date with the
+/// tier: removes of the touched hashes the tier no longer holds, then
+/// inserts (with their latest weight) of those it holds.
+fn reconcile(missed: &EventBatch, resident: &dyn Fn(u64) -> bool) -> EventBatch {
+    let mut latest: crate::policy::HashMap64<Option<u32>> = Default::default();
+    let mut order = Vec::new();
+    for (kind, hash, weight) in missed.iter() {
+        let seen = latest.entry(hash).or_insert_with(|| {
+            order.push(hash);
+            None
+        });
+        if matches!(kind, EventKind::Insert | EventKind::Update) {
+            *seen = Some(weight);
+        }
+    }
+    let held: Vec<bool> = order.iter().map(|&h| resident(h)).collect();
+    let mut out = EventBatch::with_capacity(order.len());
+    for (&hash, &held) in order.iter().zip(&held) {
+        if !held {
+            out.push(EventKind::Remove, hash, 0);
+        }
+    }
+    for (&hash, &held) in order.iter().zip(&held) {
+        if let (true, Some(Some(weight))) = (held, latest.get(&hash)) {
+            out.push(EventKind::Insert, hash, *weight);
+        }
+    }
+    out
 }
 
 /// Appends `batch` to `to`.

@@ -35,7 +35,7 @@ mod sieve;
 mod status;
 
 pub(crate) use crate::shared::POLICY_BATCH_MAX;
-pub(crate) use list::HashSet64;
+pub(crate) use list::{HashMap64, HashSet64};
 pub use lru::Lru;
 pub use prefetch::{PrefetchChoice, PrefetchFactory, PrefetchPolicy};
 pub use sieve::Sieve;

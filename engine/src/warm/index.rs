@@ -116,6 +116,14 @@ impl<K: Hash + Eq> WarmIndex<K> {
 
     /// Whether an entry whose key hashes to `hash` expires exactly at
     /// `deadline` (a timer for it is still current).
+    /// Whether any entry has key hash `hash`.
+    pub(crate) fn contains_hash(&self, hash: u64) -> bool {
+        self.shard(hash)
+            .read()
+            .find(hash, |e| e.hash == hash)
+            .is_some()
+    }
+
     pub(crate) fn has_deadline(&self, hash: u64, deadline: u64) -> bool {
         self.shard(hash)
             .read()
