@@ -178,34 +178,13 @@ pub struct AutoRun {
 pub fn auto_run(config: &Arc<AutoConfig>, trace: &[u64], size: u64) -> Result<AutoRun> {
     let mut selector = Selector::new(Arc::clone(config), size, 1);
     let mut live = selector.current().choice.build(size)?;
-    let mut resident: HashSet<u64> = HashSet::new();
-    let mut batch = EventBatch::with_capacity(1);
-    let mut victims = Vec::new();
+    let mut sim = Simulation::default();
     let mut hits = 0;
     for &key in trace {
-        let hash = mix(key);
-        batch.clear();
-        if resident.contains(&hash) {
-            hits += 1;
-            batch.push(EventKind::Hit, hash, 0);
-        } else {
-            resident.insert(hash);
-            batch.push(EventKind::Insert, hash, 1);
-        }
-        live.apply(&batch)?;
-        victims.clear();
-        live.evict(u32::MAX, 0, &mut victims)?;
-        for v in &victims {
-            if !resident.remove(v) {
-                bail!(
-                    "policy {} evicted {v:#x}, which is not resident",
-                    live.name()
-                );
-            }
-        }
-        selector.observe(&batch);
+        hits += u64::from(sim.request(live.as_mut(), key)?);
+        selector.observe(&sim.batch);
         if let Some(candidate) = selector.take_proposal() {
-            match switch_to(&candidate, size, &resident) {
+            match switch_to(&candidate, size, &sim.resident) {
                 Ok(policy) => {
                     live = policy;
                     selector.switched(&candidate.name);
@@ -242,33 +221,50 @@ fn switch_to(
 
 /// Drives `policy` over `trace` (unit weights) and counts hits.
 pub fn policy_hits(policy: &mut dyn EvictionPolicy, trace: &[u64]) -> Result<u64> {
-    let mut resident: HashSet<u64> = HashSet::new();
-    let mut batch = EventBatch::with_capacity(1);
-    let mut victims = Vec::new();
+    let mut sim = Simulation::default();
     let mut hits = 0;
     for &key in trace {
+        hits += u64::from(sim.request(policy, key)?);
+    }
+    Ok(hits)
+}
+
+/// A unit-weight cache driven by a policy, one request per batch; the
+/// policy's victims are checked against the resident set.
+#[derive(Default)]
+struct Simulation {
+    resident: HashSet<u64>,
+    /// The last request's event.
+    batch: EventBatch,
+    victims: Vec<u64>,
+}
+
+impl Simulation {
+    /// Requests `key`: a hit if resident, else an insert; then evicts what
+    /// the policy names. Returns whether it was a hit.
+    fn request(&mut self, policy: &mut dyn EvictionPolicy, key: u64) -> Result<bool> {
         let hash = mix(key);
-        batch.clear();
-        if resident.contains(&hash) {
-            hits += 1;
-            batch.push(EventKind::Hit, hash, 0);
+        self.batch.clear();
+        let hit = self.resident.contains(&hash);
+        if hit {
+            self.batch.push(EventKind::Hit, hash, 0);
         } else {
-            resident.insert(hash);
-            batch.push(EventKind::Insert, hash, 1);
+            self.resident.insert(hash);
+            self.batch.push(EventKind::Insert, hash, 1);
         }
-        policy.apply(&batch)?;
-        victims.clear();
-        policy.evict(u32::MAX, 0, &mut victims)?;
-        for v in &victims {
-            if !resident.remove(v) {
+        policy.apply(&self.batch)?;
+        self.victims.clear();
+        policy.evict(u32::MAX, 0, &mut self.victims)?;
+        for v in &self.victims {
+            if !self.resident.remove(v) {
                 bail!(
                     "policy {} evicted {v:#x}, which is not resident",
                     policy.name()
                 );
             }
         }
+        Ok(hit)
     }
-    Ok(hits)
 }
 
 /// Hits with an unbounded cache: every request after a key's first.
