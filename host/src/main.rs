@@ -100,7 +100,8 @@ struct ReplayArgs {
     /// Print CSV instead of a markdown table.
     #[arg(long)]
     csv: bool,
-    /// Also draw the hit ratios as an SVG chart into this file.
+    /// Also draw the hit ratios as an SVG chart into this file (and, for
+    /// each `auto` contender, which policy ran when, into FILE.auto.svg).
     #[arg(long)]
     svg: Option<PathBuf>,
 }
@@ -298,6 +299,18 @@ fn run_replay(args: ReplayArgs) -> Result<()> {
         let svg = goldylox_host::plot::hit_ratio_svg(&title, &labels, &rows, ceiling);
         std::fs::write(path, svg).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("chart written to {}", path.display());
+        for (c, label) in labels.iter().enumerate() {
+            if !label.starts_with("auto") {
+                continue;
+            }
+            // Which policy `auto` ran when, beside the chart.
+            let timeline = path.with_extension(format!("{}.svg", label.replace([':', '+'], "-")));
+            let title = format!("{short}: the policy {label} ran, by request");
+            let svg = goldylox_host::plot::timeline_svg(&title, c, &rows, keys.len() as u64);
+            std::fs::write(&timeline, svg)
+                .with_context(|| format!("writing {}", timeline.display()))?;
+            eprintln!("{label}'s timeline written to {}", timeline.display());
+        }
     }
     if args.csv {
         println!("size,{},infinite", labels.join(","));

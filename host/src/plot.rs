@@ -122,3 +122,90 @@ pub fn hit_ratio_svg(title: &str, labels: &[String], rows: &[Row], ceiling: f64)
     s.push_str("</svg>\n");
     s
 }
+
+/// Which policy an `auto` replay ran when: one bar per cache size across
+/// the trace (`requests` long), coloured by the candidate running, from
+/// the switches in `rows[i].switches[contender]`. Candidates are named by
+/// `rows[i].shadows[contender]`.
+pub fn timeline_svg(title: &str, contender: usize, rows: &[Row], requests: u64) -> String {
+    const BAR: f64 = 22.0;
+    let names: Vec<String> = rows
+        .first()
+        .map(|r| {
+            r.shadows[contender]
+                .iter()
+                .map(|(n, _)| n.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let colour = |name: &str| {
+        let i = names.iter().position(|n| n == name).unwrap_or(0);
+        COLOURS[i % COLOURS.len()]
+    };
+    let plot_w = W - LEFT - RIGHT;
+    let height = TOP + BAR * 1.5 * rows.len() as f64 + BOTTOM;
+    let x = |at: u64| LEFT + plot_w * at as f64 / requests.max(1) as f64;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(s, r#"<rect width="{W}" height="{height}" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="22" font-size="15" text-anchor="middle">{}</text>"#,
+        W / 2.0,
+        escape(title)
+    );
+    for (i, row) in rows.iter().enumerate() {
+        let y = TOP + BAR * 1.5 * i as f64;
+        let switches = &row.switches[contender];
+        let first = switches.first().map_or_else(
+            || names.first().cloned().unwrap_or_default(),
+            |s| s.from.clone(),
+        );
+        let mut start = (0u64, first);
+        for sw in switches
+            .iter()
+            .map(|s| (s.at, s.to.clone()))
+            .chain([(requests, String::new())])
+        {
+            let (x0, x1) = (x(start.0), x(sw.0));
+            let _ = writeln!(
+                s,
+                r#"<rect x="{x0:.1}" y="{y}" width="{:.1}" height="{BAR}" fill="{}"/>"#,
+                (x1 - x0).max(0.5),
+                colour(&start.1)
+            );
+            start = sw;
+        }
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
+            LEFT - 6.0,
+            y + BAR / 2.0 + 4.0,
+            row.size
+        );
+    }
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="{}" text-anchor="middle">requests (0 … {requests}); rows: cache size (entries)</text>"#,
+        LEFT + plot_w / 2.0,
+        height - 12.0
+    );
+    for (k, name) in names.iter().enumerate() {
+        let ly = TOP + 18.0 * k as f64;
+        let _ = writeln!(
+            s,
+            r#"<rect x="{}" y="{}" width="24" height="10" fill="{}"/><text x="{}" y="{}">{}</text>"#,
+            W - RIGHT + 16.0,
+            ly - 5.0,
+            colour(name),
+            W - RIGHT + 46.0,
+            ly + 4.0,
+            escape(name)
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
