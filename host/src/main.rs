@@ -228,7 +228,11 @@ fn print_switches(labels: &[String], rows: &[replay::Row]) {
                 .iter()
                 .map(|s| format!("{}@{}", s.to, s.at))
                 .collect();
-            let first = switches.first().map_or("-", |s| s.from.as_str());
+            // With no switch, the first candidate ran throughout.
+            let first = switches.first().map_or_else(
+                || shadows.first().map_or("-", |(name, _)| name.as_str()),
+                |s| s.from.as_str(),
+            );
             eprintln!(
                 "{label} at {}: {} switches; started on {first}, then {}",
                 row.size,
