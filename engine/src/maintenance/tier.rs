@@ -36,9 +36,11 @@
 //! the replay are not shown to it. The maintenance thread pauses only for
 //! the reconciliation, which grows with the writes during the replay.
 //! (Reconciling in rounds off the thread, like a live migration's pre-copy,
-//! was tried: with a writer inserting flat out on two cores the rounds did
-//! not converge — 4.98 M writes during a 12.5 s swap and a 775 ms final
-//! pause at 1 M entries, against 243 k writes, 0.99 s and 162 ms inline.)
+//! was tried twice: with a writer inserting flat out on two cores the
+//! rounds, which share the cores with the writer and with maintenance
+//! applying the same events to the old policy, never caught up — 15.8 M
+//! writes during a 20 s swap and a 248 ms final pause at 1 M entries,
+//! against 257 k writes, 0.81 s and a 223 ms pause inline.)
 
 use std::sync::Arc;
 use std::time::Instant;
