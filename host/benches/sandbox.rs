@@ -148,7 +148,12 @@ fn main() {
         "| resident entries | swap_policy | build + replay (off maintenance) | maintenance pause | writes during the swap |"
     );
     println!("|---:|---:|---:|---:|---:|");
-    for entries in [10_000u64, 100_000, 1_000_000] {
+    // Each size twice: with the tier idle during the swap, then with a
+    // writer inserting flat out.
+    for (entries, writing) in [10_000u64, 100_000, 1_000_000]
+        .into_iter()
+        .flat_map(|e| [(e, false), (e, true)])
+    {
         if quick && entries > 100_000 {
             continue;
         }
@@ -167,7 +172,7 @@ fn main() {
         let (report, elapsed, writes) = std::thread::scope(|s| {
             let writer = s.spawn(|| {
                 let mut n = 0u64;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                while writing && !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     cache.insert(entries + n % entries, n).expect("insert");
                     n += 1;
                 }

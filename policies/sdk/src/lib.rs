@@ -416,34 +416,40 @@ pub trait Build: Sized {
 /// back by [`drive`] (see [`Pending::cancel`]): a rewritten one is tracked
 /// again, so returning it later would evict a fresh write and leave the
 /// policy tracking an entry the host no longer has; a removed one is gone.
+///
+/// Taking back is O(1): the queue keeps a sequence number per entry and a
+/// table maps each queued hash to the number of its live entry; entries
+/// whose number is no longer in the table are skipped when the queue is
+/// answered. (It was a scan of the queue, which made a policy that had
+/// queued many victims — e.g. one told of a resident set larger than its
+/// capacity — quadratic in the removes that followed.)
 #[derive(Debug, Default)]
 pub struct Pending {
-    queue: VecDeque<(u64, u32)>,
-    /// The queued hashes (key hashes are already well mixed, so they index
-    /// the table as they are).
-    members: hashbrown::HashTable<u64>,
+    queue: VecDeque<(u64, u32, u64)>,
+    /// Each queued hash with the sequence number of its live entry (key
+    /// hashes are already well mixed, so they index the table as they are).
+    members: hashbrown::HashTable<(u64, u64)>,
+    next: u64,
 }
 
 impl Pending {
-    /// Queues a victim and its weight.
+    /// Queues a victim and its weight (a hash queued again moves to the
+    /// back).
     pub fn push(&mut self, hash: u64, weight: u32) {
-        if self.members.find(hash, |&h| h == hash).is_none() {
-            self.members.insert_unique(hash, hash, |&h| h);
+        self.next += 1;
+        let seq = self.next;
+        match self.members.find_mut(hash, |&(h, _)| h == hash) {
+            Some(entry) => entry.1 = seq,
+            None => {
+                self.members.insert_unique(hash, (hash, seq), |&(h, _)| h);
+            }
         }
-        self.queue.push_back((hash, weight));
+        self.queue.push_back((hash, weight, seq));
     }
 
     /// Takes `hash` out of the queue; returns whether it was queued.
     pub fn cancel(&mut self, hash: u64) -> bool {
-        let queued = self.forget(hash);
-        if queued {
-            self.queue.retain(|&(h, _)| h != hash);
-        }
-        queued
-    }
-
-    fn forget(&mut self, hash: u64) -> bool {
-        match self.members.find_entry(hash, |&h| h == hash) {
+        match self.members.find_entry(hash, |&(h, _)| h == hash) {
             Ok(entry) => {
                 entry.remove();
                 true
@@ -454,12 +460,26 @@ impl Pending {
 
     /// Number of queued victims.
     pub fn len(&self) -> usize {
-        self.queue.len()
+        self.members.len()
     }
 
     /// True when nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
+        self.members.is_empty()
+    }
+
+    /// The oldest live entry, taken out of the queue.
+    fn pop(&mut self) -> Option<(u64, u32)> {
+        while let Some((hash, weight, seq)) = self.queue.pop_front() {
+            if let Ok(entry) = self
+                .members
+                .find_entry(hash, |&(h, s)| h == hash && s == seq)
+            {
+                entry.remove();
+                return Some((hash, weight));
+            }
+        }
+        None
     }
 
     /// The `evict` answer: queued victims first, then `more()` until `max`
@@ -473,10 +493,9 @@ impl Pending {
         let mut out = Vec::new();
         let mut freed = 0u64;
         while out.len() < max as usize {
-            let Some((hash, weight)) = self.queue.pop_front() else {
+            let Some((hash, weight)) = self.pop() else {
                 break;
             };
-            self.forget(hash);
             out.push(hash);
             freed += u64::from(weight);
         }
@@ -492,6 +511,23 @@ impl Pending {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn taken_back_victims_are_skipped_and_requeued_ones_move_back() {
+        let mut p = Pending::default();
+        for h in [1, 2, 3, 4] {
+            p.push(h, 10);
+        }
+        assert!(p.cancel(2));
+        assert!(!p.cancel(2), "already taken back");
+        p.push(1, 10); // queued again: now behind 3 and 4
+        assert_eq!(p.len(), 3);
+        assert_eq!(p.answer(2, 0, || None), vec![3, 4]);
+        assert_eq!(p.answer(8, 0, || Some((9, 1))), vec![1]);
+        assert!(p.is_empty());
+        // Past the queue, `more` supplies victims until `need` is met.
+        assert_eq!(p.answer(8, 2, || Some((9, 1))), vec![9, 9]);
+    }
 
     /// A FIFO over unit weights with room for `cap` hashes.
     struct Fifo {
