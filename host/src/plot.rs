@@ -22,6 +22,21 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// Starts an SVG of the chart width and `height` on white, with `title`.
+fn open(s: &mut String, height: f64, title: &str) {
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(s, r#"<rect width="{W}" height="{height}" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="22" font-size="15" text-anchor="middle">{}</text>"#,
+        W / 2.0,
+        escape(title)
+    );
+}
+
 /// Renders `rows` (one per size) for the policies `labels` as an SVG; sizes
 /// are spaced evenly, the y axis runs from 0 to 100 %.
 pub fn hit_ratio_svg(title: &str, labels: &[String], rows: &[Row], ceiling: f64) -> String {
@@ -36,17 +51,7 @@ pub fn hit_ratio_svg(title: &str, labels: &[String], rows: &[Row], ceiling: f64)
         }
     };
     let y = |r: f64| TOP + plot_h * (1.0 - r.clamp(0.0, 1.0));
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(s, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
-    let _ = writeln!(
-        s,
-        r#"<text x="{}" y="22" font-size="15" text-anchor="middle">{}</text>"#,
-        W / 2.0,
-        escape(title)
-    );
+    open(&mut s, H, title);
     for tick in 0..=10 {
         let r = f64::from(tick) / 10.0;
         let (x0, x1, yy) = (LEFT, LEFT + plot_w, y(r));
@@ -146,17 +151,7 @@ pub fn timeline_svg(title: &str, contender: usize, rows: &[Row], requests: u64) 
     let height = TOP + BAR * 1.5 * rows.len() as f64 + BOTTOM;
     let x = |at: u64| LEFT + plot_w * at as f64 / requests.max(1) as f64;
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(s, r#"<rect width="{W}" height="{height}" fill="white"/>"#);
-    let _ = writeln!(
-        s,
-        r#"<text x="{}" y="22" font-size="15" text-anchor="middle">{}</text>"#,
-        W / 2.0,
-        escape(title)
-    );
+    open(&mut s, height, title);
     for (i, row) in rows.iter().enumerate() {
         let y = TOP + BAR * 1.5 * i as f64;
         let switches = &row.switches[contender];
