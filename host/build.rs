@@ -41,6 +41,10 @@ fn run() -> Result<()> {
     let wit = root.join("wit");
     println!("cargo:rerun-if-changed={}", policies.display());
     println!("cargo:rerun-if-changed={}", wit.display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.toml").display()
+    );
     println!("cargo:rerun-if-env-changed=GOLDYLOX_CC");
 
     let mut resolve = Resolve::default();
@@ -63,7 +67,7 @@ fn run() -> Result<()> {
             embedded.push((name, world, componentize(&module, None)?));
         } else if let Some(source) = c_source(&dir)? {
             let world = world_of_c(&source)?;
-            let Some(module) = build_c(&source, &out, &name)? else {
+            let Some(module) = build_c(&source, &policies.join("sdk-c"), &out, &name)? else {
                 continue;
             };
             let world_id = resolve.select_world(&[package], Some(world))?;
@@ -90,7 +94,40 @@ fn run() -> Result<()> {
     }
     table.push_str("];\n");
     fs::write(out.join("components.rs"), table)?;
+    fs::write(
+        out.join("sdk.Cargo.toml"),
+        vendored_sdk_manifest(&root.join("Cargo.toml"))?,
+    )?;
     Ok(())
+}
+
+/// The manifest of the SDK as `goldylox policy new` vendors it into a Rust
+/// project: standalone, with the dependency versions pinned once in the
+/// workspace's Cargo.toml.
+fn vendored_sdk_manifest(workspace: &Path) -> Result<String> {
+    let text = fs::read_to_string(workspace)?;
+    let pin = |name: &str| -> Result<String> {
+        text.lines()
+            .find(|line| line.starts_with(&format!("{name} = ")))
+            .map(str::to_owned)
+            .ok_or_else(|| format!("{}: no `{name} = ...` pin", workspace.display()).into())
+    };
+    Ok(format!(
+        "# The goldylox policy SDK, vendored by `goldylox policy new`.\n\
+         [package]\n\
+         name = \"goldylox-policy-sdk\"\n\
+         version = \"{version}\"\n\
+         edition = \"2024\"\n\
+         publish = false\n\
+         description = \"Write goldylox policies in plain Rust\"\n\n\
+         [dependencies]\n{hashbrown}\n\n\
+         [features]\neviction = []\nprefetch = []\nfailover = []\n\n\
+         # The component glue exists only when building for WebAssembly.\n\
+         [target.'cfg(target_arch = \"wasm32\")'.dependencies]\n{wit_bindgen}\n",
+        version = env::var("CARGO_PKG_VERSION")?,
+        hashbrown = pin("hashbrown")?,
+        wit_bindgen = pin("wit-bindgen")?,
+    ))
 }
 
 /// A target directory beside the outer one (found by cargo's `CACHEDIR.TAG`),
@@ -178,20 +215,26 @@ fn c_source(dir: &Path) -> Result<Option<PathBuf>> {
     Ok(sources.into_iter().next())
 }
 
-/// A C policy names its world in a line `// world: NAME`.
+/// A C policy names its world by the macro it defines before including
+/// `goldylox_policy.h` (policies/sdk-c).
 fn world_of_c(source: &Path) -> Result<&'static str> {
     let text = fs::read_to_string(source)?;
-    for world in ["eviction-policy", "prefetch-policy", "failover-policy"] {
-        if text.contains(&format!("// world: {world}")) {
+    for (define, world) in [
+        ("GOLDYLOX_EVICTION_POLICY", "eviction-policy"),
+        ("GOLDYLOX_PREFETCH_POLICY", "prefetch-policy"),
+        ("GOLDYLOX_FAILOVER_POLICY", "failover-policy"),
+    ] {
+        if text.contains(&format!("#define {define}")) {
             return Ok(world);
         }
     }
-    Err(format!("{}: no `// world: NAME` line", source.display()).into())
+    Err(format!("{}: no `#define GOLDYLOX_*_POLICY` line", source.display()).into())
 }
 
-/// Compiles a C policy to a core module; `None` (with a warning) when no
-/// clang that targets wasm32 is installed.
-fn build_c(source: &Path, out: &Path, name: &str) -> Result<Option<Vec<u8>>> {
+/// Compiles a C policy (with `policies/sdk-c` on the include path) to a core
+/// module; `None` (with a warning) when no clang that targets wasm32 is
+/// installed.
+fn build_c(source: &Path, include: &Path, out: &Path, name: &str) -> Result<Option<Vec<u8>>> {
     let clang = env::var("GOLDYLOX_CC").unwrap_or_else(|_| "clang".to_owned());
     let module = out.join(format!("{name}.core.wasm"));
     let result = Command::new(&clang)
@@ -205,10 +248,11 @@ fn build_c(source: &Path, out: &Path, name: &str) -> Result<Option<Vec<u8>>> {
             "-Wextra",
             "-Werror",
             "-Wl,--no-entry",
-            "-Wl,--export-dynamic",
             "-Wl,--strip-all",
-            "-o",
         ])
+        .arg("-I")
+        .arg(include)
+        .arg("-o")
         .arg(&module)
         .arg(source)
         .output();

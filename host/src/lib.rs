@@ -4,6 +4,8 @@
 //!
 //! * [`trace`] reads real cache traces (LIRS, ARC, plain, libCacheSim
 //!   oracleGeneral and CSV; gzip or zstd compressed) into key sequences.
+//! * [`author`] is `goldylox policy new` and `policy build`: policy
+//!   projects in Rust, C, Python and JavaScript, outside this repository.
 //! * [`native`] links the policies written against the policy SDK
 //!   (`policies/`) into the engine natively, behind the same interface a
 //!   sandboxed component will use.
@@ -15,6 +17,7 @@
 //!   and run by wasmtime under deadlines and memory caps, the components built
 //!   into this binary, and `goldylox policy check`.
 
+pub mod author;
 pub mod native;
 pub mod plot;
 pub mod replay;

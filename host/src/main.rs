@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use goldylox_host::replay::{self, Contender};
 use goldylox_host::trace::{self, Format};
-use goldylox_host::{server, wasm};
+use goldylox_host::{author, server, wasm};
 
 #[derive(Parser)]
 #[command(
@@ -53,6 +53,31 @@ enum PolicyCommand {
         /// A parameter for the policy's init, as key=value (repeatable).
         #[arg(long = "param", value_name = "KEY=VALUE")]
         params: Vec<String>,
+    },
+    /// Write a new policy project into ./NAME: a small working policy with
+    /// its native tests, the WIT, and (Rust) the SDK or (C) the header.
+    New {
+        /// The policy's name (lowercase letters, digits, - and _).
+        name: String,
+        /// Its language: rust, c, python or js.
+        #[arg(long = "lang", default_value = "rust")]
+        language: String,
+        /// The world it exports: eviction, prefetch or failover.
+        #[arg(long, default_value = "eviction")]
+        world: String,
+    },
+    /// Build a policy project (or make a component of a core module) with
+    /// the language's toolchain; the component is made in-process.
+    Build {
+        /// The project directory (default: the current one), or a core
+        /// WebAssembly module to make into a component.
+        path: Option<PathBuf>,
+        /// Where to write the component (default: DIR/NAME.wasm).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// For a core module without embedded WIT (e.g. from C): its world.
+        #[arg(long)]
+        world: Option<String>,
     },
     /// List the policy components built into this binary.
     List,
@@ -183,6 +208,26 @@ fn run_policy(cmd: PolicyCommand) -> Result<()> {
             print!("{report}");
             Ok(())
         }
+        PolicyCommand::New {
+            name,
+            language,
+            world,
+        } => {
+            let language: author::Language = language.parse()?;
+            let world = author::parse_world(&world)?;
+            let dir = PathBuf::from(&name);
+            let files = author::new_project(&dir, &name, language, world)?;
+            eprintln!(
+                "wrote a {language} {world} into ./{name} ({} files). Next:\n  cd {name}\n  goldylox policy build\n  goldylox policy check {name}.wasm",
+                files.len()
+            );
+            Ok(())
+        }
+        PolicyCommand::Build {
+            path,
+            output,
+            world,
+        } => run_build(path, output, world),
         PolicyCommand::List => {
             println!("| name | world | bytes |");
             println!("|---|---|---:|");
@@ -206,6 +251,31 @@ fn run_policy(cmd: PolicyCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn run_build(path: Option<PathBuf>, output: Option<PathBuf>, world: Option<String>) -> Result<()> {
+    let path = path.unwrap_or_else(|| PathBuf::from("."));
+    if path.is_file() {
+        let module = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let world = world.as_deref().map(author::parse_world).transpose()?;
+        let component = author::componentize_module(&module, world)
+            .with_context(|| format!("making a component of {}", path.display()))?;
+        let output = output.unwrap_or_else(|| path.with_extension("component.wasm"));
+        std::fs::write(&output, &component)
+            .with_context(|| format!("writing {}", output.display()))?;
+        eprintln!("{} ({} bytes) written", output.display(), component.len());
+        return Ok(());
+    }
+    let built = author::build(&path, output.as_deref())?;
+    eprintln!(
+        "built {} ({}, {} bytes) in {:.1?}; check it: goldylox policy check {}",
+        built.output.display(),
+        built.world,
+        built.bytes,
+        built.toolchain_time,
+        built.output.display()
+    );
+    Ok(())
 }
 
 /// Which policy an `auto` contender ran when, on stderr.

@@ -28,6 +28,7 @@ mod eviction;
 mod failover;
 mod instance;
 mod prefetch;
+mod wasi;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -74,17 +75,22 @@ pub struct Limits {
     pub init_deadline_ticks: u64,
     /// Largest wasm stack, in bytes (deep recursion traps, it does not crash).
     pub max_stack_bytes: usize,
+    /// Whether a guest's stdout and stderr reach this process's stderr
+    /// (`policy check`, where authors debug with `print`) instead of being
+    /// discarded.
+    pub show_guest_output: bool,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_component_bytes: 4 << 20,
-            compile_timeout: Duration::from_secs(10),
+            max_component_bytes: 64 << 20,
+            compile_timeout: Duration::from_secs(120),
             max_memory_bytes: 256 << 20,
             call_deadline_ticks: 250,
             init_deadline_ticks: 1_000,
             max_stack_bytes: 512 << 10,
+            show_guest_output: false,
         }
     }
 }
@@ -133,6 +139,7 @@ const MAX_TABLE_ELEMENTS: usize = 100_000;
 pub(crate) struct Ctx {
     memory_cap: usize,
     memory_bytes: usize,
+    wasi: wasi::WasiState,
 }
 
 impl Ctx {
@@ -313,7 +320,8 @@ impl Runtime {
                 })
                 .context("starting the epoch ticker")?
         };
-        let linker = Linker::new(&engine);
+        let mut linker = Linker::new(&engine);
+        wasi::link(&mut linker)?;
         Ok(Runtime {
             inner: Arc::new(Inner {
                 engine,
@@ -372,6 +380,13 @@ impl Runtime {
                 "component is {} bytes; the limit is {} bytes",
                 bytes.len(),
                 limits.max_component_bytes
+            );
+        }
+        if is_core_module(bytes) {
+            bail!(
+                "this is a core WebAssembly module, not a component: make it one with \
+                 `goldylox policy build` in its project directory, or \
+                 `goldylox policy build MODULE.wasm --world eviction -o component.wasm`"
             );
         }
         let started = Instant::now();
@@ -445,6 +460,10 @@ impl Runtime {
         let ctx = Ctx {
             memory_cap: limits.max_memory_bytes,
             memory_bytes: 0,
+            wasi: wasi::WasiState {
+                ctx: wasi::context(limits.show_guest_output),
+                table: wasmtime::component::ResourceTable::new(),
+            },
         };
         let mut store = Store::new(&self.inner.engine, ctx);
         store.limiter(|ctx| ctx);
@@ -474,6 +493,13 @@ impl Loaded {
         }
         Ok(())
     }
+}
+
+/// Whether `bytes` are a core WebAssembly module (binary format version 1)
+/// rather than a component (which has the same magic, another version and
+/// layer).
+pub fn is_core_module(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\0asm\x01\0\0\0")
 }
 
 /// Describes a failed guest call: a trap (with its code), a deadline, or an
