@@ -112,6 +112,9 @@ struct ReplayArgs {
     /// the candidates).
     #[arg(long, value_delimiter = ',', default_values_t = ["builtin:lru".to_string(), "builtin:sieve".to_string(), "builtin:s3fifo".to_string(), "builtin:arc".to_string(), "opt".to_string()])]
     policies: Vec<String>,
+    /// A parameter for every component's init, as key=value (repeatable).
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    params: Vec<String>,
     /// `auto`: the lead, in percentage points, a candidate needs to replace
     /// the live policy (default 2).
     #[arg(long)]
@@ -193,15 +196,8 @@ async fn wait_for_signals(running: &server::Running) -> Result<()> {
 fn run_policy(cmd: PolicyCommand) -> Result<()> {
     match cmd {
         PolicyCommand::Check { component, params } => {
-            let params = params
-                .iter()
-                .map(|p| {
-                    p.split_once('=')
-                        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-                        .with_context(|| format!("--param {p:?} is not key=value"))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let runtime = wasm::Runtime::shared()?;
+            let params = parse_params(&params)?;
+            let runtime = wasm::Runtime::checking()?;
             let loaded = runtime.load_spec(&component)?;
             let report = wasm::check(&loaded, &params)
                 .with_context(|| format!("{component} failed its smoke test"))?;
@@ -251,6 +247,18 @@ fn run_policy(cmd: PolicyCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `--param key=value` arguments.
+fn parse_params(params: &[String]) -> Result<Vec<(String, String)>> {
+    params
+        .iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                .with_context(|| format!("--param {p:?} is not key=value"))
+        })
+        .collect()
 }
 
 fn run_build(path: Option<PathBuf>, output: Option<PathBuf>, world: Option<String>) -> Result<()> {
@@ -342,6 +350,7 @@ fn run_replay(args: ReplayArgs) -> Result<()> {
     if args.sizes.is_empty() || args.sizes.contains(&0) {
         bail!("--sizes must be positive entry counts");
     }
+    let params = parse_params(&args.params)?;
     let tuning = replay::AutoTuning {
         margin: args.auto_margin.map(|pp| pp / 100.0),
         streak: args.auto_streak,
@@ -352,7 +361,7 @@ fn run_replay(args: ReplayArgs) -> Result<()> {
         .iter()
         .map(|p| match p.as_str() {
             auto if auto == "auto" || auto.starts_with("auto:") => Contender::auto(auto, &tuning),
-            other => Contender::parse(other),
+            other => Contender::parse(other)?.with_params(&params),
         })
         .collect::<Result<Vec<_>>>()?;
     let distinct = keys.iter().collect::<std::collections::HashSet<_>>().len();

@@ -41,9 +41,56 @@ struct Factory<P> {
 
 impl<P: Build + GuestPolicy + 'static> PolicyFactory for Factory<P> {
     fn build(&self, capacity: u64) -> Result<Box<dyn EvictionPolicy>, PolicyError> {
-        P::build(capacity, &self.params)
-            .map(|p| Box::new(Guest(p)) as Box<dyn EvictionPolicy>)
-            .map_err(PolicyError::Init)
+        let policy = P::build(capacity, &self.params).map_err(PolicyError::Init)?;
+        Ok(Named::wrap(Box::new(Guest(policy)), &self.params))
+    }
+}
+
+/// A policy that reports its parameters in its name, `clock(n-bit-counter=2)`,
+/// so that INFO and `GOLDYLOX POLICY STATUS` say exactly what runs.
+pub struct Named {
+    policy: Box<dyn EvictionPolicy>,
+    name: String,
+}
+
+impl Named {
+    /// `policy` itself when `params` is empty, else `policy` named with them.
+    pub fn wrap(
+        policy: Box<dyn EvictionPolicy>,
+        params: &[(String, String)],
+    ) -> Box<dyn EvictionPolicy> {
+        if params.is_empty() {
+            return policy;
+        }
+        let name = format!("{}({})", policy.name(), describe_params(params));
+        Box::new(Named { policy, name })
+    }
+}
+
+/// `k=v,k2=v2`.
+pub fn describe_params(params: &[(String, String)]) -> String {
+    params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl EvictionPolicy for Named {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn apply(&mut self, batch: &EventBatch) -> Result<(), PolicyError> {
+        self.policy.apply(batch)
+    }
+
+    fn evict(&mut self, max: u32, need: u64, out: &mut Vec<u64>) -> Result<(), PolicyError> {
+        self.policy.evict(max, need, out)
+    }
+
+    fn admit(&mut self, candidate: u64, victim: u64) -> Result<bool, PolicyError> {
+        self.policy.admit(candidate, victim)
     }
 }
 
@@ -77,6 +124,27 @@ pub fn builtin(name: &str, params: &[(String, String)]) -> Option<PolicyChoice> 
         "lecar" => factory::<goldylox_policy_lecar::LeCaR>(params),
         other => PolicyChoice::builtin(other)?,
     })
+}
+
+/// The built-in policy `name` with `params`, checked: an unknown name, or
+/// parameters the policy refuses (LRU and SIEVE take none), are errors.
+pub fn builtin_checked(name: &str, params: &[(String, String)]) -> anyhow::Result<PolicyChoice> {
+    let choice = builtin(name, params).ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown built-in policy {name:?}; there are {}",
+            BUILTINS.join(", ")
+        )
+    })?;
+    match &choice {
+        PolicyChoice::Custom(factory) => {
+            factory
+                .build(1 << 20)
+                .map_err(|e| anyhow::anyhow!("builtin:{name}: {e}"))?;
+        }
+        _ if !params.is_empty() => anyhow::bail!("builtin:{name} takes no parameters"),
+        _ => {}
+    }
+    Ok(choice)
 }
 
 /// An SDK prefetch policy behind the engine's prefetch interface.

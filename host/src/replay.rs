@@ -30,6 +30,8 @@ pub enum Contender {
         label: String,
         /// The compiled, type-checked component.
         loaded: Loaded,
+        /// `key=value` parameters for its `init`.
+        params: Vec<(String, String)>,
     },
     /// Belady's optimal offline policy.
     Opt,
@@ -64,7 +66,11 @@ impl Contender {
             } else {
                 loaded.name.clone()
             };
-            return Ok(Contender::Component { label, loaded });
+            return Ok(Contender::Component {
+                label,
+                loaded,
+                params: Vec::new(),
+            });
         }
         let name = s.strip_prefix("builtin:").unwrap_or(s);
         if name.eq_ignore_ascii_case("opt") || name.eq_ignore_ascii_case("belady") {
@@ -98,8 +104,8 @@ impl Contender {
             .map(|name| {
                 let choice = match Contender::parse(name)? {
                     Contender::Builtin(b) => crate::native::builtin(&b, &[]).context("checked")?,
-                    Contender::Component { loaded, .. } => {
-                        PolicyChoice::Custom(crate::wasm::WasmFactory::new(loaded, Vec::new())?)
+                    Contender::Component { loaded, params, .. } => {
+                        PolicyChoice::Custom(crate::wasm::WasmFactory::new(loaded, params)?)
                     }
                     _ => bail!("{name:?} cannot be an auto candidate"),
                 };
@@ -120,6 +126,24 @@ impl Contender {
             label: s.to_owned(),
             config: Arc::new(config),
         })
+    }
+
+    /// Gives a component contender `params` for its `init` (checked now:
+    /// a policy that refuses them is an error); other contenders are
+    /// returned unchanged. The label names the parameters.
+    pub fn with_params(self, params: &[(String, String)]) -> Result<Contender> {
+        match self {
+            Contender::Component { label, loaded, .. } if !params.is_empty() => {
+                WasmPolicy::new(&loaded, 1 << 20, params)
+                    .with_context(|| format!("{label} refused its parameters"))?;
+                Ok(Contender::Component {
+                    label: format!("{label}({})", crate::native::describe_params(params)),
+                    loaded,
+                    params: params.to_vec(),
+                })
+            }
+            other => Ok(other),
+        }
     }
 
     /// The column name.
@@ -152,8 +176,8 @@ pub fn hits(contender: &Contender, trace: &[u64], size: u64) -> Result<u64> {
             let mut policy = choice.build(size)?;
             policy_hits(policy.as_mut(), trace)
         }
-        Contender::Component { loaded, .. } => {
-            let mut policy = WasmPolicy::new(loaded, size, &[])?;
+        Contender::Component { loaded, params, .. } => {
+            let mut policy = WasmPolicy::new(loaded, size, params)?;
             policy_hits(&mut policy, trace)
         }
         Contender::Auto { config, .. } => Ok(auto_run(config, trace, size)?.hits),

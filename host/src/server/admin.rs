@@ -395,8 +395,17 @@ impl super::commands::Server for Shared {
                     other => return Err(format!("ERR unknown tier '{other}' (hot, warm)")),
                 };
                 let spec = &words[3];
-                // `auto` may name its candidates after it.
-                let choice = super::tier_policy(spec, &words[4..], &self.runtime).map_err(|e| format!("ERR {e:#}"))?;
+                // `key=value` words after the spec are parameters; `auto`
+                // may name its candidates after it.
+                let (params, rest): (Vec<&String>, Vec<&String>) =
+                    words[4..].iter().partition(|w| w.contains('='));
+                let params: Vec<(String, String)> = params
+                    .into_iter()
+                    .filter_map(|p| p.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+                    .collect();
+                let rest: Vec<String> = rest.into_iter().cloned().collect();
+                let choice = super::tier_policy(spec, &params, &rest, &self.runtime)
+                    .map_err(|e| format!("ERR {e:#}"))?;
                 let report = self
                     .store
                     .swap_policy(tier, choice)
@@ -411,7 +420,7 @@ impl super::commands::Server for Shared {
                     report.pause.as_secs_f64() * 1e3
                 )])
             }
-            _ => Err("ERR unknown GOLDYLOX subcommand; try GOLDYLOX POLICY STATUS, GOLDYLOX POLICY SWAP <hot|warm> <spec> or GOLDYLOX RELOAD".to_owned()),
+            _ => Err("ERR unknown GOLDYLOX subcommand; try GOLDYLOX POLICY STATUS, GOLDYLOX POLICY SWAP <hot|warm> <spec> [key=value ...] or GOLDYLOX RELOAD".to_owned()),
         }
     }
 }

@@ -76,6 +76,9 @@ pub struct CacheConfig {
     /// path of a component, or `auto` (the tier picks among
     /// `auto_candidates` by shadow simulation).
     pub policy: String,
+    /// `key=value` parameters for the hot policy's `init`.
+    #[serde(default)]
+    pub policy_params: std::collections::BTreeMap<String, String>,
     /// The candidates of `policy = "auto"`, in the forms above; the first
     /// runs until another is chosen (default: every built-in policy).
     #[serde(default)]
@@ -83,15 +86,72 @@ pub struct CacheConfig {
     /// The warm tier's eviction policy, same forms.
     #[serde(default = "default_warm_policy")]
     pub warm_policy: String,
+    /// `key=value` parameters for the warm policy's `init`.
+    #[serde(default)]
+    pub warm_policy_params: std::collections::BTreeMap<String, String>,
     /// The candidates of `warm_policy = "auto"`.
     #[serde(default)]
     pub warm_auto_candidates: Vec<String>,
     /// A prefetch policy (`builtin:markov`, `wasm:markov`, a path), if any.
     #[serde(default)]
     pub prefetch: Option<String>,
+    /// `key=value` parameters for the prefetch policy's `init`.
+    #[serde(default)]
+    pub prefetch_params: std::collections::BTreeMap<String, String>,
+    /// Content digests of the component files the policies name, taken when
+    /// the configuration was read: a rebuilt component at the same path is a
+    /// change for reload.
+    #[serde(skip)]
+    pub component_digests: std::collections::BTreeMap<String, u64>,
     /// The persistent tier (off when absent).
     #[serde(default)]
     pub cold: Option<ColdTierConfig>,
+}
+
+impl CacheConfig {
+    /// The hot policy's parameters, in order.
+    pub fn params(&self) -> Vec<(String, String)> {
+        params(&self.policy_params)
+    }
+
+    /// The warm policy's parameters, in order.
+    pub fn warm_params(&self) -> Vec<(String, String)> {
+        params(&self.warm_policy_params)
+    }
+
+    /// Records the content digest of every component file a policy names
+    /// (unreadable files get none; loading them reports why).
+    pub fn take_component_digests(&mut self) {
+        let specs = [&self.policy, &self.warm_policy]
+            .into_iter()
+            .chain(&self.auto_candidates)
+            .chain(&self.warm_auto_candidates)
+            .chain(self.prefetch.as_ref())
+            .chain(self.cold.as_ref().map(|c| &c.failover));
+        self.component_digests = specs
+            .filter(|spec| is_component_path(spec))
+            .filter_map(|spec| Some((spec.clone(), file_digest(std::path::Path::new(spec))?)))
+            .collect();
+    }
+}
+
+/// A TOML table of parameters as `init` takes them.
+pub fn params(table: &std::collections::BTreeMap<String, String>) -> Vec<(String, String)> {
+    table.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// Whether a policy spec names a component file (not `builtin:`, `wasm:`
+/// or `auto`).
+pub fn is_component_path(spec: &str) -> bool {
+    !(spec == "auto" || spec.starts_with("builtin:") || spec.starts_with("wasm:"))
+}
+
+/// A 64-bit FNV-1a digest of a file's bytes.
+fn file_digest(path: &std::path::Path) -> Option<u64> {
+    let bytes = std::fs::read(path).ok()?;
+    Some(bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    }))
 }
 
 /// `[cache.cold]`: segment files on local disk below the memory tiers.
@@ -208,7 +268,7 @@ impl Config {
     /// Parses and checks `text`; `origin` names it in errors (a file path).
     /// Errors carry the line and column.
     pub fn parse(text: &str, origin: &str) -> Result<Config> {
-        let config: Config = toml::from_str(text).map_err(|e| {
+        let mut config: Config = toml::from_str(text).map_err(|e| {
             let at = e
                 .span()
                 .map(|span| {
@@ -222,6 +282,7 @@ impl Config {
         config
             .check()
             .with_context(|| format!("{origin}: invalid configuration"))?;
+        config.cache.take_component_digests();
         Ok(config)
     }
 

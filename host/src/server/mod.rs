@@ -40,29 +40,50 @@ const ENTRY_OVERHEAD: u32 = 64;
 /// Read buffer growth step.
 const READ_CHUNK: usize = 16 << 10;
 
+/// `key=value` parameters for a policy's `init`.
+pub type Params = Vec<(String, String)>;
+
 /// Resolves an eviction policy spec (`builtin:NAME`, `wasm:NAME`, a
-/// component path); a component is loaded and type-checked here.
-pub fn eviction_policy(spec: &str, runtime: &Runtime) -> Result<PolicyChoice> {
+/// component path) with its parameters; a component is loaded and
+/// type-checked here. The policy reports itself as `name(k=v,…)` when it has
+/// parameters, so INFO and STATUS show what runs.
+pub fn eviction_policy(
+    spec: &str,
+    params: &[(String, String)],
+    runtime: &Runtime,
+) -> Result<PolicyChoice> {
     if let Some(name) = spec.strip_prefix("builtin:") {
-        return crate::native::builtin(name, &[])
-            .with_context(|| format!("unknown built-in policy {spec:?}"));
+        return crate::native::builtin_checked(name, params);
     }
     let loaded = runtime.load_spec(spec)?;
     if loaded.world != World::Eviction {
         bail!("{spec} exports {}, not eviction-policy", loaded.world);
     }
-    Ok(PolicyChoice::Custom(WasmFactory::new(loaded, Vec::new())?))
+    let factory = WasmFactory::new(loaded, params.to_vec())?;
+    // Refuse bad parameters now, with the policy's own message, rather than
+    // at the first build on the maintenance thread.
+    goldylox::PolicyFactory::build(&*factory, 1 << 20)
+        .map_err(|e| anyhow::anyhow!("{spec}: {e}"))?;
+    Ok(PolicyChoice::Custom(factory))
 }
 
 /// Resolves a tier's policy: `auto` (a race between `candidates`, by
 /// default every built-in policy, each resolved like any spec) or a single
-/// policy spec ([`eviction_policy`]).
-pub fn tier_policy(spec: &str, candidates: &[String], runtime: &Runtime) -> Result<PolicyChoice> {
+/// policy spec with `params` ([`eviction_policy`]).
+pub fn tier_policy(
+    spec: &str,
+    params: &[(String, String)],
+    candidates: &[String],
+    runtime: &Runtime,
+) -> Result<PolicyChoice> {
     if spec != "auto" {
         if !candidates.is_empty() {
             bail!("auto candidates are given, but the policy is {spec:?}, not \"auto\"");
         }
-        return eviction_policy(spec, runtime);
+        return eviction_policy(spec, params, runtime);
+    }
+    if !params.is_empty() {
+        bail!("auto takes no parameters (its candidates run with their defaults)");
     }
     let defaults: Vec<String>;
     let names = if candidates.is_empty() {
@@ -80,7 +101,7 @@ pub fn tier_policy(spec: &str, candidates: &[String], runtime: &Runtime) -> Resu
             if name == "auto" {
                 bail!("auto cannot be its own candidate");
             }
-            let choice = eviction_policy(name, runtime)
+            let choice = eviction_policy(name, &[], runtime)
                 .with_context(|| format!("auto candidate {name:?}"))?;
             Ok(goldylox::Candidate::new(name.clone(), choice))
         })
@@ -89,15 +110,16 @@ pub fn tier_policy(spec: &str, candidates: &[String], runtime: &Runtime) -> Resu
     Ok(PolicyChoice::Auto(Arc::new(config)))
 }
 
-fn prefetch_policy(spec: &str, runtime: &Runtime) -> Result<Arc<dyn goldylox::PrefetchFactory>> {
+fn prefetch_policy(
+    spec: &str,
+    params: Params,
+    runtime: &Runtime,
+) -> Result<Arc<dyn goldylox::PrefetchFactory>> {
     if let Some(name) = spec.strip_prefix("builtin:") {
-        return crate::native::prefetch_builtin(name, &[])
+        return crate::native::prefetch_builtin(name, &params)
             .with_context(|| format!("unknown built-in prefetch policy {spec:?}"));
     }
-    Ok(WasmPrefetchFactory::new(
-        runtime.load_spec(spec)?,
-        Vec::new(),
-    )?)
+    Ok(WasmPrefetchFactory::new(runtime.load_spec(spec)?, params)?)
 }
 
 /// The cold tier's failover policy: `builtin:breaker` (the native breaker)
@@ -137,15 +159,26 @@ pub fn build_cache(config: &Config, runtime: &Runtime) -> Result<Store> {
                 .unwrap_or(u32::MAX)
                 .saturating_add(ENTRY_OVERHEAD)
         })
-        .policy(tier_policy(&c.policy, &c.auto_candidates, runtime).context("cache.policy")?);
+        .policy(
+            tier_policy(&c.policy, &c.params(), &c.auto_candidates, runtime)
+                .context("cache.policy")?,
+        );
     if c.warm_bytes > 0 {
         b = b.warm(c.warm_bytes).warm_policy(
-            tier_policy(&c.warm_policy, &c.warm_auto_candidates, runtime)
-                .context("cache.warm_policy")?,
+            tier_policy(
+                &c.warm_policy,
+                &c.warm_params(),
+                &c.warm_auto_candidates,
+                runtime,
+            )
+            .context("cache.warm_policy")?,
         );
     }
     if let Some(spec) = &c.prefetch {
-        b = b.prefetch(prefetch_policy(spec, runtime).context("cache.prefetch")?);
+        b = b.prefetch(
+            prefetch_policy(spec, config::params(&c.prefetch_params), runtime)
+                .context("cache.prefetch")?,
+        );
     }
     if let Some(cold) = &c.cold {
         let params: Vec<(String, String)> = cold

@@ -71,10 +71,11 @@ pub(super) fn apply(shared: &Shared, mut new: Config) -> Result<Changes> {
     keep(
         &mut changes,
         "cache.prefetch",
-        format!("{:?}", old.cache.prefetch),
-        format!("{:?}", new.cache.prefetch),
+        format!("{:?} {:?}", old.cache.prefetch, old.cache.prefetch_params),
+        format!("{:?} {:?}", new.cache.prefetch, new.cache.prefetch_params),
     );
     new.cache.prefetch = old.cache.prefetch.clone();
+    new.cache.prefetch_params = old.cache.prefetch_params.clone();
     keep(
         &mut changes,
         "cache.cold",
@@ -83,30 +84,49 @@ pub(super) fn apply(shared: &Shared, mut new: Config) -> Result<Changes> {
     );
     new.cache.cold = old.cache.cold.clone();
 
-    // Load and type-check every changed policy before touching anything.
-    let hot = (new.cache.policy != old.cache.policy
-        || new.cache.auto_candidates != old.cache.auto_candidates)
-        .then(|| {
-            super::tier_policy(
-                &new.cache.policy,
-                &new.cache.auto_candidates,
-                &shared.runtime,
-            )
+    // Load and type-check every changed policy before touching anything. A
+    // policy changed if its spec, parameters, candidates, or the content of
+    // a component file it names did.
+    let digests_differ = |specs: &[&String]| {
+        specs.iter().any(|spec| {
+            new.cache.component_digests.get(*spec) != old.cache.component_digests.get(*spec)
         })
-        .transpose()
-        .with_context(|| format!("cache.policy = {:?}", new.cache.policy))?;
+    };
+    let hot_specs: Vec<&String> = std::iter::once(&new.cache.policy)
+        .chain(&new.cache.auto_candidates)
+        .collect();
+    let hot = (new.cache.policy != old.cache.policy
+        || new.cache.policy_params != old.cache.policy_params
+        || new.cache.auto_candidates != old.cache.auto_candidates
+        || digests_differ(&hot_specs))
+    .then(|| {
+        super::tier_policy(
+            &new.cache.policy,
+            &new.cache.params(),
+            &new.cache.auto_candidates,
+            &shared.runtime,
+        )
+    })
+    .transpose()
+    .with_context(|| format!("cache.policy = {:?}", new.cache.policy))?;
+    let warm_specs: Vec<&String> = std::iter::once(&new.cache.warm_policy)
+        .chain(&new.cache.warm_auto_candidates)
+        .collect();
     let warm = (old.cache.warm_bytes > 0
         && (new.cache.warm_policy != old.cache.warm_policy
-            || new.cache.warm_auto_candidates != old.cache.warm_auto_candidates))
-        .then(|| {
-            super::tier_policy(
-                &new.cache.warm_policy,
-                &new.cache.warm_auto_candidates,
-                &shared.runtime,
-            )
-        })
-        .transpose()
-        .with_context(|| format!("cache.warm_policy = {:?}", new.cache.warm_policy))?;
+            || new.cache.warm_policy_params != old.cache.warm_policy_params
+            || new.cache.warm_auto_candidates != old.cache.warm_auto_candidates
+            || digests_differ(&warm_specs)))
+    .then(|| {
+        super::tier_policy(
+            &new.cache.warm_policy,
+            &new.cache.warm_params(),
+            &new.cache.warm_auto_candidates,
+            &shared.runtime,
+        )
+    })
+    .transpose()
+    .with_context(|| format!("cache.warm_policy = {:?}", new.cache.warm_policy))?;
 
     for (tier, choice, spec) in [
         (PolicyTier::Hot, hot, &new.cache.policy),

@@ -96,7 +96,7 @@ impl WasmFactory {
 impl PolicyFactory for WasmFactory {
     fn build(&self, capacity: u64) -> Result<Box<dyn EvictionPolicy>, PolicyError> {
         WasmPolicy::new(&self.loaded, capacity, &self.params)
-            .map(|p| Box::new(p) as Box<dyn EvictionPolicy>)
+            .map(|p| crate::native::Named::wrap(Box::new(p), &self.params))
             .map_err(|e| PolicyError::Init(format!("{e:#}")))
     }
 }

@@ -282,6 +282,17 @@ impl Runtime {
         Ok(OFFLINE.get_or_init(|| runtime).clone())
     }
 
+    /// The runtime of `goldylox policy check`: the default limits, with the
+    /// guest's stdout and stderr shown on this process's stderr, so a
+    /// policy author sees what the policy prints.
+    pub fn checking() -> Result<Runtime> {
+        let limits = Limits {
+            show_guest_output: true,
+            ..Limits::default()
+        };
+        Runtime::with(limits, default_cache_dir())
+    }
+
     /// A runtime with the default [`Limits`] and the artifact cache in the
     /// user's cache directory (`$XDG_CACHE_HOME/goldylox` or
     /// `~/.cache/goldylox`), when there is one.
