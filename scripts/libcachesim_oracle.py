@@ -3,7 +3,9 @@
 
 Writes host/tests/data/libcachesim.tsv, which the host's conformance test
 compares against goldylox's policies exactly. Every object weighs 1, so
-cache sizes are in entries.
+cache sizes are in entries. Also writes host/tests/data/libcachesim_bytes.tsv:
+LRU and FIFO by bytes (objects weigh their sizes) on the oracleGeneral
+trace, with request hits and hit bytes.
 
     pip install libcachesim==0.3.5
     python3 scripts/libcachesim_oracle.py [../shared/traces]
@@ -18,6 +20,29 @@ import libcachesim as lcs
 HERE = os.path.dirname(os.path.abspath(__file__))
 TRACES = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "..", "shared", "traces")
 OUT = os.path.join(HERE, "..", "host", "tests", "data", "libcachesim.tsv")
+OUT_BYTES = os.path.join(HERE, "..", "host", "tests", "data", "libcachesim_bytes.tsv")
+BYTE_TRACE = "libcachesim/cloudPhysicsIO.oracleGeneral.bin"
+BYTE_POLICIES = {"lru": "LRU", "fifo": "FIFO"}
+BYTE_SIZES = [16 << 20, 64 << 20, 256 << 20, 1 << 30]
+
+
+def byte_rows():
+    """LRU and FIFO with byte capacities; hits and hit bytes are recovered
+    from the miss ratios (exact: they are integer counts over the totals)."""
+    import struct
+    path = os.path.join(TRACES, BYTE_TRACE)
+    with open(path, "rb") as f:
+        data = f.read()
+    n = len(data) // 24
+    total = sum(struct.unpack_from("<I", data, i * 24 + 12)[0] for i in range(n))
+    rows = ["trace\tpath\tpolicy\tbytes\trequests\thits\thit_bytes"]
+    for ours, theirs in BYTE_POLICIES.items():
+        for size in BYTE_SIZES:
+            reader = lcs.TraceReader(path, lcs.TraceType.ORACLE_GENERAL_TRACE)
+            miss, byte_miss = getattr(lcs, theirs)(size).process_trace(reader)
+            rows.append(f"cloudPhysicsIO\t{BYTE_TRACE}\t{ours}\t{size}\t{n}\t{round((1 - miss) * n)}\t{round((1 - byte_miss) * total)}")
+            print(rows[-1], flush=True)
+    return rows
 
 # (name in the TSV, path under traces/, reader)
 LIRS = ["gli", "cpp", "cs", "ps", "multi2", "2_pools"]
@@ -49,6 +74,10 @@ def main():
                     rows.append(f"{name}\t{rel}\t{ours}\t{size}\t{len(keys)}\t{hits}")
                     print(rows[-1], flush=True)
     with open(OUT, "w") as f:
+        f.write("# libCacheSim " + getattr(lcs, "__version__", "0.3.5") + " (PyPI libcachesim), written by scripts/libcachesim_oracle.py\n")
+        f.write("\n".join(rows) + "\n")
+    rows = byte_rows()
+    with open(OUT_BYTES, "w") as f:
         f.write("# libCacheSim " + getattr(lcs, "__version__", "0.3.5") + " (PyPI libcachesim), written by scripts/libcachesim_oracle.py\n")
         f.write("\n".join(rows) + "\n")
 

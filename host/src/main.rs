@@ -94,17 +94,19 @@ enum PolicyCommand {
 
 #[derive(clap::Args)]
 struct ReplayArgs {
-    /// Trace file (.gz / .zst allowed). Without one, an embedded synthetic
-    /// workload is replayed.
+    /// Trace file (.gz / .zst / .xz allowed). Without one, an embedded
+    /// synthetic workload is replayed.
     #[arg(long)]
     trace: Option<PathBuf>,
-    /// Trace format: lirs, plain, arc, oracle, lcs-csv (guessed from the file
-    /// name when omitted).
+    /// Trace format: lirs, plain (txt), arc, adaptsize, oracle, lcs-csv,
+    /// vscsi, i32be, i64be, u32be (guessed from the file name when omitted).
     #[arg(long)]
     format: Option<String>,
-    /// Cache sizes in entries, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = [250u64, 500, 1000, 2000, 4000, 8000])]
-    sizes: Vec<u64>,
+    /// Cache sizes, comma-separated: entries (1000), or bytes with a unit
+    /// (64MiB, 512KB) for traces with object sizes, which then also report
+    /// byte hit ratios.
+    #[arg(long, value_delimiter = ',', default_values_t = ["250".to_string(), "500".to_string(), "1000".to_string(), "2000".to_string(), "4000".to_string(), "8000".to_string()])]
+    sizes: Vec<String>,
     /// Policies, comma-separated: builtin:NAME (lru, sieve, fifo, clock,
     /// s3fifo, arc, wtinylfu, lecar), opt, wasm:NAME (a component built into
     /// this binary, run in the sandbox), the path of a component file, or
@@ -326,29 +328,42 @@ fn print_switches(labels: &[String], rows: &[replay::Row]) {
 }
 
 fn run_replay(args: ReplayArgs) -> Result<()> {
-    let (name, keys) = match &args.trace {
+    let (name, trace) = match &args.trace {
         Some(path) => {
             let format = match &args.format {
                 Some(f) => f.parse::<Format>()?,
                 None => Format::guess(path).with_context(|| {
                     format!(
-                        "cannot guess the format of {}; pass --format",
-                        path.display()
+                        "cannot guess the format of {}; pass --format ({})",
+                        path.display(),
+                        trace::FORMAT_NAMES
                     )
                 })?,
             };
-            (path.display().to_string(), trace::read(path, format)?)
+            (path.display().to_string(), trace::read_trace(path, format)?)
         }
         None => (
             "embedded synthetic workload".to_owned(),
-            replay::synthetic(),
+            trace::Trace::unsized_keys(replay::synthetic()),
         ),
     };
-    if keys.is_empty() {
+    if trace.is_empty() {
         bail!("{name}: the trace holds no requests");
     }
-    if args.sizes.is_empty() || args.sizes.contains(&0) {
-        bail!("--sizes must be positive entry counts");
+    let capacities = args
+        .sizes
+        .iter()
+        .map(|s| replay::Capacity::parse(s))
+        .collect::<Result<Vec<_>>>()?;
+    if capacities.is_empty() || capacities.iter().any(|c| c.value() == 0) {
+        bail!("--sizes must be positive (entries, or bytes with a unit: 64MiB)");
+    }
+    if capacities
+        .iter()
+        .any(|c| matches!(c, replay::Capacity::Bytes(_)))
+        && trace.sizes.is_none()
+    {
+        bail!("{name} has no object sizes, so cache sizes must be in entries (no unit)");
     }
     let params = parse_params(&args.params)?;
     let tuning = replay::AutoTuning {
@@ -364,65 +379,101 @@ fn run_replay(args: ReplayArgs) -> Result<()> {
             other => Contender::parse(other)?.with_params(&params),
         })
         .collect::<Result<Vec<_>>>()?;
-    let distinct = keys.iter().collect::<std::collections::HashSet<_>>().len();
-    let ceiling = replay::infinite_hits(&keys) as f64 / keys.len() as f64;
-    eprintln!("{name}: {} requests, {distinct} distinct keys", keys.len());
+    let distinct = trace
+        .keys
+        .iter()
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    let sizes_note = if trace.sizes.is_some() {
+        format!(", {} bytes requested", trace.total_bytes())
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "{name}: {} requests, {distinct} distinct keys{sizes_note}",
+        trace.len()
+    );
+    let requests = replay::Requests {
+        keys: &trace.keys,
+        weights: None,
+        sizes: trace.sizes.as_deref(),
+    };
+    let infinite = replay::infinite(requests);
+    let ceiling = infinite.hits as f64 / trace.len() as f64;
+    let byte_ceiling = trace
+        .sizes
+        .is_some()
+        .then(|| infinite.hit_bytes as f64 / trace.total_bytes().max(1) as f64);
     let started = Instant::now();
-    let rows = replay::run(&keys, &contenders, &args.sizes)?;
+    let passes = (capacities.len() * contenders.len()) as u64;
+    let bar = replay::Bar::start("replaying", passes * trace.len() as u64);
+    let rows = replay::run(&trace, &contenders, &capacities, bar.progress())?;
+    drop(bar);
     eprintln!("replayed in {:.2?}", started.elapsed());
 
     let labels: Vec<String> = contenders.iter().map(Contender::label).collect();
     if let Some(path) = &args.svg {
-        let short = args
-            .trace
-            .as_ref()
-            .and_then(|p| p.file_name())
-            .map_or(name.clone(), |f| f.to_string_lossy().into_owned());
-        let title = format!("{short}: hit ratio by cache size");
-        let svg = goldylox_host::plot::hit_ratio_svg(&title, &labels, &rows, ceiling);
-        std::fs::write(path, svg).with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("chart written to {}", path.display());
-        for (c, label) in labels.iter().enumerate() {
-            if !label.starts_with("auto") {
-                continue;
-            }
-            // Which policy `auto` ran when, beside the chart.
-            let timeline = path.with_extension(format!("{}.svg", label.replace([':', '+'], "-")));
-            let title = format!("{short}: the policy {label} ran, by request");
-            let svg = goldylox_host::plot::timeline_svg(&title, c, &rows, keys.len() as u64);
-            std::fs::write(&timeline, svg)
-                .with_context(|| format!("writing {}", timeline.display()))?;
-            eprintln!("{label}'s timeline written to {}", timeline.display());
-        }
+        write_charts(
+            path,
+            &args,
+            &name,
+            &labels,
+            &rows,
+            ceiling,
+            trace.len() as u64,
+        )?;
     }
     if args.csv {
-        println!("size,{},infinite", labels.join(","));
-        for row in &rows {
-            let cells: Vec<String> = row
-                .ratios
-                .iter()
-                .map(|r| format!("{:.4}", r * 100.0))
-                .collect();
-            println!("{},{},{:.4}", row.size, cells.join(","), ceiling * 100.0);
-        }
+        print!("{}", replay::report::csv(&labels, &rows, ceiling));
     } else {
-        println!("| size | {} | infinite |", labels.join(" | "));
-        println!("|---:|{}---:|", "---:|".repeat(labels.len()));
-        for row in &rows {
-            let cells: Vec<String> = row
-                .ratios
-                .iter()
-                .map(|r| format!("{:.2}", r * 100.0))
-                .collect();
-            println!(
-                "| {} | {} | {:.2} |",
-                row.size,
-                cells.join(" | "),
-                ceiling * 100.0
-            );
-        }
-        println!("\nhit ratio in %; every object weighs 1 (sizes in entries)");
+        print!(
+            "{}",
+            replay::report::markdown(&labels, &rows, ceiling, byte_ceiling)
+        );
     }
     print_switches(&labels, &rows);
+    Ok(())
+}
+
+/// The hit-ratio chart (legend entries carry each policy's mean gap to
+/// OPT) and, per `auto` contender, its timeline.
+fn write_charts(
+    path: &std::path::Path,
+    args: &ReplayArgs,
+    name: &str,
+    labels: &[String],
+    rows: &[replay::Row],
+    ceiling: f64,
+    requests: u64,
+) -> Result<()> {
+    let short = args
+        .trace
+        .as_ref()
+        .and_then(|p| p.file_name())
+        .map_or(name.to_owned(), |f| f.to_string_lossy().into_owned());
+    let title = format!("{short}: hit ratio by cache size");
+    let legend: Vec<String> = labels
+        .iter()
+        .zip(replay::report::mean_gaps(labels, rows))
+        .map(|(l, gap)| match gap {
+            Some(g) => format!("{l} (−{g:.1} pp to OPT)"),
+            None => l.clone(),
+        })
+        .collect();
+    let svg = goldylox_host::plot::hit_ratio_svg(&title, &legend, rows, ceiling);
+    std::fs::write(path, svg).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("chart written to {}", path.display());
+    for (c, label) in labels.iter().enumerate() {
+        if !label.starts_with("auto") {
+            continue;
+        }
+        // Which policy `auto` ran when, beside the chart.
+        let timeline = path.with_extension(format!("{}.svg", label.replace([':', '+'], "-")));
+        let title = format!("{short}: the policy {label} ran, by request");
+        let svg = goldylox_host::plot::timeline_svg(&title, c, rows, requests);
+        std::fs::write(&timeline, svg)
+            .with_context(|| format!("writing {}", timeline.display()))?;
+        eprintln!("{label}'s timeline written to {}", timeline.display());
+    }
     Ok(())
 }

@@ -183,7 +183,7 @@ fn the_binary_replays_the_embedded_workload() {
         .find(|l| l.starts_with("| 4000 "))
         .expect("a row for size 4000")
         .split('|')
-        .filter_map(|c| c.trim().parse().ok())
+        .filter_map(|c| c.split_whitespace().next()?.parse().ok())
         .collect();
     // size, lru, sieve, s3fifo, arc, opt, infinite
     assert_eq!(row.len(), 7);
@@ -192,4 +192,124 @@ fn the_binary_replays_the_embedded_workload() {
         row[1..5].iter().all(|&p| p <= opt) && opt <= infinite,
         "{row:?}"
     );
+    // Each policy's cell carries its gap to OPT: `42.10 (−5.32)`.
+    let line = table.lines().find(|l| l.starts_with("| 4000 ")).unwrap();
+    let gaps: Vec<f64> = line
+        .split("(−")
+        .skip(1)
+        .filter_map(|g| g.split(')').next()?.parse().ok())
+        .collect();
+    assert_eq!(gaps.len(), 4, "{line}");
+    for (gap, ratio) in gaps.iter().zip(&row[1..5]) {
+        assert!((gap - (opt - ratio)).abs() < 0.011, "{line}");
+    }
+}
+
+/// Every trace in ../shared/traces reads, with the request and distinct-key
+/// counts its SOURCES.md table gives.
+#[test]
+fn every_shared_trace_reads_with_the_documented_counts() {
+    let Some(dir) = traces_dir() else {
+        eprintln!("skipped: ../shared/traces is absent");
+        return;
+    };
+    let sources = std::fs::read_to_string(dir.join("SOURCES.md")).unwrap();
+    let mut checked = Vec::new();
+    for line in sources.lines().filter(|l| l.starts_with("| ")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let (file, requests, unique) = (cells[1], cells[4], cells[5]);
+        let (Ok(requests), Ok(unique)) = (
+            requests.replace(',', "").parse::<usize>(),
+            unique.replace(',', "").parse::<usize>(),
+        ) else {
+            continue; // the header, licences, READMEs
+        };
+        let path = dir.join(file);
+        let format = Format::guess(&path).unwrap_or_else(|| panic!("no format guessed for {file}"));
+        let trace = trace::read_trace(&path, format).unwrap_or_else(|e| panic!("{file}: {e:#}"));
+        let distinct = trace
+            .keys
+            .iter()
+            .collect::<std::collections::HashSet<_>>()
+            .len();
+        assert_eq!(
+            (trace.len(), distinct),
+            (requests, unique),
+            "{file} read as {format:?}"
+        );
+        assert_eq!(trace.sizes.is_some(), format.has_sizes(), "{file}");
+        checked.push(file.to_owned());
+    }
+    println!(
+        "{} shared traces read: {}",
+        checked.len(),
+        checked.join(", ")
+    );
+    assert!(
+        checked.len() >= 20,
+        "only {} traces found in SOURCES.md",
+        checked.len()
+    );
+}
+
+#[test]
+fn vscsi_and_csv_carry_the_same_requests_and_sizes() {
+    let Some(dir) = traces_dir() else {
+        eprintln!("skipped: ../shared/traces is absent");
+        return;
+    };
+    let base = dir.join("libcachesim");
+    let csv = trace::read_trace(&base.join("cloudPhysicsIO.csv"), Format::LcsCsv).unwrap();
+    let vscsi = trace::read_trace(&base.join("cloudPhysicsIO.vscsi"), Format::Vscsi).unwrap();
+    assert_eq!(csv.keys, vscsi.keys);
+    assert!(csv.sizes.is_some());
+    assert_eq!(csv.sizes, vscsi.sizes);
+    assert_eq!(csv.total_bytes(), 4_205_978_112);
+}
+
+#[test]
+fn cache_sizes_parse_in_entries_and_bytes() {
+    use replay::Capacity;
+    assert_eq!(Capacity::parse("1000").unwrap(), Capacity::Entries(1000));
+    assert_eq!(Capacity::parse("64MiB").unwrap(), Capacity::Bytes(64 << 20));
+    assert_eq!(Capacity::parse("2g").unwrap(), Capacity::Bytes(2 << 30));
+    assert_eq!(Capacity::parse("512KB").unwrap(), Capacity::Bytes(512_000));
+    assert!(Capacity::parse("12 parsecs").is_err());
+    assert!(Capacity::parse("MiB").is_err());
+    assert_eq!(Capacity::Bytes(64 << 20).to_string(), "64MiB");
+}
+
+/// OPT with byte capacities never does worse than LRU, by request count,
+/// on a real trace with sizes.
+#[test]
+fn sized_opt_bounds_lru_by_bytes() {
+    let Some(dir) = traces_dir() else {
+        eprintln!("skipped: ../shared/traces is absent");
+        return;
+    };
+    let path = dir.join("libcachesim/cloudPhysicsIO.oracleGeneral.bin");
+    let trace = trace::read_trace(&path, Format::Oracle).unwrap();
+    let sizes = trace.sizes.as_deref().unwrap();
+    let requests = replay::Requests {
+        keys: &trace.keys,
+        weights: Some(sizes),
+        sizes: Some(sizes),
+    };
+    for capacity in [16u64 << 20, 256 << 20] {
+        let opt = replay::opt(requests, capacity);
+        let lru = replay::measure(
+            &Contender::parse("builtin:lru").unwrap(),
+            requests,
+            capacity,
+            &replay::Progress::silent(),
+        )
+        .unwrap();
+        assert!(
+            opt.hits >= lru.hits,
+            "{capacity}: OPT {} < LRU {}",
+            opt.hits,
+            lru.hits
+        );
+        assert!(opt.hits <= replay::infinite(requests).hits);
+    }
 }

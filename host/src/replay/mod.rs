@@ -1,20 +1,31 @@
 //! Trace replay: hit ratios of policies at several cache sizes, next to
 //! Belady's OPT and the infinite-cache ceiling.
 //!
-//! Every object weighs 1, so sizes are in entries. A policy is driven exactly
+//! Cache sizes are in entries (every object weighs 1) or, for traces with
+//! object sizes, in bytes (objects weigh their sizes); then byte hit ratios
+//! are reported too. A policy is driven exactly
 //! as the engine's maintenance thread drives it — through
 //! [`EvictionPolicy::apply`] and [`EvictionPolicy::evict`] — one request per
 //! batch, so that the hit ratio is the policy's own, free of the lossy read
 //! buffer's sampling. Residency is tracked here from inserts and victims, and
 //! every victim is checked, as the engine does.
 
-use std::collections::{BinaryHeap, HashMap, HashSet};
+mod opt;
+mod progress;
+pub mod report;
+mod sim;
+
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use goldylox::policy::auto::{Selector, Switch};
-use goldylox::{AutoConfig, Candidate, EventBatch, EventKind, EvictionPolicy, PolicyChoice};
+use goldylox::policy::auto::Switch;
+use goldylox::{AutoConfig, Candidate, EvictionPolicy, PolicyChoice};
 
+pub use opt::{infinite, infinite_hits, opt, opt_hits};
+pub use progress::{Bar, Progress};
+pub use sim::{AutoRun, Outcome, Requests, auto_simulate, simulate};
+
+use crate::trace::Trace;
 use crate::wasm::{Loaded, Runtime, WasmPolicy};
 
 /// Which cache to simulate.
@@ -167,187 +178,54 @@ pub struct AutoTuning {
     pub smoothing: Option<f64>,
 }
 
-/// Hits of `contender` on `trace` with room for `size` entries.
+/// Hits of `contender` on `trace` with room for `size` entries (every
+/// object weighs 1).
 pub fn hits(contender: &Contender, trace: &[u64], size: u64) -> Result<u64> {
-    match contender {
-        Contender::Opt => Ok(opt_hits(trace, size)),
-        Contender::Builtin(name) => {
-            let choice = crate::native::builtin(name, &[]).expect("checked by parse");
-            let mut policy = choice.build(size)?;
-            policy_hits(policy.as_mut(), trace)
-        }
-        Contender::Component { loaded, params, .. } => {
-            let mut policy = WasmPolicy::new(loaded, size, params)?;
-            policy_hits(&mut policy, trace)
-        }
-        Contender::Auto { config, .. } => Ok(auto_run(config, trace, size)?.hits),
-    }
-}
-
-/// What an `auto` replay did.
-#[derive(Debug, Clone)]
-pub struct AutoRun {
-    /// Hits of the live policy (whichever ran at the time).
-    pub hits: u64,
-    /// Every switch, positioned by request.
-    pub switches: Vec<Switch>,
-    /// The race at the end.
-    pub status: goldylox::AutoStatus,
-}
-
-/// Replays `trace` through an `auto` tier of `size` entries: the live
-/// policy decides, the selector watches the same events, and a switch
-/// builds the chosen candidate and tells it of the resident set (in no
-/// particular order, as the engine's swap does).
-pub fn auto_run(config: &Arc<AutoConfig>, trace: &[u64], size: u64) -> Result<AutoRun> {
-    let mut selector = Selector::new(Arc::clone(config), size, 1);
-    let mut live = selector.current().choice.build(size)?;
-    let mut sim = Simulation::default();
-    let mut hits = 0;
-    for &key in trace {
-        hits += u64::from(sim.request(live.as_mut(), key)?);
-        selector.observe(&sim.batch);
-        if let Some(candidate) = selector.take_proposal() {
-            match switch_to(&candidate, size, &sim.resident) {
-                Ok(policy) => {
-                    live = policy;
-                    selector.switched(&candidate.name);
-                }
-                Err(e) => selector.rejected(&candidate.name, &e.to_string()),
-            }
-        }
-    }
-    Ok(AutoRun {
-        hits,
-        switches: selector.switch_log().to_vec(),
-        status: selector.status(),
-    })
-}
-
-/// Builds `candidate` and replays the resident set into it.
-fn switch_to(
-    candidate: &Candidate,
-    size: u64,
-    resident: &HashSet<u64>,
-) -> Result<Box<dyn EvictionPolicy>, goldylox::PolicyError> {
-    let mut policy = candidate.choice.build(size)?;
-    let mut batch = EventBatch::with_capacity(1024);
-    for &hash in resident {
-        batch.push(EventKind::Insert, hash, 1);
-        if batch.len() == 1024 {
-            policy.apply(&batch)?;
-            batch.clear();
-        }
-    }
-    policy.apply(&batch)?;
-    Ok(policy)
+    Ok(measure(contender, Requests::unit(trace), size, &Progress::silent())?.hits)
 }
 
 /// Drives `policy` over `trace` (unit weights) and counts hits.
 pub fn policy_hits(policy: &mut dyn EvictionPolicy, trace: &[u64]) -> Result<u64> {
-    let mut sim = Simulation::default();
-    let mut hits = 0;
-    for &key in trace {
-        hits += u64::from(sim.request(policy, key)?);
-    }
-    Ok(hits)
+    Ok(simulate(policy, Requests::unit(trace), &Progress::silent())?.hits)
 }
 
-/// A unit-weight cache driven by a policy, one request per batch; the
-/// policy's victims are checked against the resident set.
-#[derive(Default)]
-struct Simulation {
-    resident: HashSet<u64>,
-    /// The last request's event.
-    batch: EventBatch,
-    victims: Vec<u64>,
+/// Replays `trace` (unit weights) through an `auto` tier of `size` entries.
+pub fn auto_run(config: &Arc<AutoConfig>, trace: &[u64], size: u64) -> Result<AutoRun> {
+    auto_simulate(config, Requests::unit(trace), size, &Progress::silent())
 }
 
-impl Simulation {
-    /// Requests `key`: a hit if resident, else an insert; then evicts what
-    /// the policy names. Returns whether it was a hit.
-    fn request(&mut self, policy: &mut dyn EvictionPolicy, key: u64) -> Result<bool> {
-        let hash = mix(key);
-        self.batch.clear();
-        let hit = self.resident.contains(&hash);
-        if hit {
-            self.batch.push(EventKind::Hit, hash, 0);
-        } else {
-            self.resident.insert(hash);
-            self.batch.push(EventKind::Insert, hash, 1);
+/// The outcome of `contender` on `requests` with room for `capacity`
+/// weight units.
+pub fn measure(
+    contender: &Contender,
+    requests: Requests<'_>,
+    capacity: u64,
+    progress: &Progress,
+) -> Result<Outcome> {
+    match contender {
+        Contender::Opt => {
+            let outcome = opt(requests, capacity);
+            progress.finish(requests.keys.len());
+            Ok(outcome)
         }
-        policy.apply(&self.batch)?;
-        self.victims.clear();
-        policy.evict(u32::MAX, 0, &mut self.victims)?;
-        for v in &self.victims {
-            if !self.resident.remove(v) {
-                bail!(
-                    "policy {} evicted {v:#x}, which is not resident",
-                    policy.name()
-                );
-            }
+        Contender::Builtin(name) => {
+            let choice = crate::native::builtin(name, &[]).expect("checked by parse");
+            let mut policy = choice.build(capacity)?;
+            simulate(policy.as_mut(), requests, progress)
         }
-        Ok(hit)
-    }
-}
-
-/// Hits with an unbounded cache: every request after a key's first.
-pub fn infinite_hits(trace: &[u64]) -> u64 {
-    let distinct: HashSet<u64> = trace.iter().copied().collect();
-    (trace.len() - distinct.len()) as u64
-}
-
-/// Belady's OPT with unit sizes: on a miss with a full cache, evict the
-/// resident key whose next request is farthest away (never = infinity).
-///
-/// ```
-/// use goldylox_host::replay::{Contender, hits, infinite_hits, opt_hits};
-///
-/// // A loop of three keys in a cache of two: LRU always misses, OPT keeps
-/// // one key and hits every other round.
-/// let trace = [1, 2, 3, 1, 2, 3, 1, 2, 3];
-/// assert_eq!(hits(&Contender::parse("builtin:lru").unwrap(), &trace, 2).unwrap(), 0);
-/// assert_eq!(opt_hits(&trace, 2), 3);
-/// assert_eq!(infinite_hits(&trace), 6);
-/// ```
-pub fn opt_hits(trace: &[u64], size: u64) -> u64 {
-    if size == 0 {
-        return 0;
-    }
-    // next[i]: index of the next request for trace[i], or usize::MAX.
-    let mut next = vec![usize::MAX; trace.len()];
-    let mut last: HashMap<u64, usize> = HashMap::new();
-    for (i, &k) in trace.iter().enumerate().rev() {
-        if let Some(&j) = last.get(&k) {
-            next[i] = j;
+        Contender::Component { loaded, params, .. } => {
+            let mut policy = WasmPolicy::new(loaded, capacity, params)?;
+            simulate(&mut policy, requests, progress)
         }
-        last.insert(k, i);
-    }
-    // Resident keys with their current next-use; stale heap entries are
-    // skipped lazily.
-    let mut next_use: HashMap<u64, usize> = HashMap::new();
-    let mut heap: BinaryHeap<(usize, u64)> = BinaryHeap::new();
-    let mut hits = 0;
-    for (i, &k) in trace.iter().enumerate() {
-        if next_use.contains_key(&k) {
-            hits += 1;
-        } else if next_use.len() as u64 >= size {
-            while let Some((when, victim)) = heap.pop() {
-                if next_use.get(&victim) == Some(&when) {
-                    next_use.remove(&victim);
-                    break;
-                }
-            }
+        Contender::Auto { config, .. } => {
+            Ok(auto_simulate(config, requests, capacity, progress)?.outcome)
         }
-        next_use.insert(k, next[i]);
-        heap.push((next[i], k));
     }
-    hits
 }
 
 /// A bijective mix of a trace key into a policy hash (distinct keys stay
 /// distinct; nearby keys land far apart in the policies' tables).
-fn mix(key: u64) -> u64 {
+pub(crate) fn mix(key: u64) -> u64 {
     let mut z = key.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -382,13 +260,76 @@ pub fn synthetic() -> Vec<u64> {
         .collect()
 }
 
-/// One row of a replay report: a cache size and each contender's hit ratio.
+/// A cache size: in entries (every object weighs 1) or in bytes (objects
+/// weigh their sizes; the trace must have them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capacity {
+    /// Entries.
+    Entries(u64),
+    /// Bytes.
+    Bytes(u64),
+}
+
+impl Capacity {
+    /// Parses `1000` (entries) or `64MiB`, `512KB`, `2G`, `4096B` (bytes;
+    /// K/M/G and KiB/MiB/GiB are powers of 1024, KB/MB/GB of 1000).
+    pub fn parse(s: &str) -> Result<Capacity> {
+        let s = s.trim();
+        let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (number, unit) = s.split_at(digits);
+        let n: u64 = number
+            .parse()
+            .with_context(|| format!("cache size {s:?} is not a number with an optional unit"))?;
+        let scale = match unit.trim().to_ascii_lowercase().as_str() {
+            "" => return Ok(Capacity::Entries(n)),
+            "b" => 1,
+            "k" | "kib" => 1 << 10,
+            "m" | "mib" => 1 << 20,
+            "g" | "gib" => 1 << 30,
+            "kb" => 1_000,
+            "mb" => 1_000_000,
+            "gb" => 1_000_000_000,
+            other => {
+                bail!("cache size {s:?}: unknown unit {other:?} (B, KiB, MiB, GiB, KB, MB, GB)")
+            }
+        };
+        Ok(Capacity::Bytes(
+            n.checked_mul(scale).context("cache size overflows")?,
+        ))
+    }
+
+    /// The capacity in its unit.
+    pub fn value(self) -> u64 {
+        match self {
+            Capacity::Entries(n) | Capacity::Bytes(n) => n,
+        }
+    }
+}
+
+impl std::fmt::Display for Capacity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Capacity::Entries(n) => write!(f, "{n}"),
+            Capacity::Bytes(n) if n % (1 << 30) == 0 => write!(f, "{}GiB", n >> 30),
+            Capacity::Bytes(n) if n % (1 << 20) == 0 => write!(f, "{}MiB", n >> 20),
+            Capacity::Bytes(n) if n % (1 << 10) == 0 => write!(f, "{}KiB", n >> 10),
+            Capacity::Bytes(n) => write!(f, "{n}B"),
+        }
+    }
+}
+
+/// One row of a replay report: a cache size and each contender's hit
+/// ratios.
 #[derive(Debug, Clone)]
 pub struct Row {
-    /// Cache size in entries.
+    /// The cache size.
+    pub capacity: Capacity,
+    /// Cache size in its unit (entries or bytes).
     pub size: u64,
-    /// Hit ratio (0..=1) per contender, in the order given.
+    /// Request hit ratio (0..=1) per contender, in the order given.
     pub ratios: Vec<f64>,
+    /// Byte hit ratio (0..=1) per contender, when the trace has sizes.
+    pub byte_ratios: Option<Vec<f64>>,
     /// Per contender, the switches an `auto` one made (empty for others).
     pub switches: Vec<Vec<Switch>>,
     /// Per contender, an `auto` one's candidates with their whole-run
@@ -396,36 +337,61 @@ pub struct Row {
     pub shadows: Vec<Vec<(String, f64)>>,
 }
 
-/// Replays `trace` through every contender at every size.
-pub fn run(trace: &[u64], contenders: &[Contender], sizes: &[u64]) -> Result<Vec<Row>> {
+/// Replays `trace` through every contender at every capacity, ticking
+/// `progress` (one pass per contender and capacity).
+pub fn run(
+    trace: &Trace,
+    contenders: &[Contender],
+    capacities: &[Capacity],
+    progress: &Progress,
+) -> Result<Vec<Row>> {
     let n = trace.len().max(1) as f64;
-    sizes
+    let total_bytes = trace.total_bytes().max(1) as f64;
+    capacities
         .iter()
-        .map(|&size| {
-            let mut ratios = Vec::with_capacity(contenders.len());
-            let mut switches = Vec::with_capacity(contenders.len());
-            let mut shadows = Vec::with_capacity(contenders.len());
+        .map(|&capacity| {
+            let weights = match capacity {
+                Capacity::Entries(_) => None,
+                Capacity::Bytes(_) => Some(trace.sizes.as_deref().context(
+                    "byte capacities need object sizes, and this trace has none; give sizes in entries",
+                )?),
+            };
+            let requests = Requests {
+                keys: &trace.keys,
+                weights,
+                sizes: trace.sizes.as_deref(),
+            };
+            let mut row = Row {
+                capacity,
+                size: capacity.value(),
+                ratios: Vec::with_capacity(contenders.len()),
+                byte_ratios: trace.sizes.is_some().then(Vec::new),
+                switches: Vec::with_capacity(contenders.len()),
+                shadows: Vec::with_capacity(contenders.len()),
+            };
             for c in contenders {
-                let (hits, switched, shadowed) = match c {
+                let (outcome, switched, shadowed) = match c {
                     Contender::Auto { config, .. } => {
-                        let run = auto_run(config, trace, size)?;
+                        let run = auto_simulate(config, requests, capacity.value(), progress)?;
                         let shadowed = (run.status.candidates.iter())
                             .map(|c| (c.name.clone(), c.hits as f64 / c.requests.max(1) as f64))
                             .collect();
-                        (run.hits, run.switches, shadowed)
+                        (run.outcome, run.switches, shadowed)
                     }
-                    other => (hits(other, trace, size)?, Vec::new(), Vec::new()),
+                    other => (
+                        measure(other, requests, capacity.value(), progress)?,
+                        Vec::new(),
+                        Vec::new(),
+                    ),
                 };
-                ratios.push(hits as f64 / n);
-                switches.push(switched);
-                shadows.push(shadowed);
+                row.ratios.push(outcome.hits as f64 / n);
+                if let Some(b) = &mut row.byte_ratios {
+                    b.push(outcome.hit_bytes as f64 / total_bytes);
+                }
+                row.switches.push(switched);
+                row.shadows.push(shadowed);
             }
-            Ok(Row {
-                size,
-                ratios,
-                switches,
-                shadows,
-            })
+            Ok(row)
         })
         .collect()
 }

@@ -1,0 +1,117 @@
+//! The bounds a policy is measured against: Belady's OPT and the infinite
+//! cache.
+
+use std::collections::{BinaryHeap, HashMap, HashSet};
+
+use super::sim::{Outcome, Requests};
+
+/// Hits with an unbounded cache: every request after a key's first.
+pub fn infinite_hits(trace: &[u64]) -> u64 {
+    let distinct: HashSet<u64> = trace.iter().copied().collect();
+    (trace.len() - distinct.len()) as u64
+}
+
+/// The infinite cache's outcome (hit bytes counted from the sizes).
+pub fn infinite(requests: Requests<'_>) -> Outcome {
+    let mut seen = HashSet::new();
+    let mut outcome = Outcome::default();
+    for (i, &k) in requests.keys.iter().enumerate() {
+        if !seen.insert(k) {
+            outcome.hits += 1;
+            outcome.hit_bytes += requests.bytes(i);
+        }
+    }
+    outcome
+}
+
+/// `next[i]`: the index of the next request for `keys[i]`, or `usize::MAX`.
+fn next_uses(keys: &[u64]) -> Vec<usize> {
+    let mut next = vec![usize::MAX; keys.len()];
+    let mut last: HashMap<u64, usize> = HashMap::new();
+    for (i, &k) in keys.iter().enumerate().rev() {
+        if let Some(&j) = last.get(&k) {
+            next[i] = j;
+        }
+        last.insert(k, i);
+    }
+    next
+}
+
+/// Belady's OPT with unit sizes: on a miss with a full cache, evict the
+/// resident key whose next request is farthest away (never = infinity).
+///
+/// ```
+/// use goldylox_host::replay::{Contender, hits, infinite_hits, opt_hits};
+///
+/// // A loop of three keys in a cache of two: LRU always misses, OPT keeps
+/// // one key and hits every other round.
+/// let trace = [1, 2, 3, 1, 2, 3, 1, 2, 3];
+/// assert_eq!(hits(&Contender::parse("builtin:lru").unwrap(), &trace, 2).unwrap(), 0);
+/// assert_eq!(opt_hits(&trace, 2), 3);
+/// assert_eq!(infinite_hits(&trace), 6);
+/// ```
+pub fn opt_hits(trace: &[u64], size: u64) -> u64 {
+    opt(Requests::unit(trace), size).hits
+}
+
+/// Belady's OPT over `requests` with room for `capacity` weight units.
+///
+/// With unit weights it is the optimum: on a miss with a full cache, the
+/// resident key whose next request is farthest away leaves. With sizes
+/// (byte capacities) exact OPT is NP-hard; this is the usual Belady-size
+/// bound libCacheSim reports as well: the new object is admitted if it
+/// fits at all, then objects leave farthest-next-use first (the new one
+/// included) until the rest fits.
+pub fn opt(requests: Requests<'_>, capacity: u64) -> Outcome {
+    let mut outcome = Outcome::default();
+    if capacity == 0 {
+        return outcome;
+    }
+    let keys = requests.keys;
+    let next = next_uses(keys);
+    let weight = |i: usize| requests.weights.map_or(1, |w| u64::from(w[i]));
+    // Resident keys with their next use and weight; stale heap entries are
+    // skipped lazily.
+    let mut resident: HashMap<u64, (usize, u64)> = HashMap::new();
+    let mut heap: BinaryHeap<(usize, u64)> = BinaryHeap::new();
+    let mut used = 0u64;
+    for (i, &k) in keys.iter().enumerate() {
+        if let Some(entry) = resident.get_mut(&k) {
+            outcome.hits += 1;
+            outcome.hit_bytes += requests.bytes(i);
+            entry.0 = next[i];
+            heap.push((next[i], k));
+            continue;
+        }
+        let w = weight(i);
+        if w > capacity {
+            continue;
+        }
+        if requests.weights.is_none() && used + w > capacity {
+            // Unit sizes: make room among the residents first (the classic
+            // formulation; the new key is always cached).
+            evict_farthest(&mut heap, &mut resident, &mut used);
+        }
+        resident.insert(k, (next[i], w));
+        heap.push((next[i], k));
+        used += w;
+        while used > capacity {
+            evict_farthest(&mut heap, &mut resident, &mut used);
+        }
+    }
+    outcome
+}
+
+fn evict_farthest(
+    heap: &mut BinaryHeap<(usize, u64)>,
+    resident: &mut HashMap<u64, (usize, u64)>,
+    used: &mut u64,
+) {
+    while let Some((when, victim)) = heap.pop() {
+        if resident.get(&victim).is_some_and(|&(n, _)| n == when) {
+            let (_, w) = resident.remove(&victim).expect("checked");
+            *used -= w;
+            return;
+        }
+    }
+}
