@@ -102,8 +102,8 @@ fn factory<P: Build + GuestPolicy + 'static>(params: &[(String, String)]) -> Pol
 }
 
 /// Every built-in policy name.
-pub const BUILTINS: [&str; 8] = [
-    "lru", "sieve", "fifo", "clock", "s3fifo", "arc", "wtinylfu", "lecar",
+pub const BUILTINS: [&str; 10] = [
+    "lru", "sieve", "fifo", "clock", "s3fifo", "arc", "wtinylfu", "lecar", "lfuda", "gdsf",
 ];
 
 /// The candidates of `auto` when none are named: every built-in policy,
@@ -122,6 +122,8 @@ pub fn builtin(name: &str, params: &[(String, String)]) -> Option<PolicyChoice> 
         "arc" => factory::<goldylox_policy_arc::Arc>(params),
         "wtinylfu" | "w-tinylfu" => factory::<goldylox_policy_wtinylfu::WTinyLfu>(params),
         "lecar" => factory::<goldylox_policy_lecar::LeCaR>(params),
+        "lfuda" | "lfu-da" => factory::<goldylox_policy_gdsf::Lfuda>(params),
+        "gdsf" => factory::<goldylox_policy_gdsf::Gdsf>(params),
         other => PolicyChoice::builtin(other)?,
     })
 }

@@ -225,15 +225,32 @@ fn build_python(dir: &Path, world: World) -> Result<Vec<u8>> {
             "componentize-py is not installed: pip install componentize-py=={COMPONENTIZE_PY_VERSION}"
         );
     }
+    if !dir.join("policy.py").is_file() {
+        bail!(
+            "{} has no policy.py (a module with a `Policy` class)",
+            dir.display()
+        );
+    }
     let out = scratch_dir("py")?;
     let wit = write_wit(&out)?;
+    // The glue module connecting policy.Policy to the world's exports.
+    let glue = out.join("glue");
+    std::fs::create_dir_all(&glue)?;
+    std::fs::write(
+        glue.join("goldylox_app.py"),
+        super::templates::python_glue(world),
+    )?;
     let component = out.join("policy.wasm");
     run(
         Command::new("componentize-py")
             .current_dir(dir)
             .arg("-d")
             .arg(&wit)
-            .args(["-w", world.wit_name(), "componentize", "app", "-o"])
+            .args(["-w", world.wit_name(), "componentize", "goldylox_app", "-p"])
+            .arg(&glue)
+            .arg("-p")
+            .arg(dir)
+            .arg("-o")
             .arg(&component),
         "componentize-py",
     )?;

@@ -3,7 +3,7 @@
 It starts as CLOCK (FIFO with second chances): a hit raises an entry's
 counter up to `max_freq`; the oldest entry leaves unless its counter is set,
 in which case the counter drops by one and the entry goes back to the head.
-This module is plain Python (app.py connects it to the component world), so
+This module is plain Python (`goldylox policy build` connects it to the component world), so
 `python3 -m unittest` tests it natively. Change it into your own algorithm.
 """
 

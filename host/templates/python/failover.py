@@ -2,7 +2,7 @@
 
 It starts as a circuit breaker per tier: `errors` failures in a row open it
 (bypass the tier); after `backoff_ms` it sends a probe; a good probe restores
-the tier, a failed one doubles the backoff. Plain Python (app.py connects it
+the tier, a failed one doubles the backoff. Plain Python (`goldylox policy build` connects it
 to the component world): `python3 -m unittest` tests it natively.
 """
 

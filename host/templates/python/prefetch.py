@@ -2,7 +2,7 @@
 
 It starts as a first-order successor predictor: it remembers, for each
 requested hash, the hash requested right after it, and after a miss proposes
-the successor of the hash that missed. Plain Python (app.py connects it to
+the successor of the hash that missed. Plain Python (`goldylox policy build` connects it to
 the component world): `python3 -m unittest` tests it natively.
 """
 

@@ -3,6 +3,7 @@
 
 mod adaptive;
 mod animals;
+mod authoring;
 mod auto;
 mod conformance;
 mod engine;
