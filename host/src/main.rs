@@ -384,15 +384,10 @@ fn run_replay(args: ReplayArgs) -> Result<()> {
         .iter()
         .collect::<std::collections::HashSet<_>>()
         .len();
-    let sizes_note = if trace.sizes.is_some() {
-        format!(", {} bytes requested", trace.total_bytes())
-    } else {
-        String::new()
-    };
-    eprintln!(
-        "{name}: {} requests, {distinct} distinct keys{sizes_note}",
-        trace.len()
-    );
+    eprintln!("{name}: {} requests, {distinct} distinct keys", trace.len());
+    if trace.sizes.is_some() {
+        eprintln!("with object sizes: {} bytes requested", trace.total_bytes());
+    }
     let requests = replay::Requests {
         keys: &trace.keys,
         weights: None,

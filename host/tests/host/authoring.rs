@@ -293,10 +293,18 @@ fn a_newcomer_writes_builds_checks_replays_and_swaps_a_javascript_policy() {
     }
 }
 
-/// Builds a shipped policy project under `policies/` into a temp file.
+/// Builds a copy of a shipped policy project under `policies/` (so that
+/// the build leaves the repository untouched) and returns the component.
 fn build_shipped(project: &str) -> PathBuf {
-    let out = scratch(&format!("shipped-{project}")).join(format!("{project}.wasm"));
-    let dir = repo().join("policies").join(project);
+    let dir = scratch(&format!("shipped-{project}"));
+    let source = repo().join("policies").join(project);
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let out = dir.join(format!("{project}.wasm"));
     goldylox(
         &dir,
         binary().parent().unwrap(),
