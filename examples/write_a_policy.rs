@@ -7,9 +7,10 @@
 //! feature, is built into a WebAssembly component by `host/build.rs` and
 //! embedded in the binary as `wasm:NAME`; `goldylox policy check wasm:NAME`
 //! checks it and `goldylox replay --policies wasm:NAME` measures it in the
-//! sandbox. Outside this repository: `cargo build --target
-//! wasm32-unknown-unknown`, then `wasm-tools component new`, then
-//! `goldylox policy check my_policy.wasm`.
+//! sandbox. Outside this repository, in Rust, C, Python or JavaScript:
+//! `goldylox policy new NAME --lang LANG`, `goldylox policy build`,
+//! `goldylox policy check NAME.wasm` — the guide is
+//! `docs/writing-a-policy.md`.
 //!
 //! Run: `cargo run -p goldylox-examples --bin write_a_policy`
 

@@ -21,6 +21,8 @@ use wit_parser::Resolve;
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
+include!("src/author/c_flags.rs");
+
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn main() {
@@ -238,18 +240,9 @@ fn build_c(source: &Path, include: &Path, out: &Path, name: &str) -> Result<Opti
     let clang = env::var("GOLDYLOX_CC").unwrap_or_else(|_| "clang".to_owned());
     let module = out.join(format!("{name}.core.wasm"));
     let result = Command::new(&clang)
-        .args([
-            "--target=wasm32-unknown-unknown",
-            "-O2",
-            "-mbulk-memory",
-            "-nostdlib",
-            "-ffreestanding",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            "-Wl,--no-entry",
-            "-Wl,--strip-all",
-        ])
+        .args(C_POLICY_FLAGS)
+        // The repository's own C policies compile without a warning.
+        .arg("-Werror")
         .arg("-I")
         .arg(include)
         .arg("-o")

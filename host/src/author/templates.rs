@@ -13,6 +13,12 @@ pub const C_HEADER: &str = include_str!("../../../policies/sdk-c/goldylox_policy
 /// The componentize-js release the JavaScript template pins (and CI tests).
 pub const COMPONENTIZE_JS_VERSION: &str = "0.23.0";
 
+/// The preview2-shim release the JavaScript template pins beside it:
+/// componentize-js imports it without declaring it, and npm does not always
+/// hoist the copy jco brings (0.26, whose sandboxed file access cannot reach
+/// the build's files); 0.25.0 is the one that works.
+pub const PREVIEW2_SHIM_VERSION: &str = "0.25.0";
+
 /// The componentize-py release the Python template names (and CI tests).
 pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 
@@ -47,6 +53,7 @@ fn render(text: &str, name: &str, world: World) -> String {
         .replace("{{world}}", world.wit_name())
         .replace("{{feature}}", feature(world))
         .replace("{{componentize_js}}", COMPONENTIZE_JS_VERSION)
+        .replace("{{preview2_shim}}", PREVIEW2_SHIM_VERSION)
         .replace("{{componentize_py}}", COMPONENTIZE_PY_VERSION)
 }
 

@@ -17,6 +17,8 @@ use crate::wasm::{Runtime, is_core_module};
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
+include!("c_flags.rs");
+
 /// What `build` made.
 #[derive(Debug, Clone)]
 pub struct Built {
@@ -72,8 +74,8 @@ pub fn build(dir: &Path, output: Option<&Path>) -> Result<Built> {
 /// carries its world; one without (C) gets `world`'s from the WIT this
 /// binary carries.
 pub fn componentize_module(module: &[u8], world: Option<World>) -> Result<Vec<u8>> {
-    if !is_core_module(module) {
-        bail!("not a core WebAssembly module");
+    if !(is_core_module(module) && module.starts_with(b"\0asm")) {
+        bail!("not a core WebAssembly module in the binary format");
     }
     let mut module = module.to_vec();
     if let Some(world) = world {
@@ -188,20 +190,8 @@ fn build_c(dir: &Path) -> Result<Vec<u8>> {
     let module = out.join("policy.core.wasm");
     let output = Command::new(&clang)
         .current_dir(dir)
-        .args([
-            "--target=wasm32-unknown-unknown",
-            "-O2",
-            "-mbulk-memory",
-            "-nostdlib",
-            "-ffreestanding",
-            "-Wall",
-            "-Wextra",
-            "-Wl,--no-entry",
-            "-Wl,--strip-all",
-            "-I",
-            ".",
-            "-o",
-        ])
+        .args(C_POLICY_FLAGS)
+        .args(["-I", ".", "-o"])
         .arg(&module)
         .arg("policy.c")
         .output()
@@ -293,7 +283,10 @@ fn build_js(dir: &Path, world: World) -> Result<Vec<u8>> {
         )?;
     }
     let out = scratch_dir("js")?;
-    let wit = write_wit(&out)?;
+    // componentize-js reads the WIT through a sandboxed file system that
+    // may reach only the working directory: the WIT goes inside the project.
+    let wit = write_wit(&modules.join(".goldylox"))?;
+    let wit = wit.strip_prefix(dir).unwrap_or(&wit).to_path_buf();
     let driver = modules.join(".goldylox-componentize.mjs");
     std::fs::write(&driver, JS_DRIVER).with_context(|| format!("writing {}", driver.display()))?;
     let component = out.join("policy.wasm");

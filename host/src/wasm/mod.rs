@@ -511,6 +511,13 @@ impl Loaded {
 /// layer).
 pub fn is_core_module(bytes: &[u8]) -> bool {
     bytes.starts_with(b"\0asm\x01\0\0\0")
+        || std::str::from_utf8(bytes).is_ok_and(|text| {
+            // The text format: a core module is `(module …)`, after comments.
+            text.lines()
+                .map(str::trim_start)
+                .find(|l| !l.is_empty() && !l.starts_with(";;"))
+                .is_some_and(|l| l.starts_with("(module"))
+        })
 }
 
 /// Describes a failed guest call: a trap (with its code), a deadline, or an

@@ -316,7 +316,7 @@ fn build_shipped(project: &str) -> PathBuf {
 /// Drives both policies with the same random batches (weights up to 200,
 /// some heavier than the capacity; hits, inserts, updates, removes) and
 /// compares every `evict` answer.
-fn assert_decide_alike(
+pub(crate) fn assert_decide_alike(
     a: &mut dyn EvictionPolicy,
     b: &mut dyn EvictionPolicy,
     rounds: u32,
@@ -399,4 +399,107 @@ fn the_javascript_gdsf_decides_exactly_like_its_rust_twin() {
         "npm",
         "componentize-js is installed with npm",
     );
+}
+
+/// The prefetch and failover templates of `language` build and pass
+/// `policy check` too.
+fn other_worlds(language: &str) {
+    let root = scratch(&format!("worlds-{language}"));
+    let bin = binary().parent().unwrap();
+    for world in ["prefetch", "failover"] {
+        let name = format!("{world}-{language}");
+        goldylox(
+            &root,
+            bin,
+            &["policy", "new", &name, "--lang", language, "--world", world],
+        );
+        let project = root.join(&name);
+        goldylox(&project, bin, &["policy", "build"]);
+        let file = project.join(format!("{name}.wasm"));
+        let (report, _) = goldylox(&project, bin, &["policy", "check", file.to_str().unwrap()]);
+        assert!(report.contains(&format!("{world}-policy")), "{report}");
+        assert!(report.contains("type-checks"), "{report}");
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn the_prefetch_and_failover_templates_build_and_check_in_every_language() {
+    let mut ran = Vec::new();
+    for (language, program, why) in [
+        ("rust", "cargo", "Rust policies build with cargo"),
+        ("c", "clang", "C policies build with clang and lld"),
+        ("python", "componentize-py", "pip install componentize-py"),
+        ("js", "npm", "componentize-js is installed with npm"),
+    ] {
+        if tool(program, why) {
+            other_worlds(language);
+            ran.push(language);
+        }
+    }
+    println!("prefetch and failover templates built and checked in {ran:?}");
+}
+
+/// A core module, binary or text, is refused with the way to make it a
+/// component, and `policy build MODULE --world` makes one.
+#[test]
+fn a_core_module_is_told_how_to_become_a_component() {
+    let dir = scratch("core-module");
+    let bin = binary().parent().unwrap();
+    let wat = dir.join("core.wat");
+    std::fs::write(&wat, ";; a core module\n(module (func (export \"x\")))\n").unwrap();
+    let out = Command::new(binary())
+        .args(["policy", "check", wat.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("core WebAssembly module, not a component"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("goldylox policy build"), "{stderr}");
+    if !tool("clang", "C policies build with clang and lld") {
+        return;
+    }
+    let module = dir.join("lru.core.wasm");
+    let status = Command::new("clang")
+        .args([
+            "--target=wasm32-unknown-unknown",
+            "-O2",
+            "-nostdlib",
+            "-ffreestanding",
+            "-mbulk-memory",
+            "-Wl,--no-entry",
+            "-I",
+        ])
+        .arg(repo().join("policies/sdk-c"))
+        .arg("-o")
+        .arg(&module)
+        .arg(repo().join("policies/lru-c/lru.c"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = Command::new(binary())
+        .args(["policy", "check", module.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("policy build"));
+    let component = dir.join("lru.wasm");
+    goldylox(
+        &dir,
+        bin,
+        &[
+            "policy",
+            "build",
+            module.to_str().unwrap(),
+            "--world",
+            "eviction",
+            "-o",
+            component.to_str().unwrap(),
+        ],
+    );
+    let (report, _) = goldylox(&dir, bin, &["policy", "check", component.to_str().unwrap()]);
+    assert!(report.contains("eviction-policy"), "{report}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

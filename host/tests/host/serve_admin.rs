@@ -387,3 +387,85 @@ fn a_cold_tier_keeps_the_data_across_a_restart_with_a_failover_component() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A reload swaps the policy when its parameters change, or when the
+/// component file it names is rebuilt in place (same path, new content);
+/// INFO and STATUS name the policy that runs, with its parameters.
+#[test]
+fn reload_sees_changed_parameters_and_rebuilt_component_files() {
+    let dir = std::env::temp_dir().join(format!("goldylox-rebuilt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let component = dir.join("mine.wasm");
+    let embedded = |name: &str| goldylox_host::wasm::embedded(name).unwrap().bytes;
+    std::fs::write(&component, embedded("clock")).unwrap();
+    let default = goldylox_host::server::config::DEFAULT_TOML;
+    // As the test server runs it, so that only the policy differs.
+    let default = default
+        .replace("127.0.0.1:6380", "127.0.0.1:0")
+        .replace("memory_bytes = 268435456", "memory_bytes = 67108864");
+    let with = |params: &str| {
+        default.replace(
+            "policy = \"wasm:s3fifo\"",
+            &format!(
+                "policy = {:?}\npolicy_params = {{ {params} }}",
+                component.to_str().unwrap()
+            ),
+        )
+    };
+    let path = temp_config("rebuilt", &with(""));
+    let server = TestServer::start_from(Some(path.clone()), |_| {});
+    let mut c = server.client();
+    let running = |c: &mut redis::Connection| {
+        let info: String = redis::cmd("INFO").arg("memory").query(c).unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("maxmemory_policy:"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    // A component reports the name of its file.
+    assert_eq!(running(&mut c), "mine");
+
+    // Unchanged file: nothing to do.
+    let lines: Vec<String> = redis::cmd("GOLDYLOX").arg("RELOAD").query(&mut c).unwrap();
+    assert_eq!(lines, vec!["no changes".to_owned()]);
+
+    // A parameter: swapped, and named.
+    std::fs::write(&path, with("n-bit-counter = \"2\"")).unwrap();
+    let lines: Vec<String> = redis::cmd("GOLDYLOX").arg("RELOAD").query(&mut c).unwrap();
+    assert!(lines[0].contains("-> mine(n-bit-counter=2)"), "{lines:?}");
+    assert_eq!(running(&mut c), "mine(n-bit-counter=2)");
+    assert!(status(&mut c).starts_with("hot: mine(n-bit-counter=2) "));
+
+    // A parameter the policy refuses: the reload is refused with its words.
+    std::fs::write(&path, with("n-bit-counter = \"9\"")).unwrap();
+    let err = err_text(cmd(&mut c, &["GOLDYLOX", "RELOAD"]));
+    assert!(err.contains("n-bit-counter must be 1..=8"), "{err}");
+    assert_eq!(running(&mut c), "mine(n-bit-counter=2)");
+
+    // The file rebuilt in place (another policy at the same path).
+    std::fs::write(&path, with("n-bit-counter = \"2\"")).unwrap();
+    std::fs::write(&component, embedded("fifo")).unwrap();
+    let lines: Vec<String> = redis::cmd("GOLDYLOX").arg("RELOAD").query(&mut c).unwrap();
+    assert!(
+        lines[0].contains("hot policy: mine(n-bit-counter=2) -> mine"),
+        "{lines:?}"
+    );
+    let lines: Vec<String> = redis::cmd("GOLDYLOX").arg("RELOAD").query(&mut c).unwrap();
+    assert_eq!(lines, vec!["no changes".to_owned()]);
+
+    // And POLICY SWAP with parameters after the spec.
+    let lines: Vec<String> = redis::cmd("GOLDYLOX")
+        .arg("POLICY")
+        .arg("SWAP")
+        .arg("hot")
+        .arg("builtin:clock")
+        .arg("n-bit-counter=3")
+        .query(&mut c)
+        .unwrap();
+    assert!(lines[0].contains("-> clock(n-bit-counter=3)"), "{lines:?}");
+    assert_eq!(running(&mut c), "clock(n-bit-counter=3)");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}

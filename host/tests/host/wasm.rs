@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use goldylox::{Cache, EvictionPolicy, PolicyChoice, PolicyState, PolicyTier};
+use goldylox::{Cache, PolicyChoice, PolicyState, PolicyTier};
 use goldylox_host::replay::{self, Contender};
 use goldylox_host::wasm::{self, Runtime, WasmFactory, World};
 
@@ -180,47 +180,7 @@ fn the_c_policy_matches_the_engine_lru_event_for_event() {
     let capacity = 5_000;
     let mut component = wasm::WasmPolicy::new(&loaded, capacity, &[]).unwrap();
     let mut native = goldylox::Lru::new(capacity);
-    let mut x = 0x5eed_u64;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    let mut compared = 0;
-    for round in 0..300 {
-        let mut batch = goldylox::EventBatch::with_capacity(256);
-        for _ in 0..256 {
-            let r = next();
-            let hash = (r >> 20) % 600 + 1;
-            // Weights up to 200 and the odd one heavier than the capacity.
-            let weight = if r % 997 == 0 {
-                6_000
-            } else {
-                (r % 200) as u32 + 1
-            };
-            let kind = match r % 10 {
-                0..=3 => goldylox::EventKind::Hit,
-                4..=6 => goldylox::EventKind::Insert,
-                7 | 8 => goldylox::EventKind::Update,
-                _ => goldylox::EventKind::Remove,
-            };
-            batch.push(kind, hash, weight);
-        }
-        component.apply(&batch).unwrap();
-        native.apply(&batch).unwrap();
-        let (max, need) = ((round % 7) as u32 * 40 + 1, (round % 5) as u64 * 300);
-        a.clear();
-        b.clear();
-        component.evict(max, need, &mut a).unwrap();
-        native.evict(max, need, &mut b).unwrap();
-        assert_eq!(
-            a, b,
-            "round {round}: C and engine LRU chose different victims"
-        );
-        compared += a.len();
-    }
+    let compared = super::authoring::assert_decide_alike(&mut component, &mut native, 300);
     println!("lru-c = engine LRU on {compared} victims over 300 batches");
     assert!(compared > 1_000);
 }
