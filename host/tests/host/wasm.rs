@@ -93,7 +93,11 @@ fn a_component_drives_a_real_cache_and_swaps_in_live() {
         "the component chose every victim"
     );
     assert!(s.removals.evicted > 0);
-    assert_eq!(cache.policy_status(PolicyTier::Hot).unwrap().name, "s3fifo");
+    // A policy with parameters is named with them.
+    assert_eq!(
+        cache.policy_status(PolicyTier::Hot).unwrap().name,
+        "s3fifo(small=0.1)"
+    );
 
     // Swap to the ARC component while the cache holds its working set.
     let arc = wasm::embedded("arc").unwrap();

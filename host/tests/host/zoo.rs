@@ -329,8 +329,8 @@ fn malformed_oversized_and_mistyped_components_are_refused() {
         "{err:#}"
     );
 
-    // 8 MiB of data: refused before compilation.
-    let huge = vec![0u8; 8 << 20];
+    // One byte over the size cap: refused before compilation.
+    let huge = vec![0u8; runtime.limits().max_component_bytes + 1];
     let err = runtime.load("huge", &huge).unwrap_err();
     assert!(format!("{err:#}").contains("limit"), "{err:#}");
 
@@ -345,10 +345,11 @@ fn malformed_oversized_and_mistyped_components_are_refused() {
         "{err:#}"
     );
 
-    // A module that is not a component.
+    // A module that is not a component: refused, with how to make one.
     let err = runtime.load("core", b"(module)").unwrap_err();
     assert!(
-        format!("{err:#}").contains("not a valid component"),
+        format!("{err:#}").contains("core WebAssembly module, not a component")
+            && format!("{err:#}").contains("goldylox policy build"),
         "{err:#}"
     );
 }
