@@ -54,6 +54,7 @@ fn run() -> Result<()> {
 
     let mut embedded = Vec::new();
     let target_dir = policy_target_dir(&out);
+    ensure_wasm_target();
     for dir in sorted_dirs(&policies)? {
         let name = dir
             .file_name()
@@ -130,6 +131,37 @@ fn vendored_sdk_manifest(workspace: &Path) -> Result<String> {
         hashbrown = pin("hashbrown")?,
         wit_bindgen = pin("wit-bindgen")?,
     ))
+}
+
+/// Adds the wasm32 target with rustup when the toolchain lacks it (a
+/// toolchain installed before rust-toolchain.toml named the target does), so
+/// that the README's two commands work on such a machine too. Without
+/// rustup, nothing is done and a failing policy build names the target.
+fn ensure_wasm_target() {
+    let Ok(listed) = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+    else {
+        return;
+    };
+    if !listed.status.success()
+        || String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .any(|l| l.trim() == WASM_TARGET)
+    {
+        return;
+    }
+    println!(
+        "cargo:warning=installing the {WASM_TARGET} target with rustup (once), to build the policy components"
+    );
+    let added = Command::new("rustup")
+        .args(["target", "add", WASM_TARGET])
+        .status();
+    if !added.is_ok_and(|s| s.success()) {
+        println!(
+            "cargo:warning=`rustup target add {WASM_TARGET}` failed; the policy build will say why"
+        );
+    }
 }
 
 /// A target directory beside the outer one (found by cargo's `CACHEDIR.TAG`),
