@@ -251,6 +251,7 @@ where
         }
         self.get_warm(hash, key)
             .or_else(|| self.get_cold(hash, key))
+            .or_else(|| self.get_settled(hash, key))
             .map(|v| f(&v))
     }
 
@@ -278,8 +279,11 @@ where
         if let Some(slot) = table.get(hash, key) {
             return !slot.expired(|| s.clock.now_nanos());
         }
+        // Still under the hot-shard lock, so the key cannot move between
+        // the tiers while they are asked.
+        let lower = self.warm_contains(hash, key) || self.cold_current(key).is_some();
         drop(table);
-        self.warm_contains(hash, key) || self.cold_current(key).is_some()
+        lower
     }
 
     /// The remaining time to live of `key`: `None` if absent, `Some(None)` if
@@ -292,16 +296,16 @@ where
         let s = self.shared();
         let hash = s.index.hasher.hash(key);
         let table = s.index.shard(hash).read();
+        // The lower tiers are asked under the hot-shard lock, so the key
+        // cannot move between them meanwhile.
         let deadline = match table.get(hash, key) {
             Some(slot) => slot.expires_at,
-            None => {
-                drop(table);
-                match self.warm_deadline(hash, key) {
-                    Some(deadline) => deadline,
-                    None => self.cold_current(key)?.1,
-                }
-            }
+            None => match self.warm_deadline(hash, key) {
+                Some(deadline) => deadline,
+                None => self.cold_current(key)?.1,
+            },
         };
+        drop(table);
         if deadline == NEVER {
             return Some(None);
         }

@@ -102,9 +102,39 @@ where
         Some(value)
     }
 
+    /// A miss in every tier, read without the key's hot-shard lock, may
+    /// have raced a movement of the key: a reader can miss the hot tier just
+    /// before a promotion and the warm tier just after it. Every movement of
+    /// a key holds its hot-shard write lock, so reading the tiers again
+    /// under the read lock gives the settled answer (without promoting).
+    pub(super) fn get_settled<Q>(&self, hash: u64, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let s = self.shared();
+        if s.warm.is_none() && s.cold.is_none() {
+            return None; // one tier: the first read was under its lock
+        }
+        let table = s.index.shard(hash).read();
+        if let Some(slot) = table.get(hash, key) {
+            return (!slot.expired(|| s.clock.now_nanos())).then(|| slot.value.clone());
+        }
+        let value = self
+            .warm_current(hash, key)
+            .or_else(|| self.cold_current(key))
+            .map(|(v, _)| v);
+        drop(table);
+        value
+    }
+
     /// The live warm value of `key` and its deadline, decoded. Call with the
     /// key's hot-shard lock held.
-    pub(super) fn warm_current(&self, hash: u64, key: &K) -> Option<(V, u64)> {
+    pub(super) fn warm_current<Q>(&self, hash: u64, key: &Q) -> Option<(V, u64)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let s = self.shared();
         let warm = s.warm.as_ref()?;
         warm.index
