@@ -28,18 +28,34 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the cache over the Redis protocol (RESP2).
-    Serve {
-        /// A TOML configuration file (default: the embedded one, which is
-        /// examples/goldylox.toml).
-        #[arg(long)]
-        config: Option<PathBuf>,
-    },
+    /// Serve the cache over the Redis protocol.
+    Serve(ServeArgs),
     /// Replay a cache trace through policies and report hit ratios.
     Replay(ReplayArgs),
     /// Check, list or export policy components.
     #[command(subcommand)]
     Policy(PolicyCommand),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// A TOML configuration file; it names only what it changes (default:
+    /// the embedded one, which is examples/goldylox.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The port to listen on (wins over server.listen).
+    #[arg(long)]
+    port: Option<u16>,
+    /// The address to listen on (wins over server.listen).
+    #[arg(long)]
+    bind: Option<std::net::IpAddr>,
+    /// The cold tier's data directory (wins over cache.cold.dir).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Check FILE (with the overrides given), load every policy it names,
+    /// print what would run, and exit without serving.
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    check_config: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -138,19 +154,29 @@ struct ReplayArgs {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Command::Serve { config } => run_serve(config),
+        Command::Serve(args) => run_serve(args),
         Command::Replay(args) => run_replay(args),
         Command::Policy(cmd) => run_policy(cmd),
     }
 }
 
-fn run_serve(path: Option<PathBuf>) -> Result<()> {
-    // Absolute, so that reloads find the file whatever the working directory.
-    let path = path.map(|p| std::path::absolute(&p).unwrap_or(p));
-    let config = match &path {
-        Some(path) => server::config::Config::load(path)?,
-        None => server::config::Config::embedded(),
+fn run_serve(args: ServeArgs) -> Result<()> {
+    let overrides = server::config::Overrides {
+        port: args.port,
+        bind: args.bind,
+        dir: args.dir,
     };
+    if let Some(file) = args.check_config {
+        let config = server::config::Config::load_with(Some(&file), &overrides)?;
+        let runtime = wasm::Runtime::shared()?;
+        server::resolve_policies(&config, &runtime)?;
+        println!("{}: valid", file.display());
+        print!("{}", server::describe(&config));
+        return Ok(());
+    }
+    // Absolute, so that reloads find the file whatever the working directory.
+    let path = args.config.map(|p| std::path::absolute(&p).unwrap_or(p));
+    let config = server::config::Config::load_with(path.as_deref(), &overrides)?;
     env_logger::Builder::new()
         .parse_filters(&config.log.level)
         .parse_env("RUST_LOG")
@@ -163,14 +189,7 @@ fn run_serve(path: Option<PathBuf>) -> Result<()> {
     runtime.block_on(async {
         let policies = wasm::Runtime::shared()?;
         let running = server::start(config, path, policies).await?;
-        eprintln!(
-            "goldylox listening on {} (redis-cli -p {})",
-            running.addr,
-            running.addr.port()
-        );
-        if let Some(metrics) = running.metrics_addr {
-            eprintln!("metrics on http://{metrics}/metrics");
-        }
+        eprint!("{}", running.banner());
         wait_for_signals(&running).await?;
         log::info!("stopping: finishing in-flight requests");
         running.shutdown().await;

@@ -1,30 +1,36 @@
 //! The server's configuration: one TOML file, every key known, every value
-//! checked. `goldylox serve` with no file runs on the embedded default
-//! (`examples/goldylox.toml`).
+//! checked, every key with a default — a file names only what it changes
+//! and an empty file is valid. `goldylox serve` with no file runs on the
+//! embedded default (`examples/goldylox.toml`, which writes every key out
+//! at its default and documents it). Sizes take units ([`super::units`]).
 
-use std::net::SocketAddr;
-use std::path::Path;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
+
+use super::units;
 
 /// The configuration built into the binary.
 pub const DEFAULT_TOML: &str = include_str!("../../../examples/goldylox.toml");
 
 /// The whole configuration.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Network and client limits.
     pub server: ServerConfig,
     /// The cache's tiers and policies.
     pub cache: CacheConfig,
     /// Logging.
-    #[serde(default)]
     pub log: LogConfig,
     /// The Prometheus endpoint (off when absent).
-    #[serde(default)]
     pub metrics: Option<MetricsConfig>,
+    /// Command-line settings that win over the file, kept so a reload of
+    /// the file applies them again.
+    #[serde(skip)]
+    pub overrides: Overrides,
 }
 
 /// `[metrics]`: a Prometheus text endpoint exposing the figures of `INFO`.
@@ -37,75 +43,145 @@ pub struct MetricsConfig {
 
 /// `[server]`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Where to listen (default 127.0.0.1:6380).
     pub listen: SocketAddr,
     /// The password `AUTH` must give (none: no authentication).
-    #[serde(default)]
     pub password: Option<String>,
-    /// Most clients connected at once (Redis: `maxclients`).
+    /// Most clients connected at once (Redis: `maxclients`; 10000).
     pub maxclients: usize,
-    /// Largest bulk argument (Redis: `proto-max-bulk-len`).
+    /// Largest bulk argument (Redis: `proto-max-bulk-len`; 512 MiB).
+    #[serde(deserialize_with = "units::size_usize")]
     pub max_bulk_bytes: usize,
-    /// Most arguments in one request.
+    /// Most arguments in one request (1048576).
     pub max_args: usize,
-    /// Longest inline request.
+    /// Longest inline request (64 KiB).
+    #[serde(deserialize_with = "units::size_usize")]
     pub max_inline_bytes: usize,
     /// Most unparsed request bytes a client may hold (Redis:
-    /// `client-query-buffer-limit`).
+    /// `client-query-buffer-limit`; 1 GiB).
+    #[serde(deserialize_with = "units::size_usize")]
     pub max_query_buffer_bytes: usize,
     /// Replies buffered for a client before the server waits for it to read
-    /// (Redis: `client-output-buffer-limit`, soft).
+    /// (Redis: `client-output-buffer-limit`, soft; 1 MiB).
+    #[serde(deserialize_with = "units::size_usize")]
     pub output_buffer_bytes: usize,
     /// A client that reads nothing of its replies for this long is
-    /// disconnected, in milliseconds.
+    /// disconnected, in milliseconds (10000).
     pub output_stall_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 6380)),
+            password: None,
+            maxclients: 10_000,
+            max_bulk_bytes: 512 << 20,
+            max_args: 1 << 20,
+            max_inline_bytes: 64 << 10,
+            max_query_buffer_bytes: 1 << 30,
+            output_buffer_bytes: 1 << 20,
+            output_stall_ms: 10_000,
+        }
+    }
+}
+
+/// Settings given on `goldylox serve`'s command line, like redis-server's
+/// `--port`: they win over the file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Overrides {
+    /// `--port`: the port of `server.listen`.
+    pub port: Option<u16>,
+    /// `--bind`: the address of `server.listen`.
+    pub bind: Option<IpAddr>,
+    /// `--dir`: the cold tier's data directory.
+    pub dir: Option<PathBuf>,
+}
+
+impl Overrides {
+    /// Applies these settings to `config` (and keeps them there for reloads).
+    pub fn apply(&self, config: &mut Config) {
+        if let Some(port) = self.port {
+            config.server.listen.set_port(port);
+        }
+        if let Some(ip) = self.bind {
+            config.server.listen.set_ip(ip);
+        }
+        if let (Some(dir), Some(cold)) = (&self.dir, &mut config.cache.cold) {
+            cold.dir.clone_from(dir);
+        }
+        config.overrides = self.clone();
+    }
 }
 
 /// `[cache]`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct CacheConfig {
-    /// Hot tier capacity in bytes (keys + values + per-entry overhead).
+    /// Hot tier capacity in bytes (keys + values + per-entry overhead;
+    /// 256 MiB).
+    #[serde(deserialize_with = "units::size")]
     pub memory_bytes: u64,
-    /// Warm tier capacity in bytes (0: no warm tier).
-    #[serde(default)]
+    /// Warm tier capacity in bytes (0: no warm tier; 256 MiB).
+    #[serde(deserialize_with = "units::size")]
     pub warm_bytes: u64,
     /// The hot tier's eviction policy: `builtin:NAME`, `wasm:NAME`, the
     /// path of a component, or `auto` (the tier picks among
-    /// `auto_candidates` by shadow simulation).
+    /// `auto_candidates` by shadow simulation; `wasm:s3fifo`).
     pub policy: String,
     /// `key=value` parameters for the hot policy's `init`.
-    #[serde(default)]
     pub policy_params: std::collections::BTreeMap<String, String>,
     /// The candidates of `policy = "auto"`, in the forms above; the first
     /// runs until another is chosen (default: every built-in policy).
-    #[serde(default)]
     pub auto_candidates: Vec<String>,
-    /// The warm tier's eviction policy, same forms.
-    #[serde(default = "default_warm_policy")]
+    /// The warm tier's eviction policy, same forms (`builtin:sieve`).
     pub warm_policy: String,
     /// `key=value` parameters for the warm policy's `init`.
-    #[serde(default)]
     pub warm_policy_params: std::collections::BTreeMap<String, String>,
     /// The candidates of `warm_policy = "auto"`.
-    #[serde(default)]
     pub warm_auto_candidates: Vec<String>,
     /// A prefetch policy (`builtin:markov`, `wasm:markov`, a path), if any.
-    #[serde(default)]
     pub prefetch: Option<String>,
     /// `key=value` parameters for the prefetch policy's `init`.
-    #[serde(default)]
     pub prefetch_params: std::collections::BTreeMap<String, String>,
     /// Content digests of the component files the policies name, taken when
     /// the configuration was read: a rebuilt component at the same path is a
     /// change for reload.
     #[serde(skip)]
     pub component_digests: std::collections::BTreeMap<String, u64>,
-    /// The persistent tier (off when absent).
-    #[serde(default)]
+    /// The persistent tier (on by default; `enabled = false` in
+    /// `[cache.cold]` turns it off).
+    #[serde(deserialize_with = "cold_section")]
     pub cold: Option<ColdTierConfig>,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            memory_bytes: 256 << 20,
+            warm_bytes: 256 << 20,
+            policy: "wasm:s3fifo".to_owned(),
+            policy_params: Default::default(),
+            auto_candidates: Vec::new(),
+            warm_policy: "builtin:sieve".to_owned(),
+            warm_policy_params: Default::default(),
+            warm_auto_candidates: Vec::new(),
+            prefetch: None,
+            prefetch_params: Default::default(),
+            component_digests: Default::default(),
+            cold: Some(ColdTierConfig::default()),
+        }
+    }
+}
+
+/// Reads `[cache.cold]`: `None` when it says `enabled = false`.
+fn cold_section<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<ColdTierConfig>, D::Error> {
+    let cold = ColdTierConfig::deserialize(d)?;
+    Ok(cold.enabled.then_some(cold))
 }
 
 impl CacheConfig {
@@ -156,53 +232,48 @@ fn file_digest(path: &std::path::Path) -> Option<u64> {
 
 /// `[cache.cold]`: segment files on local disk below the memory tiers.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ColdTierConfig {
+    /// Whether the tier runs (true).
+    pub enabled: bool,
     /// The directory (created if missing; relative paths from the working
-    /// directory).
-    pub dir: std::path::PathBuf,
-    /// Bytes on disk it may hold.
+    /// directory, like Redis's dump file; `goldylox-data`).
+    pub dir: PathBuf,
+    /// Bytes on disk it may hold (4 GiB).
+    #[serde(deserialize_with = "units::size")]
     pub capacity_bytes: u64,
-    /// Bytes per segment file.
-    #[serde(default = "default_segment_bytes")]
+    /// Bytes per segment file (64 MiB).
+    #[serde(deserialize_with = "units::size_u32")]
     pub segment_bytes: u32,
-    /// `always`, `every <ms>` or `never`.
-    #[serde(default = "default_sync")]
+    /// `always`, `every <ms>` or `never` (`every 1000`).
     pub sync: String,
     /// `write-back` (entries go down when evicted) or `write-through`
-    /// (every write is appended).
-    #[serde(default = "default_write_policy")]
+    /// (every write is appended; `write-back`).
     pub write_policy: String,
-    /// Garbage share at which a segment is compacted (0.05–0.95).
-    #[serde(default = "default_compact_at")]
+    /// Garbage share at which a segment is compacted (0.05–0.95; 0.5).
     pub compact_at: f64,
     /// The failover policy running the tier's circuit breaker:
-    /// `builtin:breaker`, `wasm:breaker` or a component path.
-    #[serde(default = "default_failover")]
+    /// `builtin:breaker`, `wasm:breaker` or a component path
+    /// (`builtin:breaker`).
     pub failover: String,
     /// Its `key=value` parameters.
-    #[serde(default)]
     pub failover_params: std::collections::BTreeMap<String, String>,
 }
 
-fn default_segment_bytes() -> u32 {
-    64 << 20
-}
-
-fn default_sync() -> String {
-    "every 1000".to_owned()
-}
-
-fn default_write_policy() -> String {
-    "write-back".to_owned()
-}
-
-fn default_compact_at() -> f64 {
-    0.5
-}
-
-fn default_failover() -> String {
-    "builtin:breaker".to_owned()
+impl Default for ColdTierConfig {
+    fn default() -> Self {
+        ColdTierConfig {
+            enabled: true,
+            dir: PathBuf::from("goldylox-data"),
+            capacity_bytes: 4 << 30,
+            segment_bytes: 64 << 20,
+            sync: "every 1000".to_owned(),
+            write_policy: "write-back".to_owned(),
+            compact_at: 0.5,
+            failover: "builtin:breaker".to_owned(),
+            failover_params: Default::default(),
+        }
+    }
 }
 
 impl ColdTierConfig {
@@ -243,16 +314,12 @@ impl ColdTierConfig {
     }
 }
 
-fn default_warm_policy() -> String {
-    "builtin:sieve".to_owned()
-}
-
 /// `[log]`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// The log filter (`error`, `warn`, `info`, `debug`, `trace`, or
-    /// `module=level,…`); `RUST_LOG` overrides it.
+    /// `module=level,…`; `info`); `RUST_LOG` overrides it.
     pub level: String,
 }
 
@@ -293,6 +360,18 @@ impl Config {
         Config::parse(&text, &path.display().to_string())
     }
 
+    /// Reads the file at `path` (or the embedded default) and applies the
+    /// command line's `overrides`, then checks the result.
+    pub fn load_with(path: Option<&Path>, overrides: &Overrides) -> Result<Config> {
+        let mut config = match path {
+            Some(path) => Config::load(path)?,
+            None => Config::embedded(),
+        };
+        overrides.apply(&mut config);
+        config.check().context("invalid command-line settings")?;
+        Ok(config)
+    }
+
     /// The embedded default configuration.
     pub fn embedded() -> Config {
         Config::parse(DEFAULT_TOML, "embedded default").expect("the embedded default is valid")
@@ -330,6 +409,9 @@ impl Config {
             if cold.capacity_bytes < 4 * u64::from(cold.segment_bytes) {
                 bail!("cache.cold.capacity_bytes must hold at least 4 segments");
             }
+            if cold.dir.as_os_str().is_empty() {
+                bail!("cache.cold.dir must name a directory");
+            }
         }
         Ok(())
     }
@@ -366,5 +448,52 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("y:2:"), "{err}");
+        let err = Config::parse("[cache]\nwarm_bytes = \"12 parsecs\"\n", "z")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("z:2:14:") && err.contains("not a size"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_file_is_the_embedded_default() {
+        let empty = Config::parse("", "empty").unwrap();
+        assert_eq!(empty, Config::embedded());
+        assert_eq!(empty, Config::default());
+        assert!(empty.cache.cold.is_some() && empty.cache.warm_bytes > 0);
+    }
+
+    #[test]
+    fn a_file_names_only_what_it_changes_in_any_unit() {
+        let c = Config::parse(
+            "[server]\nmaxclients = 7\n[cache]\nmemory_bytes = \"1gb\"\nwarm_bytes = 0\n\
+             [cache.cold]\nsegment_bytes = \"1MiB\"\ncapacity_bytes = \"64mb\"\n",
+            "mine",
+        )
+        .unwrap();
+        assert_eq!(c.server.maxclients, 7);
+        assert_eq!(c.server.listen, ServerConfig::default().listen);
+        assert_eq!(c.cache.memory_bytes, 1 << 30);
+        assert_eq!(c.cache.warm_bytes, 0);
+        let cold = c.cache.cold.unwrap();
+        assert_eq!((cold.segment_bytes, cold.capacity_bytes), (1 << 20, 64 << 20));
+        assert_eq!(cold.sync, "every 1000");
+        let off = Config::parse("[cache.cold]\nenabled = false\n", "off").unwrap();
+        assert!(off.cache.cold.is_none());
+        let err = Config::parse("[cache.cold]\ncapacity_bytes = \"1mb\"\n", "small")
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("at least 4 segments"), "{err:#}");
+    }
+
+    #[test]
+    fn command_line_overrides_win_and_are_kept_for_reloads() {
+        let overrides = Overrides {
+            port: Some(7001),
+            bind: Some("0.0.0.0".parse().unwrap()),
+            dir: Some(PathBuf::from("/tmp/elsewhere")),
+        };
+        let c = Config::load_with(None, &overrides).unwrap();
+        assert_eq!(c.server.listen, "0.0.0.0:7001".parse().unwrap());
+        assert_eq!(c.cache.cold.as_ref().unwrap().dir, PathBuf::from("/tmp/elsewhere"));
+        assert_eq!(c.overrides, overrides);
     }
 }

@@ -13,11 +13,14 @@
 //! the cache down.
 
 mod admin;
+mod banner;
 pub mod commands;
+pub use banner::{describe, human_bytes};
 pub mod config;
 mod metrics;
 mod reload;
 pub mod resp;
+pub mod units;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -149,9 +152,59 @@ fn failover_policy(
     }))
 }
 
+/// Every policy a configuration names, loaded and checked.
+pub struct Policies {
+    hot: PolicyChoice,
+    warm: Option<PolicyChoice>,
+    prefetch: Option<Arc<dyn goldylox::PrefetchFactory>>,
+    failover: Option<goldylox::health::FailoverFactory>,
+}
+
+/// Resolves every policy `config` names (loading and type-checking each
+/// component), so a bad one fails here with the key that names it.
+pub fn resolve_policies(config: &Config, runtime: &Runtime) -> Result<Policies> {
+    let c = &config.cache;
+    let hot = tier_policy(&c.policy, &c.params(), &c.auto_candidates, runtime)
+        .context("cache.policy")?;
+    let warm = (c.warm_bytes > 0)
+        .then(|| {
+            tier_policy(
+                &c.warm_policy,
+                &c.warm_params(),
+                &c.warm_auto_candidates,
+                runtime,
+            )
+            .context("cache.warm_policy")
+        })
+        .transpose()?;
+    let prefetch = c
+        .prefetch
+        .as_ref()
+        .map(|spec| {
+            prefetch_policy(spec, config::params(&c.prefetch_params), runtime)
+                .context("cache.prefetch")
+        })
+        .transpose()?;
+    let failover = c
+        .cold
+        .as_ref()
+        .map(|cold| {
+            failover_policy(&cold.failover, config::params(&cold.failover_params), runtime)
+                .context("cache.cold.failover")
+        })
+        .transpose()?;
+    Ok(Policies {
+        hot,
+        warm,
+        prefetch,
+        failover,
+    })
+}
+
 /// Builds the cache a configuration describes.
 pub fn build_cache(config: &Config, runtime: &Runtime) -> Result<Store> {
     let c = &config.cache;
+    let policies = resolve_policies(config, runtime)?;
     let mut b = Cache::builder(c.memory_bytes)
         .name("serve")
         .weigher(|k: &Vec<u8>, v: &Vec<u8>| {
@@ -159,39 +212,18 @@ pub fn build_cache(config: &Config, runtime: &Runtime) -> Result<Store> {
                 .unwrap_or(u32::MAX)
                 .saturating_add(ENTRY_OVERHEAD)
         })
-        .policy(
-            tier_policy(&c.policy, &c.params(), &c.auto_candidates, runtime)
-                .context("cache.policy")?,
-        );
-    if c.warm_bytes > 0 {
-        b = b.warm(c.warm_bytes).warm_policy(
-            tier_policy(
-                &c.warm_policy,
-                &c.warm_params(),
-                &c.warm_auto_candidates,
-                runtime,
-            )
-            .context("cache.warm_policy")?,
-        );
+        .policy(policies.hot);
+    if let Some(warm) = policies.warm {
+        b = b.warm(c.warm_bytes).warm_policy(warm);
     }
-    if let Some(spec) = &c.prefetch {
-        b = b.prefetch(
-            prefetch_policy(spec, config::params(&c.prefetch_params), runtime)
-                .context("cache.prefetch")?,
-        );
+    if let Some(prefetch) = policies.prefetch {
+        b = b.prefetch(prefetch);
     }
-    if let Some(cold) = &c.cold {
-        let params: Vec<(String, String)> = cold
-            .failover_params
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+    if let (Some(cold), Some(failover)) = (&c.cold, policies.failover) {
         b = b
             .cold(cold.engine()?)
             .write_policy(cold.write_policy()?)
-            .failover(
-                failover_policy(&cold.failover, params, runtime).context("cache.cold.failover")?,
-            );
+            .failover(failover);
     }
     b.build()
         .map_err(|e| anyhow::anyhow!("starting the cache: {e}"))

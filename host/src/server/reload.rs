@@ -30,7 +30,9 @@ pub(super) fn reload_file(shared: &Shared) -> Result<Changes> {
             "the server runs on the embedded configuration; start it with --config FILE to reload"
         );
     };
-    let config = Config::load(path)?;
+    let mut config = Config::load(path)?;
+    // The command line still wins over the file.
+    shared.config().overrides.clone().apply(&mut config);
     apply(shared, config)
 }
 
@@ -181,10 +183,18 @@ pub(super) fn config_set(shared: &Shared, name: &str, value: &str) -> Result<(),
             .filter(|&n| n > 0)
             .ok_or_else(|| format!("ERR CONFIG SET failed (possibly related to argument '{name}') - argument couldn't be parsed into an integer"))
     };
+    // Memory sizes take units, as in redis.conf (`1mb`, `1gb`).
+    let size = || {
+        super::units::parse_size(value)
+            .ok()
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("ERR CONFIG SET failed (possibly related to argument '{name}') - argument must be a memory value"))
+    };
     match name {
         "maxclients" => config.server.maxclients = number()?,
-        "proto-max-bulk-len" => config.server.max_bulk_bytes = number()?,
-        "client-query-buffer-limit" => config.server.max_query_buffer_bytes = number()?,
+        "proto-max-bulk-len" => config.server.max_bulk_bytes = size()?,
+        "client-query-buffer-limit" => config.server.max_query_buffer_bytes = size()?,
         "requirepass" => {
             config.server.password = (!value.is_empty()).then(|| value.to_owned());
         }

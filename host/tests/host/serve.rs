@@ -31,7 +31,14 @@ impl TestServer {
     ) -> TestServer {
         let mut config = match &file {
             Some(path) => Config::load(path).unwrap(),
-            None => Config::embedded(),
+            None => {
+                // The hot tier alone unless the test asks for more: the
+                // embedded default's cold tier would share a directory.
+                let mut config = Config::embedded();
+                config.cache.warm_bytes = 0;
+                config.cache.cold = None;
+                config
+            }
         };
         config.server.listen = "127.0.0.1:0".parse().unwrap();
         config.cache.memory_bytes = 64 << 20;

@@ -10,12 +10,27 @@ use redis::Value;
 
 use super::serve::{TestServer, cmd, err_text};
 
+/// Writes `text` as a configuration file in a fresh directory of its own,
+/// with the cold tier's data directory (the default's `goldylox-data`) in
+/// it.
 fn temp_config(name: &str, text: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("goldylox-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("goldylox.toml");
-    std::fs::write(&path, text).unwrap();
+    write_config(&path, text).unwrap();
     path
+}
+
+/// Rewrites a configuration file made by [`temp_config`], keeping its data
+/// directory beside it.
+fn write_config(path: &std::path::Path, text: impl AsRef<str>) -> std::io::Result<()> {
+    let data = path.with_file_name("data");
+    let text = text.as_ref().replace(
+        "dir = \"goldylox-data\"",
+        &format!("dir = {:?}", data.to_str().unwrap()),
+    );
+    std::fs::write(path, text)
 }
 
 fn status(c: &mut redis::Connection) -> String {
@@ -36,8 +51,7 @@ fn reload_applies_good_files_and_refuses_bad_ones_whole() {
     let () = redis::cmd("SET").arg("k").arg("v").query(&mut c).unwrap();
 
     // Bad TOML: refused with file:line, nothing changes.
-    std::fs::write(
-        &path,
+    write_config(&path,
         default.replace("maxclients = 10000", "maxclients = 10000\nbogus = 1"),
     )
     .unwrap();
@@ -48,8 +62,7 @@ fn reload_applies_good_files_and_refuses_bad_ones_whole() {
     );
     assert!(err.contains("running configuration kept"), "{err}");
     // A component that does not load: refused, the policy stays.
-    std::fs::write(
-        &path,
+    write_config(&path,
         default.replace(
             "policy = \"wasm:s3fifo\"",
             "policy = \"/nonexistent/p.wasm\"",
@@ -68,13 +81,13 @@ fn reload_applies_good_files_and_refuses_bad_ones_whole() {
     let good = default
         .replace("policy = \"wasm:s3fifo\"", "policy = \"wasm:lru-c\"")
         .replace("maxclients = 10000", "maxclients = 77")
-        .replace("memory_bytes = 268435456", "memory_bytes = 1073741824");
+        .replace("memory_bytes = \"256mb\"", "memory_bytes = 1073741824");
     let good = if goldylox_host::wasm::embedded("lru-c").is_some() {
         good
     } else {
         good.replace("wasm:lru-c", "wasm:arc")
     };
-    std::fs::write(&path, &good).unwrap();
+    write_config(&path, &good).unwrap();
     let lines: Vec<String> = redis::cmd("GOLDYLOX").arg("RELOAD").query(&mut c).unwrap();
     let text = lines.join("\n");
     assert!(text.contains("hot policy: s3fifo ->"), "{text}");
@@ -95,7 +108,7 @@ fn reload_applies_good_files_and_refuses_bad_ones_whole() {
     );
 
     // The file watcher picks up a change by itself.
-    std::fs::write(&path, good.replace("maxclients = 77", "maxclients = 78")).unwrap();
+    write_config(&path, good.replace("maxclients = 77", "maxclients = 78")).unwrap();
     let mut seen = false;
     for _ in 0..50 {
         std::thread::sleep(Duration::from_millis(100));
@@ -233,8 +246,7 @@ fn a_policy_swap_by_reload_under_load_fails_no_command() {
     ];
     let mut admin = server.client();
     for spec in specs.iter().cycle().take(10) {
-        std::fs::write(
-            &path,
+        write_config(&path,
             default.replace("policy = \"wasm:s3fifo\"", &format!("policy = \"{spec}\"")),
         )
         .unwrap();
@@ -281,8 +293,7 @@ fn the_binary_reloads_on_sighup_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let mut c = c.expect("the server did not start");
-    std::fs::write(
-        &path,
+    write_config(&path,
         text.replace("maxclients = 10000", "maxclients = 555"),
     )
     .unwrap();
@@ -402,7 +413,7 @@ fn reload_sees_changed_parameters_and_rebuilt_component_files() {
     // As the test server runs it, so that only the policy differs.
     let default = default
         .replace("127.0.0.1:6380", "127.0.0.1:0")
-        .replace("memory_bytes = 268435456", "memory_bytes = 67108864");
+        .replace("memory_bytes = \"256mb\"", "memory_bytes = 67108864");
     let with = |params: &str| {
         default.replace(
             "policy = \"wasm:s3fifo\"",
@@ -431,20 +442,20 @@ fn reload_sees_changed_parameters_and_rebuilt_component_files() {
     assert_eq!(lines, vec!["no changes".to_owned()]);
 
     // A parameter: swapped, and named.
-    std::fs::write(&path, with("n-bit-counter = \"2\"")).unwrap();
+    write_config(&path, with("n-bit-counter = \"2\"")).unwrap();
     let lines: Vec<String> = redis::cmd("GOLDYLOX").arg("RELOAD").query(&mut c).unwrap();
     assert!(lines[0].contains("-> mine(n-bit-counter=2)"), "{lines:?}");
     assert_eq!(running(&mut c), "mine(n-bit-counter=2)");
     assert!(status(&mut c).starts_with("hot: mine(n-bit-counter=2) "));
 
     // A parameter the policy refuses: the reload is refused with its words.
-    std::fs::write(&path, with("n-bit-counter = \"9\"")).unwrap();
+    write_config(&path, with("n-bit-counter = \"9\"")).unwrap();
     let err = err_text(cmd(&mut c, &["GOLDYLOX", "RELOAD"]));
     assert!(err.contains("n-bit-counter must be 1..=8"), "{err}");
     assert_eq!(running(&mut c), "mine(n-bit-counter=2)");
 
     // The file rebuilt in place (another policy at the same path).
-    std::fs::write(&path, with("n-bit-counter = \"2\"")).unwrap();
+    write_config(&path, with("n-bit-counter = \"2\"")).unwrap();
     std::fs::write(&component, embedded("fifo")).unwrap();
     let lines: Vec<String> = redis::cmd("GOLDYLOX").arg("RELOAD").query(&mut c).unwrap();
     assert!(
