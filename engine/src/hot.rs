@@ -282,6 +282,14 @@ impl<K: Hash + Eq, V> HotIndex<K, V> {
         self.shards.iter().map(|s| s.read().len()).sum()
     }
 
+    /// How many keys satisfy `f`, one shard at a time.
+    pub(crate) fn count_keys(&self, mut f: impl FnMut(&K) -> bool) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| shard.read().iter().filter(|s| f(&s.key)).count())
+            .sum()
+    }
+
     /// Calls `f(hash, weight)` for every entry, one shard at a time.
     pub(crate) fn for_each(&self, mut f: impl FnMut(u64, u32)) {
         for shard in self.shards.iter() {

@@ -161,6 +161,16 @@ where
         self.shared().cold.as_ref().map(|c| c.store.stats())
     }
 
+    /// Keys the cold tier holds that no memory tier holds.
+    pub(super) fn cold_only_len(&self) -> usize {
+        let s = self.shared();
+        let Some(cold) = &s.cold else { return 0 };
+        let on_disk = |key: &K| cold.store.tag_of(stable_hash(key)).is_some();
+        let overlap = s.index.count_keys(on_disk)
+            + s.warm.as_ref().map_or(0, |w| w.index.count_keys(on_disk));
+        cold.store.len().saturating_sub(overlap)
+    }
+
     /// What recovery found when the cold tier was opened.
     pub fn cold_recovery(&self) -> Option<crate::cold::RecoveryReport> {
         self.shared()

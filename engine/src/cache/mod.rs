@@ -469,11 +469,16 @@ where
 
     // ---- bookkeeping -------------------------------------------------------
 
-    /// Number of resident entries in all tiers (expired ones count until
-    /// reaped).
+    /// Number of distinct keys resident in all tiers (expired ones count
+    /// until reaped). The hot and warm tiers never hold the same key; the
+    /// cold tier may also hold a key that is in memory (a promotion keeps
+    /// the cold record), so with a cold tier this walks the memory tiers'
+    /// keys to count each key once: O(keys in memory) rather than O(1).
+    /// Exact when no write runs meanwhile.
     pub fn len(&self) -> usize {
         let s = self.shared();
-        s.index.len() + s.warm.as_ref().map_or(0, |w| w.index.len())
+        let memory = s.index.len() + s.warm.as_ref().map_or(0, |w| w.index.len());
+        memory + self.cold_only_len()
     }
 
     /// True when no entry is resident.

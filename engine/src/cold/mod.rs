@@ -647,6 +647,11 @@ impl ColdStore {
         }
     }
 
+    /// Live entries in the index.
+    pub(crate) fn len(&self) -> usize {
+        self.shared().index.len()
+    }
+
     /// The version tag of the index entry of `hash`, if any (pending ones
     /// included).
     pub(crate) fn tag_of(&self, hash: u64) -> Option<u32> {

@@ -131,6 +131,14 @@ impl<K: Hash + Eq> WarmIndex<K> {
             .is_some()
     }
 
+    /// How many keys satisfy `f`, one shard at a time.
+    pub(crate) fn count_keys(&self, mut f: impl FnMut(&K) -> bool) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| shard.read().iter().filter(|e| f(&e.key)).count())
+            .sum()
+    }
+
     /// Calls `f(hash, slot_size)` for every entry, one shard at a time.
     pub(crate) fn for_each(&self, mut f: impl FnMut(u64, u32)) {
         for shard in self.shards.iter() {

@@ -66,6 +66,10 @@ fn everything_survives_a_clean_restart_and_removes_stay_removed() {
     let c = cache(cold_config(dir.path()));
     let report = c.cold_recovery().unwrap();
     assert!(report.snapshot_rejected.is_none(), "{report:?}");
+    let present = (0..5_000u64)
+        .filter(|i| i % 7 != 0 || (*i >= 1 && (i - 1) % 11 == 0))
+        .count();
+    assert_eq!(c.len(), present, "every key on disk, counted once");
     for i in 0..5_000u64 {
         let got = c.get(&format!("k{i}"));
         let want = if i % 7 == 0 && (i < 1 || (i - 1) % 11 != 0) {
@@ -79,6 +83,8 @@ fn everything_survives_a_clean_restart_and_removes_stay_removed() {
     }
     let stats = c.stats();
     assert!(stats.cold.hits > 3_000 && stats.cold_movement.promotions > 3_000);
+    c.run_pending_tasks();
+    assert_eq!(c.len(), present, "promoted keys are still counted once");
 }
 
 #[test]
@@ -206,6 +212,10 @@ proptest! {
         for k in 0..=255u8 {
             prop_assert_eq!(c.get(&k), model.get(&k).cloned(), "key {}", k);
         }
+        // Each key once, whichever tiers hold it (a promoted key is in
+        // memory and on disk).
+        c.run_pending_tasks();
+        prop_assert_eq!(c.len(), model.len());
     }
 }
 

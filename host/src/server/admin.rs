@@ -96,9 +96,7 @@ pub(super) fn figures(shared: &Shared) -> Vec<Figure> {
         "maxclients",
         Int(config.server.maxclients as u64),
     );
-    add("memory", "used_memory", Int(shared.store.weighted_size()));
-    add("memory", "maxmemory", Int(shared.store.max_capacity()));
-    add("memory", "maxmemory_bound", Int(shared.store.bound()));
+    memory_figures(shared, &mut add);
     // The policy that runs now (after any swap), not the configured name.
     let running = shared
         .store
@@ -134,11 +132,7 @@ pub(super) fn figures(shared: &Shared) -> Vec<Figure> {
     add("stats", "keyspace_misses", Int(misses));
     add("stats", "evicted_keys", Int(stats.removals.evicted));
     add("stats", "expired_keys", Int(stats.removals.expired));
-    add(
-        "tiers",
-        "hot_entries",
-        Int(shared.store.len() as u64 - stats.warm_entries.min(shared.store.len() as u64)),
-    );
+    add("tiers", "hot_entries", Int(stats.entries));
     add("tiers", "hot_hits", Int(stats.hot.hits));
     add("tiers", "hot_misses", Int(stats.hot.misses));
     add("tiers", "hot_hit_ratio", Float(stats.hot.hit_ratio()));
@@ -278,12 +272,56 @@ pub(super) fn figures(shared: &Shared) -> Vec<Figure> {
         "write_policy",
         Text(format!("{:?}", shared.store.write_policy()).to_ascii_lowercase()),
     );
+    let keys = shared.store.len();
     add(
         "keyspace",
         "db0",
-        Text(format!("keys={},expires=0,avg_ttl=0", shared.store.len())),
+        Text(format!("keys={},expires=0,avg_ttl=0", keys)),
     );
     out
+}
+
+/// The memory section: what each tier holds in RAM and the total, the
+/// process's resident set, the budgets.
+fn memory_figures(shared: &Shared, add: &mut impl FnMut(&'static str, &str, Value)) {
+    use Value::{Int, Text};
+    let store = &shared.store;
+    let hot = store.weighted_size();
+    let (warm, warm_max) = store
+        .pool_stats()
+        .map_or((0, 0), |p| (p.held_bytes, p.max_bytes));
+    let cold_index = store.cold_stats().map_or(0, |c| c.index_bytes);
+    let total = hot + warm + cold_index;
+    add("memory", "used_memory", Int(total));
+    add(
+        "memory",
+        "used_memory_human",
+        Text(super::human_bytes(total)),
+    );
+    if let Some(rss) = resident_bytes() {
+        add("memory", "used_memory_rss", Int(rss));
+        add(
+            "memory",
+            "used_memory_rss_human",
+            Text(super::human_bytes(rss)),
+        );
+    }
+    add("memory", "used_memory_hot", Int(hot));
+    add("memory", "used_memory_warm", Int(warm));
+    add("memory", "used_memory_cold_index", Int(cold_index));
+    add("memory", "maxmemory", Int(store.max_capacity() + warm_max));
+    add("memory", "maxmemory_hot", Int(store.max_capacity()));
+    add("memory", "maxmemory_warm", Int(warm_max));
+    add("memory", "maxmemory_bound", Int(store.bound()));
+}
+
+/// The process's resident set size, from `VmRSS` in `/proc/self/status`
+/// (Linux; `None` elsewhere).
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    Some(kib << 10)
 }
 
 /// `INFO [section]` text.

@@ -35,10 +35,10 @@ impl Running {
                 .map_or_else(|| "-".to_owned(), |s| s.name)
         };
         let mut out = String::new();
-        let source = shared
-            .config_path
-            .as_ref()
-            .map_or_else(|| "the embedded default".to_owned(), |p| p.display().to_string());
+        let source = shared.config_path.as_ref().map_or_else(
+            || "the embedded default".to_owned(),
+            |p| p.display().to_string(),
+        );
         let _ = writeln!(
             out,
             "goldylox {} listening on {} (redis-cli -p {}), configuration: {source}",

@@ -451,7 +451,10 @@ mod tests {
         let err = Config::parse("[cache]\nwarm_bytes = \"12 parsecs\"\n", "z")
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("z:2:14:") && err.contains("not a size"), "{err}");
+        assert!(
+            err.starts_with("z:2:14:") && err.contains("not a size"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -475,13 +478,18 @@ mod tests {
         assert_eq!(c.cache.memory_bytes, 1 << 30);
         assert_eq!(c.cache.warm_bytes, 0);
         let cold = c.cache.cold.unwrap();
-        assert_eq!((cold.segment_bytes, cold.capacity_bytes), (1 << 20, 64 << 20));
+        assert_eq!(
+            (cold.segment_bytes, cold.capacity_bytes),
+            (1 << 20, 64 << 20)
+        );
         assert_eq!(cold.sync, "every 1000");
         let off = Config::parse("[cache.cold]\nenabled = false\n", "off").unwrap();
         assert!(off.cache.cold.is_none());
-        let err = Config::parse("[cache.cold]\ncapacity_bytes = \"1mb\"\n", "small")
-            .unwrap_err();
-        assert!(format!("{err:#}").contains("at least 4 segments"), "{err:#}");
+        let err = Config::parse("[cache.cold]\ncapacity_bytes = \"1mb\"\n", "small").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("at least 4 segments"),
+            "{err:#}"
+        );
     }
 
     #[test]
@@ -493,7 +501,10 @@ mod tests {
         };
         let c = Config::load_with(None, &overrides).unwrap();
         assert_eq!(c.server.listen, "0.0.0.0:7001".parse().unwrap());
-        assert_eq!(c.cache.cold.as_ref().unwrap().dir, PathBuf::from("/tmp/elsewhere"));
+        assert_eq!(
+            c.cache.cold.as_ref().unwrap().dir,
+            PathBuf::from("/tmp/elsewhere")
+        );
         assert_eq!(c.overrides, overrides);
     }
 }

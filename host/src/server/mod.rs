@@ -164,8 +164,8 @@ pub struct Policies {
 /// component), so a bad one fails here with the key that names it.
 pub fn resolve_policies(config: &Config, runtime: &Runtime) -> Result<Policies> {
     let c = &config.cache;
-    let hot = tier_policy(&c.policy, &c.params(), &c.auto_candidates, runtime)
-        .context("cache.policy")?;
+    let hot =
+        tier_policy(&c.policy, &c.params(), &c.auto_candidates, runtime).context("cache.policy")?;
     let warm = (c.warm_bytes > 0)
         .then(|| {
             tier_policy(
@@ -189,8 +189,12 @@ pub fn resolve_policies(config: &Config, runtime: &Runtime) -> Result<Policies> 
         .cold
         .as_ref()
         .map(|cold| {
-            failover_policy(&cold.failover, config::params(&cold.failover_params), runtime)
-                .context("cache.cold.failover")
+            failover_policy(
+                &cold.failover,
+                config::params(&cold.failover_params),
+                runtime,
+            )
+            .context("cache.cold.failover")
         })
         .transpose()?;
     Ok(Policies {

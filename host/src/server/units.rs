@@ -99,6 +99,10 @@ mod tests {
             let err = parse_size(text).unwrap_err();
             assert!(err.contains("is not a size"), "{text}: {err}");
         }
-        assert!(parse_size("99999999999tb").unwrap_err().contains("too large"));
+        assert!(
+            parse_size("99999999999tb")
+                .unwrap_err()
+                .contains("too large")
+        );
     }
 }

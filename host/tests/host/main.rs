@@ -10,5 +10,6 @@ mod engine;
 mod replay;
 mod serve;
 mod serve_admin;
+mod serve_default;
 mod wasm;
 mod zoo;

@@ -15,7 +15,6 @@ use super::serve::{TestServer, cmd, err_text};
 /// it.
 fn temp_config(name: &str, text: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("goldylox-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("goldylox.toml");
     write_config(&path, text).unwrap();
@@ -51,7 +50,8 @@ fn reload_applies_good_files_and_refuses_bad_ones_whole() {
     let () = redis::cmd("SET").arg("k").arg("v").query(&mut c).unwrap();
 
     // Bad TOML: refused with file:line, nothing changes.
-    write_config(&path,
+    write_config(
+        &path,
         default.replace("maxclients = 10000", "maxclients = 10000\nbogus = 1"),
     )
     .unwrap();
@@ -62,7 +62,8 @@ fn reload_applies_good_files_and_refuses_bad_ones_whole() {
     );
     assert!(err.contains("running configuration kept"), "{err}");
     // A component that does not load: refused, the policy stays.
-    write_config(&path,
+    write_config(
+        &path,
         default.replace(
             "policy = \"wasm:s3fifo\"",
             "policy = \"/nonexistent/p.wasm\"",
@@ -246,7 +247,8 @@ fn a_policy_swap_by_reload_under_load_fails_no_command() {
     ];
     let mut admin = server.client();
     for spec in specs.iter().cycle().take(10) {
-        write_config(&path,
+        write_config(
+            &path,
             default.replace("policy = \"wasm:s3fifo\"", &format!("policy = \"{spec}\"")),
         )
         .unwrap();
@@ -293,7 +295,8 @@ fn the_binary_reloads_on_sighup_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let mut c = c.expect("the server did not start");
-    write_config(&path,
+    write_config(
+        &path,
         text.replace("maxclients = 10000", "maxclients = 555"),
     )
     .unwrap();
