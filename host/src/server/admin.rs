@@ -364,6 +364,10 @@ impl super::commands::Server for Shared {
         self.config().server.password.clone()
     }
 
+    fn max_bulk_bytes(&self) -> usize {
+        self.config().server.max_bulk_bytes
+    }
+
     fn info(&self, section: Option<&str>) -> String {
         info(self, section)
     }

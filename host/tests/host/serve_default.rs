@@ -11,17 +11,17 @@ use std::time::{Duration, Instant};
 use redis::Commands;
 
 /// `goldylox serve ARGS` in `dir`, with a client once it answers.
-struct Served {
-    child: Child,
-    client: redis::Connection,
+pub(crate) struct Served {
+    pub(crate) child: Child,
+    pub(crate) client: redis::Connection,
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }
 
-fn serve(dir: &Path, port: u16, args: &[&str]) -> Served {
+pub(crate) fn serve(dir: &Path, port: u16, args: &[&str]) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_goldylox"))
         .current_dir(dir)
         .args(["serve", "--port", &port.to_string()])
@@ -69,6 +69,18 @@ impl Served {
         assert!(status.success(), "SIGTERM is a clean exit: {status}\n{log}");
         log
     }
+}
+
+/// The resident set of process `pid`, in bytes (`VmRSS`).
+pub(crate) fn rss_of(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap();
+    kib << 10
 }
 
 fn info_field(c: &mut redis::Connection, name: &str) -> u64 {

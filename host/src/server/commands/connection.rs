@@ -1,0 +1,241 @@
+//! Connection and server commands: PING, AUTH, HELLO, SELECT, INFO,
+//! CONFIG, CLIENT, COMMAND, FUNCTION and the `GOLDYLOX` admin commands.
+
+use bytes::BytesMut;
+
+use super::{Client, Ctx, Server, arity_error, lower, not_integer, parse_i64, syntax_error};
+use crate::server::resp::reply;
+
+pub(super) fn ping(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
+    match args.len() {
+        1 => reply::simple(c.out, "PONG"),
+        2 => reply::bulk(c.out, &args[1]),
+        _ => arity_error(c.out, "ping"),
+    }
+}
+
+pub(super) fn echo(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
+    reply::bulk(c.out, &args[1]);
+}
+
+pub(super) fn quit(c: &mut Ctx<'_>, _: &mut [Vec<u8>]) {
+    reply::ok(c.out);
+    c.close = true;
+}
+
+pub(super) fn select(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
+    match parse_i64(&args[1]) {
+        Some(0) => reply::ok(c.out),
+        Some(_) => reply::error(c.out, "ERR DB index is out of range"),
+        None => not_integer(c.out),
+    }
+}
+
+pub(super) fn auth_command(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
+    auth(c.server, c.client, args, c.out);
+}
+
+pub(super) fn hello_command(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
+    hello(c.server, c.client, args, c.out);
+}
+
+pub(super) fn info(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
+    let section = args.get(1).map(|a| lower(a));
+    let text = c.server.info(section.as_deref());
+    reply::bulk(c.out, text.as_bytes());
+}
+
+pub(super) fn config_command(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
+    config(c.server, args, c.out);
+}
+
+pub(super) fn client_command(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
+    client(c.client, args, c.out);
+}
+
+/// `FUNCTION FLUSH|LIST|…`: there are no functions (no scripting), so
+/// flushing succeeds and listing is empty; loading is refused.
+pub(super) fn function(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
+    match lower(&args[1]).as_str() {
+        "flush" if args.len() <= 3 => reply::ok(c.out),
+        "list" => reply::array(c.out, 0),
+        "load" | "restore" | "delete" | "dump" | "kill" | "stats" => reply::error(
+            c.out,
+            "ERR goldylox has no scripting: functions are not supported",
+        ),
+        _ => reply::error(
+            c.out,
+            &format!(
+                "ERR unknown subcommand '{}'. Try FUNCTION HELP.",
+                String::from_utf8_lossy(&args[1])
+            ),
+        ),
+    }
+}
+
+pub(super) fn goldylox(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
+    match c.server.admin(&args[1..]) {
+        Ok(lines) => {
+            reply::array(c.out, lines.len());
+            for line in lines {
+                reply::bulk(c.out, line.as_bytes());
+            }
+        }
+        Err(message) => reply::error(c.out, &message),
+    }
+}
+
+fn auth(server: &dyn Server, client: &mut Client, args: &[Vec<u8>], out: &mut BytesMut) {
+    let Some(password) = server.password() else {
+        reply::error(
+            out,
+            "ERR AUTH <password> called without any password configured for the default user. \
+             Are you sure your configuration is correct?",
+        );
+        return;
+    };
+    let (user, given) = match args.len() {
+        2 => (None, &args[1]),
+        3 => (Some(&args[1]), &args[2]),
+        _ => return syntax_error(out),
+    };
+    let user_ok = user.is_none_or(|u| u.as_slice() == b"default");
+    if user_ok && given.as_slice() == password.as_bytes() {
+        client.authenticated = true;
+        reply::ok(out);
+    } else {
+        reply::error(
+            out,
+            "WRONGPASS invalid username-password pair or user is disabled.",
+        );
+    }
+}
+
+fn hello(server: &dyn Server, client: &mut Client, args: &[Vec<u8>], out: &mut BytesMut) {
+    if let Some(version) = args.get(1) {
+        match parse_i64(version) {
+            Some(2) => {}
+            Some(3) => {
+                return reply::error(out, "NOPROTO sorry, this protocol version is not supported");
+            }
+            _ => return reply::error(out, "NOPROTO sorry, this protocol version is not supported"),
+        }
+    }
+    let mut i = 2;
+    while i < args.len() {
+        match lower(&args[i]).as_str() {
+            "auth" if i + 2 < args.len() => {
+                let creds = [args[i].clone(), args[i + 1].clone(), args[i + 2].clone()];
+                let mut scratch = BytesMut::new();
+                auth(server, client, &creds, &mut scratch);
+                if !client.authenticated {
+                    out.extend_from_slice(&scratch);
+                    return;
+                }
+                i += 3;
+            }
+            "setname" if i + 1 < args.len() => {
+                client.name = Some(args[i + 1].clone());
+                i += 2;
+            }
+            _ => return syntax_error(out),
+        }
+    }
+    if !client.authenticated {
+        return reply::error(
+            out,
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+        );
+    }
+    let fields: [(&str, String); 7] = [
+        ("server", "goldylox".into()),
+        ("version", env!("CARGO_PKG_VERSION").into()),
+        ("proto", "2".into()),
+        ("id", client.id.to_string()),
+        ("mode", "standalone".into()),
+        ("role", "master".into()),
+        ("modules", String::new()),
+    ];
+    reply::array(out, fields.len() * 2);
+    for (k, v) in fields {
+        reply::bulk(out, k.as_bytes());
+        if k == "proto" || k == "id" {
+            reply::int(out, v.parse().unwrap_or(0));
+        } else if k == "modules" {
+            reply::array(out, 0);
+        } else {
+            reply::bulk(out, v.as_bytes());
+        }
+    }
+}
+
+fn config(server: &dyn Server, args: &[Vec<u8>], out: &mut BytesMut) {
+    let sub = lower(&args[1]);
+    match (sub.as_str(), args.len()) {
+        ("get", n) if n >= 3 => {
+            let mut pairs = Vec::new();
+            for pattern in &args[2..] {
+                pairs.extend(server.config_get(&lower(pattern)));
+            }
+            pairs.sort();
+            pairs.dedup();
+            reply::array(out, pairs.len() * 2);
+            for (k, v) in pairs {
+                reply::bulk(out, k.as_bytes());
+                reply::bulk(out, v.as_bytes());
+            }
+        }
+        ("set", n) if n >= 4 && n.is_multiple_of(2) => {
+            for pair in args[2..].chunks(2) {
+                let (name, value) = (
+                    lower(&pair[0]),
+                    String::from_utf8_lossy(&pair[1]).into_owned(),
+                );
+                if let Err(message) = server.config_set(&name, &value) {
+                    return reply::error(out, &message);
+                }
+            }
+            reply::ok(out);
+        }
+        ("resetstat" | "rewrite", 2) => reply::ok(out),
+        ("get" | "set", _) => arity_error(out, &format!("config|{sub}")),
+        _ => reply::error(
+            out,
+            &format!(
+                "ERR unknown subcommand '{}'. Try CONFIG HELP.",
+                String::from_utf8_lossy(&args[1])
+            ),
+        ),
+    }
+}
+
+fn client(client: &mut Client, args: &[Vec<u8>], out: &mut BytesMut) {
+    let sub = lower(&args[1]);
+    match (sub.as_str(), args.len()) {
+        ("id", 2) => reply::int(out, client.id as i64),
+        ("getname", 2) => match &client.name {
+            Some(name) => reply::bulk(out, name),
+            None => reply::nil(out),
+        },
+        ("setname", 3) => {
+            if args[2].iter().any(|&b| b <= b' ' || b > b'~') {
+                return reply::error(
+                    out,
+                    "ERR Client names cannot contain spaces, newlines or special characters.",
+                );
+            }
+            client.name = (!args[2].is_empty()).then(|| args[2].clone());
+            reply::ok(out);
+        }
+        // Client libraries announce themselves (Redis 7.2); accept it.
+        ("setinfo", 4) => reply::ok(out),
+        ("id" | "getname" | "setname" | "setinfo", _) => arity_error(out, &format!("client|{sub}")),
+        _ => reply::error(
+            out,
+            &format!(
+                "ERR unknown subcommand '{}'. Try CLIENT HELP.",
+                String::from_utf8_lossy(&args[1])
+            ),
+        ),
+    }
+}
