@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::Shared;
-use super::admin::{Value, figures};
+use super::info::{Value, figures};
 
 /// Largest request head read from a scraper.
 const MAX_REQUEST: usize = 8 << 10;

@@ -15,6 +15,7 @@
 mod admin;
 mod banner;
 pub mod commands;
+mod info;
 pub use banner::{describe, human_bytes};
 pub mod config;
 mod metrics;
@@ -249,6 +250,7 @@ struct Shared {
     connections_total: AtomicU64,
     rejected_connections: AtomicU64,
     commands_total: AtomicU64,
+    command_stats: commands::CommandStats,
     protocol_errors: AtomicU64,
 }
 
@@ -325,6 +327,7 @@ pub async fn start(
         connections_total: AtomicU64::new(0),
         rejected_connections: AtomicU64::new(0),
         commands_total: AtomicU64::new(0),
+        command_stats: commands::CommandStats::default(),
         protocol_errors: AtomicU64::new(0),
     });
     let (stop, stopped) = watch::channel(false);

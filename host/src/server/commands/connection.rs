@@ -23,6 +23,16 @@ pub(super) fn quit(c: &mut Ctx<'_>, _: &mut [Vec<u8>]) {
     c.close = true;
 }
 
+/// `TIME`: Unix seconds and microseconds.
+pub(super) fn time(c: &mut Ctx<'_>, _: &mut [Vec<u8>]) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    reply::array(c.out, 2);
+    reply::bulk(c.out, now.as_secs().to_string().as_bytes());
+    reply::bulk(c.out, now.subsec_micros().to_string().as_bytes());
+}
+
 pub(super) fn select(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
     match parse_i64(&args[1]) {
         Some(0) => reply::ok(c.out),
@@ -40,8 +50,8 @@ pub(super) fn hello_command(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
 }
 
 pub(super) fn info(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
-    let section = args.get(1).map(|a| lower(a));
-    let text = c.server.info(section.as_deref());
+    let sections: Vec<String> = args[1..].iter().map(|a| lower(a)).collect();
+    let text = c.server.info(&sections);
     reply::bulk(c.out, text.as_bytes());
 }
 

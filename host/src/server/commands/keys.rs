@@ -1,13 +1,11 @@
 //! Key and expiry commands: existence, deletion, time to live, types.
 
-use std::time::Duration;
-
 use bytes::BytesMut;
 use goldylox::Expiration;
 
 use super::{
-    Ctx, RMW_RETRIES, Store, lower, not_integer, now_unix_ms, parse_i64, store_error, syntax_error,
-    ttl_ms,
+    Ctx, RMW_RETRIES, Store, after_ns, lower, not_integer, now_unix_ns, parse_i64, store_error,
+    syntax_error, ttl_ns,
 };
 use crate::server::resp::reply;
 
@@ -67,7 +65,7 @@ pub(super) fn expiretime(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
         None => reply::int(c.out, -2),
         Some(None) => reply::int(c.out, -1),
         Some(Some(left)) => {
-            let at_ms = now_unix_ms() + left.as_millis() as i64;
+            let at_ms = ((now_unix_ns() + left.as_nanos() as i128 + 500_000) / 1_000_000) as i64;
             reply::int(c.out, if ms { at_ms } else { (at_ms + 500) / 1000 });
         }
     }
@@ -119,35 +117,35 @@ fn expire(store: &Store, name: &str, args: &[Vec<u8>], out: &mut BytesMut) {
     }
     let unit_ms = name.starts_with('p');
     let absolute = name.ends_with("at");
-    let Some(ms) = ttl_ms(amount, unit_ms, absolute) else {
+    let Some(ns) = ttl_ns(amount, unit_ms, absolute) else {
         return reply::error(out, &format!("ERR invalid expire time in '{name}' command"));
     };
     for _ in 0..RMW_RETRIES {
         let Some(value) = store.get(key) else {
             return reply::int(out, 0);
         };
-        let current_ms = match store.time_to_live(key) {
+        let current_ns = match store.time_to_live(key) {
             None => return reply::int(out, 0),
             Some(None) => None,
-            Some(Some(left)) => Some(left.as_millis() as i64),
+            Some(Some(left)) => Some(left.as_nanos() as i128),
         };
         let allowed = match flag.as_deref() {
-            Some("nx") => current_ms.is_none(),
-            Some("xx") => current_ms.is_some(),
+            Some("nx") => current_ns.is_none(),
+            Some("xx") => current_ns.is_some(),
             // No expiry counts as an infinite TTL.
-            Some("gt") => current_ms.is_some_and(|c| ms > c),
-            Some("lt") => current_ms.is_none_or(|c| ms < c),
+            Some("gt") => current_ns.is_some_and(|c| ns > c),
+            Some("lt") => current_ns.is_none_or(|c| ns < c),
             _ => true,
         };
         if !allowed {
             return reply::int(out, 0);
         }
-        if ms <= 0 {
+        if ns <= 0 {
             // An expire time in the past deletes the key.
             let removed = store.remove(key.as_slice()).is_some();
             return reply::int(out, i64::from(removed));
         }
-        let expiration = Expiration::After(Duration::from_millis(ms as u64));
+        let expiration = after_ns(ns);
         match store.compare_and_set(key.clone(), Some(&value), value.clone(), expiration) {
             Ok(true) => return reply::int(out, 1),
             Ok(false) => continue,

@@ -14,7 +14,8 @@ mod keys;
 mod strings;
 pub mod table;
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 use goldylox::Cache;
@@ -48,8 +49,11 @@ pub struct Client {
 pub trait Server {
     /// The password clients must `AUTH` with, if any.
     fn password(&self) -> Option<String>;
-    /// `INFO [section]`: the report text.
-    fn info(&self, section: Option<&str>) -> String;
+    /// `INFO [section …]` (lower-case names; none: the default sections):
+    /// the report text.
+    fn info(&self, sections: &[String]) -> String;
+    /// The per-command counters `execute` keeps.
+    fn command_stats(&self) -> &CommandStats;
     /// `CONFIG GET pattern`: matching (name, value) pairs.
     fn config_get(&self, pattern: &str) -> Vec<(String, String)>;
     /// `CONFIG SET name value`: `Err(message)` with a Redis-style error.
@@ -58,6 +62,43 @@ pub trait Server {
     fn admin(&self, args: &[Vec<u8>]) -> Result<Vec<String>, String>;
     /// The largest string a command may build (`proto-max-bulk-len`).
     fn max_bulk_bytes(&self) -> usize;
+}
+
+/// One command's counters (`INFO commandstats`).
+#[derive(Debug, Default)]
+pub struct CommandCounters {
+    /// Times it ran.
+    pub calls: AtomicU64,
+    /// Microseconds it ran, in all.
+    pub usec: AtomicU64,
+    /// Times it was refused before running (arity, authentication).
+    pub rejected: AtomicU64,
+    /// Times it ran and answered an error.
+    pub failed: AtomicU64,
+}
+
+/// Counters for every command of the table, in its order.
+#[derive(Debug)]
+pub struct CommandStats {
+    slots: Box<[CommandCounters]>,
+}
+
+impl Default for CommandStats {
+    fn default() -> Self {
+        CommandStats {
+            slots: table::TABLE
+                .iter()
+                .map(|_| CommandCounters::default())
+                .collect(),
+        }
+    }
+}
+
+impl CommandStats {
+    /// Each command's name with its counters, in table order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &CommandCounters)> {
+        table::TABLE.iter().map(|s| s.name).zip(self.slots.iter())
+    }
 }
 
 /// What a command's handler works with.
@@ -87,18 +128,24 @@ pub fn execute(
         return Next::Continue;
     };
     // As in Redis 7: an unknown name is refused before authentication.
-    let Some(spec) = table::lookup(first) else {
+    let Some(index) = table::lookup_index(first) else {
         unknown_command(out, args);
         return Next::Continue;
     };
+    let spec = &table::TABLE[index];
+    let counters = &server.command_stats().slots[index];
     if !client.authenticated && spec.flags & table::NO_AUTH == 0 {
+        counters.rejected.fetch_add(1, Ordering::Relaxed);
         reply::error(out, "NOAUTH Authentication required.");
         return Next::Continue;
     }
     if !spec.accepts(args.len()) {
+        counters.rejected.fetch_add(1, Ordering::Relaxed);
         arity_error(out, spec.name);
         return Next::Continue;
     }
+    let reply_at = out.len();
+    let started = Instant::now();
     let mut ctx = Ctx {
         store,
         server,
@@ -107,6 +154,12 @@ pub fn execute(
         close: false,
     };
     (spec.handler)(&mut ctx, args);
+    let usec = started.elapsed().as_micros() as u64;
+    counters.calls.fetch_add(1, Ordering::Relaxed);
+    counters.usec.fetch_add(usec, Ordering::Relaxed);
+    if ctx.out.get(reply_at) == Some(&b'-') {
+        counters.failed.fetch_add(1, Ordering::Relaxed);
+    }
     if ctx.close {
         Next::Close
     } else {
@@ -174,26 +227,38 @@ pub fn parse_i64(arg: &[u8]) -> Option<i64> {
 }
 
 fn now_unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    (now_unix_ns() / 1_000_000) as i64
 }
 
-/// Milliseconds to live from a relative or absolute expire argument:
-/// `None` if it overflows. May be zero or negative (already expired).
-fn ttl_ms(amount: i64, unit_ms: bool, absolute: bool) -> Option<i64> {
+fn now_unix_ns() -> i128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128)
+}
+
+/// Nanoseconds to live from a relative or absolute expire argument (an
+/// absolute one converted at nanosecond precision, so that `PEXPIRETIME`
+/// gives back the millisecond `PXAT` set): `None` if it overflows, as in
+/// Redis. May be zero or negative (already expired).
+fn ttl_ns(amount: i64, unit_ms: bool, absolute: bool) -> Option<i128> {
     let ms = if unit_ms {
         amount
     } else {
         amount.checked_mul(1000)?
     };
     if absolute {
-        ms.checked_sub(now_unix_ms())
+        Some(i128::from(ms) * 1_000_000 - now_unix_ns())
     } else {
         // Redis also rejects relative times whose absolute deadline overflows.
         now_unix_ms().checked_add(ms)?;
-        Some(ms)
+        Some(i128::from(ms) * 1_000_000)
     }
+}
+
+/// An expiration `ns` nanoseconds from now (now, if not positive).
+fn after_ns(ns: i128) -> goldylox::Expiration {
+    let ns = u64::try_from(ns.max(0)).unwrap_or(u64::MAX);
+    goldylox::Expiration::After(std::time::Duration::from_nanos(ns))
 }
 
 fn store_error(out: &mut BytesMut, e: &goldylox::Error) {

@@ -1,12 +1,11 @@
 //! String commands: GET, SET and their family, counters, ranges.
 
-use std::time::Duration;
-
 use bytes::BytesMut;
 use goldylox::{Expiration, SetIf};
 
 use super::{
-    Ctx, RMW_RETRIES, Store, lower, not_integer, parse_i64, store_error, syntax_error, ttl_ms,
+    Ctx, RMW_RETRIES, Store, after_ns, lower, not_integer, parse_i64, store_error, syntax_error,
+    ttl_ns,
 };
 use crate::server::resp::reply;
 
@@ -70,17 +69,17 @@ pub(super) fn setex(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
     let Some(amount) = parse_i64(&args[2]) else {
         return not_integer(c.out);
     };
-    let ms = (amount > 0)
-        .then(|| ttl_ms(amount, name == "psetex", false))
+    let ns = (amount > 0)
+        .then(|| ttl_ns(amount, name == "psetex", false))
         .flatten();
-    let Some(ms) = ms else {
+    let Some(ns) = ns else {
         return reply::error(
             c.out,
             &format!("ERR invalid expire time in '{name}' command"),
         );
     };
     let (key, value) = (std::mem::take(&mut args[1]), std::mem::take(&mut args[3]));
-    let expiration = Expiration::After(Duration::from_millis(ms as u64));
+    let expiration = after_ns(ns);
     match c.store.put(key, value, expiration) {
         Ok(()) => reply::ok(c.out),
         Err(e) => store_error(c.out, &e),
@@ -196,10 +195,10 @@ pub(super) fn set(store: &Store, args: &mut [Vec<u8>], out: &mut BytesMut) {
                 }
                 let unit_ms = opt.starts_with('p');
                 let absolute = opt.ends_with("at");
-                let Some(ms) = ttl_ms(amount, unit_ms, absolute) else {
+                let Some(ns) = ttl_ns(amount, unit_ms, absolute) else {
                     return reply::error(out, invalid());
                 };
-                expiration = Expiration::After(Duration::from_millis(ms.max(0) as u64));
+                expiration = after_ns(ns);
                 expiry_given = true;
                 i += 1;
             }
@@ -250,8 +249,8 @@ pub(super) fn getex(store: &Store, args: &[Vec<u8>], out: &mut BytesMut) {
             if amount <= 0 {
                 return reply::error(out, invalid);
             }
-            match ttl_ms(amount, opt.starts_with('p'), opt.ends_with("at")) {
-                Some(ms) => Some(Expiration::After(Duration::from_millis(ms.max(0) as u64))),
+            match ttl_ns(amount, opt.starts_with('p'), opt.ends_with("at")) {
+                Some(ns) => Some(after_ns(ns)),
                 None => return reply::error(out, invalid),
             }
         }
@@ -350,14 +349,15 @@ pub(super) fn incrbyfloat(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
     reply::error(c.out, "ERR too much contention on the key, try again");
 }
 
-/// Parses a float as Redis's `string2ld` does: no spaces, finite.
+/// Parses a float as Redis's `string2ld` does: no spaces, not NaN
+/// (infinities parse; INCRBYFLOAT then refuses to produce one).
 pub(super) fn parse_f64(arg: &[u8]) -> Option<f64> {
     let s = std::str::from_utf8(arg).ok()?;
     if s.is_empty() || s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
         return None;
     }
     let x: f64 = s.parse().ok()?;
-    x.is_finite().then_some(x)
+    (!x.is_nan()).then_some(x)
 }
 
 /// A float as Redis prints a computed one: shortest exact decimal, no
@@ -390,7 +390,7 @@ mod tests {
         assert_eq!(parse_f64(b"10.5"), Some(10.5));
         assert_eq!(parse_f64(b"5.0e3"), Some(5000.0));
         assert_eq!(parse_f64(b" 1"), None);
-        assert_eq!(parse_f64(b"inf"), None);
+        assert_eq!(parse_f64(b"+inf"), Some(f64::INFINITY));
         assert_eq!(parse_f64(b"nan"), None);
         assert_eq!(format_f64(10.5 + 0.1), "10.6");
         assert_eq!(format_f64(5000.0), "5000");

@@ -158,6 +158,7 @@ pub static TABLE: &[Spec] = &[
     spec("setrange", 4, W | DENY_OOM, ONE, strings::setrange),
     spec("strlen", 2, R | F, ONE, strings::strlen),
     spec("substr", 4, R, ONE, strings::getrange),
+    spec("time", 1, F, NONE, connection::time),
     spec("touch", -2, R | F, ALL, keys::touch),
     spec("ttl", 2, R | F, ONE, keys::ttl),
     spec("type", 2, R | F, ONE, keys::type_of),
@@ -166,6 +167,11 @@ pub static TABLE: &[Spec] = &[
 
 /// The command named `name` (any case).
 pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
+    lookup_index(name).map(|i| &TABLE[i])
+}
+
+/// The position in [`TABLE`] of the command named `name` (any case).
+pub fn lookup_index(name: &[u8]) -> Option<usize> {
     // Lower-cased on the stack: no command name is longer than this.
     let mut buf = [0u8; 16];
     let lowered = buf.get_mut(..name.len())?;
@@ -176,7 +182,6 @@ pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
     TABLE
         .binary_search_by(|s| s.name.as_bytes().cmp(lowered))
         .ok()
-        .map(|i| &TABLE[i])
 }
 
 /// `COMMAND`, `COMMAND COUNT|INFO|DOCS|LIST`, from the table.

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Redis 7.0.15's own test suite (../shared/redis-tests, unmodified) in
+# external mode against `goldylox serve` (issue #13): one file at a time,
+# pass / fail / skip per file, and the line where a file stopped.
+#   bash scripts/redis_tests.sh                    # the files of issue #13
+#   bash scripts/redis_tests.sh unit/type/string   # some files
+# Needs tclsh (apt-get install tcl). A test is skipped only through
+# scripts/redis_tests.skip, each entry with its reason.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+suite="$repo/../shared/redis-tests"
+[ -d "$suite" ] || { echo "needs $suite (the shared Redis test suite)" >&2; exit 1; }
+command -v tclsh >/dev/null || { echo "needs tclsh: apt-get install tcl" >&2; exit 1; }
+files=("$@")
+[ ${#files[@]} -gt 0 ] || files=(unit/type/string unit/type/incr unit/expire unit/keyspace
+  unit/scan unit/protocol unit/info-command unit/quit unit/auth unit/type/hash)
+port=${GOLDYLOX_TEST_PORT:-6393}
+work=$(mktemp -d)
+server=
+cleanup() {
+  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+(cd "$repo" && cargo build --release -q -p goldylox-host)
+cp -r "$suite" "$work/redis-tests"
+# The skip list: "file | test name | reason" or "tag | TAG | reason" lines.
+skips=()
+trim() { local s="$1"; s="${s#"${s%%[![:space:]]*}"}"; echo "${s%"${s##*[![:space:]]}"}"; }
+while IFS='|' read -r file name _reason; do
+  file=$(trim "$file"); name=$(trim "${name:-}")
+  if [ -z "$file" ] || [ "${file:0:1}" = "#" ]; then continue; fi
+  skips+=("$file|$name")
+done < "$repo/scripts/redis_tests.skip"
+
+"$repo/target/release/goldylox" serve --port "$port" --dir "$work/data" 2> "$work/serve.log" &
+server=$!
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+
+failed=0
+printf '%-22s %5s %5s %5s  %s\n' file pass fail skip note
+for f in "${files[@]}"; do
+  args=()
+  for s in "${skips[@]+"${skips[@]}"}"; do
+    case "${s%%|*}" in
+      tag) args+=(--tags "-${s#*|}") ;;
+      "$f") args+=(--skiptest "${s#*|}") ;;
+    esac
+  done
+  log="$work/$(echo "$f" | tr / _).log"
+  set +e
+  (cd "$work/redis-tests" && timeout 900 tclsh tests/test_helper.tcl --host 127.0.0.1 \
+    --port "$port" --singledb --single "$f" "${args[@]+"${args[@]}"}" > "$log" 2>&1)
+  rc=$?
+  set -e
+  clean=$(sed 's/\x1b\[[0-9;]*m//g' "$log")
+  pass=$(grep -c '^\[ok\]' <<<"$clean" || true)
+  fail=$(grep -c '^\[\(err\|exception\)\]' <<<"$clean" || true)
+  skip=$(grep -c '^\[\(skip\|ignore\)\]' <<<"$clean" || true)
+  note=""
+  if [ "$rc" -ne 0 ] || [ "$fail" -ne 0 ]; then
+    failed=1
+    note=$(grep -m1 -A3 '^\[\(err\|exception\)\]\|^Expected\|ERR ' <<<"$clean" | tr '\n' ' ' | cut -c1-160)
+    [ "$fail" -eq 0 ] && fail=1
+  fi
+  printf '%-22s %5s %5s %5s  %s\n' "$f" "$pass" "$fail" "$skip" "$note"
+  [ -n "${REDIS_TESTS_VERBOSE:-}" ] && grep -v '^\[ok\]' <<<"$clean" | head -40
+done
+exit $failed
