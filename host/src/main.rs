@@ -206,6 +206,7 @@ async fn wait_for_signals(running: &server::Running) -> Result<()> {
         tokio::select! {
             r = tokio::signal::ctrl_c() => return r.context("waiting for SIGINT"),
             _ = term.recv() => return Ok(()),
+            () = running.stop_requested() => return Ok(()),
             _ = hup.recv() => match running.reload().await {
                 Ok(changes) => log::info!("SIGHUP reload: {}", changes.join("; ")),
                 Err(e) => log::error!("SIGHUP reload refused, running configuration kept: {e:#}"),

@@ -539,8 +539,15 @@ where
     /// policy, evicts down to the capacity, and stops the maintenance thread.
     /// Reads keep working. Idempotent.
     pub fn shutdown(&self) {
+        self.shutdown_with(true);
+    }
+
+    /// [`Cache::shutdown`], persisting the memory tiers to the cold tier
+    /// first only if `persist` (Redis's `SHUTDOWN SAVE` and `NOSAVE`).
+    pub fn shutdown_with(&self, persist: bool) {
         self.shared().closed.store(true, Ordering::Release);
-        if let Some(cold) = &self.shared().cold
+        if persist
+            && let Some(cold) = &self.shared().cold
             && cold.health.usable()
             && let Err(e) = self.persist()
         {

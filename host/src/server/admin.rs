@@ -33,6 +33,16 @@ impl super::commands::Server for Shared {
         super::info::info(self, sections)
     }
 
+    fn shutdown(&self, save: bool) {
+        log::info!(
+            "SHUTDOWN {}: stopping",
+            if save { "SAVE" } else { "NOSAVE" }
+        );
+        self.persist_on_stop
+            .store(save, std::sync::atomic::Ordering::Release);
+        let _ = self.stop.send(true);
+    }
+
     fn command_stats(&self) -> &super::commands::CommandStats {
         &self.command_stats
     }

@@ -251,6 +251,11 @@ struct Shared {
     rejected_connections: AtomicU64,
     commands_total: AtomicU64,
     command_stats: commands::CommandStats,
+    /// Set to stop the server (signals, `Running::shutdown`, `SHUTDOWN`).
+    stop: watch::Sender<bool>,
+    /// Whether stopping persists the memory tiers to the cold tier
+    /// (`SHUTDOWN NOSAVE` clears it).
+    persist_on_stop: std::sync::atomic::AtomicBool,
     protocol_errors: AtomicU64,
 }
 
@@ -272,7 +277,6 @@ pub struct Running {
     /// The address of the Prometheus endpoint, if enabled.
     pub metrics_addr: Option<std::net::SocketAddr>,
     shared: Arc<Shared>,
-    stop: watch::Sender<bool>,
     done: tokio::sync::oneshot::Receiver<()>,
 }
 
@@ -289,8 +293,15 @@ impl Running {
     /// Stops accepting, lets connections finish what they have read, shuts
     /// the cache down, and returns when all of that is done.
     pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
+        let _ = self.shared.stop.send(true);
         let _ = self.done.await;
+    }
+
+    /// Returns once a stop is asked for from inside (the `SHUTDOWN`
+    /// command); then call [`Running::shutdown`].
+    pub async fn stop_requested(&self) {
+        let mut stopped = self.shared.stop.subscribe();
+        let _ = stopped.wait_for(|&stop| stop).await;
     }
 }
 
@@ -315,6 +326,7 @@ pub async fn start(
         None => None,
     };
     let metrics_addr = metrics.as_ref().map(|l| l.local_addr()).transpose()?;
+    let (stop, stopped) = watch::channel(false);
     let shared = Arc::new(Shared {
         config: std::sync::RwLock::new(Arc::new(config)),
         config_path: path,
@@ -329,8 +341,9 @@ pub async fn start(
         commands_total: AtomicU64::new(0),
         command_stats: commands::CommandStats::default(),
         protocol_errors: AtomicU64::new(0),
+        stop,
+        persist_on_stop: std::sync::atomic::AtomicBool::new(true),
     });
-    let (stop, stopped) = watch::channel(false);
     let (done_tx, done) = tokio::sync::oneshot::channel();
     tokio::spawn(reload::watch_file(Arc::clone(&shared), stopped.clone()));
     if let Some(listener) = metrics {
@@ -346,7 +359,6 @@ pub async fn start(
         addr,
         metrics_addr,
         shared,
-        stop,
         done,
     })
 }
@@ -386,7 +398,8 @@ async fn accept_loop(
     drop(listener);
     while tasks.join_next().await.is_some() {}
     let store = shared.store.clone();
-    let _ = tokio::task::spawn_blocking(move || store.shutdown()).await;
+    let persist = shared.persist_on_stop.load(Ordering::Acquire);
+    let _ = tokio::task::spawn_blocking(move || store.shutdown_with(persist)).await;
     log::info!("goldylox stopped");
     let _ = done.send(());
 }

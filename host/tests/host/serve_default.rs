@@ -238,3 +238,42 @@ fn check_config_validates_without_starting() {
         "{err}"
     );
 }
+
+#[test]
+fn shutdown_persists_the_memory_tiers_unless_nosave() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let exits = |mut s: Served, how: &[&str]| {
+        let mut cmd = redis::cmd("SHUTDOWN");
+        for a in how {
+            cmd.arg(*a);
+        }
+        // Success has no reply: the connection closes.
+        let closed: redis::RedisResult<redis::Value> = cmd.query(&mut s.client);
+        assert!(closed.is_err(), "{closed:?}");
+        let status = s.child.wait().unwrap();
+        assert!(status.success(), "SHUTDOWN is a clean exit: {status}");
+    };
+    let mut s = serve(dir.path(), port, &[]);
+    let () = s.client.set("kept", "1").unwrap();
+    let err = redis::cmd("SHUTDOWN")
+        .arg("SAVE")
+        .arg("NOSAVE")
+        .query::<()>(&mut s.client)
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ERR"), "{err:?}");
+    exits(s, &[]);
+
+    let mut s = serve(dir.path(), port, &[]);
+    let got: Option<String> = s.client.get("kept").unwrap();
+    assert_eq!(got.as_deref(), Some("1"), "SHUTDOWN saved the hot tier");
+    let () = s.client.set("dropped", "2").unwrap();
+    exits(s, &["NOSAVE"]);
+
+    let mut s = serve(dir.path(), port, &[]);
+    let got: Option<String> = s.client.get("dropped").unwrap();
+    assert_eq!(got, None, "NOSAVE left the memory tiers unsaved");
+    let got: Option<String> = s.client.get("kept").unwrap();
+    assert_eq!(got.as_deref(), Some("1"), "what was on disk stays");
+    exits(s, &["SAVE", "NOW"]);
+}

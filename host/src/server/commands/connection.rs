@@ -23,6 +23,27 @@ pub(super) fn quit(c: &mut Ctx<'_>, _: &mut [Vec<u8>]) {
     c.close = true;
 }
 
+/// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]`: stops the server, persisting
+/// the memory tiers to the cold tier unless NOSAVE. As in Redis, success
+/// has no reply: the connection closes.
+pub(super) fn shutdown(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
+    let mut save = true;
+    let mut chosen = false;
+    for opt in &args[1..] {
+        match lower(opt).as_str() {
+            "nosave" | "save" if chosen => return syntax_error(c.out),
+            "nosave" => (save, chosen) = (false, true),
+            "save" => chosen = true,
+            // Nothing to wait for (no replicas) and nothing to force past.
+            "now" | "force" => {}
+            "abort" => return reply::error(c.out, "ERR No shutdown in progress."),
+            _ => return syntax_error(c.out),
+        }
+    }
+    c.server.shutdown(save);
+    c.close = true;
+}
+
 /// `TIME`: Unix seconds and microseconds.
 pub(super) fn time(c: &mut Ctx<'_>, _: &mut [Vec<u8>]) {
     let now = std::time::SystemTime::now()

@@ -52,6 +52,9 @@ pub trait Server {
     /// `INFO [section …]` (lower-case names; none: the default sections):
     /// the report text.
     fn info(&self, sections: &[String]) -> String;
+    /// `SHUTDOWN`: stop the server, persisting the memory tiers unless
+    /// `save` is `false` (NOSAVE).
+    fn shutdown(&self, save: bool);
     /// The per-command counters `execute` keeps.
     fn command_stats(&self) -> &CommandStats;
     /// `CONFIG GET pattern`: matching (name, value) pairs.

@@ -156,6 +156,7 @@ pub static TABLE: &[Spec] = &[
     spec("setex", 4, W | DENY_OOM, ONE, strings::setex),
     spec("setnx", 3, W | DENY_OOM | F, ONE, strings::setnx),
     spec("setrange", 4, W | DENY_OOM, ONE, strings::setrange),
+    spec("shutdown", -1, ADMIN, NONE, connection::shutdown),
     spec("strlen", 2, R | F, ONE, strings::strlen),
     spec("substr", 4, R, ONE, strings::getrange),
     spec("time", 1, F, NONE, connection::time),
