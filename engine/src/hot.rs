@@ -282,12 +282,15 @@ impl<K: Hash + Eq, V> HotIndex<K, V> {
         self.shards.iter().map(|s| s.read().len()).sum()
     }
 
-    /// How many keys satisfy `f`, one shard at a time.
-    pub(crate) fn count_keys(&self, mut f: impl FnMut(&K) -> bool) -> usize {
-        self.shards
-            .iter()
-            .map(|shard| shard.read().iter().filter(|s| f(&s.key)).count())
-            .sum()
+    /// Calls `f` with every shard's table, all read-locked at once (taken
+    /// in shard order; no other code holds two hot-shard locks, so this
+    /// cannot deadlock). Every movement of a key between tiers holds its
+    /// hot-shard write lock, so `f` sees each key in exactly one place.
+    /// Writers wait meanwhile: keep `f` short.
+    pub(crate) fn with_all_read<R>(&self, f: impl FnOnce(&[&Table<K, V>]) -> R) -> R {
+        let guards: Vec<_> = self.shards.iter().map(|shard| shard.read()).collect();
+        let tables: Vec<&Table<K, V>> = guards.iter().map(|g| &**g).collect();
+        f(&tables)
     }
 
     /// Calls `f(hash, weight)` for every entry, one shard at a time.

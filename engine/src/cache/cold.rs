@@ -161,14 +161,18 @@ where
         self.shared().cold.as_ref().map(|c| c.store.stats())
     }
 
-    /// Keys the cold tier holds that no memory tier holds.
-    pub(super) fn cold_only_len(&self) -> usize {
+    /// Keys the cold tier holds that no memory tier holds, given the hot
+    /// tier's `tables` read-locked.
+    pub(super) fn cold_only_len(&self, tables: &[&crate::hot::Table<K, V>]) -> usize {
         let s = self.shared();
         let Some(cold) = &s.cold else { return 0 };
         let on_disk = |key: &K| cold.store.tag_of(stable_hash(key)).is_some();
-        let overlap = s.index.count_keys(on_disk)
-            + s.warm.as_ref().map_or(0, |w| w.index.count_keys(on_disk));
-        cold.store.len().saturating_sub(overlap)
+        let hot = tables
+            .iter()
+            .map(|t| t.iter().filter(|slot| on_disk(&slot.key)).count())
+            .sum::<usize>();
+        let warm = s.warm.as_ref().map_or(0, |w| w.index.count_keys(on_disk));
+        cold.store.len().saturating_sub(hot + warm)
     }
 
     /// What recovery found when the cold tier was opened.

@@ -470,15 +470,24 @@ where
     // ---- bookkeeping -------------------------------------------------------
 
     /// Number of distinct keys resident in all tiers (expired ones count
-    /// until reaped). The hot and warm tiers never hold the same key; the
-    /// cold tier may also hold a key that is in memory (a promotion keeps
-    /// the cold record), so with a cold tier this walks the memory tiers'
-    /// keys to count each key once: O(keys in memory) rather than O(1).
-    /// Exact when no write runs meanwhile.
+    /// until reaped). Without lower tiers this is O(shards). With them, keys
+    /// move between tiers in the background, so the tiers are counted under
+    /// every hot-shard read lock at once (movements hold a key's hot-shard
+    /// write lock): the count is exact. The hot and warm tiers never hold
+    /// the same key; the cold tier may also hold a key that is in memory (a
+    /// promotion keeps the cold record), so with a cold tier the memory
+    /// keys are walked to count each key once: O(keys in memory), during
+    /// which writes wait.
     pub fn len(&self) -> usize {
         let s = self.shared();
-        let memory = s.index.len() + s.warm.as_ref().map_or(0, |w| w.index.len());
-        memory + self.cold_only_len()
+        if s.warm.is_none() && s.cold.is_none() {
+            return s.index.len();
+        }
+        s.index.with_all_read(|tables| {
+            let hot: usize = tables.iter().map(|t| t.len()).sum();
+            let warm = s.warm.as_ref().map_or(0, |w| w.index.len());
+            hot + warm + self.cold_only_len(tables)
+        })
     }
 
     /// True when no entry is resident.

@@ -43,6 +43,10 @@ impl super::commands::Server for Shared {
         let _ = self.stop.send(true);
     }
 
+    fn clients(&self) -> Vec<std::sync::Arc<super::clients::Connection>> {
+        self.connections.all()
+    }
+
     fn command_stats(&self) -> &super::commands::CommandStats {
         &self.command_stats
     }

@@ -14,6 +14,7 @@
 
 mod admin;
 mod banner;
+pub mod clients;
 pub mod commands;
 mod info;
 pub use banner::{describe, human_bytes};
@@ -251,6 +252,8 @@ struct Shared {
     rejected_connections: AtomicU64,
     commands_total: AtomicU64,
     command_stats: commands::CommandStats,
+    /// The live connections.
+    connections: clients::Registry,
     /// Set to stop the server (signals, `Running::shutdown`, `SHUTDOWN`).
     stop: watch::Sender<bool>,
     /// Whether stopping persists the memory tiers to the cold tier
@@ -340,6 +343,7 @@ pub async fn start(
         rejected_connections: AtomicU64::new(0),
         commands_total: AtomicU64::new(0),
         command_stats: commands::CommandStats::default(),
+        connections: clients::Registry::default(),
         protocol_errors: AtomicU64::new(0),
         stop,
         persist_on_stop: std::sync::atomic::AtomicBool::new(true),
@@ -417,9 +421,13 @@ async fn serve_client(
         max_inline: c.server.max_inline_bytes,
     };
     let mut parser = Parser::new(parser_limits(&config));
+    let registered = shared.connections.register(clients::Connection::new(
+        shared.next_client_id.fetch_add(1, Ordering::Relaxed),
+        stream.peer_addr()?,
+        stream.local_addr()?,
+    ));
     let mut client = Client {
-        id: shared.next_client_id.fetch_add(1, Ordering::Relaxed),
-        name: None,
+        connection: Arc::clone(&registered.connection),
         authenticated: config.server.password.is_none(),
     };
     let mut input = BytesMut::with_capacity(READ_CHUNK);
@@ -465,7 +473,7 @@ async fn serve_client(
             bail!("query buffer limit exceeded; closing");
         }
         flush(&mut stream, &mut output, stall).await?;
-        if *stopped.borrow() {
+        if *stopped.borrow() || client.connection.is_killed() {
             return Ok(());
         }
         input.reserve(READ_CHUNK);
@@ -476,6 +484,7 @@ async fn serve_client(
                 }
             }
             _ = stopped.changed() => return Ok(()),
+            () = client.connection.killed() => return Ok(()),
         }
     }
 }

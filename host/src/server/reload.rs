@@ -249,7 +249,13 @@ pub(super) async fn watch_file(
         if now == seen {
             continue;
         }
-        seen = now;
+        // An editor may still be writing (a truncated file is valid TOML,
+        // and an empty one is a valid configuration): wait until the file
+        // stops changing.
+        let Some(settled) = settle(&path, &mut stopped).await else {
+            return;
+        };
+        seen = settled;
         let shared = Arc::clone(&shared);
         let result = tokio::task::spawn_blocking(move || reload_file(&shared)).await;
         match result {
@@ -260,6 +266,35 @@ pub(super) async fn watch_file(
             ),
             Err(e) => log::error!("reload task failed: {e}"),
         }
+    }
+}
+
+/// How long a changed configuration file must stay unchanged before a
+/// reload reads it.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// Waits until `path`'s modification time and length hold still for
+/// [`SETTLE`]; returns the time (`None` if the server stops meanwhile).
+async fn settle(
+    path: &Path,
+    stopped: &mut tokio::sync::watch::Receiver<bool>,
+) -> Option<Option<SystemTime>> {
+    let state = |p: &Path| {
+        std::fs::metadata(p)
+            .ok()
+            .map(|m| (m.modified().ok(), m.len()))
+    };
+    let mut last = state(path);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(SETTLE) => {}
+            _ = stopped.changed() => return None,
+        }
+        let now = state(path);
+        if now == last {
+            return Some(modified(path));
+        }
+        last = now;
     }
 }
 

@@ -10,6 +10,8 @@ mod engine;
 mod replay;
 mod serve;
 mod serve_admin;
+mod serve_clients;
 mod serve_default;
+mod serve_differential;
 mod wasm;
 mod zoo;

@@ -81,7 +81,7 @@ pub(super) fn config_command(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
 }
 
 pub(super) fn client_command(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
-    client(c.client, args, c.out);
+    client(c.server, c.client, args, c.out);
 }
 
 /// `FUNCTION FLUSH|LIST|…`: there are no functions (no scripting), so
@@ -166,7 +166,7 @@ fn hello(server: &dyn Server, client: &mut Client, args: &[Vec<u8>], out: &mut B
                 i += 3;
             }
             "setname" if i + 1 < args.len() => {
-                client.name = Some(args[i + 1].clone());
+                client.connection.set_name(Some(args[i + 1].clone()));
                 i += 2;
             }
             _ => return syntax_error(out),
@@ -182,7 +182,7 @@ fn hello(server: &dyn Server, client: &mut Client, args: &[Vec<u8>], out: &mut B
         ("server", "goldylox".into()),
         ("version", env!("CARGO_PKG_VERSION").into()),
         ("proto", "2".into()),
-        ("id", client.id.to_string()),
+        ("id", client.connection.id.to_string()),
         ("mode", "standalone".into()),
         ("role", "master".into()),
         ("modules", String::new()),
@@ -240,12 +240,13 @@ fn config(server: &dyn Server, args: &[Vec<u8>], out: &mut BytesMut) {
     }
 }
 
-fn client(client: &mut Client, args: &[Vec<u8>], out: &mut BytesMut) {
+fn client(server: &dyn Server, client: &mut Client, args: &[Vec<u8>], out: &mut BytesMut) {
     let sub = lower(&args[1]);
+    let me = &client.connection;
     match (sub.as_str(), args.len()) {
-        ("id", 2) => reply::int(out, client.id as i64),
-        ("getname", 2) => match &client.name {
-            Some(name) => reply::bulk(out, name),
+        ("id", 2) => reply::int(out, me.id as i64),
+        ("getname", 2) => match me.name() {
+            Some(name) => reply::bulk(out, &name),
             None => reply::nil(out),
         },
         ("setname", 3) => {
@@ -255,12 +256,17 @@ fn client(client: &mut Client, args: &[Vec<u8>], out: &mut BytesMut) {
                     "ERR Client names cannot contain spaces, newlines or special characters.",
                 );
             }
-            client.name = (!args[2].is_empty()).then(|| args[2].clone());
+            me.set_name((!args[2].is_empty()).then(|| args[2].clone()));
             reply::ok(out);
         }
         // Client libraries announce themselves (Redis 7.2); accept it.
         ("setinfo", 4) => reply::ok(out),
-        ("id" | "getname" | "setname" | "setinfo", _) => arity_error(out, &format!("client|{sub}")),
+        ("info", 2) => reply::bulk(out, format!("{}\n", me.describe()).as_bytes()),
+        ("list", _) => client_list(server, args, out),
+        ("kill", n) if n >= 3 => client_kill(server, client, args, out),
+        ("id" | "getname" | "setname" | "setinfo" | "info" | "kill", _) => {
+            arity_error(out, &format!("client|{sub}"))
+        }
         _ => reply::error(
             out,
             &format!(
@@ -269,4 +275,112 @@ fn client(client: &mut Client, args: &[Vec<u8>], out: &mut BytesMut) {
             ),
         ),
     }
+}
+
+/// `CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id …]`.
+fn client_list(server: &dyn Server, args: &[Vec<u8>], out: &mut BytesMut) {
+    let mut ids: Option<Vec<u64>> = None;
+    let mut normal = true;
+    let mut i = 2;
+    while i < args.len() {
+        match lower(&args[i]).as_str() {
+            "type" if i + 1 < args.len() => {
+                normal = match lower(&args[i + 1]).as_str() {
+                    "normal" => true,
+                    "master" | "replica" | "slave" | "pubsub" => false,
+                    other => {
+                        return reply::error(out, &format!("ERR Unknown client type '{other}'"));
+                    }
+                };
+                i += 2;
+            }
+            "id" if i + 1 < args.len() => {
+                let mut wanted = Vec::new();
+                for a in &args[i + 1..] {
+                    match parse_i64(a)
+                        .and_then(|n| u64::try_from(n).ok())
+                        .filter(|&n| n > 0)
+                    {
+                        Some(id) => wanted.push(id),
+                        None => return reply::error(out, "ERR Invalid client ID"),
+                    }
+                }
+                ids = Some(wanted);
+                i = args.len();
+            }
+            _ => return syntax_error(out),
+        }
+    }
+    // Every connection is a normal client: no replicas, no pub/sub.
+    let mut text = String::new();
+    for c in server.clients().iter().filter(|_| normal) {
+        if ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) {
+            text.push_str(&c.describe());
+            text.push('\n');
+        }
+    }
+    reply::bulk(out, text.as_bytes());
+}
+
+/// `CLIENT KILL addr` (answers OK) and `CLIENT KILL <filter value> …` with
+/// ID, ADDR, LADDR, USER, SKIPME (answers how many were killed).
+fn client_kill(server: &dyn Server, client: &Client, args: &[Vec<u8>], out: &mut BytesMut) {
+    let text = |a: &Vec<u8>| String::from_utf8_lossy(a).into_owned();
+    if args.len() == 3 {
+        let addr = text(&args[2]);
+        return match server.clients().iter().find(|c| c.addr.to_string() == addr) {
+            Some(c) => {
+                c.kill();
+                reply::ok(out);
+            }
+            None => reply::error(out, "ERR No such client"),
+        };
+    }
+    if !(args.len() - 2).is_multiple_of(2) {
+        return syntax_error(out);
+    }
+    let mut skip_me = true;
+    let mut filters: Vec<(String, String)> = Vec::new();
+    for pair in args[2..].chunks(2) {
+        let (key, value) = (lower(&pair[0]), text(&pair[1]));
+        match key.as_str() {
+            "skipme" => match value.to_ascii_lowercase().as_str() {
+                "yes" => skip_me = true,
+                "no" => skip_me = false,
+                _ => return syntax_error(out),
+            },
+            "id" if parse_i64(&pair[1]).is_none_or(|n| n <= 0) => {
+                return reply::error(out, "ERR client-id should be greater than 0");
+            }
+            "id" | "addr" | "laddr" | "user" => filters.push((key, value)),
+            "type" => {
+                if !matches!(
+                    value.to_ascii_lowercase().as_str(),
+                    "normal" | "master" | "replica" | "slave" | "pubsub"
+                ) {
+                    return reply::error(out, &format!("ERR Unknown client type '{value}'"));
+                }
+                filters.push((key, value.to_ascii_lowercase()));
+            }
+            _ => return syntax_error(out),
+        }
+    }
+    let me = client.connection.id;
+    let matches = |c: &super::super::clients::Connection| {
+        filters.iter().all(|(key, value)| match key.as_str() {
+            "id" => c.id.to_string() == *value,
+            "addr" => c.addr.to_string() == *value,
+            "laddr" => c.laddr.to_string() == *value,
+            "user" => value == "default",
+            _ => value == "normal",
+        })
+    };
+    let mut killed = 0;
+    for c in server.clients() {
+        if matches(&c) && !(skip_me && c.id == me) {
+            c.kill();
+            killed += 1;
+        }
+    }
+    reply::int(out, killed);
 }

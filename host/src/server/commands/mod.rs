@@ -35,12 +35,10 @@ pub enum Next {
 }
 
 /// Per-connection state the commands see.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Client {
-    /// The id `CLIENT ID` reports.
-    pub id: u64,
-    /// The name `CLIENT SETNAME` set.
-    pub name: Option<Vec<u8>>,
+    /// The connection as `CLIENT LIST` shows it (id, addresses, name).
+    pub connection: std::sync::Arc<super::clients::Connection>,
     /// Whether `AUTH` succeeded (or no password is configured).
     pub authenticated: bool,
 }
@@ -55,6 +53,8 @@ pub trait Server {
     /// `SHUTDOWN`: stop the server, persisting the memory tiers unless
     /// `save` is `false` (NOSAVE).
     fn shutdown(&self, save: bool);
+    /// Every live connection (`CLIENT LIST`, `CLIENT KILL`).
+    fn clients(&self) -> Vec<std::sync::Arc<super::clients::Connection>>;
     /// The per-command counters `execute` keeps.
     fn command_stats(&self) -> &CommandStats;
     /// `CONFIG GET pattern`: matching (name, value) pairs.
@@ -147,6 +147,7 @@ pub fn execute(
         arity_error(out, spec.name);
         return Next::Continue;
     }
+    client.connection.touch(index);
     let reply_at = out.len();
     let started = Instant::now();
     let mut ctx = Ctx {

@@ -1,0 +1,76 @@
+//! CLIENT LIST, INFO and KILL over real connections.
+
+use std::time::Duration;
+
+use crate::serve::TestServer;
+
+fn list(c: &mut redis::Connection) -> Vec<String> {
+    let text: String = redis::cmd("CLIENT").arg("LIST").query(c).unwrap();
+    text.lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn clients_are_listed_named_and_killed() {
+    let server = TestServer::start(|_| {});
+    let mut a = server.client();
+    let mut b = server.client();
+    let () = redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("alpha")
+        .query(&mut a)
+        .unwrap();
+    let () = redis::cmd("SET").arg("k").arg("v").query(&mut b).unwrap();
+    let lines = list(&mut a);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let alpha = lines.iter().find(|l| l.contains(" name=alpha ")).unwrap();
+    assert!(
+        alpha.contains("cmd=client") && alpha.contains("laddr="),
+        "{alpha}"
+    );
+    let other = lines.iter().find(|l| !l.contains("name=alpha")).unwrap();
+    assert!(other.contains("cmd=set"), "{other}");
+    let b_id: i64 = redis::cmd("CLIENT").arg("ID").query(&mut b).unwrap();
+    assert!(other.starts_with(&format!("id={b_id} ")), "{other}");
+
+    let info: String = redis::cmd("CLIENT").arg("INFO").query(&mut a).unwrap();
+    assert!(
+        info.contains(" name=alpha ") && info.ends_with('\n'),
+        "{info}"
+    );
+    let only: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .arg("ID")
+        .arg(b_id)
+        .query(&mut a)
+        .unwrap();
+    assert_eq!(only.lines().count(), 1, "{only}");
+
+    // KILL with filters answers how many; SKIPME (yes by default) spares
+    // the caller.
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(b_id)
+        .query(&mut a)
+        .unwrap();
+    assert_eq!(killed, 1);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        redis::cmd("PING").query::<String>(&mut b).is_err(),
+        "the killed connection is closed"
+    );
+    let none: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("USER")
+        .arg("default")
+        .query(&mut a)
+        .unwrap();
+    assert_eq!(none, 0, "only the caller is left, and SKIPME spares it");
+    let err = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("127.0.0.1:1")
+        .query::<()>(&mut a)
+        .unwrap_err();
+    assert_eq!(err.detail(), Some("No such client"), "{err:?}");
+    assert_eq!(list(&mut a).len(), 1);
+}
