@@ -2,7 +2,7 @@
 //! edge cases. One table ([`table::TABLE`]) names every command with its
 //! arity, flags, key positions and handler; [`execute`] looks the name up,
 //! checks authentication and arity, and calls the handler. The handlers
-//! live by family: [`strings`], [`keys`], [`connection`].
+//! live by family: `strings`, `keys`, `connection`.
 //!
 //! Keys and values are bytes; every value is a string (there are no other
 //! types, so `WRONGTYPE` never happens). Read-modify-write commands
