@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# goldylox serve against Debian's redis-server, same machine, same run, same
-# redis-benchmark command (TESTING.md D5; the issue's figure is the first):
+# goldylox serve (its default configuration: three tiers) against Debian's
+# redis-server, same machine, same run, same redis-benchmark command
+# (TESTING.md D5; the issue's figure is the first):
 #   bash scripts/bench_serve.sh            # -d 100 -c 50 -P 16
 #   bash scripts/bench_serve.sh full       # also -d 4096, -c 200, -P 1
 # Needs redis-server and redis-tools (apt-get install redis-server redis-tools).
@@ -11,26 +12,14 @@ command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || {
 cargo build --release -q -p goldylox-host
 REDIS_PORT=6391 GX_PORT=6392
 work=$(mktemp -d)
-cat > "$work/goldylox.toml" <<TOML
-[server]
-listen = "127.0.0.1:$GX_PORT"
-maxclients = 10000
-max_bulk_bytes = 536870912
-max_args = 1048576
-max_inline_bytes = 65536
-max_query_buffer_bytes = 1073741824
-output_buffer_bytes = 1048576
-output_stall_ms = 10000
-[cache]
-memory_bytes = 1073741824
-policy = "wasm:s3fifo"
-[log]
-level = "warn"
-TOML
+# The embedded default (hot + warm + cold, as `goldylox serve` runs it),
+# quieter; its data directory in the scratch directory.
+printf '[log]\nlevel = "warn"\n' > "$work/goldylox.toml"
 redis-server --port $REDIS_PORT --save "" --appendonly no --bind 127.0.0.1 \
   --maxmemory 1gb --maxmemory-policy allkeys-lru >/dev/null &
 redis_pid=$!
-./target/release/goldylox serve --config "$work/goldylox.toml" 2>"$work/serve.log" &
+./target/release/goldylox serve --config "$work/goldylox.toml" --port $GX_PORT \
+  --dir "$work/data" 2>"$work/serve.log" &
 gx_pid=$!
 trap 'kill $redis_pid $gx_pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 for port in $REDIS_PORT $GX_PORT; do

@@ -45,30 +45,33 @@ pub(super) fn type_of(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
     reply::simple(c.out, kind);
 }
 
-/// `TTL` and `PTTL`.
+/// Replies -2 for a missing key, -1 for one without a deadline, else
+/// `f(time left)`.
+fn reply_deadline(c: &mut Ctx<'_>, key: &[u8], f: impl FnOnce(std::time::Duration) -> i64) {
+    let answer = match c.store.time_to_live(key) {
+        None => -2,
+        Some(None) => -1,
+        Some(Some(left)) => f(left),
+    };
+    reply::int(c.out, answer);
+}
+
+/// `TTL` and `PTTL`: the time left.
 pub(super) fn ttl(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
     let ms = lower(&args[0]) == "pttl";
-    match c.store.time_to_live(&args[1]) {
-        None => reply::int(c.out, -2),
-        Some(None) => reply::int(c.out, -1),
-        Some(Some(left)) => {
-            let left_ms = left.as_millis() as i64;
-            reply::int(c.out, if ms { left_ms } else { (left_ms + 500) / 1000 });
-        }
-    }
+    reply_deadline(c, &args[1], |left| {
+        let left_ms = left.as_millis() as i64;
+        if ms { left_ms } else { (left_ms + 500) / 1000 }
+    });
 }
 
 /// `EXPIRETIME` and `PEXPIRETIME`: the absolute Unix deadline.
 pub(super) fn expiretime(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
     let ms = lower(&args[0]) == "pexpiretime";
-    match c.store.time_to_live(&args[1]) {
-        None => reply::int(c.out, -2),
-        Some(None) => reply::int(c.out, -1),
-        Some(Some(left)) => {
-            let at_ms = ((now_unix_ns() + left.as_nanos() as i128 + 500_000) / 1_000_000) as i64;
-            reply::int(c.out, if ms { at_ms } else { (at_ms + 500) / 1000 });
-        }
-    }
+    reply_deadline(c, &args[1], |left| {
+        let at_ms = ((now_unix_ns() + left.as_nanos() as i128 + 500_000) / 1_000_000) as i64;
+        if ms { at_ms } else { (at_ms + 500) / 1000 }
+    });
 }
 
 pub(super) fn dbsize(c: &mut Ctx<'_>, _: &mut [Vec<u8>]) {
