@@ -54,9 +54,10 @@ impl Connection {
         *self.name.lock().unwrap_or_else(|e| e.into_inner()) = name;
     }
 
-    /// Records that the command at `index` of the command table runs now.
-    pub fn touch(&self, index: usize) {
-        let ms = self.created.elapsed().as_millis() as u64;
+    /// Records that the command at `index` of the command table started
+    /// at `now` (the caller's clock read, so the hot path reads it once).
+    pub fn touch(&self, index: usize, now: Instant) {
+        let ms = now.saturating_duration_since(self.created).as_millis() as u64;
         self.last_active_ms.store(ms, Ordering::Relaxed);
         self.last_command.store(index, Ordering::Relaxed);
     }

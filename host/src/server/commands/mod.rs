@@ -147,9 +147,9 @@ pub fn execute(
         arity_error(out, spec.name);
         return Next::Continue;
     }
-    client.connection.touch(index);
     let reply_at = out.len();
     let started = Instant::now();
+    client.connection.touch(index, started);
     let mut ctx = Ctx {
         store,
         server,
