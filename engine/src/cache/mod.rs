@@ -392,10 +392,37 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        self.remove_when(key, None::<fn(&V) -> bool>)
+    }
+
+    /// Removes `key` only if its current value satisfies `cond`, in one
+    /// atomic step under the key's lock (the conditional counterpart of
+    /// [`Cache::compare_and_set`]: a read-modify-write that ends by deleting
+    /// the key, such as Redis's `HDEL` of a hash's last field). Returns the
+    /// removed value; `None` if the key was absent or `cond` refused.
+    pub fn remove_if<Q>(&self, key: &Q, cond: impl FnOnce(&V) -> bool) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.remove_when(key, Some(cond))
+    }
+
+    /// Removes `key` if `cond` (when given) accepts its current value.
+    fn remove_when<Q>(&self, key: &Q, cond: Option<impl FnOnce(&V) -> bool>) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let s = self.shared();
         let hash = s.index.hasher.hash(key);
         let (slot, displaced, from_cold) = {
             let mut table = s.index.shard(hash).write();
+            if let Some(cond) = cond
+                && !self.current_satisfies(&table, hash, key, cond)
+            {
+                return None;
+            }
             let slot = table.remove(&s.index.hasher, hash, key);
             // The warm and cold copies go under the same lock, so no
             // promotion can bring them back after this remove.
@@ -430,6 +457,30 @@ where
         let value = slot.value.clone();
         s.notify(slot.key, slot.value, RemovalCause::Removed);
         Some(value)
+    }
+
+    /// Whether the live value of `key`, in whichever tier holds it, passes
+    /// `cond` (an absent key passes nothing). Call under the key's hot-shard
+    /// lock (`table`), so that the answer holds until it is released.
+    fn current_satisfies<Q>(
+        &self,
+        table: &crate::hot::Table<K, V>,
+        hash: u64,
+        key: &Q,
+        cond: impl FnOnce(&V) -> bool,
+    ) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let s = self.shared();
+        match table.get(hash, key) {
+            Some(slot) => !slot.expired(|| s.clock.now_nanos()) && cond(&slot.value),
+            None => self
+                .warm_current(hash, key)
+                .or_else(|| self.cold_current(key))
+                .is_some_and(|(v, _)| cond(&v)),
+        }
     }
 
     /// Removes every entry of every tier (each is reported to the listener as

@@ -166,3 +166,118 @@ fn conditional_writes_see_and_keep_warm_copies() {
     assert_eq!(cache.time_to_live(&0), Some(None));
     assert_eq!(cache.get(&0), Some(vec![2; 10]));
 }
+
+#[test]
+fn remove_if_removes_only_the_value_it_was_shown() {
+    let cache: Cache<u32, u64> = Cache::new(1 << 20).unwrap();
+    assert_eq!(cache.remove_if(&1, |_| true), None, "absent");
+    cache.insert(1, 10).unwrap();
+    assert_eq!(cache.remove_if(&1, |v| *v == 11), None);
+    assert_eq!(cache.get(&1), Some(10), "a refusal leaves the key");
+    assert_eq!(cache.remove_if(&1, |v| *v == 10), Some(10));
+    assert_eq!(cache.get(&1), None);
+    // An expired entry is absent to the condition, as to every read.
+    let clock = ManualClock::new();
+    let timed: Cache<u32, u64> = Cache::builder(1 << 20)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    timed
+        .set(
+            2,
+            5,
+            Expiration::After(Duration::from_secs(1)),
+            SetIf::Always,
+        )
+        .unwrap();
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(timed.remove_if(&2, |_| true), None);
+    // Writers that add and a remover that deletes only what it read race
+    // on one key: every add is either still there or was seen by the
+    // remover, never lost unseen.
+    let removed_sum = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for t in 0..2u64 {
+            let cache = &cache;
+            s.spawn(move || {
+                for _ in 0..2_000 {
+                    loop {
+                        let cur = cache.get(&7);
+                        let next = cur.unwrap_or(0) + 1 + t;
+                        if cache
+                            .compare_and_set(7, cur.as_ref(), next, Expiration::Keep)
+                            .unwrap()
+                        {
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+        s.spawn(|| {
+            for _ in 0..2_000 {
+                if let Some(seen) = cache.get(&7)
+                    && let Some(gone) = cache.remove_if(&7, |v| *v == seen)
+                {
+                    assert_eq!(gone, seen);
+                    removed_sum.fetch_add(gone, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        });
+    });
+    let left = cache.get(&7).unwrap_or(0);
+    assert_eq!(
+        left + removed_sum.into_inner(),
+        2_000 + 2_000 * 2,
+        "every increment is either present or was removed by value"
+    );
+}
+
+/// 300 incompressible bytes that name `k`.
+fn noise(k: u64) -> Vec<u8> {
+    let mut x = k.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..300)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn remove_if_sees_warm_and_cold_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cold = goldylox::cold::ColdConfig::new(dir.path(), 64 << 20);
+    cold.segment_size = 256 << 10;
+    let cache: Cache<u64, Vec<u8>> = Cache::builder(32 << 10)
+        .warm(1 << 20)
+        .cold(cold)
+        .build()
+        .unwrap();
+    const KEYS: u64 = 8_000;
+    for k in 0..KEYS {
+        cache.insert(k, noise(k)).unwrap();
+    }
+    cache.run_pending_tasks();
+    let movement = cache.stats().movement;
+    assert!(movement.demotions > 0, "{movement:?}");
+    assert!(
+        cache.cold_stats().unwrap().entries > 0,
+        "some keys are cold"
+    );
+    // Whichever tier holds each key now, the condition sees its value.
+    for k in 0..KEYS {
+        assert_eq!(cache.remove_if(&k, |v| *v != noise(k)), None, "key {k}");
+        assert!(cache.contains_key(&k), "key {k} survives a refusal");
+    }
+    for k in 0..KEYS {
+        assert_eq!(
+            cache.remove_if(&k, |v| *v == noise(k)),
+            Some(noise(k)),
+            "key {k}"
+        );
+    }
+    assert_eq!(cache.len(), 0);
+}
