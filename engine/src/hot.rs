@@ -44,20 +44,51 @@ impl<K, V> Slot<K, V> {
 /// Set on a read-buffer entry that records a miss (key hashes never have it).
 pub(crate) const MISS_BIT: u64 = 1 << 63;
 
-/// The cache's key hasher: seeded per cache (hash flooding resistance), never
-/// 0 (0 marks an empty read-buffer slot), top bit clear ([`MISS_BIT`]).
-#[derive(Clone, Default)]
-pub(crate) struct KeyHasher(foldhash::fast::RandomState);
+/// The cache's key hasher: seeded (hash flooding resistance: a random seed
+/// per cache, or the one its cold directory keeps so the cold index and
+/// the memory tiers share one hash space), never 0 (0 marks an empty
+/// read-buffer slot), top bit clear ([`MISS_BIT`]). The cold tier indexes
+/// by the raw hash; [`memory_form`] maps it to this one.
+#[derive(Clone)]
+pub(crate) struct KeyHasher(foldhash::quality::FixedState);
 
 impl KeyHasher {
+    /// A hasher with `seed`.
+    pub(crate) fn with_seed(seed: u64) -> Self {
+        KeyHasher(foldhash::quality::FixedState::with_seed(seed))
+    }
+
+    /// A hasher with a random seed.
+    pub(crate) fn random() -> Self {
+        Self::with_seed(random_seed())
+    }
+
+    /// The raw seeded hash (the cold tier's index key).
+    #[inline]
+    pub(crate) fn raw<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+        self.0.hash_one(key)
+    }
+
     #[inline]
     pub(crate) fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
-        // The top bit is left clear: the read buffer uses it to tag misses.
-        match self.0.hash_one(key) & !MISS_BIT {
-            0 => 1,
-            h => h,
-        }
+        memory_form(self.raw(key))
     }
+}
+
+/// The memory tiers' form of a raw key hash: top bit cleared (the read
+/// buffer uses it to tag misses), never 0.
+#[inline]
+pub(crate) fn memory_form(raw: u64) -> u64 {
+    match raw & !MISS_BIT {
+        0 => 1,
+        h => h,
+    }
+}
+
+/// A random 64-bit seed from the standard library's per-process keys.
+pub(crate) fn random_seed() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(0x676f_6c64_796c_6f78_u64)
 }
 
 /// One shard's entries.
@@ -204,22 +235,40 @@ pub(crate) struct HotIndex<K, V> {
 }
 
 impl<K: Hash + Eq, V> HotIndex<K, V> {
-    /// `n` shards, rounded up to a power of two.
-    pub(crate) fn new(n: usize) -> Self {
+    /// `n` shards, rounded up to a power of two, hashing with `hasher`.
+    pub(crate) fn new(n: usize, hasher: KeyHasher) -> Self {
         let n = n.max(1).next_power_of_two();
         HotIndex {
             shards: (0..n)
                 .map(|_| CachePadded::new(RwLock::new(Table::new())))
                 .collect(),
             mask: n - 1,
-            hasher: KeyHasher::default(),
+            hasher,
         }
     }
 
     /// The shard that holds `hash`.
     #[inline]
     pub(crate) fn shard(&self, hash: u64) -> &RwLock<Table<K, V>> {
-        &self.shards[(hash >> 40) as usize & self.mask]
+        &self.shards[self.shard_of(hash)]
+    }
+
+    /// The number of the shard that holds `hash` (the same bits choose the
+    /// warm tier's shard and the cold index's, so a scan can walk one hot
+    /// shard's keys in every tier).
+    #[inline]
+    pub(crate) fn shard_of(&self, hash: u64) -> usize {
+        (hash >> 40) as usize & self.mask
+    }
+
+    /// The number of shards.
+    pub(crate) fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Shard `i`, by number.
+    pub(crate) fn shard_at(&self, i: usize) -> &RwLock<Table<K, V>> {
+        &self.shards[i]
     }
 
     /// Removes one entry with this hash that satisfies `pred`.

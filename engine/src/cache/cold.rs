@@ -7,13 +7,14 @@
 //! write or remove of a key that has a cold record drops its index entry and
 //! appends a tombstone (or, with write-through, the new record) while the
 //! key's hot-shard lock is held, so no reader sees the old record again and
-//! no restart brings it back. The cold index is keyed by a fixed-seed hash
-//! of the key (`stable_hash`), the same in every process, so lookups by any
-//! borrowed form of the key work and recovery can rebuild it from the
-//! stored keys.
+//! no restart brings it back. The cold index is keyed by the cache's seeded
+//! key hash (the raw form of the memory tiers' hash), with the seed kept in
+//! the cold directory, so it is the same in every process: lookups by any
+//! borrowed form of the key work, recovery can rebuild it from the stored
+//! keys, and a scan walks one hash range of every tier at once.
 
 use std::borrow::Borrow;
-use std::hash::{BuildHasher, Hash};
+use std::hash::Hash;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -23,7 +24,7 @@ use super::Cache;
 use crate::cold::{ColdStore, ColdValue};
 use crate::error::Error;
 use crate::health::Health;
-use crate::hot::{NEVER, Slot};
+use crate::hot::{KeyHasher, NEVER, Slot};
 use crate::policy::EventKind;
 use crate::shared::WriteEvent;
 use crate::stats::Counters;
@@ -37,6 +38,9 @@ pub(crate) struct ColdTier {
     /// Cache clock nanoseconds + this = the wall nanoseconds deadlines are
     /// stored in.
     pub(crate) offset: u64,
+    /// The key hasher seeded from the cold directory (the cold index uses
+    /// its raw hashes; the memory tiers use the same hasher).
+    pub(crate) hasher: KeyHasher,
     /// Every write is appended, not only demotions.
     pub(crate) write_through: bool,
 }
@@ -70,7 +74,7 @@ impl ColdTier {
         version: u64,
         deadline: u64,
     ) -> bool {
-        let chash = stable_hash(key);
+        let chash = self.hasher.raw(key);
         if self.store.tag_of(chash) == Some(version as u32) {
             Counters::bump(&counters.cold_already);
             return true;
@@ -98,16 +102,11 @@ impl ColdTier {
     }
 }
 
-/// The fixed-seed hash of a key that indexes the cold tier.
-pub(crate) fn stable_hash<Q: Hash + ?Sized>(key: &Q) -> u64 {
-    foldhash::quality::FixedState::with_seed(0x636f_6c64_7469_6572).hash_one(key)
-}
-
 /// The cold store's key hash for a cache of `K`: decode the stored key and
-/// hash it as [`stable_hash`] does.
-pub(crate) fn key_hasher<K: DeserializeOwned + Hash>() -> crate::cold::KeyHash {
-    Arc::new(|bytes: &[u8]| match postcard::from_bytes::<K>(bytes) {
-        Ok(k) => stable_hash(&k),
+/// hash it as the cache does (`hasher.raw`).
+pub(crate) fn key_hasher<K: DeserializeOwned + Hash>(hasher: KeyHasher) -> crate::cold::KeyHash {
+    Arc::new(move |bytes: &[u8]| match postcard::from_bytes::<K>(bytes) {
+        Ok(k) => hasher.raw(&k),
         Err(_) => crate::cold::bytes_hash(bytes),
     })
 }
@@ -125,7 +124,12 @@ where
         failover: Option<&crate::health::FailoverFactory>,
         write_policy: crate::WritePolicy,
     ) -> Result<ColdTier, Error> {
-        config.key_hash = key_hasher::<K>();
+        // Read before the store opens: recovery hashes the stored keys with
+        // it. A directory that cannot be listed fails just below, clearly.
+        let seed =
+            crate::cold::seed::load_or_create(&*config.fs, &config.dir, crate::hot::random_seed());
+        let hasher = KeyHasher::with_seed(seed);
+        config.key_hash = key_hasher::<K>(hasher.clone());
         config.name = name.to_owned();
         let offset = clock.unix_offset();
         let now = {
@@ -152,6 +156,7 @@ where
             health,
             store,
             offset,
+            hasher,
             write_through: write_policy == crate::WritePolicy::WriteThrough,
         })
     }
@@ -166,7 +171,7 @@ where
     pub(super) fn cold_only_len(&self, tables: &[&crate::hot::Table<K, V>]) -> usize {
         let s = self.shared();
         let Some(cold) = &s.cold else { return 0 };
-        let on_disk = |key: &K| cold.store.tag_of(stable_hash(key)).is_some();
+        let on_disk = |key: &K| cold.store.tag_of(cold.hasher.raw(key)).is_some();
         let hot = tables
             .iter()
             .map(|t| t.iter().filter(|slot| on_disk(&slot.key)).count())
@@ -213,15 +218,16 @@ where
             return None;
         }
         let mut decoded = None;
-        let found = cold.store.get_hashed(stable_hash(key), |bytes| {
-            match postcard::from_bytes::<K>(bytes) {
-                Ok(k) if k.borrow() == key => {
-                    decoded = Some(k);
-                    true
+        let found =
+            cold.store.get_hashed(cold.hasher.raw(key), |bytes| {
+                match postcard::from_bytes::<K>(bytes) {
+                    Ok(k) if k.borrow() == key => {
+                        decoded = Some(k);
+                        true
+                    }
+                    _ => false,
                 }
-                _ => false,
-            }
-        });
+            });
         cold.health.report(found.is_ok());
         let ColdValue {
             value,
@@ -258,7 +264,7 @@ where
         let mut table = s.index.shard(hash).write();
         let unchanged = table.get(hash, key).is_none()
             && !self.warm_contains(hash, key)
-            && cold.store.tag_of(stable_hash(key)) == Some(version as u32);
+            && cold.store.tag_of(cold.hasher.raw(key)) == Some(version as u32);
         if !unchanged {
             // Written, removed or promoted meanwhile; what we read was the
             // current value when we read it.
@@ -296,7 +302,7 @@ where
     pub(super) fn cold_on_write(&self, key: &K, value: &V, version: u64, deadline: u64) {
         let s = self.shared();
         let Some(cold) = &s.cold else { return };
-        let chash = stable_hash(key);
+        let chash = cold.hasher.raw(key);
         if cold.write_through
             && cold.demote(
                 &s.counters,
@@ -329,7 +335,7 @@ where
     {
         let s = self.shared();
         let Some(cold) = &s.cold else { return false };
-        let chash = stable_hash(key);
+        let chash = cold.hasher.raw(key);
         if cold.store.tag_of(chash).is_none() {
             return false;
         }

@@ -4,6 +4,7 @@ mod admin;
 mod cold;
 mod conditional;
 mod load;
+mod scan;
 mod tiers;
 
 pub(crate) use cold::ColdTier;
@@ -155,8 +156,12 @@ where
             None => None,
         };
         let first_version = cold.as_ref().map_or(0, |c| c.store.max_version());
+        // One hash space for every tier: the cold directory's seed, if any.
+        let hasher = cold
+            .as_ref()
+            .map_or_else(crate::hot::KeyHasher::random, |c| c.hasher.clone());
         let shared = Arc::new(Shared {
-            index: HotIndex::new(shards),
+            index: HotIndex::new(shards, hasher),
             warm,
             cold,
             stripes: Stripes::new(cores * 4),
@@ -253,6 +258,29 @@ where
             .or_else(|| self.get_cold(hash, key))
             .or_else(|| self.get_settled(hash, key))
             .map(|v| f(&v))
+    }
+
+    /// Calls `f` with the value for `key` in whichever tier holds it,
+    /// without counting a hit or a miss, without telling the policy and
+    /// without moving it between tiers (a warm or cold value is decoded for
+    /// `f`): for looking at entries, as `SCAN … TYPE` or `MEMORY USAGE` do,
+    /// without disturbing what the cache keeps. `f` must be quick and must
+    /// not use this cache.
+    pub fn peek_with<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let s = self.shared();
+        let hash = s.index.hasher.hash(key);
+        let table = s.index.shard(hash).read();
+        if let Some(slot) = table.get(hash, key) {
+            return (!slot.expired(|| s.clock.now_nanos())).then(|| f(&slot.value));
+        }
+        // Under the key's hot-shard lock no movement can hide it.
+        self.warm_current(hash, key)
+            .or_else(|| self.cold_current(key))
+            .map(|(v, _)| f(&v))
     }
 
     /// The value for `key` without counting a hit or a miss and without

@@ -31,6 +31,7 @@ mod fs;
 mod index;
 mod mmap;
 mod recover;
+pub(crate) mod seed;
 mod segment;
 mod writer;
 
@@ -644,6 +645,43 @@ impl ColdStore {
         match key {
             Some(key) if matches(&key) => self.remove_hashed(hash, &key, version),
             _ => Ok(false),
+        }
+    }
+
+    /// Calls `f(stored key, deadline)` for every live entry whose index
+    /// hash passes `want`: a record on disk is read and verified, an append
+    /// in flight is read from the queue. A record that cannot be read is
+    /// skipped, as a lookup would miss it.
+    pub(crate) fn keys_where(&self, want: impl Fn(u64) -> bool, mut f: impl FnMut(&[u8], u64)) {
+        let s = self.shared();
+        let mut chosen = Vec::new();
+        s.index.for_each(|hash, loc| {
+            if want(hash) {
+                chosen.push((hash, loc));
+            }
+        });
+        for (hash, loc) in chosen {
+            if loc.is_pending() {
+                if let Some(rec) = s.inflight.get(hash, loc.tag)
+                    && rec.value.is_some()
+                {
+                    f(&rec.key, rec.expires);
+                }
+                continue;
+            }
+            let Some(seg) = s.segments.get(loc.seg) else {
+                continue;
+            };
+            let read = seg.with_bytes(loc.offset, loc.len, |b| {
+                if let Ok(h) = format::verify(b)
+                    && !h.is_tombstone()
+                {
+                    f(format::key_of(b, &h), h.expires);
+                }
+            });
+            if let Err(e) = read {
+                s.io_error("reading a cold record's key", &e);
+            }
         }
     }
 

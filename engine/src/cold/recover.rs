@@ -266,7 +266,7 @@ pub(crate) fn recover(s: &Shared) -> Result<(RecoveryReport, Resume), Error> {
             snapshot_path = Some(path);
         } else if name == SNAP_TMP {
             let _ = fs.remove(&path);
-        } else {
+        } else if !super::seed::is_seed_file(name) {
             report.foreign_files += 1;
         }
     }

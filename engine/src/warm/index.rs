@@ -157,6 +157,12 @@ impl<K: Hash + Eq> WarmIndex<K> {
         }
     }
 
+    /// Calls `f` with every entry of the shard that holds hashes whose
+    /// shard bits are those of `hash`, under that shard's read lock.
+    pub(crate) fn for_each_in_shard_of(&self, hash: u64, f: impl FnMut(&WarmEntry<K>)) {
+        self.shard(hash).read().iter().for_each(f);
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.shards.iter().map(|s| s.read().len()).sum()
     }

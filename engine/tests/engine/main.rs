@@ -11,6 +11,7 @@ mod expiry;
 mod model;
 mod policies;
 mod prefetch;
+mod scan;
 mod soak;
 mod support;
 mod swap;

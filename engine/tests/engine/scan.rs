@@ -1,0 +1,160 @@
+//! `Cache::scan`: a full iteration over every tier returns each key
+//! present throughout exactly once, while keys move between tiers and
+//! other keys come and go.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use goldylox::Cache;
+use goldylox::cold::ColdConfig;
+
+/// 300 incompressible bytes that name `k`.
+fn noise(k: u64) -> Vec<u8> {
+    let mut x = k.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..300)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A small hot tier over a 1 MiB warm tier and a cold tier in `dir`.
+fn three_tiers(dir: &std::path::Path) -> Cache<u64, Vec<u8>> {
+    let mut cold = ColdConfig::new(dir, 64 << 20);
+    cold.segment_size = 256 << 10;
+    Cache::builder(32 << 10)
+        .warm(1 << 20)
+        .cold(cold)
+        .build()
+        .unwrap()
+}
+
+/// Every key a full iteration with steps of about `count` returns, checked
+/// to be returned once.
+fn full_iteration(cache: &Cache<u64, Vec<u8>>, count: usize) -> (HashSet<u64>, usize) {
+    let mut seen = HashSet::new();
+    let mut cursor = 0;
+    let mut steps = 0;
+    loop {
+        let (keys, next) = cache.scan(cursor, count);
+        steps += 1;
+        for k in keys {
+            assert!(seen.insert(k), "key {k} returned twice");
+        }
+        if next == 0 {
+            return (seen, steps);
+        }
+        assert!(next > cursor, "the cursor moves forward");
+        cursor = next;
+    }
+}
+
+#[test]
+fn a_scan_returns_every_key_of_every_tier_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = three_tiers(dir.path());
+    const KEYS: u64 = 8_000;
+    for k in 0..KEYS {
+        cache.insert(k, noise(k)).unwrap();
+    }
+    cache.run_pending_tasks();
+    assert!(
+        cache.cold_stats().unwrap().entries > 0,
+        "some keys are cold"
+    );
+    // Some cold keys are read back, so the cold tier also holds copies of
+    // keys now in memory: they must not come twice.
+    for k in (0..KEYS).step_by(7) {
+        assert_eq!(cache.get(&k), Some(noise(k)));
+    }
+    let want: HashSet<u64> = (0..KEYS).collect();
+    for count in [1, 10, 1_000, usize::MAX] {
+        let (seen, steps) = full_iteration(&cache, count);
+        assert_eq!(seen, want, "count {count}");
+        assert!(steps >= 16, "one step per shard at least");
+    }
+    let mut all = Vec::new();
+    cache.for_each_key(|k| all.push(k));
+    assert_eq!(all.len(), KEYS as usize);
+    assert_eq!(cache.len(), KEYS as usize);
+    // A bad cursor ends the iteration.
+    assert_eq!(cache.scan(u64::MAX, 10), (Vec::new(), 0));
+}
+
+#[test]
+fn keys_present_throughout_are_returned_while_others_churn_and_tiers_move() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = three_tiers(dir.path());
+    // Stable keys 0..4000 stay throughout; churn keys 1_000_000.. come and
+    // go, pushing stable keys down the tiers, and reads pull them back up.
+    const STABLE: u64 = 4_000;
+    for k in 0..STABLE {
+        cache.insert(k, noise(k)).unwrap();
+    }
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut n = 1_000_000u64;
+            while !done.load(Ordering::Relaxed) {
+                cache.insert(n, noise(n)).unwrap();
+                if n % 3 == 0 {
+                    cache.remove(&(n - 2));
+                }
+                n += 1;
+            }
+        });
+        s.spawn(|| {
+            let mut k = 0;
+            while !done.load(Ordering::Relaxed) {
+                assert_eq!(cache.get(&k), Some(noise(k)), "stable key {k}");
+                // Rewrites move a key to the hot tier and drop its cold copy.
+                if k % 5 == 0 {
+                    cache.insert(k, noise(k)).unwrap();
+                }
+                k = (k + 13) % STABLE;
+            }
+        });
+        for round in 0..5 {
+            let (seen, _) = full_iteration(&cache, 50);
+            let missing: Vec<u64> = (0..STABLE).filter(|k| !seen.contains(k)).collect();
+            assert!(
+                missing.is_empty(),
+                "round {round}: {} stable keys missed",
+                missing.len()
+            );
+        }
+        done.store(true, Ordering::Relaxed);
+    });
+}
+
+#[test]
+fn peeking_sees_every_tier_and_moves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = three_tiers(dir.path());
+    const KEYS: u64 = 8_000;
+    for k in 0..KEYS {
+        cache.insert(k, noise(k)).unwrap();
+    }
+    cache.run_pending_tasks();
+    let before = cache.stats();
+    for k in 0..KEYS {
+        assert_eq!(
+            cache.peek_with(&k, |v| v == &noise(k)),
+            Some(true),
+            "key {k}"
+        );
+    }
+    assert_eq!(cache.peek_with(&(KEYS + 1), |_| ()), None);
+    cache.run_pending_tasks();
+    let after = cache.stats();
+    assert_eq!(
+        after.cold_movement, before.cold_movement,
+        "no cold promotion"
+    );
+    assert_eq!(after.movement, before.movement, "no warm promotion");
+    assert_eq!(after.hot, before.hot, "not counted as reads");
+    assert_eq!(after.warm, before.warm);
+}
