@@ -100,7 +100,7 @@ fn keys_present_throughout_are_returned_while_others_churn_and_tiers_move() {
             let mut n = 1_000_000u64;
             while !done.load(Ordering::Relaxed) {
                 cache.insert(n, noise(n)).unwrap();
-                if n % 3 == 0 {
+                if n.is_multiple_of(3) {
                     cache.remove(&(n - 2));
                 }
                 n += 1;
@@ -111,7 +111,7 @@ fn keys_present_throughout_are_returned_while_others_churn_and_tiers_move() {
             while !done.load(Ordering::Relaxed) {
                 assert_eq!(cache.get(&k), Some(noise(k)), "stable key {k}");
                 // Rewrites move a key to the hot tier and drop its cold copy.
-                if k % 5 == 0 {
+                if k.is_multiple_of(5) {
                     cache.insert(k, noise(k)).unwrap();
                 }
                 k = (k + 13) % STABLE;

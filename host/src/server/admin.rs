@@ -6,20 +6,6 @@ use goldylox::PolicyTier;
 
 use super::{Shared, reload};
 
-/// Redis-style glob for `CONFIG GET` (`*`, `?`).
-pub(super) fn glob(pattern: &str, name: &str) -> bool {
-    fn go(p: &[u8], n: &[u8]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
-            (Some(b'?'), Some(_)) => go(&p[1..], &n[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &n[1..]),
-            _ => false,
-        }
-    }
-    go(pattern.as_bytes(), name.as_bytes())
-}
-
 impl super::commands::Server for Shared {
     fn password(&self) -> Option<String> {
         self.config().server.password.clone()
@@ -70,9 +56,19 @@ impl super::commands::Server for Shared {
             ("save", String::new()),
             ("appendonly", "no".to_owned()),
         ];
+        let knobs = self
+            .encoding_knobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let aliases = knobs
+            .iter()
+            .map(|(k, v)| (k.replace("listpack", "ziplist"), v.clone()));
         all.into_iter()
-            .filter(|(name, _)| glob(pattern, name))
             .map(|(n, v)| (n.to_owned(), v))
+            .chain(knobs.clone())
+            .chain(aliases)
+            .filter(|(name, _)| super::glob::matches(pattern.as_bytes(), name.as_bytes()))
             .collect()
     }
 
@@ -169,15 +165,4 @@ fn auto_lines(tier: PolicyTier, auto: &goldylox::AutoStatus) -> Vec<String> {
         ));
     }
     lines
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn glob_matches_like_redis() {
-        assert!(super::glob("max*", "maxclients"));
-        assert!(super::glob("*", "port"));
-        assert!(super::glob("p?rt", "port"));
-        assert!(!super::glob("max", "maxclients"));
-    }
 }

@@ -19,10 +19,12 @@ pub mod commands;
 mod info;
 pub use banner::{describe, human_bytes};
 pub mod config;
+mod glob;
 mod metrics;
 mod reload;
 pub mod resp;
 pub mod units;
+pub mod value;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -213,8 +215,8 @@ pub fn build_cache(config: &Config, runtime: &Runtime) -> Result<Store> {
     let policies = resolve_policies(config, runtime)?;
     let mut b = Cache::builder(c.memory_bytes)
         .name("serve")
-        .weigher(|k: &Vec<u8>, v: &Vec<u8>| {
-            u32::try_from(k.len() + v.len())
+        .weigher(|k: &Vec<u8>, v: &value::Value| {
+            u32::try_from(k.len() + v.footprint())
                 .unwrap_or(u32::MAX)
                 .saturating_add(ENTRY_OVERHEAD)
         })
@@ -235,6 +237,28 @@ pub fn build_cache(config: &Config, runtime: &Runtime) -> Result<Store> {
         .map_err(|e| anyhow::anyhow!("starting the cache: {e}"))
 }
 
+/// Redis's encoding thresholds. Goldylox keeps one encoding per type, so
+/// these change nothing; `CONFIG SET` accepts them (clients and Redis's own
+/// tests set them) and `CONFIG GET` reports what was set. The `ziplist`
+/// spellings are Redis's aliases of the `listpack` ones.
+const ENCODING_KNOBS: [&str; 4] = [
+    "hash-max-listpack-entries",
+    "hash-max-listpack-value",
+    "hash-max-ziplist-entries",
+    "hash-max-ziplist-value",
+];
+
+/// Redis's defaults for [`ENCODING_KNOBS`], by their `listpack` names.
+fn encoding_defaults() -> std::collections::BTreeMap<String, String> {
+    [
+        ("hash-max-listpack-entries", "128"),
+        ("hash-max-listpack-value", "64"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
 /// Server-wide state shared by the connections.
 struct Shared {
     /// The running configuration; replaced whole by a reload.
@@ -252,6 +276,8 @@ struct Shared {
     rejected_connections: AtomicU64,
     commands_total: AtomicU64,
     command_stats: commands::CommandStats,
+    /// What `CONFIG SET` gave the [`ENCODING_KNOBS`].
+    encoding_knobs: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
     /// The live connections.
     connections: clients::Registry,
     /// Set to stop the server (signals, `Running::shutdown`, `SHUTDOWN`).
@@ -343,6 +369,7 @@ pub async fn start(
         rejected_connections: AtomicU64::new(0),
         commands_total: AtomicU64::new(0),
         command_stats: commands::CommandStats::default(),
+        encoding_knobs: std::sync::Mutex::new(encoding_defaults()),
         connections: clients::Registry::default(),
         protocol_errors: AtomicU64::new(0),
         stop,
@@ -429,6 +456,7 @@ async fn serve_client(
     let mut client = Client {
         connection: Arc::clone(&registered.connection),
         authenticated: config.server.password.is_none(),
+        resp3: false,
     };
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut output = BytesMut::with_capacity(READ_CHUNK);

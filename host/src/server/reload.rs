@@ -217,6 +217,16 @@ pub(super) fn config_set(shared: &Shared, name: &str, value: &str) -> Result<(),
                 "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config; it needs a restart"
             ));
         }
+        knob if super::ENCODING_KNOBS.contains(&knob) => {
+            value.parse::<u64>().map_err(|_| format!("ERR CONFIG SET failed (possibly related to argument '{name}') - argument couldn't be parsed into an integer"))?;
+            let canonical = knob.replace("ziplist", "listpack");
+            let mut knobs = shared
+                .encoding_knobs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            knobs.insert(canonical, value.to_owned());
+            return Ok(());
+        }
         _ => {
             return Err(format!(
                 "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"

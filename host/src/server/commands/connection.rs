@@ -143,13 +143,20 @@ fn auth(server: &dyn Server, client: &mut Client, args: &[Vec<u8>], out: &mut By
 }
 
 fn hello(server: &dyn Server, client: &mut Client, args: &[Vec<u8>], out: &mut BytesMut) {
+    let mut resp3 = client.resp3;
     if let Some(version) = args.get(1) {
         match parse_i64(version) {
-            Some(2) => {}
-            Some(3) => {
+            Some(2) => resp3 = false,
+            Some(3) => resp3 = true,
+            Some(_) => {
                 return reply::error(out, "NOPROTO sorry, this protocol version is not supported");
             }
-            _ => return reply::error(out, "NOPROTO sorry, this protocol version is not supported"),
+            None => {
+                return reply::error(
+                    out,
+                    "ERR Protocol version is not an integer or out of range",
+                );
+            }
         }
     }
     let mut i = 2;
@@ -178,16 +185,24 @@ fn hello(server: &dyn Server, client: &mut Client, args: &[Vec<u8>], out: &mut B
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
         );
     }
+    // The reply already speaks the protocol chosen.
+    client.resp3 = resp3;
+    reply::with_protocol(resp3, || hello_reply(client, out));
+}
+
+/// `HELLO`'s map of server facts.
+fn hello_reply(client: &Client, out: &mut BytesMut) {
+    let proto = if client.resp3 { "3" } else { "2" };
     let fields: [(&str, String); 7] = [
         ("server", "goldylox".into()),
         ("version", env!("CARGO_PKG_VERSION").into()),
-        ("proto", "2".into()),
+        ("proto", proto.into()),
         ("id", client.connection.id.to_string()),
         ("mode", "standalone".into()),
         ("role", "master".into()),
         ("modules", String::new()),
     ];
-    reply::array(out, fields.len() * 2);
+    reply::map(out, fields.len());
     for (k, v) in fields {
         reply::bulk(out, k.as_bytes());
         if k == "proto" || k == "id" {
@@ -210,7 +225,7 @@ fn config(server: &dyn Server, args: &[Vec<u8>], out: &mut BytesMut) {
             }
             pairs.sort();
             pairs.dedup();
-            reply::array(out, pairs.len() * 2);
+            reply::map(out, pairs.len());
             for (k, v) in pairs {
                 reply::bulk(out, k.as_bytes());
                 reply::bulk(out, v.as_bytes());

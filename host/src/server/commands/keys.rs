@@ -4,8 +4,8 @@ use bytes::BytesMut;
 use goldylox::Expiration;
 
 use super::{
-    Ctx, RMW_RETRIES, Store, after_ns, lower, not_integer, now_unix_ns, parse_i64, store_error,
-    syntax_error, ttl_ns,
+    Ctx, RMW_RETRIES, Store, Value, after_ns, contention, lower, not_integer, now_unix_ns,
+    parse_i64, store_error, syntax_error, ttl_ns,
 };
 use crate::server::resp::reply;
 
@@ -35,14 +35,10 @@ pub(super) fn touch(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
     reply::int(c.out, found as i64);
 }
 
-/// `TYPE key`: every value is a string.
+/// `TYPE key`: `string`, `hash` or `none`.
 pub(super) fn type_of(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
-    let kind = if c.store.contains_key(args[1].as_slice()) {
-        "string"
-    } else {
-        "none"
-    };
-    reply::simple(c.out, kind);
+    let kind = c.store.get_with(args[1].as_slice(), Value::kind);
+    reply::simple(c.out, kind.unwrap_or("none"));
 }
 
 /// Replies -2 for a missing key, -1 for one without a deadline, else
@@ -155,7 +151,7 @@ fn expire(store: &Store, name: &str, args: &[Vec<u8>], out: &mut BytesMut) {
             Err(e) => return store_error(out, &e),
         }
     }
-    reply::error(out, "ERR too much contention on the key, try again");
+    contention(out)
 }
 
 fn persist(store: &Store, key: &Vec<u8>, out: &mut BytesMut) {
@@ -172,5 +168,14 @@ fn persist(store: &Store, key: &Vec<u8>, out: &mut BytesMut) {
             Err(e) => return store_error(out, &e),
         }
     }
-    reply::error(out, "ERR too much contention on the key, try again");
+    contention(out)
+}
+
+/// A `SCAN`-family cursor: an unsigned 64-bit decimal, as Redis reads it.
+pub(super) fn parse_cursor(arg: &[u8]) -> Option<u64> {
+    let s = std::str::from_utf8(arg).ok()?;
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
 }

@@ -4,12 +4,14 @@
 //! checks authentication and arity, and calls the handler. The handlers
 //! live by family: `strings`, `keys`, `connection`.
 //!
-//! Keys and values are bytes; every value is a string (there are no other
-//! types, so `WRONGTYPE` never happens). Read-modify-write commands
-//! (`INCR`, `APPEND`, `EXPIRE`, …) are optimistic: read, compute, then
-//! [`Cache::compare_and_set`]; a lost race retries.
+//! Keys are bytes; a value is a string or a hash ([`Value`]), and a command
+//! on the other type answers `WRONGTYPE`. Read-modify-write commands
+//! (`INCR`, `APPEND`, `HSET`, `EXPIRE`, …) are optimistic: read, compute,
+//! then [`Cache::compare_and_set`] (or [`Cache::remove_if`] when the result
+//! is empty); a lost race retries.
 
 mod connection;
+mod hashes;
 mod keys;
 mod strings;
 pub mod table;
@@ -22,8 +24,10 @@ use goldylox::Cache;
 
 use super::resp::reply;
 
+pub use super::value::Value;
+
 /// The cache as the server holds it.
-pub type Store = Cache<Vec<u8>, Vec<u8>>;
+pub type Store = Cache<Vec<u8>, Value>;
 
 /// What the connection does after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +45,8 @@ pub struct Client {
     pub connection: std::sync::Arc<super::clients::Connection>,
     /// Whether `AUTH` succeeded (or no password is configured).
     pub authenticated: bool,
+    /// Whether the client chose RESP3 (`HELLO 3`).
+    pub resp3: bool,
 }
 
 /// Commands that need more than the store: server-wide state and admin.
@@ -157,7 +163,8 @@ pub fn execute(
         out,
         close: false,
     };
-    (spec.handler)(&mut ctx, args);
+    let resp3 = ctx.client.resp3;
+    reply::with_protocol(resp3, || (spec.handler)(&mut ctx, args));
     let usec = started.elapsed().as_micros() as u64;
     counters.calls.fetch_add(1, Ordering::Relaxed);
     counters.usec.fetch_add(usec, Ordering::Relaxed);
@@ -207,6 +214,14 @@ fn arity_error(out: &mut BytesMut, name: &str) {
 
 fn syntax_error(out: &mut BytesMut) {
     reply::error(out, "ERR syntax error");
+}
+
+fn wrong_type(out: &mut BytesMut) {
+    reply::error(out, super::value::WRONGTYPE);
+}
+
+fn contention(out: &mut BytesMut) {
+    reply::error(out, "ERR too much contention on the key, try again");
 }
 
 fn not_integer(out: &mut BytesMut) {

@@ -4,33 +4,57 @@ use bytes::BytesMut;
 use goldylox::{Expiration, SetIf};
 
 use super::{
-    Ctx, RMW_RETRIES, Store, after_ns, lower, not_integer, parse_i64, store_error, syntax_error,
-    ttl_ns,
+    Ctx, RMW_RETRIES, Store, Value, after_ns, contention, lower, not_integer, parse_i64,
+    store_error, syntax_error, ttl_ns, wrong_type,
 };
 use crate::server::resp::reply;
+use crate::server::value::{WrongType, string_of};
+
+/// Replies with the string `value`, nil when absent, or `WRONGTYPE`.
+fn reply_string(out: &mut BytesMut, value: Option<&Value>) {
+    match string_of(value) {
+        Ok(Some(bytes)) => reply::bulk(out, bytes),
+        Ok(None) => reply::nil(out),
+        Err(WrongType) => wrong_type(out),
+    }
+}
 
 pub(super) fn get(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
     let out = &mut *c.out;
     if c.store
-        .get_with(&args[1], |v| reply::bulk(out, v))
+        .get_with(&args[1], |v| reply_string(out, Some(v)))
         .is_none()
     {
         reply::nil(out);
     }
 }
 
+/// `GETDEL key`: removes a string and answers it; another type is left.
 pub(super) fn getdel(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
-    match c.store.remove(&args[1]) {
-        Some(v) => reply::bulk(c.out, &v),
-        None => reply::nil(c.out),
+    let key = args[1].as_slice();
+    for _ in 0..RMW_RETRIES {
+        match c.store.get_with(key, |v| v.as_str().is_ok()) {
+            None => return reply::nil(c.out),
+            Some(false) => return wrong_type(c.out),
+            Some(true) => {}
+        }
+        if let Some(v) = c.store.remove_if(key, |v| v.as_str().is_ok()) {
+            return reply_string(c.out, Some(&v));
+        }
     }
+    contention(c.out)
 }
 
 pub(super) fn mget(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
     let out = &mut *c.out;
     reply::array(out, args.len() - 1);
     for key in &args[1..] {
-        if c.store.get_with(key, |v| reply::bulk(out, v)).is_none() {
+        // As in Redis, a key of another type reads as nil here.
+        let found = c.store.get_with(key, |v| match v.as_str() {
+            Ok(bytes) => reply::bulk(out, bytes),
+            Err(WrongType) => reply::nil(out),
+        });
+        if found.is_none() {
             reply::nil(out);
         }
     }
@@ -42,7 +66,7 @@ pub(super) fn mset(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
     }
     for pair in args[1..].chunks_mut(2) {
         let (key, value) = (std::mem::take(&mut pair[0]), std::mem::take(&mut pair[1]));
-        if let Err(e) = c.store.insert(key, value) {
+        if let Err(e) = c.store.insert(key, Value::Str(value)) {
             return store_error(c.out, &e);
         }
     }
@@ -50,14 +74,20 @@ pub(super) fn mset(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
 }
 
 pub(super) fn strlen(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
-    let len = c.store.get_with(&args[1], Vec::len).unwrap_or(0);
-    reply::int(c.out, len as i64);
+    match c.store.get_with(&args[1], |v| v.as_str().map(<[u8]>::len)) {
+        None => reply::int(c.out, 0),
+        Some(Ok(len)) => reply::int(c.out, len as i64),
+        Some(Err(WrongType)) => wrong_type(c.out),
+    }
 }
 
 /// `SETNX key value`: SET NX answering 1 or 0.
 pub(super) fn setnx(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
     let (key, value) = (std::mem::take(&mut args[1]), std::mem::take(&mut args[2]));
-    match c.store.set(key, value, Expiration::Never, SetIf::Absent) {
+    match c
+        .store
+        .set(key, Value::Str(value), Expiration::Never, SetIf::Absent)
+    {
         Ok(outcome) => reply::int(c.out, i64::from(outcome.stored)),
         Err(e) => store_error(c.out, &e),
     }
@@ -80,7 +110,7 @@ pub(super) fn setex(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
     };
     let (key, value) = (std::mem::take(&mut args[1]), std::mem::take(&mut args[3]));
     let expiration = after_ns(ns);
-    match c.store.put(key, value, expiration) {
+    match c.store.put(key, Value::Str(value), expiration) {
         Ok(()) => reply::ok(c.out),
         Err(e) => store_error(c.out, &e),
     }
@@ -89,13 +119,40 @@ pub(super) fn setex(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
 /// `GETSET key value`: SET with GET, which also clears the time to live.
 pub(super) fn getset(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
     let (key, value) = (std::mem::take(&mut args[1]), std::mem::take(&mut args[2]));
-    match c.store.set(key, value, Expiration::Never, SetIf::Always) {
-        Ok(outcome) => match outcome.previous {
-            Some(v) => reply::bulk(c.out, &v),
-            None => reply::nil(c.out),
-        },
-        Err(e) => store_error(c.out, &e),
+    set_and_get(c.store, key, value, Expiration::Never, SetIf::Always, c.out);
+}
+
+/// `SET … GET`: stores `value` if `condition` holds and the key holds no
+/// other type than a string, and answers the old string.
+fn set_and_get(
+    store: &Store,
+    key: Vec<u8>,
+    value: Vec<u8>,
+    expiration: Expiration,
+    condition: SetIf,
+    out: &mut BytesMut,
+) {
+    let value = Value::Str(value);
+    for _ in 0..RMW_RETRIES {
+        let current = store.get(&key);
+        let Ok(old) = string_of(current.as_ref()) else {
+            return wrong_type(out);
+        };
+        let allowed = match condition {
+            SetIf::Absent => old.is_none(),
+            SetIf::Present => old.is_some(),
+            _ => true,
+        };
+        if allowed {
+            match store.compare_and_set(key.clone(), current.as_ref(), value.clone(), expiration) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => return store_error(out, &e),
+            }
+        }
+        return reply_string(out, current.as_ref());
     }
+    contention(out)
 }
 
 /// The byte range `[start, end]` of a string of `len` bytes, with Redis's
@@ -116,12 +173,13 @@ pub(super) fn getrange(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
         return not_integer(c.out);
     };
     let out = &mut *c.out;
-    let found = c
-        .store
-        .get_with(&args[1], |v| match byte_range(start, end, v.len()) {
+    let found = c.store.get_with(&args[1], |v| match v.as_str() {
+        Ok(v) => match byte_range(start, end, v.len()) {
             Some((a, b)) => reply::bulk(out, &v[a..=b]),
             None => reply::bulk(out, b""),
-        });
+        },
+        Err(WrongType) => wrong_type(out),
+    });
     if found.is_none() {
         reply::bulk(out, b"");
     }
@@ -145,16 +203,20 @@ pub(super) fn setrange(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
     }
     for _ in 0..RMW_RETRIES {
         let current = c.store.get(key);
+        let Ok(old) = string_of(current.as_ref()) else {
+            return wrong_type(c.out);
+        };
         if patch.is_empty() {
             // Nothing to write: the length as it is, and no key created.
-            return reply::int(c.out, current.map_or(0, |v| v.len() as i64));
+            return reply::int(c.out, old.map_or(0, |v| v.len() as i64));
         }
-        let mut new = current.clone().unwrap_or_default();
+        let mut new = old.unwrap_or_default().to_vec();
         if new.len() < offset + patch.len() {
             new.resize(offset + patch.len(), 0);
         }
         new[offset..offset + patch.len()].copy_from_slice(patch);
         let len = new.len() as i64;
+        let new = Value::Str(new);
         match c
             .store
             .compare_and_set(key.clone(), current.as_ref(), new, Expiration::Keep)
@@ -164,7 +226,7 @@ pub(super) fn setrange(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
             Err(e) => return store_error(c.out, &e),
         }
     }
-    reply::error(c.out, "ERR too much contention on the key, try again");
+    contention(c.out)
 }
 
 /// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT ts|PXAT ts-ms|KEEPTTL]`.
@@ -207,26 +269,21 @@ pub(super) fn set(store: &Store, args: &mut [Vec<u8>], out: &mut BytesMut) {
         i += 1;
     }
     let (key, value) = (std::mem::take(&mut args[1]), std::mem::take(&mut args[2]));
-    if condition == SetIf::Always && !get {
-        // Plain SET: nobody needs the old value.
+    if get {
+        // Redis refuses GET on a key of another type, and then sets nothing.
+        return set_and_get(store, key, value, expiration, condition, out);
+    }
+    let value = Value::Str(value);
+    if condition == SetIf::Always {
+        // Plain SET: nobody needs the old value (of any type).
         return match store.put(key, value, expiration) {
             Ok(()) => reply::ok(out),
             Err(e) => store_error(out, &e),
         };
     }
     match store.set(key, value, expiration, condition) {
-        Ok(outcome) => {
-            if get {
-                match outcome.previous {
-                    Some(v) => reply::bulk(out, &v),
-                    None => reply::nil(out),
-                }
-            } else if outcome.stored {
-                reply::ok(out);
-            } else {
-                reply::nil(out);
-            }
-        }
+        Ok(outcome) if outcome.stored => reply::ok(out),
+        Ok(_) => reply::nil(out),
         Err(e) => store_error(out, &e),
     }
 }
@@ -257,22 +314,22 @@ pub(super) fn getex(store: &Store, args: &[Vec<u8>], out: &mut BytesMut) {
         _ => return syntax_error(out),
     };
     let Some(expiration) = expiration else {
-        return match store.get(key) {
-            Some(v) => reply::bulk(out, &v),
-            None => reply::nil(out),
-        };
+        return reply_string(out, store.get(key).as_ref());
     };
     for _ in 0..RMW_RETRIES {
         let Some(value) = store.get(key) else {
             return reply::nil(out);
         };
+        if value.as_str().is_err() {
+            return wrong_type(out);
+        }
         match store.compare_and_set(key.clone(), Some(&value), value.clone(), expiration) {
-            Ok(true) => return reply::bulk(out, &value),
+            Ok(true) => return reply_string(out, Some(&value)),
             Ok(false) => continue,
             Err(e) => return store_error(out, &e),
         }
     }
-    reply::error(out, "ERR too much contention on the key, try again");
+    contention(out)
 }
 
 pub(super) fn incr_by(store: &Store, key: &[u8], delta: Option<i64>, out: &mut BytesMut) {
@@ -281,9 +338,10 @@ pub(super) fn incr_by(store: &Store, key: &[u8], delta: Option<i64>, out: &mut B
     };
     for _ in 0..RMW_RETRIES {
         let current = store.get(key);
-        let base = match &current {
-            None => 0,
-            Some(v) => match parse_i64(v) {
+        let base = match string_of(current.as_ref()) {
+            Err(WrongType) => return wrong_type(out),
+            Ok(None) => 0,
+            Ok(Some(v)) => match parse_i64(v) {
                 Some(n) => n,
                 None => return not_integer(out),
             },
@@ -291,29 +349,34 @@ pub(super) fn incr_by(store: &Store, key: &[u8], delta: Option<i64>, out: &mut B
         let Some(next) = base.checked_add(delta) else {
             return reply::error(out, "ERR increment or decrement would overflow");
         };
-        let new = next.to_string().into_bytes();
+        let new = Value::Str(next.to_string().into_bytes());
         match store.compare_and_set(key.to_vec(), current.as_ref(), new, Expiration::Keep) {
             Ok(true) => return reply::int(out, next),
             Ok(false) => continue,
             Err(e) => return store_error(out, &e),
         }
     }
-    reply::error(out, "ERR too much contention on the key, try again");
+    contention(out)
 }
 
 pub(super) fn append(store: &Store, key: &[u8], tail: &[u8], out: &mut BytesMut) {
     for _ in 0..RMW_RETRIES {
         let current = store.get(key);
-        let mut new = current.clone().unwrap_or_default();
+        let Ok(old) = string_of(current.as_ref()) else {
+            return wrong_type(out);
+        };
+        let mut new = Vec::with_capacity(old.map_or(0, <[u8]>::len) + tail.len());
+        new.extend_from_slice(old.unwrap_or_default());
         new.extend_from_slice(tail);
         let len = new.len() as i64;
+        let new = Value::Str(new);
         match store.compare_and_set(key.to_vec(), current.as_ref(), new, Expiration::Keep) {
             Ok(true) => return reply::int(out, len),
             Ok(false) => continue,
             Err(e) => return store_error(out, &e),
         }
     }
-    reply::error(out, "ERR too much contention on the key, try again");
+    contention(out)
 }
 
 /// `INCRBYFLOAT key increment`: the result printed as Redis prints it
@@ -325,9 +388,10 @@ pub(super) fn incrbyfloat(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
     let key = &args[1];
     for _ in 0..RMW_RETRIES {
         let current = c.store.get(key);
-        let base = match &current {
-            None => 0.0,
-            Some(v) => match parse_f64(v) {
+        let base = match string_of(current.as_ref()) {
+            Err(WrongType) => return wrong_type(c.out),
+            Ok(None) => 0.0,
+            Ok(Some(v)) => match parse_f64(v) {
                 Some(x) => x,
                 None => return reply::error(c.out, "ERR value is not a valid float"),
             },
@@ -337,16 +401,17 @@ pub(super) fn incrbyfloat(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
             return reply::error(c.out, "ERR increment would produce NaN or Infinity");
         }
         let new = format_f64(next).into_bytes();
+        let stored = Value::Str(new.clone());
         match c
             .store
-            .compare_and_set(key.clone(), current.as_ref(), new.clone(), Expiration::Keep)
+            .compare_and_set(key.clone(), current.as_ref(), stored, Expiration::Keep)
         {
             Ok(true) => return reply::bulk(c.out, &new),
             Ok(false) => continue,
             Err(e) => return store_error(c.out, &e),
         }
     }
-    reply::error(c.out, "ERR too much contention on the key, try again");
+    contention(c.out)
 }
 
 /// Parses a float as Redis's `string2ld` does: no spaces, not NaN

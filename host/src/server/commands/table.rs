@@ -4,7 +4,7 @@
 
 use bytes::BytesMut;
 
-use super::{Ctx, connection, keys, lower, strings};
+use super::{Ctx, connection, hashes, keys, lower, strings};
 use crate::server::resp::reply;
 
 /// A command's handler: reads `args` (which it may move out of) and
@@ -124,7 +124,29 @@ pub static TABLE: &[Spec] = &[
     spec("getrange", 4, R, ONE, strings::getrange),
     spec("getset", 3, W | DENY_OOM | F, ONE, strings::getset),
     spec("goldylox", -2, ADMIN, NONE, connection::goldylox),
+    spec("hdel", -3, W | F, ONE, hashes::hdel),
     spec("hello", -1, NO_AUTH | F, NONE, connection::hello_command),
+    spec("hexists", 3, R | F, ONE, hashes::hcount),
+    spec("hget", 3, R | F, ONE, hashes::hget),
+    spec("hgetall", 2, R, ONE, hashes::hgetall),
+    spec("hincrby", 4, W | DENY_OOM | F, ONE, hashes::hincrby),
+    spec(
+        "hincrbyfloat",
+        4,
+        W | DENY_OOM | F,
+        ONE,
+        hashes::hincrbyfloat,
+    ),
+    spec("hkeys", 2, R, ONE, hashes::hgetall),
+    spec("hlen", 2, R | F, ONE, hashes::hcount),
+    spec("hmget", -3, R | F, ONE, hashes::hmget),
+    spec("hmset", -4, W | DENY_OOM | F, ONE, hashes::hset),
+    spec("hrandfield", -2, R, ONE, hashes::hrandfield),
+    spec("hscan", -3, R, ONE, hashes::hscan),
+    spec("hset", -4, W | DENY_OOM | F, ONE, hashes::hset),
+    spec("hsetnx", 4, W | DENY_OOM | F, ONE, hashes::hsetnx),
+    spec("hstrlen", 3, R | F, ONE, hashes::hcount),
+    spec("hvals", 2, R, ONE, hashes::hgetall),
     spec("incr", 2, W | DENY_OOM | F, ONE, |c, a| {
         strings::incr_by(c.store, &a[1], Some(1), c.out)
     }),
@@ -229,7 +251,7 @@ fn describe(out: &mut BytesMut, s: &Spec) {
         .filter(|(bit, _)| s.flags & bit != 0)
         .map(|&(_, name)| name)
         .collect();
-    reply::array(out, flags.len());
+    reply::set(out, flags.len());
     for flag in flags {
         reply::simple(out, flag);
     }
