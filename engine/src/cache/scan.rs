@@ -117,3 +117,38 @@ where
         }
     }
 }
+
+impl<K, V> Cache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+    V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+{
+    /// A key chosen at random from every tier (`None` if the cache is
+    /// empty): a random place in the hash space, then the first step from
+    /// there that finds keys, wrapping around. Keys in sparse stretches of
+    /// the space are likelier picks, as with Redis's `RANDOMKEY`.
+    pub fn random_key(&self) -> Option<K> {
+        let s = self.shared();
+        let shards = s.index.shard_count() as u64;
+        let r = crate::hot::random_seed();
+        let start = ((r % shards) << 32) | (r >> 32);
+        let mut cursor = start;
+        let mut wrapped = false;
+        loop {
+            let (keys, next) = self.scan(cursor, 1);
+            if !keys.is_empty() {
+                let pick = (crate::hot::random_seed() % keys.len() as u64) as usize;
+                return keys.into_iter().nth(pick);
+            }
+            if next == 0 {
+                if wrapped || start == 0 {
+                    return None;
+                }
+                wrapped = true;
+            } else if wrapped && next >= start {
+                return None; // around once: empty
+            }
+            cursor = next;
+        }
+    }
+}

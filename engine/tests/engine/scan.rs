@@ -80,6 +80,14 @@ fn a_scan_returns_every_key_of_every_tier_once() {
     cache.for_each_key(|k| all.push(k));
     assert_eq!(all.len(), KEYS as usize);
     assert_eq!(cache.len(), KEYS as usize);
+    // Random keys come from every tier.
+    let picks: HashSet<u64> = (0..2_000).filter_map(|_| cache.random_key()).collect();
+    assert!(
+        picks.len() > 1_000,
+        "{} distinct of 2000 draws",
+        picks.len()
+    );
+    assert!(picks.iter().all(|k| *k < KEYS));
     // A bad cursor ends the iteration.
     assert_eq!(cache.scan(u64::MAX, 10), (Vec::new(), 0));
 }
@@ -148,6 +156,9 @@ fn peeking_sees_every_tier_and_moves_nothing() {
         );
     }
     assert_eq!(cache.peek_with(&(KEYS + 1), |_| ()), None);
+    let empty_dir = tempfile::tempdir().unwrap();
+    let empty = three_tiers(empty_dir.path());
+    assert_eq!(empty.random_key(), None);
     cache.run_pending_tasks();
     let after = cache.stats();
     assert_eq!(

@@ -209,17 +209,21 @@ pub fn resolve_policies(config: &Config, runtime: &Runtime) -> Result<Policies> 
     })
 }
 
+/// What an entry is charged against the memory budget: its key, its value
+/// and [`ENTRY_OVERHEAD`].
+pub fn entry_weight(key: &[u8], value: &value::Value) -> u32 {
+    u32::try_from(key.len() + value.footprint())
+        .unwrap_or(u32::MAX)
+        .saturating_add(ENTRY_OVERHEAD)
+}
+
 /// Builds the cache a configuration describes.
 pub fn build_cache(config: &Config, runtime: &Runtime) -> Result<Store> {
     let c = &config.cache;
     let policies = resolve_policies(config, runtime)?;
     let mut b = Cache::builder(c.memory_bytes)
         .name("serve")
-        .weigher(|k: &Vec<u8>, v: &value::Value| {
-            u32::try_from(k.len() + v.footprint())
-                .unwrap_or(u32::MAX)
-                .saturating_add(ENTRY_OVERHEAD)
-        })
+        .weigher(|k: &Vec<u8>, v: &value::Value| entry_weight(k, v))
         .policy(policies.hot);
     if let Some(warm) = policies.warm {
         b = b.warm(c.warm_bytes).warm_policy(warm);

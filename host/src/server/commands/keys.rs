@@ -7,6 +7,7 @@ use super::{
     Ctx, RMW_RETRIES, Store, Value, after_ns, contention, lower, not_integer, now_unix_ns,
     parse_i64, store_error, syntax_error, ttl_ns,
 };
+use crate::server::glob;
 use crate::server::resp::reply;
 
 pub(super) fn del(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
@@ -37,7 +38,7 @@ pub(super) fn touch(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
 
 /// `TYPE key`: `string`, `hash` or `none`.
 pub(super) fn type_of(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
-    let kind = c.store.get_with(args[1].as_slice(), Value::kind);
+    let kind = c.store.peek_with(args[1].as_slice(), Value::kind);
     reply::simple(c.out, kind.unwrap_or("none"));
 }
 
@@ -178,4 +179,145 @@ pub(super) fn parse_cursor(arg: &[u8]) -> Option<u64> {
         return None;
     }
     s.parse().ok()
+}
+
+/// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`: one step of a
+/// full iteration over every tier ([`Store::scan`]): every key present
+/// throughout an iteration is returned, once.
+pub(super) fn scan(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
+    let Some(cursor) = parse_cursor(&args[1]) else {
+        return reply::error(c.out, "ERR invalid cursor");
+    };
+    let mut pattern = None;
+    let mut count = 10;
+    let mut kind = None;
+    let mut i = 2;
+    while i < args.len() {
+        let Some(value) = args.get(i + 1) else {
+            return syntax_error(c.out);
+        };
+        match lower(&args[i]).as_str() {
+            "match" => pattern = Some(value.clone()),
+            "count" => match parse_i64(value) {
+                Some(n) if n >= 1 => count = usize::try_from(n).unwrap_or(usize::MAX),
+                Some(_) => return syntax_error(c.out),
+                None => return not_integer(c.out),
+            },
+            "type" => kind = Some(lower(value)),
+            _ => return syntax_error(c.out),
+        }
+        i += 2;
+    }
+    let (keys, next) = c.store.scan(cursor, count);
+    let keys: Vec<Vec<u8>> = keys
+        .into_iter()
+        .filter(|k| pattern.as_deref().is_none_or(|p| glob::matches(p, k)))
+        .filter(|k| {
+            kind.as_deref()
+                .is_none_or(|want| c.store.peek_with(k.as_slice(), Value::kind) == Some(want))
+        })
+        .collect();
+    reply::array(c.out, 2);
+    reply::bulk(c.out, next.to_string().as_bytes());
+    reply::array(c.out, keys.len());
+    for k in keys {
+        reply::bulk(c.out, &k);
+    }
+}
+
+/// `KEYS pattern`: every key of every tier that matches (a full scan:
+/// O(keys), like Redis's).
+pub(super) fn keys(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
+    let pattern = &args[1];
+    let mut found = Vec::new();
+    c.store.for_each_key(|k| {
+        if glob::matches(pattern, &k) {
+            found.push(k);
+        }
+    });
+    reply::array(c.out, found.len());
+    for k in found {
+        reply::bulk(c.out, &k);
+    }
+}
+
+/// `RANDOMKEY`: a key from any tier, or nil when there is none.
+pub(super) fn randomkey(c: &mut Ctx<'_>, _: &mut [Vec<u8>]) {
+    match c.store.random_key() {
+        Some(k) => reply::bulk(c.out, &k),
+        None => reply::nil(c.out),
+    }
+}
+
+/// `MEMORY USAGE key [SAMPLES n]`: the bytes the key is charged (key,
+/// value and per-entry overhead, as the weigher counts them); `MEMORY
+/// HELP`.
+pub(super) fn memory(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
+    match lower(&args[1]).as_str() {
+        "usage" if args.len() == 3 || (args.len() == 5 && lower(&args[3]) == "samples") => {
+            let key = &args[2];
+            let bytes = c
+                .store
+                .peek_with(key.as_slice(), |v| crate::server::entry_weight(key, v));
+            match bytes {
+                Some(n) => reply::int(c.out, i64::from(n)),
+                None => reply::nil(c.out),
+            }
+        }
+        "usage" => syntax_error(c.out),
+        "help" => help(c.out, &["MEMORY USAGE <key> [SAMPLES <count>]"]),
+        _ => unknown_subcommand(c.out, &args[1], "MEMORY"),
+    }
+}
+
+/// `OBJECT ENCODING|REFCOUNT|FREQ|IDLETIME|HELP key`.
+pub(super) fn object(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
+    let sub = lower(&args[1]);
+    if sub == "help" {
+        return help(
+            c.out,
+            &[
+                "OBJECT ENCODING <key>",
+                "OBJECT REFCOUNT <key>",
+                "OBJECT FREQ <key> (not tracked: policies keep their own state)",
+                "OBJECT IDLETIME <key> (not tracked: policies keep their own state)",
+            ],
+        );
+    }
+    if args.len() != 3 {
+        return unknown_subcommand(c.out, &args[1], "OBJECT");
+    }
+    let Some(kind) = c.store.peek_with(args[2].as_slice(), Value::kind) else {
+        return reply::nil(c.out);
+    };
+    match sub.as_str() {
+        // One encoding per type: bytes, and an insertion-ordered hash table.
+        "encoding" => reply::bulk(c.out, if kind == "hash" { b"hashtable" } else { b"raw" }),
+        "refcount" => reply::int(c.out, 1),
+        "freq" | "idletime" => reply::error(
+            c.out,
+            &format!(
+                "ERR OBJECT {} is not available: eviction policies are components that keep their own per-key state, which the server cannot read",
+                sub.to_ascii_uppercase()
+            ),
+        ),
+        _ => unknown_subcommand(c.out, &args[1], "OBJECT"),
+    }
+}
+
+fn help(out: &mut BytesMut, lines: &[&str]) {
+    reply::array(out, lines.len());
+    for line in lines {
+        reply::simple(out, line);
+    }
+}
+
+fn unknown_subcommand(out: &mut BytesMut, sub: &[u8], command: &str) {
+    reply::error(
+        out,
+        &format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try {command} HELP.",
+            String::from_utf8_lossy(sub)
+        ),
+    );
 }

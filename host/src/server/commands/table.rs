@@ -161,8 +161,11 @@ pub static TABLE: &[Spec] = &[
         strings::incrbyfloat,
     ),
     spec("info", -1, 0, NONE, connection::info),
+    spec("keys", 2, R, NONE, keys::keys),
+    spec("memory", -2, R, NONE, keys::memory),
     spec("mget", -2, R | F, ALL, strings::mget),
     spec("mset", -3, W | DENY_OOM, PAIRS, strings::mset),
+    spec("object", -2, R, NONE, keys::object),
     spec("persist", 2, W | F, ONE, keys::persist_command),
     spec("pexpire", -3, W | F, ONE, keys::expire_command),
     spec("pexpireat", -3, W | F, ONE, keys::expire_command),
@@ -171,6 +174,8 @@ pub static TABLE: &[Spec] = &[
     spec("psetex", 4, W | DENY_OOM, ONE, strings::setex),
     spec("pttl", 2, R | F, ONE, keys::ttl),
     spec("quit", -1, NO_AUTH | F, NONE, connection::quit),
+    spec("randomkey", 1, R, NONE, keys::randomkey),
+    spec("scan", -2, R, NONE, keys::scan),
     spec("select", 2, F, NONE, connection::select),
     spec("set", -3, W | DENY_OOM, ONE, |c, a| {
         strings::set(c.store, a, c.out)
