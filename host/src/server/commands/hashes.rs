@@ -173,6 +173,10 @@ pub(super) fn hincrbyfloat(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
     let Some(delta) = parse_f64(&args[3]) else {
         return reply::error(c.out, "ERR value is not a valid float");
     };
+    if delta.is_infinite() {
+        // Refused before the key is touched, as Redis does.
+        return reply::error(c.out, "ERR value is NaN or Infinity");
+    }
     let field = &args[2];
     let next = edit_hash(c.store, &args[1], c.out, |fields| {
         let base = match fields.get(field) {

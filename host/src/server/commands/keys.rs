@@ -101,19 +101,32 @@ fn expire(store: &Store, name: &str, args: &[Vec<u8>], out: &mut BytesMut) {
     let Some(amount) = parse_i64(&args[2]) else {
         return not_integer(out);
     };
-    let mut flag = None;
+    // Redis's rules: NX stands alone; XX combines with GT or LT; GT and LT
+    // exclude each other.
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for opt in &args[3..] {
-        let opt = lower(opt);
-        match (opt.as_str(), flag) {
-            ("nx" | "xx" | "gt" | "lt", None) => flag = Some(opt),
-            ("nx" | "xx" | "gt" | "lt", Some(_)) => {
-                return reply::error(
-                    out,
-                    "ERR NX and XX, GT or LT options at the same time are not compatible",
-                );
+        match lower(opt).as_str() {
+            "nx" => nx = true,
+            "xx" => xx = true,
+            "gt" => gt = true,
+            "lt" => lt = true,
+            _ => {
+                let given = String::from_utf8_lossy(opt);
+                return reply::error(out, &format!("ERR Unsupported option {given}"));
             }
-            _ => return reply::error(out, &format!("ERR Unsupported option {opt}")),
         }
+    }
+    if nx && (xx || gt || lt) {
+        return reply::error(
+            out,
+            "ERR NX and XX, GT or LT options at the same time are not compatible",
+        );
+    }
+    if gt && lt {
+        return reply::error(
+            out,
+            "ERR GT and LT options at the same time are not compatible",
+        );
     }
     let unit_ms = name.starts_with('p');
     let absolute = name.ends_with("at");
@@ -129,14 +142,11 @@ fn expire(store: &Store, name: &str, args: &[Vec<u8>], out: &mut BytesMut) {
             Some(None) => None,
             Some(Some(left)) => Some(left.as_nanos() as i128),
         };
-        let allowed = match flag.as_deref() {
-            Some("nx") => current_ns.is_none(),
-            Some("xx") => current_ns.is_some(),
-            // No expiry counts as an infinite TTL.
-            Some("gt") => current_ns.is_some_and(|c| ns > c),
-            Some("lt") => current_ns.is_none_or(|c| ns < c),
-            _ => true,
-        };
+        // No expiry counts as an infinite TTL.
+        let allowed = (!nx || current_ns.is_none())
+            && (!xx || current_ns.is_some())
+            && (!gt || current_ns.is_some_and(|c| ns > c))
+            && (!lt || current_ns.is_none_or(|c| ns < c));
         if !allowed {
             return reply::int(out, 0);
         }
