@@ -54,7 +54,7 @@ where
     K: Hash + Eq + Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
     V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
 {
-    fn expiry(&self, expiration: Expiration) -> Expiry {
+    pub(super) fn expiry(&self, expiration: Expiration) -> Expiry {
         match expiration {
             Expiration::Default => Expiry::Set(self.default_deadline()),
             Expiration::Keep => Expiry::Keep,

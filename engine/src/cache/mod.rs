@@ -1,12 +1,15 @@
 //! The cache handle: every user operation, run on the caller's thread.
 
 mod admin;
+mod batch;
 mod cold;
 mod conditional;
 mod load;
 mod scan;
 mod tiers;
+mod write;
 
+pub use batch::Batch;
 pub(crate) use cold::ColdTier;
 pub use conditional::{Expiration, SetIf, SetOutcome};
 
@@ -26,7 +29,7 @@ use serde::de::DeserializeOwned;
 
 use crate::builder::{CacheBuilder, WritePolicy};
 use crate::error::Error;
-use crate::hot::{HotIndex, MISS_BIT, NEVER, Slot};
+use crate::hot::{HotIndex, MISS_BIT, NEVER};
 use crate::loader::Flights;
 use crate::maintenance::{Cmd, Inbox, Maintenance, TierPolicy};
 use crate::policy::{EventKind, PolicyTier};
@@ -273,14 +276,9 @@ where
     {
         let s = self.shared();
         let hash = s.index.hasher.hash(key);
-        let table = s.index.shard(hash).read();
-        if let Some(slot) = table.get(hash, key) {
-            return (!slot.expired(|| s.clock.now_nanos())).then(|| f(&slot.value));
-        }
         // Under the key's hot-shard lock no movement can hide it.
-        self.warm_current(hash, key)
-            .or_else(|| self.cold_current(key))
-            .map(|(v, _)| f(&v))
+        let table = s.index.shard(hash).read();
+        self.current_under_lock(&table, hash, key, |v, _| f(v))
     }
 
     /// The value for `key` without counting a hit or a miss and without
@@ -434,81 +432,6 @@ where
         Q: Hash + Eq + ?Sized,
     {
         self.remove_when(key, Some(cond))
-    }
-
-    /// Removes `key` if `cond` (when given) accepts its current value.
-    fn remove_when<Q>(&self, key: &Q, cond: Option<impl FnOnce(&V) -> bool>) -> Option<V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        let s = self.shared();
-        let hash = s.index.hasher.hash(key);
-        let (slot, displaced, from_cold) = {
-            let mut table = s.index.shard(hash).write();
-            if let Some(cond) = cond
-                && !self.current_satisfies(&table, hash, key, cond)
-            {
-                return None;
-            }
-            let slot = table.remove(&s.index.hasher, hash, key);
-            // The warm and cold copies go under the same lock, so no
-            // promotion can bring them back after this remove.
-            let displaced = self.warm_discard(hash, key, slot.is_none());
-            let from_cold = if slot.is_none() && displaced.is_none() {
-                self.cold_current(key).map(|(v, _)| v)
-            } else {
-                None
-            };
-            let known = slot
-                .as_ref()
-                .map(|s| &s.key)
-                .or(displaced.as_ref().map(|d| &d.key));
-            self.cold_on_remove(key, known);
-            (slot, displaced, from_cold)
-        };
-        let from_warm = displaced
-            .and_then(|d| self.settle_displaced(d, RemovalCause::Removed))
-            .or(from_cold);
-        let Some(slot) = slot else {
-            if from_warm.is_some() {
-                s.stripes.count(Op::Remove);
-            }
-            return from_warm;
-        };
-        self.forget(hash, slot.weight);
-        if slot.expired(|| s.clock.now_nanos()) {
-            s.notify(slot.key, slot.value, RemovalCause::Expired);
-            return None;
-        }
-        s.stripes.count(Op::Remove);
-        let value = slot.value.clone();
-        s.notify(slot.key, slot.value, RemovalCause::Removed);
-        Some(value)
-    }
-
-    /// Whether the live value of `key`, in whichever tier holds it, passes
-    /// `cond` (an absent key passes nothing). Call under the key's hot-shard
-    /// lock (`table`), so that the answer holds until it is released.
-    fn current_satisfies<Q>(
-        &self,
-        table: &crate::hot::Table<K, V>,
-        hash: u64,
-        key: &Q,
-        cond: impl FnOnce(&V) -> bool,
-    ) -> bool
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        let s = self.shared();
-        match table.get(hash, key) {
-            Some(slot) => !slot.expired(|| s.clock.now_nanos()) && cond(&slot.value),
-            None => self
-                .warm_current(hash, key)
-                .or_else(|| self.cold_current(key))
-                .is_some_and(|(v, _)| cond(&v)),
-        }
     }
 
     /// Removes every entry of every tier (each is reported to the listener as
@@ -683,123 +606,6 @@ where
                 Ok(u32::try_from(size).unwrap_or(u32::MAX))
             }
         }
-    }
-
-    /// The one write path: weigh, reserve capacity, apply `cond` to the live
-    /// current value under the shard lock, store, tell maintenance.
-    ///
-    /// `look` says whether `cond` inspects the current value; only then is a
-    /// warm copy decoded to show it.
-    fn write(
-        &self,
-        key: K,
-        value: V,
-        expiry: Expiry,
-        look: bool,
-        cond: impl FnOnce(Option<&V>) -> bool,
-    ) -> Result<Written<V>, Error> {
-        let s = self.shared();
-        if s.closed.load(Ordering::Acquire) {
-            return Err(Error::Closed);
-        }
-        let hash = s.index.hasher.hash(&key);
-        let weight = self.weigh(&key, &value)?;
-        if u64::from(weight) > s.capacity {
-            return Err(Error::EntryTooLarge {
-                weight: u64::from(weight),
-                capacity: s.capacity,
-            });
-        }
-        self.reserve(weight)?;
-        let version = s.version.fetch_add(1, Ordering::AcqRel) + 1;
-        let mut table = s.index.shard(hash).write();
-        let Some(slot) = table.get_mut(hash, &key) else {
-            // Not hot: the current value, if any, is a warm copy. Both are
-            // examined and replaced under this hot-shard lock.
-            let warm_current = if look {
-                self.warm_current(hash, &key)
-                    .or_else(|| self.cold_current(&key))
-            } else {
-                None
-            };
-            if !cond(warm_current.as_ref().map(|(v, _)| v)) {
-                drop(table);
-                self.release(u64::from(weight));
-                return Ok(Written::Refused {
-                    current: warm_current.map(|(v, _)| v),
-                });
-            }
-            let expires_at = match (expiry, &warm_current) {
-                (Expiry::Set(deadline), _) => deadline,
-                (Expiry::Keep, Some((_, deadline))) => *deadline,
-                (Expiry::Keep, None) => self.default_deadline(),
-            };
-            let displaced = self.warm_discard(hash, &key, look);
-            self.cold_on_write(&key, &value, version, expires_at);
-            let slot = Slot {
-                version,
-                expires_at,
-                weight,
-                key,
-                value,
-            };
-            table.insert_new(&s.index.hasher, hash, slot);
-            drop(table);
-            self.send(WriteEvent::hot(EventKind::Insert, hash, weight, expires_at));
-            // A cold value replaced here is reported like a warm one.
-            let previous = match displaced {
-                Some(d) => self.settle_displaced(d, RemovalCause::Replaced),
-                None => warm_current.map(|(v, _)| v),
-            };
-            s.stripes.count(if previous.is_some() {
-                Op::Update
-            } else {
-                Op::Insert
-            });
-            return Ok(Written::Stored { previous });
-        };
-        let expired = slot.expired(|| s.clock.now_nanos());
-        if !cond((!expired).then_some(&slot.value)) {
-            let current = (!expired).then(|| slot.value.clone());
-            drop(table);
-            self.release(u64::from(weight));
-            return Ok(Written::Refused { current });
-        }
-        let old_weight = slot.weight;
-        let old_value = std::mem::replace(&mut slot.value, value);
-        slot.weight = weight;
-        slot.version = version;
-        slot.expires_at = match expiry {
-            Expiry::Set(deadline) => deadline,
-            Expiry::Keep if expired => self.default_deadline(),
-            Expiry::Keep => slot.expires_at,
-        };
-        let expires_at = slot.expires_at;
-        self.cold_on_write(&slot.key, &slot.value, version, expires_at);
-        let old_key = s.listener.as_ref().map(|_| slot.key.clone());
-        drop(table);
-        self.release(u64::from(old_weight));
-        self.send(WriteEvent::hot(EventKind::Update, hash, weight, expires_at));
-        let cause = if expired {
-            RemovalCause::Expired
-        } else {
-            s.stripes.count(Op::Update);
-            RemovalCause::Replaced
-        };
-        // The old value goes to whoever asked (`look`) or to the listener;
-        // it is copied only when both want it.
-        let previous = match old_key {
-            Some(old_key) => {
-                let previous = (look && !expired).then(|| old_value.clone());
-                s.notify(old_key, old_value, cause);
-                previous
-            }
-            None => {
-                Counters::bump(s.counters.removal(cause));
-                (look && !expired).then_some(old_value)
-            }
-        };
-        Ok(Written::Stored { previous })
     }
 
     /// Accounts for a removed entry: releases its weight, tells the policy.

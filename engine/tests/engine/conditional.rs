@@ -281,3 +281,120 @@ fn remove_if_sees_warm_and_cold_copies() {
     }
     assert_eq!(cache.len(), 0);
 }
+
+#[test]
+fn atomic_batches_move_values_between_keys_and_nobody_sees_a_half() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cold = goldylox::cold::ColdConfig::new(dir.path(), 64 << 20);
+    cold.segment_size = 256 << 10;
+    // Small tiers and filler traffic keep the accounts moving between hot,
+    // warm and cold while transfers run.
+    let cache: Cache<u64, Vec<u8>> = Cache::builder(32 << 10)
+        .warm(1 << 20)
+        .cold(cold)
+        .build()
+        .unwrap();
+    const ACCOUNTS: u64 = 64;
+    const START: u64 = 1_000;
+    let balance = |v: &Vec<u8>| u64::from_le_bytes(v[..8].try_into().unwrap());
+    let account = |n: u64| {
+        let mut v = n.to_le_bytes().to_vec();
+        v.resize(200, 0);
+        v
+    };
+    for a in 0..ACCOUNTS {
+        cache.insert(a, account(START)).unwrap();
+    }
+    let keys: Vec<u64> = (0..ACCOUNTS).collect();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for t in 0..2u64 {
+            let cache = &cache;
+            s.spawn(move || {
+                for i in 0..3_000u64 {
+                    let (from, to) = ((i * 7 + t) % ACCOUNTS, (i * 13 + 5 + t) % ACCOUNTS);
+                    cache.atomically(&[&from, &to], |b| {
+                        let a = balance(&b.get(&from).expect("accounts never vanish"));
+                        if a == 0 || from == to {
+                            return;
+                        }
+                        let c = balance(&b.get(&to).expect("accounts never vanish"));
+                        b.put(from, account(a - 1), Expiration::Keep).unwrap();
+                        b.put(to, account(c + 1), Expiration::Keep).unwrap();
+                    });
+                }
+            });
+        }
+        s.spawn(|| {
+            let mut n = 1_000_000u64;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                cache.insert(n, vec![n as u8; 300]).unwrap();
+                let _ = cache.get(&(n % ACCOUNTS));
+                n += 1;
+            }
+        });
+        let refs: Vec<&u64> = keys.iter().collect();
+        for _ in 0..200 {
+            let total: u64 = cache.atomically(&refs, |b| {
+                keys.iter().map(|k| balance(&b.get(k).unwrap())).sum()
+            });
+            assert_eq!(
+                total,
+                ACCOUNTS * START,
+                "an atomic read sees no half transfer"
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let total: u64 = keys.iter().map(|k| balance(&cache.get(k).unwrap())).sum();
+    assert_eq!(total, ACCOUNTS * START);
+    let moved = cache.stats().movement;
+    assert!(
+        moved.demotions > 0,
+        "accounts moved between tiers: {moved:?}"
+    );
+}
+
+#[test]
+fn a_batch_reads_ttls_removes_and_refuses_foreign_keys() {
+    let clock = ManualClock::new();
+    let cache: Cache<u32, String> = Cache::builder(1 << 20)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    cache
+        .set(
+            1,
+            "a".into(),
+            Expiration::After(Duration::from_secs(10)),
+            SetIf::Always,
+        )
+        .unwrap();
+    // A rename: the value and its deadline move to the new key at once.
+    let renamed = cache.atomically(&[&1, &2], |b| {
+        let (v, ttl) = b.get_with_ttl(&1)?;
+        assert!(b.remove(&1));
+        let expiration = ttl.map_or(Expiration::Never, Expiration::After);
+        b.put(2, v, expiration).unwrap();
+        Some(ttl)
+    });
+    assert_eq!(renamed, Some(Some(Duration::from_secs(10))));
+    assert_eq!(cache.get(&1), None);
+    assert_eq!(cache.get(&2).as_deref(), Some("a"));
+    assert_eq!(cache.time_to_live(&2), Some(Some(Duration::from_secs(10))));
+    assert!(!cache.atomically(&[&1], |b| b.remove(&1)), "absent");
+    // A key outside the batch is a bug in the caller: it panics, and the
+    // locks are released on the way out.
+    let outside = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        cache.atomically(&[&2], |b| {
+            // Find a key in another shard than 2's.
+            (3..10_000u32).for_each(|k| {
+                let _ = b.contains_key(&k);
+            })
+        })
+    }));
+    assert!(outside.is_err());
+    cache.insert(2, "b".into()).unwrap();
+    assert_eq!(cache.get(&2).as_deref(), Some("b"), "not left locked");
+}

@@ -13,6 +13,7 @@
 mod connection;
 mod hashes;
 mod keys;
+mod multikey;
 mod strings;
 pub mod table;
 

@@ -229,6 +229,73 @@ pub(super) fn setrange(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
     contention(c.out)
 }
 
+/// A bit offset as Redis takes it: 0 ≤ offset < 2^32, and the byte it
+/// lands in within `proto-max-bulk-len`.
+fn bit_offset(arg: &[u8], max_bulk_bytes: usize) -> Option<usize> {
+    let offset = u64::try_from(parse_i64(arg)?).ok()?;
+    (offset < 1 << 32 && (offset >> 3) < max_bulk_bytes as u64).then_some(offset as usize)
+}
+
+/// `SETBIT key offset 0|1`: the bit's previous value; the string grows
+/// with zero bytes to reach it.
+pub(super) fn setbit(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
+    let Some(offset) = bit_offset(&args[2], c.server.max_bulk_bytes()) else {
+        return reply::error(c.out, "ERR bit offset is not an integer or out of range");
+    };
+    let on = match args[3].as_slice() {
+        b"0" => false,
+        b"1" => true,
+        _ => return reply::error(c.out, "ERR bit is not an integer or out of range"),
+    };
+    let (byte, mask) = (offset >> 3, 0x80u8 >> (offset & 7));
+    let key = &args[1];
+    for _ in 0..RMW_RETRIES {
+        let current = c.store.get(key);
+        let Ok(old) = string_of(current.as_ref()) else {
+            return wrong_type(c.out);
+        };
+        let mut new = old.unwrap_or_default().to_vec();
+        if new.len() <= byte {
+            new.resize(byte + 1, 0);
+        }
+        let was = new[byte] & mask != 0;
+        if on {
+            new[byte] |= mask;
+        } else {
+            new[byte] &= !mask;
+        }
+        let new = Value::Str(new);
+        match c
+            .store
+            .compare_and_set(key.clone(), current.as_ref(), new, Expiration::Keep)
+        {
+            Ok(true) => return reply::int(c.out, i64::from(was)),
+            Ok(false) => continue,
+            Err(e) => return store_error(c.out, &e),
+        }
+    }
+    contention(c.out)
+}
+
+/// `GETBIT key offset`: 0 past the end of the string or for a missing key.
+pub(super) fn getbit(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
+    let Some(offset) = bit_offset(&args[2], c.server.max_bulk_bytes()) else {
+        return reply::error(c.out, "ERR bit offset is not an integer or out of range");
+    };
+    let bit = c.store.get_with(&args[1], |v| {
+        v.as_str().map(|bytes| {
+            bytes
+                .get(offset >> 3)
+                .is_some_and(|b| b & (0x80 >> (offset & 7)) != 0)
+        })
+    });
+    match bit {
+        None => reply::int(c.out, 0),
+        Some(Ok(set)) => reply::int(c.out, i64::from(set)),
+        Some(Err(WrongType)) => wrong_type(c.out),
+    }
+}
+
 /// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT ts|PXAT ts-ms|KEEPTTL]`.
 pub(super) fn set(store: &Store, args: &mut [Vec<u8>], out: &mut BytesMut) {
     let mut condition = SetIf::Always;

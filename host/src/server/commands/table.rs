@@ -4,7 +4,7 @@
 
 use bytes::BytesMut;
 
-use super::{Ctx, connection, hashes, keys, lower, strings};
+use super::{Ctx, connection, hashes, keys, lower, multikey, strings};
 use crate::server::resp::reply;
 
 /// A command's handler: reads `args` (which it may move out of) and
@@ -99,6 +99,7 @@ pub static TABLE: &[Spec] = &[
     spec("client", -2, ADMIN, NONE, connection::client_command),
     spec("command", -1, 0, NONE, command),
     spec("config", -2, ADMIN, NONE, connection::config_command),
+    spec("copy", -3, W | DENY_OOM, (1, 2, 1), multikey::copy),
     spec("dbsize", 1, R | F, NONE, keys::dbsize),
     spec("decr", 2, W | DENY_OOM | F, ONE, |c, a| {
         strings::incr_by(c.store, &a[1], Some(-1), c.out)
@@ -117,6 +118,7 @@ pub static TABLE: &[Spec] = &[
     spec("flushdb", -1, W, NONE, keys::flush),
     spec("function", -2, 0, NONE, connection::function),
     spec("get", 2, R | F, ONE, strings::get),
+    spec("getbit", 3, R | F, ONE, strings::getbit),
     spec("getdel", 2, W | F, ONE, strings::getdel),
     spec("getex", -2, W | F, ONE, |c, a| {
         strings::getex(c.store, a, c.out)
@@ -162,9 +164,11 @@ pub static TABLE: &[Spec] = &[
     ),
     spec("info", -1, 0, NONE, connection::info),
     spec("keys", 2, R, NONE, keys::keys),
+    spec("lcs", -3, R, (1, 2, 1), multikey::lcs),
     spec("memory", -2, R, NONE, keys::memory),
     spec("mget", -2, R | F, ALL, strings::mget),
     spec("mset", -3, W | DENY_OOM, PAIRS, strings::mset),
+    spec("msetnx", -3, W | DENY_OOM, PAIRS, multikey::msetnx),
     spec("object", -2, R, NONE, keys::object),
     spec("persist", 2, W | F, ONE, keys::persist_command),
     spec("pexpire", -3, W | F, ONE, keys::expire_command),
@@ -175,11 +179,14 @@ pub static TABLE: &[Spec] = &[
     spec("pttl", 2, R | F, ONE, keys::ttl),
     spec("quit", -1, NO_AUTH | F, NONE, connection::quit),
     spec("randomkey", 1, R, NONE, keys::randomkey),
+    spec("rename", 3, W, (1, 2, 1), multikey::rename),
+    spec("renamenx", 3, W | F, (1, 2, 1), multikey::rename),
     spec("scan", -2, R, NONE, keys::scan),
     spec("select", 2, F, NONE, connection::select),
     spec("set", -3, W | DENY_OOM, ONE, |c, a| {
         strings::set(c.store, a, c.out)
     }),
+    spec("setbit", 4, W | DENY_OOM, ONE, strings::setbit),
     spec("setex", 4, W | DENY_OOM, ONE, strings::setex),
     spec("setnx", 3, W | DENY_OOM | F, ONE, strings::setnx),
     spec("setrange", 4, W | DENY_OOM, ONE, strings::setrange),

@@ -1,0 +1,160 @@
+//! Several keys read and changed as one atomic step: what Redis's `RENAME`,
+//! `COPY`, `MSETNX` and `LCS` need.
+//!
+//! [`Cache::atomically`] write-locks the hot shards of the keys named, in
+//! ascending shard order (the order every multi-shard lock taker uses, so
+//! no two can deadlock), then lets the caller read and write those keys
+//! through a [`Batch`]. Every movement of a key between tiers holds its
+//! hot-shard lock, so while the batch runs its keys can neither change nor
+//! move, in any tier. Writes reserve capacity without waiting (waiting for
+//! room needs maintenance, which needs these locks); maintenance evicts
+//! once the batch is done. What a write or remove would do after its lock
+//! (telling maintenance, settling displaced copies, notifying the
+//! listener) is done after all the locks are released.
+
+use std::hash::Hash;
+use std::time::Duration;
+
+use parking_lot::RwLockWriteGuard;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::write::{Applied, Removed};
+use super::{Cache, Expiration};
+use crate::error::Error;
+use crate::hot::{NEVER, Table};
+
+/// The keys of one [`Cache::atomically`] call, locked: reads and writes of
+/// them through this handle form one atomic step.
+pub struct Batch<'c, K, V> {
+    cache: &'c Cache<K, V>,
+    /// The write locks held, by shard number, ascending.
+    locks: Vec<(usize, RwLockWriteGuard<'c, Table<K, V>>)>,
+    /// What the writes and removes finish once the locks are released.
+    pending: Vec<Pending<K, V>>,
+}
+
+enum Pending<K, V> {
+    Write(Applied<K, V>),
+    Remove(Removed<K, V>),
+}
+
+impl<K, V> Cache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+    V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+{
+    /// Runs `f` with `keys` locked together, in every tier: what `f` reads
+    /// and writes through the [`Batch`] happens as one atomic step, which no
+    /// other operation on those keys interleaves. Other keys that share a
+    /// shard with them wait meanwhile, so keep `f` short. `f` must not use
+    /// this cache other than through the batch, and may touch only `keys`
+    /// (the batch panics on any other key: a bug in the caller).
+    pub fn atomically<R>(&self, keys: &[&K], f: impl FnOnce(&mut Batch<'_, K, V>) -> R) -> R {
+        let s = self.shared();
+        let mut shards: Vec<usize> = keys
+            .iter()
+            .map(|k| s.index.shard_of(s.index.hasher.hash(*k)))
+            .collect();
+        shards.sort_unstable();
+        shards.dedup();
+        let locks = shards
+            .into_iter()
+            .map(|i| (i, s.index.shard_at(i).write()))
+            .collect();
+        let mut batch = Batch {
+            cache: self,
+            locks,
+            pending: Vec::new(),
+        };
+        let result = f(&mut batch);
+        let pending = std::mem::take(&mut batch.pending);
+        drop(batch);
+        for p in pending {
+            match p {
+                Pending::Write(applied) => {
+                    self.finish_write(applied, false);
+                }
+                Pending::Remove(removed) => {
+                    self.finish_remove(removed);
+                }
+            }
+        }
+        result
+    }
+}
+
+impl<K, V> Batch<'_, K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+    V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+{
+    /// The hash of `key` and the position of its shard's lock.
+    fn locate(&self, key: &K) -> (u64, usize) {
+        let index = &self.cache.shared().index;
+        let hash = index.hasher.hash(key);
+        let shard = index.shard_of(hash);
+        let at = self
+            .locks
+            .binary_search_by_key(&shard, |(i, _)| *i)
+            .unwrap_or_else(|_| panic!("Batch: a key outside the keys it was given"));
+        (hash, at)
+    }
+
+    /// The live value of `key` and its deadline (cache clock), in whichever
+    /// tier holds it; not counted as a read, not promoted.
+    fn current(&self, key: &K) -> Option<(V, u64)> {
+        let (hash, at) = self.locate(key);
+        let table = &*self.locks[at].1;
+        self.cache
+            .current_under_lock(table, hash, key, |v, deadline| (v.clone(), deadline))
+    }
+
+    /// The value of `key`, if present and not expired.
+    pub fn get(&self, key: &K) -> Option<V> {
+        self.current(key).map(|(v, _)| v)
+    }
+
+    /// The value of `key` and its time to live (`None`: no deadline).
+    pub fn get_with_ttl(&self, key: &K) -> Option<(V, Option<Duration>)> {
+        let (value, deadline) = self.current(key)?;
+        if deadline == NEVER {
+            return Some((value, None));
+        }
+        let now = self.cache.shared().clock.now_nanos();
+        (now < deadline).then(|| (value, Some(Duration::from_nanos(deadline - now))))
+    }
+
+    /// Whether `key` is present and not expired.
+    pub fn contains_key(&self, key: &K) -> bool {
+        let (hash, at) = self.locate(key);
+        let table = &*self.locks[at].1;
+        self.cache
+            .current_under_lock(table, hash, key, |_, _| ())
+            .is_some()
+    }
+
+    /// Stores `value` under `key` with `expiration`.
+    pub fn put(&mut self, key: K, value: V, expiration: Expiration) -> Result<(), Error> {
+        let (_, at) = self.locate(&key);
+        let prepared = self.cache.prepare(key, value, false)?;
+        let expiry = self.cache.expiry(expiration);
+        let look = expiration == Expiration::Keep;
+        let table = &mut *self.locks[at].1;
+        let applied = self
+            .cache
+            .apply_write(table, prepared, expiry, look, |_| true);
+        self.pending.push(Pending::Write(applied));
+        Ok(())
+    }
+
+    /// Removes `key`; returns whether it was present.
+    pub fn remove(&mut self, key: &K) -> bool {
+        let present = self.contains_key(key);
+        let (hash, at) = self.locate(key);
+        let table = &mut *self.locks[at].1;
+        let removed = self.cache.apply_remove(table, hash, key);
+        self.pending.push(Pending::Remove(removed));
+        present
+    }
+}
