@@ -130,6 +130,7 @@ where
             crate::cold::seed::load_or_create(&*config.fs, &config.dir, crate::hot::random_seed());
         let hasher = KeyHasher::with_seed(seed);
         config.key_hash = key_hasher::<K>(hasher.clone());
+        config.key_hash_id = seed;
         config.name = name.to_owned();
         let offset = clock.unix_offset();
         let now = {

@@ -102,6 +102,10 @@ pub struct ColdConfig {
     /// cache hashes the decoded key, so that lookups by a borrowed form of
     /// the key find it. Must be the same function in every process.
     pub key_hash: KeyHash,
+    /// Identifies `key_hash` beyond what hashing a probe shows (a cache
+    /// passes its seed): the index snapshot records it and is refused, so
+    /// the index is rebuilt from the records, when it differs. 0 by default.
+    pub key_hash_id: u64,
 }
 
 /// A function from stored key bytes to the index's hash.
@@ -122,6 +126,7 @@ impl ColdConfig {
             fs: Arc::new(StdFs),
             name: "cold".to_owned(),
             key_hash: Arc::new(bytes_hash),
+            key_hash_id: 0,
         }
     }
 

@@ -17,7 +17,7 @@
 //! |---|---|
 //! | 4 | magic `0x4758_534E` |
 //! | 4 | format version (1) |
-//! | 8 | the configured key hash of `b"goldylox"`: a different hash function refuses the snapshot |
+//! | 8 | the configured key hash of `b"goldylox"`, xor the configuration's `key_hash_id`: a different hash function or seed refuses the snapshot |
 //! | 8 | newest version |
 //! | 4 + 8 | position: segment id and offset the snapshot covers up to |
 //! | 4 | number of segments *S* |
@@ -68,8 +68,11 @@ struct Snapshot {
     entries: Vec<(u64, Loc, u64)>,
 }
 
+/// The key hash's fingerprint in the snapshot: its value on a probe,
+/// mixed with its declared identity (a cache's seed), so a snapshot made
+/// under another hash is refused even where the probe cannot tell.
 fn probe_hash(s: &Shared) -> u64 {
-    s.key_hash(b"goldylox")
+    s.key_hash(b"goldylox") ^ s.config.key_hash_id
 }
 
 pub(crate) fn write_snapshot(s: &Shared, position: (u32, u64)) -> Result<(), Error> {

@@ -32,6 +32,9 @@ pub(crate) fn is_seed_file(name: &str) -> bool {
 /// store before seed files); either is written down if it can be.
 pub(crate) fn load_or_create(fs: &dyn ColdFs, dir: &Path, fresh: u64) -> u64 {
     let path = dir.join(SEED_FILE);
+    // A new store's directory does not exist yet; if it cannot be made,
+    // opening the store reports why.
+    let _ = fs.create_dir_all(dir);
     let entries = fs.list(dir).unwrap_or_default();
     if entries.iter().any(|p| p == &path) {
         match read(fs, &path) {
@@ -88,10 +91,11 @@ mod tests {
 
     #[test]
     fn a_seed_is_chosen_once_and_kept() {
-        let dir = tempfile::tempdir().unwrap();
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("not-yet");
         let fs = StdFs;
-        assert_eq!(load_or_create(&fs, dir.path(), 42), 42);
-        assert_eq!(load_or_create(&fs, dir.path(), 7), 42, "kept");
+        assert_eq!(load_or_create(&fs, &dir, 42), 42);
+        assert_eq!(load_or_create(&fs, &dir, 7), 42, "kept");
         let old = tempfile::tempdir().unwrap();
         std::fs::write(old.path().join("0000000001.seg"), b"").unwrap();
         assert_eq!(load_or_create(&fs, old.path(), 7), LEGACY_SEED);

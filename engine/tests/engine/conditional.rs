@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use goldylox::{Cache, Expiration, ManualClock, SetIf};
 
+use crate::support::{noise, three_tiers};
+
 #[test]
 fn set_conditions_previous_values_and_expirations() {
     let clock = ManualClock::new();
@@ -233,29 +235,10 @@ fn remove_if_removes_only_the_value_it_was_shown() {
     );
 }
 
-/// 300 incompressible bytes that name `k`.
-fn noise(k: u64) -> Vec<u8> {
-    let mut x = k.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..300)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 #[test]
 fn remove_if_sees_warm_and_cold_copies() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cold = goldylox::cold::ColdConfig::new(dir.path(), 64 << 20);
-    cold.segment_size = 256 << 10;
-    let cache: Cache<u64, Vec<u8>> = Cache::builder(32 << 10)
-        .warm(1 << 20)
-        .cold(cold)
-        .build()
-        .unwrap();
+    let cache = three_tiers(dir.path());
     const KEYS: u64 = 8_000;
     for k in 0..KEYS {
         cache.insert(k, noise(k)).unwrap();
@@ -284,16 +267,10 @@ fn remove_if_sees_warm_and_cold_copies() {
 
 #[test]
 fn atomic_batches_move_values_between_keys_and_nobody_sees_a_half() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cold = goldylox::cold::ColdConfig::new(dir.path(), 64 << 20);
-    cold.segment_size = 256 << 10;
     // Small tiers and filler traffic keep the accounts moving between hot,
     // warm and cold while transfers run.
-    let cache: Cache<u64, Vec<u8>> = Cache::builder(32 << 10)
-        .warm(1 << 20)
-        .cold(cold)
-        .build()
-        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = three_tiers(dir.path());
     const ACCOUNTS: u64 = 64;
     const START: u64 = 1_000;
     let balance = |v: &Vec<u8>| u64::from_le_bytes(v[..8].try_into().unwrap());

@@ -6,31 +6,8 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use goldylox::Cache;
-use goldylox::cold::ColdConfig;
 
-/// 300 incompressible bytes that name `k`.
-fn noise(k: u64) -> Vec<u8> {
-    let mut x = k.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..300)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
-/// A small hot tier over a 1 MiB warm tier and a cold tier in `dir`.
-fn three_tiers(dir: &std::path::Path) -> Cache<u64, Vec<u8>> {
-    let mut cold = ColdConfig::new(dir, 64 << 20);
-    cold.segment_size = 256 << 10;
-    Cache::builder(32 << 10)
-        .warm(1 << 20)
-        .cold(cold)
-        .build()
-        .unwrap()
-}
+use crate::support::{noise, three_tiers};
 
 /// Every key a full iteration with steps of about `count` returns, checked
 /// to be returned once.

@@ -1,4 +1,4 @@
-//! `goldylox serve`: the cache over the Redis protocol (RESP2).
+//! `goldylox serve`: the cache over the Redis protocol (RESP2 and RESP3).
 //!
 //! One tokio runtime; one task per connection. A connection reads into a
 //! buffer, takes every complete request out of it ([`resp::Parser`]), runs
@@ -210,7 +210,7 @@ pub fn resolve_policies(config: &Config, runtime: &Runtime) -> Result<Policies> 
 }
 
 /// What an entry is charged against the memory budget: its key, its value
-/// and [`ENTRY_OVERHEAD`].
+/// and `ENTRY_OVERHEAD` (64 bytes: index, slot, policy).
 pub fn entry_weight(key: &[u8], value: &value::Value) -> u32 {
     u32::try_from(key.len() + value.footprint())
         .unwrap_or(u32::MAX)

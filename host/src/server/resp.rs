@@ -1,4 +1,5 @@
-//! RESP2 requests in, replies out.
+//! Requests in (RESP2: every client sends RESP2 requests), replies out (RESP2,
+//! or RESP3 after `HELLO 3`).
 //!
 //! The [`Parser`] is incremental: it consumes bytes from the connection's
 //! buffer as soon as they form a whole token (a count line, or a complete
@@ -342,8 +343,8 @@ fn split_inline(line: &[u8]) -> Result<Vec<Vec<u8>>, ProtocolError> {
 }
 
 /// Appends replies to an output buffer, in the protocol the connection
-/// speaks: RESP2, or RESP3 after `HELLO 3`. Only nulls and maps differ in
-/// what the commands answer; [`with_protocol`] sets which, for the
+/// speaks: RESP2, or RESP3 after `HELLO 3`. Nulls, maps, pairs and sets differ in
+/// what the commands answer; [`with_protocol`](reply::with_protocol) sets which, for the
 /// duration of one command (handlers run synchronously, so the setting is
 /// per thread and never crosses an `await`).
 pub mod reply {

@@ -13,5 +13,6 @@ mod serve_admin;
 mod serve_clients;
 mod serve_default;
 mod serve_differential;
+mod serve_types;
 mod wasm;
 mod zoo;

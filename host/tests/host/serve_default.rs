@@ -54,7 +54,7 @@ impl Drop for Served {
 
 impl Served {
     /// SIGTERM, a clean exit, and what it wrote on stderr.
-    fn stop(mut self) -> String {
+    pub(crate) fn stop(mut self) -> String {
         let pid = self.child.id().to_string();
         let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(killed.success());

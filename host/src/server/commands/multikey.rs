@@ -144,10 +144,8 @@ pub(super) fn lcs(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
     let (a, b) = match (string_of(values.0.as_ref()), string_of(values.1.as_ref())) {
         (Ok(a), Ok(b)) => (a.unwrap_or_default(), b.unwrap_or_default()),
         (Err(WrongType), _) | (_, Err(WrongType)) => {
-            return reply::error(
-                c.out,
-                "WRONGTYPE The specified keys must contain string values",
-            );
+            // Redis's own text here, not the WRONGTYPE of other commands.
+            return reply::error(c.out, "ERR The specified keys must contain string values");
         }
     };
     let cells = (a.len() as u64 + 1).saturating_mul(b.len() as u64 + 1);
