@@ -106,6 +106,10 @@ pub struct ColdConfig {
     /// passes its seed): the index snapshot records it and is refused, so
     /// the index is rebuilt from the records, when it differs. 0 by default.
     pub key_hash_id: u64,
+    /// Names of files the embedding application keeps in the directory (a
+    /// mark of its value format, say): recovery leaves them alone and does
+    /// not count them as foreign. None by default.
+    pub app_files: Vec<String>,
 }
 
 /// A function from stored key bytes to the index's hash.
@@ -127,6 +131,7 @@ impl ColdConfig {
             name: "cold".to_owned(),
             key_hash: Arc::new(bytes_hash),
             key_hash_id: 0,
+            app_files: Vec::new(),
         }
     }
 

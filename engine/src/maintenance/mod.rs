@@ -438,8 +438,12 @@ where
                         None => choice.build(capacity)?,
                     };
                     let resident = resident_of(&shared, tier);
-                    slot::replay(policy.as_mut(), &resident)?;
-                    Ok((policy, resident.len() as u64))
+                    let deferred = slot::replay_within(policy.as_mut(), &resident, capacity)?;
+                    Ok(tier::Replayed {
+                        policy,
+                        replayed: resident.len() as u64,
+                        deferred,
+                    })
                 };
                 let result = build();
                 let _ = done.send(SwapDone { tier, id, result });

@@ -217,15 +217,41 @@ pub(crate) fn replay(
     policy: &mut dyn EvictionPolicy,
     resident: &[(u64, u32)],
 ) -> Result<(), PolicyError> {
-    let mut batch = EventBatch::with_capacity(POLICY_BATCH_MAX.min(resident.len()));
-    for chunk in resident.chunks(POLICY_BATCH_MAX) {
+    replay_within(policy, resident, u64::MAX).map(|_| ())
+}
+
+/// Replays a resident set into a fresh policy as inserts, in batches, up
+/// to `capacity` of weight; returns the entries left out.
+///
+/// A resident set read while the tier changes (a swap reads it on its own
+/// thread, one shard at a time, while writers insert and maintenance
+/// evicts) can hold more than the tier ever held at once. Replaying all of
+/// it would make the policy choose victims of its own to get back under
+/// its capacity, and those victims, still resident, would be evicted on
+/// top of what the tier needs. The entries left out are reconciled when
+/// the swap completes, against the tier as it is then.
+pub(crate) fn replay_within(
+    policy: &mut dyn EvictionPolicy,
+    resident: &[(u64, u32)],
+    capacity: u64,
+) -> Result<Vec<(u64, u32)>, PolicyError> {
+    let mut used = 0u64;
+    let fits = resident
+        .iter()
+        .position(|&(_, w)| {
+            used += u64::from(w);
+            used > capacity
+        })
+        .unwrap_or(resident.len());
+    let mut batch = EventBatch::with_capacity(POLICY_BATCH_MAX.min(fits));
+    for chunk in resident[..fits].chunks(POLICY_BATCH_MAX) {
         batch.clear();
         for &(hash, weight) in chunk {
             batch.push(EventKind::Insert, hash, weight);
         }
         policy.apply(&batch)?;
     }
-    Ok(())
+    Ok(resident[fits..].to_vec())
 }
 
 fn nanos(d: Duration) -> u64 {

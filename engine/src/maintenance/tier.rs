@@ -61,7 +61,17 @@ use crate::stats::Counters;
 pub(crate) struct SwapDone {
     pub(crate) tier: PolicyTier,
     pub(crate) id: u64,
-    pub(crate) result: Result<(Box<dyn EvictionPolicy>, u64), PolicyError>,
+    pub(crate) result: Result<Replayed, PolicyError>,
+}
+
+/// A swap's new instance, told of the resident set.
+pub(crate) struct Replayed {
+    pub(crate) policy: Box<dyn EvictionPolicy>,
+    /// How many resident entries were read.
+    pub(crate) replayed: u64,
+    /// Those left out of the replay, to keep within the policy's capacity
+    /// (see [`super::slot::replay_within`]); reconciled at the end.
+    pub(crate) deferred: Vec<(u64, u32)>,
 }
 
 /// Where a swap's answer goes.
@@ -354,8 +364,13 @@ impl TierPolicy {
             return; // superseded
         };
         let pause = Instant::now();
-        let result = done.result.and_then(|(mut policy, replayed)| {
-            let catch_up = reconcile(&pending.missed, resident);
+        let result = done.result.and_then(|r| {
+            let Replayed {
+                mut policy,
+                replayed,
+                deferred,
+            } = r;
+            let catch_up = reconcile(&pending.missed, &deferred, resident);
             for chunk in chunks(&catch_up) {
                 policy.apply(&chunk)?;
             }
@@ -393,10 +408,20 @@ impl TierPolicy {
 
 /// The events that bring a freshly replayed policy up to date with the
 /// tier: removes of the touched hashes the tier no longer holds, then
-/// inserts (with their latest weight) of those it holds.
-fn reconcile(missed: &EventBatch, resident: &dyn Fn(u64) -> bool) -> EventBatch {
+/// inserts (with their latest weight) of those it holds. The entries the
+/// replay left out (`deferred`) count as touched, with the weight they had.
+fn reconcile(
+    missed: &EventBatch,
+    deferred: &[(u64, u32)],
+    resident: &dyn Fn(u64) -> bool,
+) -> EventBatch {
     let mut latest: crate::policy::HashMap64<Option<u32>> = Default::default();
     let mut order = Vec::new();
+    for &(hash, weight) in deferred {
+        if latest.insert(hash, Some(weight)).is_none() {
+            order.push(hash);
+        }
+    }
     for (kind, hash, weight) in missed.iter() {
         let seen = latest.entry(hash).or_insert_with(|| {
             order.push(hash);

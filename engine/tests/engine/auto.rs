@@ -476,9 +476,14 @@ fn a_swap_under_writes_keeps_the_tier_full_and_bounded() {
         "the writer should overlap the swap: {written}"
     );
     let len = cache.len() as u64;
+    let stats = cache.stats();
     assert!(
         len >= CAP * 98 / 100,
-        "{len} of {CAP} left after {written} writes"
+        "{len} of {CAP} left after {written} writes; weighted {}; {:?}; {:?}; inserts {}",
+        cache.weighted_size(),
+        stats.removals,
+        stats.policy,
+        stats.inserts
     );
     assert!(cache.weighted_size() <= cache.bound());
 }

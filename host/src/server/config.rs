@@ -307,6 +307,7 @@ impl ColdTierConfig {
     /// The engine's configuration.
     pub fn engine(&self) -> Result<goldylox::cold::ColdConfig> {
         let mut c = goldylox::cold::ColdConfig::new(&self.dir, self.capacity_bytes);
+        c.app_files = vec![super::value::FORMAT_FILE.to_owned()];
         c.segment_size = self.segment_bytes;
         c.sync = self.sync_mode()?;
         c.compact_at = Some(self.compact_at);

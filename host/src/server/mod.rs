@@ -232,6 +232,7 @@ pub fn build_cache(config: &Config, runtime: &Runtime) -> Result<Store> {
         b = b.prefetch(prefetch);
     }
     if let (Some(cold), Some(failover)) = (&c.cold, policies.failover) {
+        value::check_data_format(&cold.dir)?;
         b = b
             .cold(cold.engine()?)
             .write_policy(cold.write_policy()?)

@@ -2,6 +2,9 @@
 //! they serialise compactly with postcard: a variant tag, then byte strings
 //! (not sequences of numbers) for strings, fields and field values.
 
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
@@ -71,6 +74,45 @@ pub fn string_of(value: Option<&Value>) -> Result<Option<&[u8]>, WrongType> {
     value.map(Value::as_str).transpose()
 }
 
+/// The file that says which value format a data directory holds.
+pub const FORMAT_FILE: &str = "value-format";
+/// Its contents for this format (strings and hashes, tagged).
+const FORMAT: &str = "goldylox-serve values 2: string | hash\n";
+
+/// Checks that the cold data directory `dir` holds values in this format,
+/// and marks a new one. A directory with segments but no mark was written
+/// before values had types: its values would not decode, so starting on it
+/// is refused with the reason, and nothing in it is touched.
+pub fn check_data_format(dir: &Path) -> Result<()> {
+    let mark = dir.join(FORMAT_FILE);
+    match std::fs::read_to_string(&mark) {
+        Ok(found) if found == FORMAT => return Ok(()),
+        Ok(found) => bail!(
+            "{} says {:?}, not {:?}: this data directory belongs to another version of goldylox",
+            mark.display(),
+            found.trim(),
+            FORMAT.trim()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", mark.display())),
+    }
+    let has_segments = std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.path().extension().is_some_and(|x| x == "seg"))
+    });
+    if has_segments {
+        bail!(
+            "{} holds data written before values had types (strings only), which this \
+             version cannot read; move it away or delete it, or point [cache.cold] dir \
+             (or --dir) elsewhere",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(&mark, FORMAT).with_context(|| format!("writing {}", mark.display()))
+}
+
 /// Fields serialise as a sequence of (name, value) byte-string pairs.
 mod fields {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -93,7 +135,7 @@ mod fields {
 
 #[cfg(test)]
 mod tests {
-    use super::{Fields, Value};
+    use super::{Fields, Value, check_data_format};
 
     #[test]
     fn values_round_trip_through_postcard_compactly() {
@@ -112,5 +154,22 @@ mod tests {
             postcard::from_bytes::<Value>(b"\x02\x00").is_err(),
             "no third type"
         );
+    }
+
+    #[test]
+    fn a_data_directory_is_marked_and_an_untyped_one_refused_untouched() {
+        let parent = tempfile::tempdir().unwrap();
+        let fresh = parent.path().join("data");
+        check_data_format(&fresh).unwrap();
+        check_data_format(&fresh).unwrap();
+        let old = parent.path().join("old");
+        std::fs::create_dir(&old).unwrap();
+        std::fs::write(old.join("0000000001.seg"), b"records").unwrap();
+        let err = check_data_format(&old).unwrap_err().to_string();
+        assert!(err.contains("before values had types"), "{err}");
+        assert_eq!(std::fs::read(old.join("0000000001.seg")).unwrap(), b"records");
+        assert!(!old.join("value-format").exists());
+        std::fs::write(fresh.join("value-format"), "something else").unwrap();
+        assert!(check_data_format(&fresh).is_err());
     }
 }

@@ -1,4 +1,6 @@
-//! Key and expiry commands: existence, deletion, time to live, types.
+//! Key and expiry commands: existence, deletion, time to live, types, and
+//! the views over every tier (`SCAN`, `KEYS`, `RANDOMKEY`, `OBJECT`, `MEMORY
+//! USAGE`).
 
 use bytes::BytesMut;
 use goldylox::Expiration;

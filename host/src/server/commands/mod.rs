@@ -2,7 +2,8 @@
 //! edge cases. One table ([`table::TABLE`]) names every command with its
 //! arity, flags, key positions and handler; [`execute`] looks the name up,
 //! checks authentication and arity, and calls the handler. The handlers
-//! live by family: `strings`, `keys`, `connection`.
+//! live by family: `strings`, `hashes`, `keys`, `multikey` (several keys as
+//! one atomic step, through [`Cache::atomically`]), `connection`.
 //!
 //! Keys are bytes; a value is a string or a hash ([`Value`]), and a command
 //! on the other type answers `WRONGTYPE`. Read-modify-write commands
