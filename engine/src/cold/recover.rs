@@ -269,7 +269,8 @@ pub(crate) fn recover(s: &Shared) -> Result<(RecoveryReport, Resume), Error> {
             snapshot_path = Some(path);
         } else if name == SNAP_TMP {
             let _ = fs.remove(&path);
-        } else if !super::seed::is_seed_file(name) && !s.config.app_files.iter().any(|f| f == name) {
+        } else if !super::seed::is_seed_file(name) && !s.config.app_files.iter().any(|f| f == name)
+        {
             report.foreign_files += 1;
         }
     }

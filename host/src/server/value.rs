@@ -167,7 +167,10 @@ mod tests {
         std::fs::write(old.join("0000000001.seg"), b"records").unwrap();
         let err = check_data_format(&old).unwrap_err().to_string();
         assert!(err.contains("before values had types"), "{err}");
-        assert_eq!(std::fs::read(old.join("0000000001.seg")).unwrap(), b"records");
+        assert_eq!(
+            std::fs::read(old.join("0000000001.seg")).unwrap(),
+            b"records"
+        );
         assert!(!old.join("value-format").exists());
         std::fs::write(fresh.join("value-format"), "something else").unwrap();
         assert!(check_data_format(&fresh).is_err());
