@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use goldylox::{Cache, Expiration, ManualClock, SetIf};
 
-use crate::support::{noise, three_tiers};
+use crate::support::{FILL, filled_three_tiers, noise, three_tiers};
 
 #[test]
 fn set_conditions_previous_values_and_expirations() {
@@ -238,18 +238,8 @@ fn remove_if_removes_only_the_value_it_was_shown() {
 #[test]
 fn remove_if_sees_warm_and_cold_copies() {
     let dir = tempfile::tempdir().unwrap();
-    let cache = three_tiers(dir.path());
-    const KEYS: u64 = 8_000;
-    for k in 0..KEYS {
-        cache.insert(k, noise(k)).unwrap();
-    }
-    cache.run_pending_tasks();
-    let movement = cache.stats().movement;
-    assert!(movement.demotions > 0, "{movement:?}");
-    assert!(
-        cache.cold_stats().unwrap().entries > 0,
-        "some keys are cold"
-    );
+    let cache = filled_three_tiers(dir.path());
+    const KEYS: u64 = FILL;
     // Whichever tier holds each key now, the condition sees its value.
     for k in 0..KEYS {
         assert_eq!(cache.remove_if(&k, |v| *v != noise(k)), None, "key {k}");

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use goldylox::Cache;
 
-use crate::support::{noise, three_tiers};
+use crate::support::{FILL, filled_three_tiers, noise, three_tiers};
 
 /// Every key a full iteration with steps of about `count` returns, checked
 /// to be returned once.
@@ -32,16 +32,8 @@ fn full_iteration(cache: &Cache<u64, Vec<u8>>, count: usize) -> (HashSet<u64>, u
 #[test]
 fn a_scan_returns_every_key_of_every_tier_once() {
     let dir = tempfile::tempdir().unwrap();
-    let cache = three_tiers(dir.path());
-    const KEYS: u64 = 8_000;
-    for k in 0..KEYS {
-        cache.insert(k, noise(k)).unwrap();
-    }
-    cache.run_pending_tasks();
-    assert!(
-        cache.cold_stats().unwrap().entries > 0,
-        "some keys are cold"
-    );
+    let cache = filled_three_tiers(dir.path());
+    const KEYS: u64 = FILL;
     // Some cold keys are read back, so the cold tier also holds copies of
     // keys now in memory: they must not come twice.
     for k in (0..KEYS).step_by(7) {
@@ -118,12 +110,8 @@ fn keys_present_throughout_are_returned_while_others_churn_and_tiers_move() {
 #[test]
 fn peeking_sees_every_tier_and_moves_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let cache = three_tiers(dir.path());
-    const KEYS: u64 = 8_000;
-    for k in 0..KEYS {
-        cache.insert(k, noise(k)).unwrap();
-    }
-    cache.run_pending_tasks();
+    let cache = filled_three_tiers(dir.path());
+    const KEYS: u64 = FILL;
     let before = cache.stats();
     for k in 0..KEYS {
         assert_eq!(

@@ -29,3 +29,23 @@ pub(crate) fn three_tiers(dir: &std::path::Path) -> goldylox::Cache<u64, Vec<u8>
         .build()
         .unwrap()
 }
+
+/// How many [`noise`] values [`filled_three_tiers`] writes.
+pub(crate) const FILL: u64 = 8_000;
+
+/// [`three_tiers`] with keys `0..FILL` written and settled: some of them
+/// hot, some warm, some only on disk (checked).
+pub(crate) fn filled_three_tiers(dir: &std::path::Path) -> goldylox::Cache<u64, Vec<u8>> {
+    let cache = three_tiers(dir);
+    for k in 0..FILL {
+        cache.insert(k, noise(k)).unwrap();
+    }
+    cache.run_pending_tasks();
+    let movement = cache.stats().movement;
+    assert!(movement.demotions > 0, "{movement:?}");
+    assert!(
+        cache.cold_stats().unwrap().entries > 0,
+        "some keys are cold"
+    );
+    cache
+}
