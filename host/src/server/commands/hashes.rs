@@ -314,8 +314,12 @@ pub(super) fn hrandfield(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
     let Some(count) = count else {
         let found = read_hash(c.store, &args[1], |fields| {
             let i = random_below(fields.len() as u64) as usize;
-            let (f, _) = fields.get_index(i).expect("a stored hash is never empty");
-            reply::bulk(out, f);
+            // The server never stores an empty hash; one read from a
+            // damaged record answers like a missing key, never a panic.
+            match fields.get_index(i) {
+                Some((f, _)) => reply::bulk(out, f),
+                None => reply::nil(out),
+            }
         });
         return reply_read(out, found, reply::nil, |_, ()| {});
     };
@@ -327,6 +331,9 @@ pub(super) fn hrandfield(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
         return reply::error(out, "ERR value is out of range");
     }
     let found = read_hash(c.store, &args[1], |fields| {
+        if fields.is_empty() {
+            return reply::array(out, 0);
+        }
         let picks = if count >= 0 {
             distinct_indices(fields.len(), magnitude as usize)
         } else {
