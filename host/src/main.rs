@@ -52,6 +52,10 @@ struct ServeArgs {
     /// The cold tier's data directory (wins over cache.cold.dir).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// This node's name in the configuration's `[cluster]` (wins over
+    /// cluster.myself), so one file can serve every node.
+    #[arg(long)]
+    node: Option<String>,
     /// Check FILE (with the overrides given), load every policy it names,
     /// print what would run, and exit without serving.
     #[arg(long, value_name = "FILE", conflicts_with = "config")]
@@ -165,6 +169,7 @@ fn run_serve(args: ServeArgs) -> Result<()> {
         port: args.port,
         bind: args.bind,
         dir: args.dir,
+        node: args.node,
     };
     if let Some(file) = args.check_config {
         let config = server::config::Config::load_with(Some(&file), &overrides)?;

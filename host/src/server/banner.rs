@@ -85,6 +85,7 @@ impl Running {
         if let Some(metrics) = self.metrics_addr {
             let _ = writeln!(out, "  metrics on http://{metrics}/metrics");
         }
+        out.push_str(&cluster_line(&config));
         out
     }
 }
@@ -125,7 +126,23 @@ pub fn describe(config: &super::config::Config) -> String {
             let _ = writeln!(out, "  cold  off");
         }
     }
+    out.push_str(&cluster_line(config));
     out
+}
+
+/// The cluster line of the banner (empty without cluster mode).
+fn cluster_line(config: &super::config::Config) -> String {
+    let Some(map) = config.cluster_map() else {
+        return String::new();
+    };
+    let me = map.myself();
+    format!(
+        "  cluster node {} ({}) of {}, owning {} of 16384 slots\n",
+        me.name,
+        me.endpoint(),
+        map.nodes().len(),
+        me.slot_count()
+    )
 }
 
 /// What recovery found, in one line.

@@ -27,6 +27,8 @@ pub struct Config {
     pub log: LogConfig,
     /// The Prometheus endpoint (off when absent).
     pub metrics: Option<MetricsConfig>,
+    /// Cluster mode: this node's share of the key slots (off when absent).
+    pub cluster: Option<super::cluster::ClusterConfig>,
     /// Command-line settings that win over the file, kept so a reload of
     /// the file applies them again.
     #[serde(skip)]
@@ -98,6 +100,8 @@ pub struct Overrides {
     pub bind: Option<IpAddr>,
     /// `--dir`: the cold tier's data directory.
     pub dir: Option<PathBuf>,
+    /// `--node`: this node's name in `[cluster]` (`cluster.myself`).
+    pub node: Option<String>,
 }
 
 impl Overrides {
@@ -111,6 +115,9 @@ impl Overrides {
         }
         if let (Some(dir), Some(cold)) = (&self.dir, &mut config.cache.cold) {
             cold.dir.clone_from(dir);
+        }
+        if let (Some(node), Some(cluster)) = (&self.node, &mut config.cluster) {
+            cluster.myself = Some(node.clone());
         }
         config.overrides = self.clone();
     }
@@ -336,6 +343,12 @@ impl Config {
     /// Parses and checks `text`; `origin` names it in errors (a file path).
     /// Errors carry the line and column.
     pub fn parse(text: &str, origin: &str) -> Result<Config> {
+        Config::parse_with(text, origin, &Overrides::default())
+    }
+
+    /// Parses `text`, applies the command line's `overrides`, and checks
+    /// the result (so `--node` can complete a `[cluster]` section).
+    pub fn parse_with(text: &str, origin: &str, overrides: &Overrides) -> Result<Config> {
         let mut config: Config = toml::from_str(text).map_err(|e| {
             let at = e
                 .span()
@@ -347,6 +360,7 @@ impl Config {
                 .unwrap_or_else(|| format!("{origin}: "));
             anyhow::anyhow!("{at}{}", e.message())
         })?;
+        overrides.apply(&mut config);
         config
             .check()
             .with_context(|| format!("{origin}: invalid configuration"))?;
@@ -356,21 +370,20 @@ impl Config {
 
     /// Reads and checks the file at `path`.
     pub fn load(path: &Path) -> Result<Config> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        Config::parse(&text, &path.display().to_string())
+        Config::load_with(Some(path), &Overrides::default())
     }
 
-    /// Reads the file at `path` (or the embedded default) and applies the
-    /// command line's `overrides`, then checks the result.
+    /// Reads the file at `path` (or the embedded default), applies the
+    /// command line's `overrides`, and checks the result.
     pub fn load_with(path: Option<&Path>, overrides: &Overrides) -> Result<Config> {
-        let mut config = match path {
-            Some(path) => Config::load(path)?,
-            None => Config::embedded(),
-        };
-        overrides.apply(&mut config);
-        config.check().context("invalid command-line settings")?;
-        Ok(config)
+        match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                Config::parse_with(&text, &path.display().to_string(), overrides)
+            }
+            None => Config::parse_with(DEFAULT_TOML, "embedded default", overrides),
+        }
     }
 
     /// The embedded default configuration.
@@ -378,7 +391,18 @@ impl Config {
         Config::parse(DEFAULT_TOML, "embedded default").expect("the embedded default is valid")
     }
 
-    fn check(&self) -> Result<()> {
+    /// The checked slot map when cluster mode is on.
+    pub fn cluster_map(&self) -> Option<&std::sync::Arc<super::cluster::ClusterMap>> {
+        self.cluster.as_ref().and_then(|c| c.map.as_ref())
+    }
+
+    /// Checks every setting (and builds the cluster's slot map).
+    fn check(&mut self) -> Result<()> {
+        if let Some(cluster) = &mut self.cluster {
+            cluster.check()?;
+        } else if self.overrides.node.is_some() {
+            bail!("--node names a cluster node, but the configuration has no [cluster]");
+        }
         let s = &self.server;
         if s.maxclients == 0 {
             bail!("server.maxclients must be at least 1");
@@ -499,6 +523,7 @@ mod tests {
             port: Some(7001),
             bind: Some("0.0.0.0".parse().unwrap()),
             dir: Some(PathBuf::from("/tmp/elsewhere")),
+            node: None,
         };
         let c = Config::load_with(None, &overrides).unwrap();
         assert_eq!(c.server.listen, "0.0.0.0:7001".parse().unwrap());

@@ -70,7 +70,12 @@ pub(super) fn figures(shared: &Shared) -> Vec<Figure> {
         Text(env!("CARGO_PKG_VERSION").to_owned()),
     );
     add("server", "redis_version", Text("7.0.15".to_owned()));
-    add("server", "redis_mode", Text("standalone".to_owned()));
+    let mode = if config.cluster_map().is_some() {
+        "cluster"
+    } else {
+        "standalone"
+    };
+    add("server", "redis_mode", Text(mode.to_owned()));
     add(
         "server",
         "tcp_port",
@@ -380,7 +385,20 @@ fn redis_sections(shared: &Shared, add: &mut impl FnMut(&'static str, &str, Valu
     add("replication", "role", Text("master".to_owned()));
     add("replication", "connected_slaves", Int(0));
     add("replication", "master_repl_offset", Int(0));
-    add("cluster", "cluster_enabled", Int(0));
+    let cluster = shared.config().cluster_map().cloned();
+    add(
+        "cluster",
+        "cluster_enabled",
+        Int(u64::from(cluster.is_some())),
+    );
+    if let Some(map) = cluster {
+        add("cluster", "cluster_node", Text(map.myself().name.clone()));
+        add(
+            "cluster",
+            "cluster_slots_owned",
+            Int(map.myself().slot_count() as u64),
+        );
+    }
     for (name, c) in super::commands::Server::command_stats(shared).iter() {
         let calls = c.calls.load(Ordering::Relaxed);
         let rejected = c.rejected.load(Ordering::Relaxed);

@@ -15,6 +15,7 @@
 mod admin;
 mod banner;
 pub mod clients;
+pub mod cluster;
 pub mod commands;
 mod info;
 pub use banner::{describe, human_bytes};
@@ -380,6 +381,10 @@ pub async fn start(
         stop,
         persist_on_stop: std::sync::atomic::AtomicBool::new(true),
     });
+    if let Some(map) = shared.config().cluster_map() {
+        // Keys the cold tier kept of slots this node no longer owns.
+        cluster::purge_in_background(shared.store.clone(), Arc::clone(map));
+    }
     let (done_tx, done) = tokio::sync::oneshot::channel();
     tokio::spawn(reload::watch_file(Arc::clone(&shared), stopped.clone()));
     if let Some(listener) = metrics {
@@ -462,6 +467,7 @@ async fn serve_client(
         connection: Arc::clone(&registered.connection),
         authenticated: config.server.password.is_none(),
         resp3: false,
+        cluster: config.cluster_map().cloned(),
     };
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut output = BytesMut::with_capacity(READ_CHUNK);
@@ -471,6 +477,7 @@ async fn serve_client(
         if !Arc::ptr_eq(&latest, &config) {
             config = latest;
             parser.set_limits(parser_limits(&config));
+            client.cluster = config.cluster_map().cloned();
         }
         let limits = &config.server;
         let stall = Duration::from_millis(limits.output_stall_ms);

@@ -30,9 +30,8 @@ pub(super) fn reload_file(shared: &Shared) -> Result<Changes> {
             "the server runs on the embedded configuration; start it with --config FILE to reload"
         );
     };
-    let mut config = Config::load(path)?;
     // The command line still wins over the file.
-    shared.config().overrides.clone().apply(&mut config);
+    let config = Config::load_with(Some(path), &shared.config().overrides)?;
     apply(shared, config)
 }
 
@@ -150,6 +149,19 @@ pub(super) fn apply(shared: &Shared, mut new: Config) -> Result<Changes> {
     if new.server != old.server {
         changes.push("server limits and password: updated for the next request".to_owned());
     }
+    let new_map = new.cluster_map().cloned();
+    let remap = new_map != old.cluster_map().cloned();
+    if remap {
+        changes.push(match &new_map {
+            Some(map) => format!(
+                "cluster: a new slot map; this node ({}) owns {} slots, keys of the others are \
+                 removed in the background",
+                map.myself().name,
+                map.myself().slot_count()
+            ),
+            None => "cluster: off".to_owned(),
+        });
+    }
     if new.log != old.log {
         match new.log.level.parse::<log::LevelFilter>() {
             Ok(level) => {
@@ -166,6 +178,9 @@ pub(super) fn apply(shared: &Shared, mut new: Config) -> Result<Changes> {
         changes.push("no changes".to_owned());
     }
     shared.set_config(new);
+    if let (true, Some(map)) = (remap, new_map) {
+        super::cluster::purge_in_background(shared.store.clone(), map);
+    }
     for line in &changes {
         log::info!("reload: {line}");
     }

@@ -11,6 +11,7 @@ mod replay;
 mod serve;
 mod serve_admin;
 mod serve_clients;
+mod serve_cluster;
 mod serve_default;
 mod serve_differential;
 mod serve_types;

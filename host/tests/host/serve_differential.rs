@@ -12,6 +12,19 @@ use crate::serve::TestServer;
 /// `redis-server` (when installed) and compares the replies.
 #[test]
 fn replies_equal_redis_server_on_random_commands() {
+    differential(false);
+}
+
+/// The same in cluster mode: a one-node goldylox cluster against a
+/// redis-server with cluster mode on and every slot its own. Keys carry one
+/// of two hash tags, so a multi-key command either stays in one slot (and
+/// runs) or spans two (and both answer CROSSSLOT).
+#[test]
+fn replies_equal_redis_server_in_cluster_mode() {
+    differential(true);
+}
+
+fn differential(cluster: bool) {
     let Ok(status) = std::process::Command::new("redis-server")
         .arg("--version")
         .output()
@@ -29,7 +42,16 @@ fn replies_equal_redis_server_on_random_commands() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
+    let dir = tempfile::tempdir().unwrap();
+    let cluster_args = [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+    ];
     let mut redis_server = std::process::Command::new("redis-server")
+        .current_dir(dir.path())
+        .args(if cluster { &cluster_args[..] } else { &[] })
         .args([
             "--port",
             &port.to_string(),
@@ -53,7 +75,28 @@ fn replies_equal_redis_server_on_random_commands() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let mut theirs = theirs.expect("redis-server did not start");
-    let server = TestServer::start(|_| {});
+    let server = TestServer::start(|c| {
+        if cluster {
+            c.cluster = one_node_cluster();
+        }
+    });
+    if cluster {
+        let _: () = redis::cmd("CLUSTER")
+            .arg("ADDSLOTSRANGE")
+            .arg(0)
+            .arg(16383)
+            .query(&mut theirs)
+            .unwrap();
+        let ready = (0..200).any(|_| {
+            let info: String = redis::cmd("CLUSTER")
+                .arg("INFO")
+                .query(&mut theirs)
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            info.contains("cluster_state:ok")
+        });
+        assert!(ready, "redis-server's cluster did not become ok");
+    }
     let mut ours = server.client();
     let mut x = 0x1234_5678_u64;
     let mut next = move |n: u64| {
@@ -119,8 +162,11 @@ fn replies_equal_redis_server_on_random_commands() {
         "KEYS",
     ];
     let mut compared = 0;
+    let mut crossslot = 0;
+    let tags = if cluster { ["{a}", "{b}"] } else { ["", ""] };
+    let k = |n: u64| format!("{}k{n}", tags[(n % 2) as usize]);
     for _ in 0..20_000 {
-        let key = format!("k{}", next(40));
+        let key = k(next(40));
         let val = match next(4) {
             0 => next(1000).to_string(),
             1 => format!("-{}", next(50)),
@@ -148,7 +194,7 @@ fn replies_equal_redis_server_on_random_commands() {
                 "EX".into(),
                 (next(100) + 1).to_string(),
             ],
-            "MGET" => vec!["MGET".into(), key, format!("k{}", next(40))],
+            "MGET" => vec!["MGET".into(), key, k(next(40))],
             "SETNX_CMD" => vec!["SETNX".into(), key, val],
             "SETEX_CMD" => vec!["SETEX".into(), key, (next(200) as i64 - 5).to_string(), val],
             "PSETEX" => vec![
@@ -182,7 +228,7 @@ fn replies_equal_redis_server_on_random_commands() {
                     _ => next(100).to_string(),
                 },
             ],
-            "TOUCH" | "UNLINK" => vec![verb.into(), key, format!("k{}", next(40))],
+            "TOUCH" | "UNLINK" => vec![verb.into(), key, k(next(40))],
             "HSET" => {
                 let mut a = vec!["HSET".into(), key, format!("f{}", next(6)), val];
                 if next(2) == 0 {
@@ -212,21 +258,15 @@ fn replies_equal_redis_server_on_random_commands() {
                     _ => "x".into(),
                 },
             ],
-            "RENAME" | "RENAMENX" | "LCS" => vec![verb.into(), key, format!("k{}", next(40))],
+            "RENAME" | "RENAMENX" | "LCS" => vec![verb.into(), key, k(next(40))],
             "COPY" => {
-                let mut a = vec!["COPY".into(), key, format!("k{}", next(40))];
+                let mut a = vec!["COPY".into(), key, k(next(40))];
                 if next(2) == 0 {
                     a.push("REPLACE".into());
                 }
                 a
             }
-            "MSETNX" => vec![
-                "MSETNX".into(),
-                key,
-                val,
-                format!("k{}", next(40)),
-                "y".into(),
-            ],
+            "MSETNX" => vec!["MSETNX".into(), key, val, k(next(40)), "y".into()],
             "SETBIT" => vec![
                 "SETBIT".into(),
                 key,
@@ -234,14 +274,8 @@ fn replies_equal_redis_server_on_random_commands() {
                 next(2).to_string(),
             ],
             "GETBIT" => vec!["GETBIT".into(), key, next(48).to_string()],
-            "KEYS" => vec!["KEYS".into(), format!("k{}*", next(4))],
-            "MSET" => vec![
-                "MSET".into(),
-                key,
-                val,
-                format!("k{}", next(40)),
-                "x".into(),
-            ],
+            "KEYS" => vec!["KEYS".into(), format!("*k{}*", next(4))],
+            "MSET" => vec!["MSET".into(), key, val, k(next(40)), "x".into()],
             _ => vec![verb.into(), key],
         };
         let mut c1 = redis::cmd(&args[0]);
@@ -267,10 +301,29 @@ fn replies_equal_redis_server_on_random_commands() {
         };
         assert!(same, "{args:?}: goldylox {a:?} vs redis-server {b:?}");
         compared += 1;
+        crossslot += usize::from(matches!(&a, Err(e) if e.code() == Some("CROSSSLOT")));
     }
     let _ = redis_server.kill();
     let _ = redis_server.wait();
-    println!("{compared} random commands: 0 mismatches with redis-server");
+    let mode = if cluster { "cluster" } else { "standalone" };
+    println!(
+        "{mode}: {compared} random commands ({crossslot} CROSSSLOT): 0 mismatches with redis-server"
+    );
+    if cluster {
+        assert!(
+            crossslot > 100,
+            "too few commands spanned slots: {crossslot}"
+        );
+    }
+}
+
+/// `[cluster]` with one node owning every slot.
+fn one_node_cluster() -> Option<goldylox_host::server::cluster::ClusterConfig> {
+    let text = "[cluster]\nmyself = \"solo\"\n[[cluster.nodes]]\nname = \"solo\"\n\
+                address = \"127.0.0.1:1\"\nslots = [\"0-16383\"]\n";
+    goldylox_host::server::config::Config::parse(text, "test")
+        .unwrap()
+        .cluster
 }
 
 /// The strings of an array reply, sorted.

@@ -57,6 +57,9 @@ pub(super) fn time(c: &mut Ctx<'_>, _: &mut [Vec<u8>]) {
 pub(super) fn select(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
     match parse_i64(&args[1]) {
         Some(0) => reply::ok(c.out),
+        Some(_) if c.client.cluster.is_some() => {
+            reply::error(c.out, "ERR SELECT is not allowed in cluster mode")
+        }
         Some(_) => reply::error(c.out, "ERR DB index is out of range"),
         None => not_integer(c.out),
     }

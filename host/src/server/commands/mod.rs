@@ -11,6 +11,7 @@
 //! then [`Cache::compare_and_set`] (or [`Cache::remove_if`] when the result
 //! is empty); a lost race retries.
 
+mod cluster;
 mod connection;
 mod hashes;
 mod keys;
@@ -49,6 +50,9 @@ pub struct Client {
     pub authenticated: bool,
     /// Whether the client chose RESP3 (`HELLO 3`).
     pub resp3: bool,
+    /// The slot map when cluster mode is on (refreshed when the
+    /// configuration changes).
+    pub cluster: Option<std::sync::Arc<super::cluster::ClusterMap>>,
 }
 
 /// Commands that need more than the store: server-wide state and admin.
@@ -153,6 +157,13 @@ pub fn execute(
     if !spec.accepts(args.len()) {
         counters.rejected.fetch_add(1, Ordering::Relaxed);
         arity_error(out, spec.name);
+        return Next::Continue;
+    }
+    if let Some(map) = &client.cluster
+        && let Err(redirect) = map.route(spec.keys(args))
+    {
+        counters.rejected.fetch_add(1, Ordering::Relaxed);
+        reply::error(out, &redirect.message());
         return Next::Continue;
     }
     let reply_at = out.len();

@@ -4,7 +4,7 @@
 
 use bytes::BytesMut;
 
-use super::{Ctx, connection, hashes, keys, lower, multikey, strings};
+use super::{Ctx, cluster, connection, hashes, keys, lower, multikey, strings};
 use crate::server::resp::reply;
 
 /// A command's handler: reads `args` (which it may move out of) and
@@ -53,6 +53,25 @@ pub struct Spec {
 }
 
 impl Spec {
+    /// The keys among `args` (the whole request, name first), by the
+    /// table's positions. `OBJECT` and `MEMORY` name their key after the
+    /// subcommand (`OBJECT ENCODING key`, `MEMORY USAGE key`), as the key
+    /// specs of Redis's subcommands do.
+    pub fn keys<'a>(&self, args: &'a [Vec<u8>]) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let n = args.len() as i32;
+        let (first, last, step) = match self.name {
+            "object" | "memory" if n >= 3 => (2, 2, 1),
+            _ => (self.first_key, self.last_key, self.key_step),
+        };
+        let last = if last < 0 { n + last } else { last.min(n - 1) };
+        let positions =
+            (first > 0 && step > 0 && last >= first).then(|| (first..=last).step_by(step as usize));
+        positions
+            .into_iter()
+            .flatten()
+            .map(move |i| args[i as usize].as_slice())
+    }
+
     /// Whether `n` arguments (the name included) fit the arity.
     pub fn accepts(&self, n: usize) -> bool {
         let arity = self.arity.unsigned_abs() as usize;
@@ -95,8 +114,10 @@ pub static TABLE: &[Spec] = &[
     spec("append", 3, W | DENY_OOM, ONE, |c, a| {
         strings::append(c.store, &a[1], &a[2], c.out)
     }),
+    spec("asking", 1, F, NONE, cluster::accepted_in_cluster),
     spec("auth", -2, NO_AUTH | F, NONE, connection::auth_command),
     spec("client", -2, ADMIN, NONE, connection::client_command),
+    spec("cluster", -2, 0, NONE, cluster::cluster),
     spec("command", -1, 0, NONE, command),
     spec("config", -2, ADMIN, NONE, connection::config_command),
     spec("copy", -3, W | DENY_OOM, (1, 2, 1), multikey::copy),
@@ -179,6 +200,8 @@ pub static TABLE: &[Spec] = &[
     spec("pttl", 2, R | F, ONE, keys::ttl),
     spec("quit", -1, NO_AUTH | F, NONE, connection::quit),
     spec("randomkey", 1, R, NONE, keys::randomkey),
+    spec("readonly", 1, F, NONE, cluster::accepted_in_cluster),
+    spec("readwrite", 1, F, NONE, cluster::accepted_in_cluster),
     spec("rename", 3, W, (1, 2, 1), multikey::rename),
     spec("renamenx", 3, W | F, (1, 2, 1), multikey::rename),
     spec("scan", -2, R, NONE, keys::scan),
@@ -275,6 +298,27 @@ fn describe(out: &mut BytesMut, s: &Spec) {
 #[cfg(test)]
 mod tests {
     use super::{TABLE, lookup};
+
+    fn keys_of(request: &[&str]) -> Vec<String> {
+        let args: Vec<Vec<u8>> = request.iter().map(|a| a.as_bytes().to_vec()).collect();
+        let spec = lookup(&args[0]).unwrap();
+        spec.keys(&args)
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn keys_are_found_where_the_table_says() {
+        assert_eq!(keys_of(&["GET", "a"]), ["a"]);
+        assert_eq!(keys_of(&["DEL", "a", "b", "c"]), ["a", "b", "c"]);
+        assert_eq!(keys_of(&["MSET", "a", "1", "b", "2"]), ["a", "b"]);
+        assert_eq!(keys_of(&["COPY", "a", "b", "REPLACE"]), ["a", "b"]);
+        assert_eq!(keys_of(&["OBJECT", "ENCODING", "k"]), ["k"]);
+        assert_eq!(keys_of(&["MEMORY", "USAGE", "k", "SAMPLES", "5"]), ["k"]);
+        assert!(keys_of(&["OBJECT", "HELP"]).is_empty());
+        assert!(keys_of(&["PING"]).is_empty());
+        assert!(keys_of(&["SCAN", "0"]).is_empty());
+    }
 
     #[test]
     fn the_table_is_sorted_and_every_name_is_found_in_any_case() {
