@@ -175,6 +175,9 @@ fn run_serve(args: ServeArgs) -> Result<()> {
         let config = server::config::Config::load_with(Some(&file), &overrides)?;
         let runtime = wasm::Runtime::shared()?;
         server::resolve_policies(&config, &runtime)?;
+        if let Some(tls) = &config.server.tls {
+            server::tls::acceptor(tls).context("server.tls")?;
+        }
         println!("{}: valid", file.display());
         print!("{}", server::describe(&config));
         return Ok(());

@@ -50,6 +50,12 @@ impl super::commands::Server for Shared {
             ),
             ("requirepass", s.password.clone().unwrap_or_default()),
             ("port", s.listen.port().to_string()),
+            (
+                "tls-port",
+                s.tls.as_ref().map_or(0, |t| t.listen.port()).to_string(),
+            ),
+            ("protected-mode", yes_no(s.protected_mode)),
+            ("cluster-enabled", yes_no(config.cluster_map().is_some())),
             ("bind", s.listen.ip().to_string()),
             ("loglevel", config.log.level.clone()),
             ("databases", "1".to_owned()),
@@ -165,4 +171,9 @@ fn auto_lines(tier: PolicyTier, auto: &goldylox::AutoStatus) -> Vec<String> {
         ));
     }
     lines
+}
+
+/// A boolean as redis.conf spells it.
+fn yes_no(on: bool) -> String {
+    if on { "yes" } else { "no" }.to_owned()
 }

@@ -85,7 +85,23 @@ impl Running {
         if let Some(metrics) = self.metrics_addr {
             let _ = writeln!(out, "  metrics on http://{metrics}/metrics");
         }
+        if let Some(tls) = self.tls_addr {
+            let clients = config
+                .server
+                .tls
+                .as_ref()
+                .and_then(|t| t.client_ca.as_ref())
+                .map_or("no client certificates", |_| "client certificates required");
+            let _ = writeln!(out, "  tls on {tls} ({clients})");
+        }
         out.push_str(&cluster_line(&config));
+        if config.server.protects() {
+            let _ = writeln!(
+                out,
+                "  protected mode: listening beyond loopback without a password, so only \
+                 loopback clients are accepted (set server.password, or protected_mode = false)"
+            );
+        }
         out
     }
 }

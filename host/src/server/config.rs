@@ -72,6 +72,24 @@ pub struct ServerConfig {
     /// A client that reads nothing of its replies for this long is
     /// disconnected, in milliseconds (10000).
     pub output_stall_ms: u64,
+    /// Redis's protected mode (true): listening on a non-loopback address
+    /// without a password, the server refuses clients that are not on the
+    /// loopback interface, with Redis's explanation.
+    pub protected_mode: bool,
+    /// A TLS listener beside the plain one (off when absent).
+    pub tls: Option<super::tls::TlsConfig>,
+}
+
+impl ServerConfig {
+    /// Whether protected mode refuses clients from non-loopback addresses:
+    /// it is on, there is no password, and some listener is not on
+    /// loopback.
+    pub fn protects(&self) -> bool {
+        let exposed = std::iter::once(self.listen)
+            .chain(self.tls.as_ref().map(|t| t.listen))
+            .any(|a| !a.ip().to_canonical().is_loopback());
+        self.protected_mode && self.password.is_none() && exposed
+    }
 }
 
 impl Default for ServerConfig {
@@ -86,6 +104,8 @@ impl Default for ServerConfig {
             max_query_buffer_bytes: 1 << 30,
             output_buffer_bytes: 1 << 20,
             output_stall_ms: 10_000,
+            protected_mode: true,
+            tls: None,
         }
     }
 }

@@ -24,6 +24,7 @@ mod glob;
 mod metrics;
 mod reload;
 pub mod resp;
+pub mod tls;
 pub mod units;
 pub mod value;
 
@@ -34,7 +35,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use bytes::BytesMut;
 use goldylox::{Cache, PolicyChoice};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -47,6 +48,20 @@ use resp::{Parser, reply};
 const ENTRY_OVERHEAD: u32 = 64;
 /// Read buffer growth step.
 const READ_CHUNK: usize = 16 << 10;
+
+/// What protected mode answers a client it refuses (Redis's words).
+const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected \
+mode is enabled and no password is set for the default user. In this mode connections are only \
+accepted from the loopback interface. If you want to connect from external computers to Redis you \
+may adopt one of the following solutions: 1) Just disable protected mode sending the command \
+'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same \
+host the server is running, however MAKE SURE Redis is not publicly accessible from internet if \
+you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable \
+the protected mode by editing the Redis configuration file, and setting the protected mode option \
+to 'no', and then restarting the server. 3) If you started the server manually just for testing, \
+restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the \
+default user. NOTE: You only need to do one of the above things in order for the server to start \
+accepting connections from the outside.\r\n";
 
 /// `key=value` parameters for a policy's `init`.
 pub type Params = Vec<(String, String)>;
@@ -288,6 +303,8 @@ struct Shared {
     connections: clients::Registry,
     /// Set to stop the server (signals, `Running::shutdown`, `SHUTDOWN`).
     stop: watch::Sender<bool>,
+    /// The TLS listener's acceptor (rebuilt by reloads), if TLS is on.
+    tls: std::sync::RwLock<Option<tokio_rustls::TlsAcceptor>>,
     /// Whether stopping persists the memory tiers to the cold tier
     /// (`SHUTDOWN NOSAVE` clears it).
     persist_on_stop: std::sync::atomic::AtomicBool,
@@ -311,6 +328,8 @@ pub struct Running {
     pub addr: std::net::SocketAddr,
     /// The address of the Prometheus endpoint, if enabled.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// The address of the TLS listener, if TLS is on.
+    pub tls_addr: Option<std::net::SocketAddr>,
     shared: Arc<Shared>,
     done: tokio::sync::oneshot::Receiver<()>,
 }
@@ -361,6 +380,18 @@ pub async fn start(
         None => None,
     };
     let metrics_addr = metrics.as_ref().map(|l| l.local_addr()).transpose()?;
+    let (tls_listener, tls) = match &config.server.tls {
+        Some(t) => (
+            Some(
+                TcpListener::bind(t.listen)
+                    .await
+                    .with_context(|| format!("TLS listener on {}", t.listen))?,
+            ),
+            Some(tls::acceptor(t)?),
+        ),
+        None => (None, None),
+    };
+    let tls_addr = tls_listener.as_ref().map(|l| l.local_addr()).transpose()?;
     let (stop, stopped) = watch::channel(false);
     let shared = Arc::new(Shared {
         config: std::sync::RwLock::new(Arc::new(config)),
@@ -379,6 +410,7 @@ pub async fn start(
         connections: clients::Registry::default(),
         protocol_errors: AtomicU64::new(0),
         stop,
+        tls: std::sync::RwLock::new(tls),
         persist_on_stop: std::sync::atomic::AtomicBool::new(true),
     });
     if let Some(map) = shared.config().cluster_map() {
@@ -394,49 +426,73 @@ pub async fn start(
             stopped.clone(),
         ));
     }
-    tokio::spawn(accept_loop(listener, Arc::clone(&shared), stopped, done_tx));
+    tokio::spawn(accept_loop(
+        listener,
+        tls_listener,
+        Arc::clone(&shared),
+        stopped,
+        done_tx,
+    ));
     log::info!("goldylox serving on {addr}");
     Ok(Running {
         addr,
         metrics_addr,
+        tls_addr,
         shared,
         done,
     })
 }
 
+/// Accepts on the plain listener and, when TLS is on, the TLS one, until
+/// the server stops; then waits for the connections and shuts the cache
+/// down.
 async fn accept_loop(
     listener: TcpListener,
+    tls_listener: Option<TcpListener>,
     shared: Arc<Shared>,
     mut stopped: watch::Receiver<bool>,
     done: tokio::sync::oneshot::Sender<()>,
 ) {
     let mut tasks = tokio::task::JoinSet::new();
+    let tls_accept = || async {
+        match &tls_listener {
+            Some(l) => l.accept().await,
+            None => std::future::pending().await,
+        }
+    };
     loop {
-        tokio::select! {
+        let (accepted, encrypted) = tokio::select! {
             _ = stopped.changed() => break,
-            accepted = listener.accept() => {
-                let Ok((stream, peer)) = accepted else { continue };
-                shared.connections_total.fetch_add(1, Ordering::Relaxed);
-                if shared.clients.load(Ordering::Acquire) >= shared.config().server.maxclients {
-                    shared.rejected_connections.fetch_add(1, Ordering::Relaxed);
-                    tasks.spawn(async move {
-                        let mut stream = stream;
-                        let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
-                    });
-                    continue;
-                }
-                shared.clients.fetch_add(1, Ordering::AcqRel);
-                let (shared, stopped) = (Arc::clone(&shared), stopped.clone());
+            accepted = listener.accept() => (accepted, false),
+            accepted = tls_accept() => (accepted, true),
+        };
+        let Ok((stream, peer)) = accepted else {
+            continue;
+        };
+        shared.connections_total.fetch_add(1, Ordering::Relaxed);
+        if shared.clients.load(Ordering::Acquire) >= shared.config().server.maxclients {
+            shared.rejected_connections.fetch_add(1, Ordering::Relaxed);
+            if !encrypted {
                 tasks.spawn(async move {
-                    if let Err(e) = serve_client(stream, &shared, stopped).await {
-                        log::debug!("client {peer}: {e:#}");
-                    }
-                    shared.clients.fetch_sub(1, Ordering::AcqRel);
+                    let mut stream = stream;
+                    let _ = stream
+                        .write_all(b"-ERR max number of clients reached\r\n")
+                        .await;
                 });
             }
+            continue;
         }
+        shared.clients.fetch_add(1, Ordering::AcqRel);
+        let (shared, stopped) = (Arc::clone(&shared), stopped.clone());
+        tasks.spawn(async move {
+            if let Err(e) = accept_client(stream, encrypted, &shared, stopped).await {
+                log::debug!("client {peer}: {e:#}");
+            }
+            shared.clients.fetch_sub(1, Ordering::AcqRel);
+        });
     }
     drop(listener);
+    drop(tls_listener);
     while tasks.join_next().await.is_some() {}
     let store = shared.store.clone();
     let persist = shared.persist_on_stop.load(Ordering::Acquire);
@@ -445,12 +501,43 @@ async fn accept_loop(
     let _ = done.send(());
 }
 
-async fn serve_client(
+/// Protected mode, the TLS handshake (when `encrypted`), then the client's
+/// requests.
+async fn accept_client(
     mut stream: TcpStream,
+    encrypted: bool,
+    shared: &Shared,
+    stopped: watch::Receiver<bool>,
+) -> Result<()> {
+    stream.set_nodelay(true)?;
+    let (peer, local) = (stream.peer_addr()?, stream.local_addr()?);
+    if shared.config().server.protects() && !peer.ip().to_canonical().is_loopback() {
+        stream.write_all(PROTECTED_MODE_DENIED.as_bytes()).await?;
+        return Ok(());
+    }
+    if !encrypted {
+        return serve_client(stream, peer, local, shared, stopped).await;
+    }
+    let acceptor = shared
+        .tls
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .context("TLS is off")?;
+    let stream = tokio::time::timeout(tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream))
+        .await
+        .context("the TLS handshake timed out")?
+        .context("the TLS handshake failed")?;
+    serve_client(stream, peer, local, shared, stopped).await
+}
+
+async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    peer: std::net::SocketAddr,
+    local: std::net::SocketAddr,
     shared: &Shared,
     mut stopped: watch::Receiver<bool>,
 ) -> Result<()> {
-    stream.set_nodelay(true)?;
     let mut config = shared.config();
     let parser_limits = |c: &Config| resp::Limits {
         max_bulk: c.server.max_bulk_bytes,
@@ -460,8 +547,8 @@ async fn serve_client(
     let mut parser = Parser::new(parser_limits(&config));
     let registered = shared.connections.register(clients::Connection::new(
         shared.next_client_id.fetch_add(1, Ordering::Relaxed),
-        stream.peer_addr()?,
-        stream.local_addr()?,
+        peer,
+        local,
     ));
     let mut client = Client {
         connection: Arc::clone(&registered.connection),
@@ -531,7 +618,11 @@ async fn serve_client(
 
 /// Writes `output` out; a client that accepts nothing for `stall` is
 /// disconnected.
-async fn flush(stream: &mut TcpStream, output: &mut BytesMut, stall: Duration) -> Result<()> {
+async fn flush<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    output: &mut BytesMut,
+    stall: Duration,
+) -> Result<()> {
     while !output.is_empty() {
         let written = tokio::time::timeout(stall, stream.write_buf(output))
             .await
@@ -540,6 +631,10 @@ async fn flush(stream: &mut TcpStream, output: &mut BytesMut, stall: Duration) -
             bail!("connection closed");
         }
     }
+    // A TLS stream may hold the last record until flushed.
+    tokio::time::timeout(stall, stream.flush())
+        .await
+        .context("client stopped reading its replies")??;
     output.clear();
     Ok(())
 }

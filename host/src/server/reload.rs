@@ -55,6 +55,27 @@ pub(super) fn apply(shared: &Shared, mut new: Config) -> Result<Changes> {
         new.server.listen.to_string(),
     );
     new.server.listen = old.server.listen;
+    let tls_listen = |c: &Config| c.server.tls.as_ref().map(|t| t.listen.to_string());
+    keep(
+        &mut changes,
+        "server.tls.listen",
+        format!("{:?}", tls_listen(&old)),
+        format!("{:?}", tls_listen(&new)),
+    );
+    match (&mut new.server.tls, &old.server.tls) {
+        (Some(new_tls), Some(old_tls)) => new_tls.listen = old_tls.listen,
+        (new_tls, None) => *new_tls = None,
+        (new_tls @ None, Some(old_tls)) => *new_tls = Some(old_tls.clone()),
+    }
+    // The certificate files are read again (a rotated certificate applies
+    // without a restart); files that do not load fail the whole reload.
+    let tls = new
+        .server
+        .tls
+        .as_ref()
+        .map(super::tls::acceptor)
+        .transpose()
+        .context("server.tls")?;
     keep(
         &mut changes,
         "cache.memory_bytes",
@@ -177,6 +198,9 @@ pub(super) fn apply(shared: &Shared, mut new: Config) -> Result<Changes> {
     if changes.is_empty() {
         changes.push("no changes".to_owned());
     }
+    if let Some(acceptor) = tls {
+        *shared.tls.write().unwrap_or_else(|e| e.into_inner()) = Some(acceptor);
+    }
     shared.set_config(new);
     if let (true, Some(map)) = (remap, new_map) {
         super::cluster::purge_in_background(shared.store.clone(), map);
@@ -227,7 +251,18 @@ pub(super) fn config_set(shared: &Shared, name: &str, value: &str) -> Result<(),
             log::set_max_level(level);
             config.log.level = level.to_string().to_ascii_lowercase();
         }
-        "maxmemory" | "port" | "bind" => {
+        "protected-mode" => {
+            config.server.protected_mode = match value.to_ascii_lowercase().as_str() {
+                "yes" => true,
+                "no" => false,
+                _ => {
+                    return Err(format!(
+                        "ERR CONFIG SET failed (possibly related to argument '{name}') - argument must be 'yes' or 'no'"
+                    ));
+                }
+            };
+        }
+        "maxmemory" | "port" | "bind" | "tls-port" | "cluster-enabled" => {
             return Err(format!(
                 "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config; it needs a restart"
             ));

@@ -15,6 +15,7 @@ use redis::{Commands, Value};
 pub(crate) struct TestServer {
     pub(crate) addr: SocketAddr,
     pub(crate) metrics: Option<SocketAddr>,
+    pub(crate) tls: Option<SocketAddr>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -55,15 +56,18 @@ impl TestServer {
                 let running = server::start(config, file, Runtime::shared().unwrap())
                     .await
                     .unwrap();
-                addr_tx.send((running.addr, running.metrics_addr)).unwrap();
+                addr_tx
+                    .send((running.addr, running.metrics_addr, running.tls_addr))
+                    .unwrap();
                 let _ = stopped.await;
                 running.shutdown().await;
             });
         });
-        let (addr, metrics) = addr_rx.recv_timeout(Duration::from_secs(60)).unwrap();
+        let (addr, metrics, tls) = addr_rx.recv_timeout(Duration::from_secs(60)).unwrap();
         TestServer {
             addr,
             metrics,
+            tls,
             stop: Some(stop),
             thread: Some(thread),
         }
