@@ -13,11 +13,14 @@
 //!   the same batch interface its maintenance thread drives — at several cache
 //!   sizes, next to Belady's OPT and the infinite-cache ceiling.
 //! * [`server`] is `goldylox serve`: the cache over the Redis protocol.
+//! * [`cluster_info`] is `goldylox cluster info`: one table over the nodes
+//!   of a cluster (or behind a proxy) for operators.
 //! * [`wasm`] is the policy sandbox: components of `wit/policy.wit` compiled
 //!   and run by wasmtime under deadlines and memory caps, the components built
 //!   into this binary, and `goldylox policy check`.
 
 pub mod author;
+pub mod cluster_info;
 pub mod native;
 pub mod plot;
 pub mod replay;

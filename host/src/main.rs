@@ -5,6 +5,7 @@
 //! prints hit ratios next to Belady's OPT and the infinite-cache ceiling.
 //! `goldylox policy` checks, lists and exports policy components.
 //! `goldylox serve` serves the cache over the Redis protocol.
+//! `goldylox cluster info` shows a cluster's nodes in one table.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -35,6 +36,24 @@ enum Command {
     /// Check, list or export policy components.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Look at a running cluster.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// One table over every node: slots, keys, memory per tier, hit ratio,
+    /// commands, policies. Name one node of a cluster (the others are found
+    /// from CLUSTER NODES) or several plain nodes (behind a proxy).
+    Info {
+        /// HOST:PORT of one cluster node, or of every plain node.
+        #[arg(required = true)]
+        nodes: Vec<String>,
+        /// The password to AUTH with (also from GOLDYLOX_PASSWORD).
+        #[arg(long, env = "GOLDYLOX_PASSWORD")]
+        password: Option<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -161,6 +180,13 @@ fn main() -> Result<()> {
         Command::Serve(args) => run_serve(args),
         Command::Replay(args) => run_replay(args),
         Command::Policy(cmd) => run_policy(cmd),
+        Command::Cluster(ClusterCommand::Info { nodes, password }) => {
+            print!(
+                "{}",
+                goldylox_host::cluster_info::report(&nodes, password.as_deref())?
+            );
+            Ok(())
+        }
     }
 }
 

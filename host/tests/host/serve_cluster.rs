@@ -247,6 +247,30 @@ fn cluster_clients_run_a_mixed_workload_without_errors() {
     assert_eq!(per_node.iter().sum::<i64>(), 3_000 * 2 + 7);
     assert!(per_node.iter().all(|&n| n > 1_500), "{per_node:?}");
 
+    // The operator's view, from any one node: a row per node, and totals.
+    let out = Command::new(env!("CARGO_BIN_EXE_goldylox"))
+        .args(["cluster", "info", &format!("127.0.0.1:{}", p[1])])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{table}");
+    for (port, keys) in p.iter().zip(&per_node) {
+        let row = table
+            .lines()
+            .find(|l| l.starts_with(&format!("127.0.0.1:{port} ")))
+            .unwrap_or_else(|| panic!("no row for {port}:\n{table}"));
+        assert!(
+            row.split_whitespace().any(|f| f == keys.to_string()),
+            "{row}"
+        );
+    }
+    let total = table.lines().last().unwrap();
+    assert!(
+        total.starts_with("total") && total.contains(" 6007 "),
+        "{table}"
+    );
+    assert!(total.contains("3 of 3 nodes answered"), "{table}");
+
     // redis-py's RedisCluster, a separate process.
     if have(
         "python3",
