@@ -103,7 +103,7 @@ mod sync;
 mod warm;
 
 pub use builder::{CacheBuilder, WritePolicy};
-pub use cache::{Batch, Cache, Expiration, SetIf, SetOutcome};
+pub use cache::{Batch, Cache, DurabilityMark, Expiration, SetIf, SetOutcome};
 pub use clock::{Clock, ManualClock};
 pub use error::Error;
 pub use policy::auto::{AutoConfig, AutoStatus, Candidate, CandidateStatus};

@@ -43,6 +43,10 @@ pub(crate) struct ColdTier {
     pub(crate) hasher: KeyHasher,
     /// Every write is appended, not only demotions.
     pub(crate) write_through: bool,
+    /// Writes that should have reached the cold tier and did not (breaker
+    /// open, a failed append): a durable acknowledgement must not cover
+    /// them (see `durable.rs`).
+    pub(crate) writes_missed: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl ColdTier {
@@ -159,6 +163,7 @@ where
             offset,
             hasher,
             write_through: write_policy == crate::WritePolicy::WriteThrough,
+            writes_missed: Arc::default(),
         })
     }
 
@@ -304,16 +309,18 @@ where
         let s = self.shared();
         let Some(cold) = &s.cold else { return };
         let chash = cold.hasher.raw(key);
-        if cold.write_through
-            && cold.demote(
+        if cold.write_through {
+            if cold.demote(
                 &s.counters,
                 key,
                 || postcard::to_allocvec(value).ok(),
                 version,
                 deadline,
-            )
-        {
-            return;
+            ) {
+                return;
+            }
+            cold.writes_missed
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         }
         if cold.store.tag_of(chash).is_some() {
             let removed = postcard::to_allocvec(key)
@@ -350,6 +357,10 @@ where
             ),
         };
         cold.health.report(removed.is_ok());
+        if removed.is_err() {
+            cold.writes_missed
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
         removed.unwrap_or(false)
     }
 

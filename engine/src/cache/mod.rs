@@ -4,6 +4,7 @@ mod admin;
 mod batch;
 mod cold;
 mod conditional;
+mod durable;
 mod load;
 mod scan;
 mod tiers;
@@ -12,6 +13,7 @@ mod write;
 pub use batch::Batch;
 pub(crate) use cold::ColdTier;
 pub use conditional::{Expiration, SetIf, SetOutcome};
+pub use durable::DurabilityMark;
 
 use std::borrow::Borrow;
 use std::hash::Hash;

@@ -87,6 +87,8 @@ struct State {
     crashed: bool,
     failures: HashMap<FaultOp, u32>,
     space_left: Option<u64>,
+    /// How long a file's sync takes, as a disk's would.
+    sync_latency: std::time::Duration,
 }
 
 /// An in-memory file system with crashes and injected errors. Clones share
@@ -141,6 +143,13 @@ impl FaultFs {
     /// The next `times` calls of `op` fail with an I/O error.
     pub fn fail(&self, op: FaultOp, times: u32) {
         self.state.lock().failures.insert(op, times);
+    }
+
+    /// Every file sync takes `latency` from now on (a disk's flush time), so
+    /// tests can see what happens while one is under way; what was written
+    /// before the sync is durable when it returns.
+    pub fn set_sync_latency(&self, latency: std::time::Duration) {
+        self.state.lock().sync_latency = latency;
     }
 
     /// Writes fail with "no space left" once `bytes` more have been written
@@ -413,7 +422,14 @@ impl ColdFile for FaultFile {
     }
 
     fn sync(&self) -> io::Result<()> {
-        self.fs.mutate(&mut self.fs.state.lock(), FaultOp::Sync)?;
+        let latency = {
+            let mut s = self.fs.state.lock();
+            self.fs.mutate(&mut s, FaultOp::Sync)?;
+            s.sync_latency
+        };
+        if !latency.is_zero() {
+            std::thread::sleep(latency);
+        }
         let mut f = self.data.lock();
         f.durable = f.data.clone();
         f.dirty.clear();

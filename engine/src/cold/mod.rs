@@ -25,6 +25,7 @@
 //! The byte layout is in `format`'s documentation.
 
 mod compactor;
+mod durable;
 mod fault;
 pub(crate) mod format;
 mod fs;
@@ -715,6 +716,18 @@ impl ColdStore {
     /// Waits until everything queued before this call is durable.
     pub fn sync(&self) -> Result<(), Error> {
         self.barrier(true)
+    }
+
+    /// Calls `done`, on the writer's thread, once everything queued before
+    /// this call is durable; callers waiting at once share one sync (group
+    /// commit). `Err` if a commit or sync failed meanwhile.
+    pub fn when_durable(&self, done: impl FnOnce(Result<(), Error>) + Send + 'static) {
+        if let Err(e) = self.inner.writer.send(Cmd::Durable(Box::new(done))) {
+            let Cmd::Durable(done) = e.into_inner() else {
+                unreachable!("sent a Durable")
+            };
+            done(Err(Error::Closed));
+        }
     }
 
     /// Sends the writer a command carrying a reply channel and waits for

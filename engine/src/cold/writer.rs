@@ -6,7 +6,10 @@
 //! sender under the index shard lock); the writer points it at the record
 //! once the bytes are written (and, with `SyncMode::Always`, synced), but
 //! only if it is still pending for the same version — a newer write or a
-//! remove in the meantime makes the record garbage from birth.
+//! remove in the meantime makes the record garbage from birth. It is still
+//! written: a caller waiting for durability ([`Cmd::Durable`]) may be
+//! answered before the newer record lands, and recovery keeps the newest
+//! version of a key, so the older record is what a crash in between finds.
 //!
 //! A failed write or sync *poisons* the segment: it is never read or
 //! compacted from again, the records of the failed commit are dropped from
@@ -20,6 +23,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::compactor;
+use super::durable::{Waiter, Waiters};
 use super::format::{self, HEADER};
 use super::fs::ColdFile;
 use super::index::Loc;
@@ -59,6 +63,9 @@ pub(crate) enum Cmd {
         record: Vec<u8>,
         tombstone: bool,
     },
+    /// Call the waiter once everything before is durable; consecutive
+    /// waiters share one sync (see `durable.rs`).
+    Durable(Waiter),
     /// Reply once everything before is appended (and durable if `sync`).
     Barrier {
         sync: bool,
@@ -133,6 +140,8 @@ pub(crate) struct Writer {
     last_snapshot: Instant,
     /// The first error since the last barrier, reported to it.
     failed: Option<String>,
+    /// Callers waiting for durability, and the failures they must hear of.
+    waiters: Waiters,
     compactor: Sender<compactor::Cmd>,
 }
 
@@ -155,6 +164,7 @@ impl Writer {
             changed_since_snapshot: false,
             last_snapshot: Instant::now(),
             failed: None,
+            waiters: Waiters::default(),
             compactor,
         }
     }
@@ -182,6 +192,7 @@ impl Writer {
                         record,
                         tombstone,
                     } => self.stage_rewrite(hash, from, &record, tombstone),
+                    Cmd::Durable(waiter) => self.waiters.push(waiter),
                     Cmd::Shutdown { reply } => {
                         self.finish();
                         let _ = reply.send(());
@@ -197,8 +208,26 @@ impl Writer {
                 }
             }
             self.commit();
+            self.answer_waiters();
             self.timers();
         }
+    }
+
+    /// Makes everything committed durable once for every waiter collected,
+    /// and answers them (a commit under `SyncMode::Always` synced already).
+    fn answer_waiters(&mut self) {
+        if self.waiters.is_empty() {
+            return;
+        }
+        let synced = if self.s.config.sync == SyncMode::Always {
+            Ok(())
+        } else {
+            self.sync_all()
+        };
+        if let Err(e) = &synced {
+            self.waiters.failed(&e.to_string());
+        }
+        self.waiters.answer(&synced);
     }
 
     fn control(&mut self, cmd: Cmd) {
@@ -230,7 +259,7 @@ impl Writer {
             Cmd::Clear { reply } => {
                 let _ = reply.send(self.clear());
             }
-            Cmd::Append(_) | Cmd::Rewrite { .. } | Cmd::Shutdown { .. } => {
+            Cmd::Append(_) | Cmd::Rewrite { .. } | Cmd::Durable(_) | Cmd::Shutdown { .. } => {
                 unreachable!("handled by run")
             }
         }
@@ -251,19 +280,11 @@ impl Writer {
     }
 
     fn stage_append(&mut self, a: Append) {
-        // A put overtaken by a newer write or a remove of its key before it
-        // was staged is not written at all: so every record on disk comes
-        // after the older records of its key, and before the newer ones.
+        // Every append is written, even one overtaken by a newer write or a
+        // remove of its key (garbage from birth, see the module docs): the
+        // queue holds one key's appends in the order of its index changes,
+        // so the records of a key land in version order.
         let (hash, rec) = (a.hash, a.rec);
-        if rec.value.is_some()
-            && !self
-                .s
-                .index
-                .get(hash)
-                .is_some_and(|e| e.is_pending() && e.tag == rec.version as u32)
-        {
-            return;
-        }
         let len = HEADER + rec.key.len() + rec.value.as_ref().map_or(0, Vec::len);
         self.make_room(len.min(self.s.config.segment_size as usize));
         let at = self.buf.len();
@@ -461,6 +482,7 @@ impl Writer {
             }
         }
         self.failed.get_or_insert_with(|| why.to_owned());
+        self.waiters.failed(why);
     }
 
     fn poison_active(&mut self) {
@@ -489,6 +511,7 @@ impl Writer {
             if let Err(e) = active.file.sync() {
                 let what = format!("syncing segment {} to seal it", active.seg.id);
                 self.s.io_error(&what, &e);
+                self.waiters.failed(&what);
                 self.failed.get_or_insert(what);
                 self.active = Some(active);
                 self.poison_active();
@@ -683,12 +706,15 @@ impl Writer {
                 Cmd::Retire { reply, .. } | Cmd::Probe { reply } | Cmd::Clear { reply } => {
                     let _ = reply.send(Err(Error::Closed));
                 }
+                Cmd::Durable(waiter) => self.waiters.push(waiter),
                 Cmd::Shutdown { reply } => {
                     let _ = reply.send(());
                 }
             }
         }
         self.commit();
+        self.answer_waiters();
+        self.waiters.close();
         if self.changed_since_snapshot
             && self.failed.is_none()
             && let Err(e) = self.snapshot()

@@ -4,6 +4,7 @@ mod auto;
 mod bad_input;
 mod cold;
 mod cold_crash;
+mod cold_durable;
 mod cold_kill;
 mod concurrency;
 mod conditional;

@@ -74,6 +74,18 @@ impl Running {
                     cold.write_policy
                 );
                 let _ = writeln!(out, "        recovery: {}", recovery_line(&r));
+                if super::durable_acks(&config) {
+                    let _ = writeln!(
+                        out,
+                        "        durable acknowledgements: a write is answered once it is synced"
+                    );
+                } else if cold.sync.trim() == "always" {
+                    let _ = writeln!(
+                        out,
+                        "        note: sync = always with write-back syncs what is evicted; a write \
+                         stays in memory until then (write-through makes every reply durable)"
+                    );
+                }
             }
             _ => {
                 let _ = writeln!(out, "  cold  off ([cache.cold] enabled = false)");

@@ -555,7 +555,10 @@ async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
         authenticated: config.server.password.is_none(),
         resp3: false,
         cluster: config.cluster_map().cloned(),
+        wrote: false,
     };
+    // With durable acknowledgements, replies wait for their writes' sync.
+    let mut durable = durable_acks(&config).then(|| shared.store.durability_mark());
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut output = BytesMut::with_capacity(READ_CHUNK);
     loop {
@@ -576,7 +579,15 @@ async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
                 Err(e) => {
                     shared.protocol_errors.fetch_add(1, Ordering::Relaxed);
                     reply::error(&mut output, &format!("ERR {e}"));
-                    flush(&mut stream, &mut output, stall).await?;
+                    deliver(
+                        &mut stream,
+                        &mut output,
+                        stall,
+                        shared,
+                        &mut client,
+                        &mut durable,
+                    )
+                    .await?;
                     return Ok(());
                 }
             };
@@ -589,17 +600,41 @@ async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
                 &mut output,
             );
             if next == Next::Close {
-                flush(&mut stream, &mut output, stall).await?;
+                deliver(
+                    &mut stream,
+                    &mut output,
+                    stall,
+                    shared,
+                    &mut client,
+                    &mut durable,
+                )
+                .await?;
                 return Ok(());
             }
             if output.len() >= limits.output_buffer_bytes {
-                flush(&mut stream, &mut output, stall).await?;
+                deliver(
+                    &mut stream,
+                    &mut output,
+                    stall,
+                    shared,
+                    &mut client,
+                    &mut durable,
+                )
+                .await?;
             }
         }
         if input.len() + parser.held_bytes() > limits.max_query_buffer_bytes {
             bail!("query buffer limit exceeded; closing");
         }
-        flush(&mut stream, &mut output, stall).await?;
+        deliver(
+            &mut stream,
+            &mut output,
+            stall,
+            shared,
+            &mut client,
+            &mut durable,
+        )
+        .await?;
         if *stopped.borrow() || client.connection.is_killed() {
             return Ok(());
         }
@@ -614,6 +649,57 @@ async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
             () = client.connection.killed() => return Ok(()),
         }
     }
+}
+
+/// Whether replies to writes wait until the writes are durable: the cold
+/// tier is write-through and syncs every commit (`sync = "always"`), as
+/// Redis's `appendfsync always`.
+fn durable_acks(config: &Config) -> bool {
+    config
+        .cache
+        .cold
+        .as_ref()
+        .is_some_and(|c| c.sync.trim() == "always" && c.write_policy == "write-through")
+}
+
+/// Writes the replies in `output` out, after waiting, with durable
+/// acknowledgements (`durable` holds the mark taken before the writes),
+/// until the writes among them are durable. When they are not, the replies
+/// are withheld: the client is told why and disconnected.
+async fn deliver<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    output: &mut BytesMut,
+    stall: Duration,
+    shared: &Shared,
+    client: &mut Client,
+    durable: &mut Option<goldylox::DurabilityMark>,
+) -> Result<()> {
+    if let Some(since) = *durable
+        && client.wrote
+    {
+        client.wrote = false;
+        *durable = Some(shared.store.durability_mark());
+        let (done, synced) = tokio::sync::oneshot::channel();
+        shared.store.when_durable(since, move |r| {
+            let _ = done.send(r);
+        });
+        let failure = match synced.await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some("the cache stopped".to_owned()),
+        };
+        if let Some(why) = failure {
+            log::warn!("withholding replies to writes that are not durable: {why}");
+            output.clear();
+            reply::error(
+                output,
+                &format!("ERR writes not durable, replies withheld: {why}"),
+            );
+            flush(stream, output, stall).await?;
+            bail!("writes not durable: {why}");
+        }
+    }
+    flush(stream, output, stall).await
 }
 
 /// Writes `output` out; a client that accepts nothing for `stall` is

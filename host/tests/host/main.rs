@@ -14,6 +14,7 @@ mod serve_clients;
 mod serve_cluster;
 mod serve_default;
 mod serve_differential;
+mod serve_durable;
 mod serve_tls;
 mod serve_types;
 mod wasm;

@@ -53,6 +53,9 @@ pub struct Client {
     /// The slot map when cluster mode is on (refreshed when the
     /// configuration changes).
     pub cluster: Option<std::sync::Arc<super::cluster::ClusterMap>>,
+    /// Whether a write command ran since the replies were last sent (what
+    /// a durable acknowledgement waits for).
+    pub wrote: bool,
 }
 
 /// Commands that need more than the store: server-wide state and admin.
@@ -178,6 +181,7 @@ pub fn execute(
     };
     let resp3 = ctx.client.resp3;
     reply::with_protocol(resp3, || (spec.handler)(&mut ctx, args));
+    ctx.client.wrote |= spec.flags & table::WRITE != 0;
     let usec = started.elapsed().as_micros() as u64;
     counters.calls.fetch_add(1, Ordering::Relaxed);
     counters.usec.fetch_add(usec, Ordering::Relaxed);

@@ -1,0 +1,102 @@
+//! Durable acknowledgements: a write that is answered only once it is on
+//! disk and synced, like Redis with `appendfsync always`.
+//!
+//! Under [`crate::WritePolicy::WriteThrough`] every write and remove is
+//! appended to the cold tier while the key's lock is held.
+//! [`Cache::when_durable`] queues a request behind those appends; the cold
+//! writer drains its queue, commits, syncs once for every request it
+//! collected (group commit across threads and connections) and answers
+//! them. [`Cache::insert_durable`] is an insert that waits for that. A
+//! write that missed the cold tier (its breaker open, an append that
+//! failed) makes every request taken before it fail, so nothing is
+//! acknowledged as durable that is not.
+
+use std::hash::Hash;
+use std::sync::atomic::Ordering;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::Cache;
+use crate::error::Error;
+
+/// Where a cache's writes to its cold tier stand: take one before the
+/// writes, hand it to [`Cache::when_durable`] after them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurabilityMark {
+    missed: u64,
+}
+
+impl<K, V> Cache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+    V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+{
+    /// The mark to take before writes whose durability a caller will wait
+    /// for.
+    pub fn durability_mark(&self) -> DurabilityMark {
+        let missed = self
+            .shared()
+            .cold
+            .as_ref()
+            .map_or(0, |c| c.writes_missed.load(Ordering::Acquire));
+        DurabilityMark { missed }
+    }
+
+    /// Calls `done` once every write made before this call is durable (on
+    /// disk and synced), on the cold writer's thread: so a server can wait
+    /// without blocking a thread of its own. Callers waiting at once share
+    /// one sync.
+    ///
+    /// `Err` when there is nothing durable to wait for (no cold tier, or a
+    /// write-back one, whose writes reach the disk only when evicted), when
+    /// a commit or sync failed, or when any write since `since` missed the
+    /// cold tier.
+    pub fn when_durable(
+        &self,
+        since: DurabilityMark,
+        done: impl FnOnce(Result<(), Error>) + Send + 'static,
+    ) {
+        let Some(cold) = &self.shared().cold else {
+            return done(Err(not_durable("the cache has no cold tier")));
+        };
+        if !cold.write_through {
+            return done(Err(not_durable(
+                "the cold tier is write-back: a write reaches the disk only when evicted",
+            )));
+        }
+        let missed = std::sync::Arc::clone(&cold.writes_missed);
+        cold.store.when_durable(move |synced| {
+            let result = synced.and_then(|()| {
+                if missed.load(Ordering::Acquire) == since.missed {
+                    Ok(())
+                } else {
+                    Err(Error::Io {
+                        reason: "a write missed the cold tier (its breaker is open or an \
+                                 append failed), so it is not durable"
+                            .to_owned(),
+                    })
+                }
+            });
+            done(result);
+        });
+    }
+
+    /// Stores `value` under `key` and returns once it is durable (see
+    /// [`Cache::when_durable`]); concurrent callers share syncs.
+    pub fn insert_durable(&self, key: K, value: V) -> Result<(), Error> {
+        let mark = self.durability_mark();
+        self.insert(key, value)?;
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        self.when_durable(mark, move |r| {
+            let _ = reply.send(r);
+        });
+        answer.recv().map_err(|_| Error::Closed)?
+    }
+}
+
+fn not_durable(why: &str) -> Error {
+    Error::InvalidConfig {
+        reason: format!("no durable writes: {why}"),
+    }
+}
