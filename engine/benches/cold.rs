@@ -2,7 +2,8 @@
 //!
 //! * write throughput of the store vs a raw sequential write of the same
 //!   bytes to the same file system (both end with a sync);
-//! * cold-hit latency (p50/p99) of `ColdStore::get` from mapped segments,
+//! * cold-hit latency (p50/p99) of `ColdStore::get` from sealed segments,
+//!   read with positioned reads and through memory maps,
 //!   and of a cache `get` that goes down to the cold tier;
 //! * compaction rate after half the keys were overwritten;
 //! * recovery rate with and without the index snapshot;
@@ -82,6 +83,21 @@ fn store_write(store: &ColdStore, n: u64, len: usize, rng: &mut Rng) -> (Duratio
     (began.elapsed(), n * (len as u64 + 16))
 }
 
+/// Latency of 200 k cold gets of random keys among `keys`: p50 and p99.
+fn cold_gets(store: &ColdStore, keys: u64, rng: &mut Rng) -> (Duration, Duration) {
+    let mut samples = Vec::with_capacity(200_000);
+    for _ in 0..200_000 {
+        let i = rng.below(keys);
+        let key = format!("key:{i:012}");
+        let t = Instant::now();
+        let v = store.get(key.as_bytes()).unwrap();
+        samples.push(t.elapsed());
+        assert!(v.is_some());
+    }
+    samples.sort();
+    (percentile(&samples, 0.5), percentile(&samples, 0.99))
+}
+
 fn main() {
     let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cold-bench");
     let _ = std::fs::remove_dir_all(&base);
@@ -115,23 +131,13 @@ fn main() {
         mb_s(n_small * (100 + 16 + 40), took_small)
     );
 
-    // 2. Cold-hit latency from mapped (sealed) segments.
+    // 2. Cold-hit latency from sealed segments: positioned reads (the
+    // default), then memory maps (`map_sealed`) of the same segments.
     store.seal().unwrap();
     let keys = total / 4096;
-    let mut samples = Vec::with_capacity(200_000);
-    for _ in 0..200_000 {
-        let i = rng.below(keys);
-        let key = format!("key:{i:012}");
-        let t = Instant::now();
-        let v = store.get(key.as_bytes()).unwrap();
-        samples.push(t.elapsed());
-        assert!(v.is_some());
-    }
-    samples.sort();
+    let (p50, p99) = cold_gets(&store, keys, &mut rng);
     println!(
-        "cold get (4 KiB, mapped segment, page cache warm): p50 {:?} p99 {:?}",
-        percentile(&samples, 0.5),
-        percentile(&samples, 0.99)
+        "cold get (4 KiB, sealed segment, positioned reads, page cache warm): p50 {p50:?} p99 {p99:?}"
     );
     let stats = store.stats();
     println!(
@@ -172,6 +178,14 @@ fn main() {
     let with = began.elapsed();
     let report = store.recovery().clone();
     assert_eq!(report.entries, entries);
+    let mut mapped = config(&dir);
+    mapped.map_sealed = true;
+    drop(store);
+    let store = ColdStore::open(mapped).unwrap();
+    let (p50, p99) = cold_gets(&store, keys, &mut rng);
+    println!(
+        "cold get (4 KiB, sealed segment, memory-mapped, page cache warm): p50 {p50:?} p99 {p99:?}"
+    );
     drop(store);
     std::fs::remove_file(dir.join("index.snap")).unwrap();
     let began = Instant::now();

@@ -202,6 +202,15 @@ where
             .map(|c| (c.health.state(), c.health.stats()))
     }
 
+    /// The cold tier's last I/O error (what failed, with the operating
+    /// system's message), if it ever had one.
+    pub fn cold_last_error(&self) -> Option<String> {
+        self.shared()
+            .cold
+            .as_ref()
+            .and_then(|c| c.store.last_error())
+    }
+
     /// Waits until everything appended to the cold tier so far is durable.
     pub fn sync_cold(&self) -> Result<(), Error> {
         match &self.shared().cold {

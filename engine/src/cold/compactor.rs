@@ -23,7 +23,7 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 
 use super::format;
 use super::index::Loc;
-use super::segment::{Body, Segment};
+use super::segment::Segment;
 use super::writer;
 use super::{Shared, bump};
 use crate::error::Error;
@@ -146,11 +146,16 @@ impl Compactor {
     /// Rewrites the live records of `seg` and retires it; `false` if it
     /// turned out to hold a bad record (it is quarantined instead).
     fn compact(&self, seg: Arc<Segment>) -> Result<bool, Error> {
-        let Body::Sealed(map) = &seg.body else {
+        if !seg.is_sealed() {
             return Ok(false);
-        };
+        }
         let started = Instant::now();
-        let bytes = map.bytes();
+        let whole = seg.whole().map_err(|e| {
+            self.s
+                .io_error(&format!("reading segment {} to compact it", seg.id), &e);
+            super::io_err(&seg.path, "cannot read a cold segment to compact it", &e)
+        })?;
+        let bytes = &*whole;
         let now = (self.s.now)();
         let older = self.s.segments.has_older(seg.id);
         let mut off = 0usize;

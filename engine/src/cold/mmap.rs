@@ -7,10 +7,11 @@
 //! segment is unmapped (its last `Arc` dropped) before its file is unlinked.
 //! What no process can promise is that *another* process leaves the file
 //! alone: if someone truncates a mapped segment, touching the missing pages
-//! raises SIGBUS. The cold tier narrows that window (every read checks the
-//! record against the map's length, and `recover` checks each file's length
-//! against what the index expects before mapping), and documents the rest:
-//! do not let other programs write into the cold directory.
+//! raises SIGBUS. So maps are opt-in (`ColdConfig::map_sealed`): by default
+//! sealed segments are read with positioned reads, which turn a truncation
+//! into a short read (the segment is quarantined and its keys miss), and
+//! cost no more per cold hit (`cargo bench -p goldylox --bench cold`).
+//! Recovery still scans segments through maps once, at startup.
 #![allow(unsafe_code)]
 
 use std::fs::File;

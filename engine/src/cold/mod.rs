@@ -111,6 +111,11 @@ pub struct ColdConfig {
     /// mark of its value format, say): recovery leaves them alone and does
     /// not count them as foreign. None by default.
     pub app_files: Vec<String>,
+    /// Read sealed segments through memory maps instead of positioned
+    /// reads (false). Maps save a system call per cold hit, but a mapped
+    /// file that another program truncates raises SIGBUS, which kills the
+    /// process; with positioned reads that is an I/O error and a miss.
+    pub map_sealed: bool,
 }
 
 /// A function from stored key bytes to the index's hash.
@@ -133,6 +138,7 @@ impl ColdConfig {
             key_hash: Arc::new(bytes_hash),
             key_hash_id: 0,
             app_files: Vec::new(),
+            map_sealed: false,
         }
     }
 

@@ -98,20 +98,11 @@ pub(crate) fn write_snapshot(s: &Shared, position: (u32, u64)) -> Result<(), Err
         let id = locs[i].1.seg;
         let end = i + locs[i..].iter().take_while(|(_, l)| l.seg == id).count();
         if let Some(seg) = segs.iter().find(|seg| seg.id == id) {
-            let active;
-            let bytes: &[u8] = match &seg.body {
-                Body::Sealed(map) => map.bytes(),
-                Body::Active(file) => {
-                    let len = seg.stats.len.load(Ordering::Acquire) as usize;
-                    let mut buf = vec![0u8; len];
-                    file.read_exact_at(&mut buf, 0).map_err(|e| {
-                        s.io_error("reading the active segment for a snapshot", &e);
-                        io_err(&seg.path, "cannot read the active segment", &e)
-                    })?;
-                    active = buf;
-                    &active
-                }
-            };
+            let whole = seg.whole().map_err(|e| {
+                s.io_error("reading a segment for a snapshot", &e);
+                io_err(&seg.path, "cannot read a segment for a snapshot", &e)
+            })?;
+            let bytes: &[u8] = &whole;
             for &(h, loc) in &locs[i..end] {
                 let at = loc.offset as usize;
                 if let Some(Ok(head)) = bytes.get(at..).map(format::parse_header)
@@ -444,8 +435,8 @@ pub(crate) fn recover(s: &Shared) -> Result<(RecoveryReport, Resume), Error> {
             None => f.file.map(len),
         };
         let body = match mapped {
-            Ok(map) => Body::Sealed(map),
-            Err(_) => Body::Active(Arc::clone(&f.file)),
+            Ok(map) if s.config.map_sealed => Body::Sealed(map),
+            _ => Body::SealedFile(Arc::clone(&f.file), len),
         };
         s.segments.insert(Arc::new(Segment {
             id: f.id,

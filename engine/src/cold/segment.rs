@@ -18,8 +18,12 @@ use crate::error::Error;
 pub(crate) enum Body {
     /// The segment being appended to: positioned reads of the file.
     Active(Arc<dyn ColdFile>),
-    /// A sealed segment: a read-only map.
+    /// A sealed segment, memory-mapped (`ColdConfig::map_sealed`).
     Sealed(Mapped),
+    /// A sealed segment of `len` bytes, read with positioned reads: a file
+    /// another program truncates gives read errors (and misses), not the
+    /// SIGBUS a map would.
+    SealedFile(Arc<dyn ColdFile>, u64),
 }
 
 /// Figures of one segment, shared by its active and sealed forms.
@@ -51,7 +55,20 @@ impl Segment {
     }
 
     pub(crate) fn is_sealed(&self) -> bool {
-        matches!(self.body, Body::Sealed(_))
+        matches!(self.body, Body::Sealed(_) | Body::SealedFile(..))
+    }
+
+    /// All of its bytes: borrowed from a map, or read (a sealed file whole,
+    /// the active one up to what was committed).
+    pub(crate) fn whole(&self) -> std::io::Result<std::borrow::Cow<'_, [u8]>> {
+        let (file, len) = match &self.body {
+            Body::Sealed(map) => return Ok(std::borrow::Cow::Borrowed(map.bytes())),
+            Body::SealedFile(file, len) => (file, *len),
+            Body::Active(file) => (file, self.stats.len.load(Ordering::Acquire)),
+        };
+        let mut buf = vec![0u8; len as usize];
+        file.read_exact_at(&mut buf, 0)?;
+        Ok(std::borrow::Cow::Owned(buf))
     }
 
     /// Calls `f` with the `len` bytes at `offset`.
@@ -72,7 +89,7 @@ impl Segment {
                 })?;
                 Ok(f(bytes))
             }
-            Body::Active(file) => {
+            Body::Active(file) | Body::SealedFile(file, _) => {
                 let mut buf = vec![0u8; len as usize];
                 file.read_exact_at(&mut buf, u64::from(offset))?;
                 Ok(f(&buf))
@@ -211,6 +228,20 @@ impl Segments {
                     }
                     let reason = format!(
                         "segment {} offset {}: {why:?}; segment quarantined",
+                        seg.id, loc.offset
+                    );
+                    log::error!("cold tier {}: {reason}", s.config.name);
+                    Err(Error::Corrupted { reason })
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    // Shorter than its records: cut by another program. Its
+                    // reads would all fail the same way; they miss instead.
+                    s.io_error(&format!("reading segment {}", seg.id), &e);
+                    if !seg.stats.quarantined.swap(true, Ordering::AcqRel) {
+                        bump(&s.counters.quarantined_segments, 1);
+                    }
+                    let reason = format!(
+                        "segment {} ends before its record at {}: truncated; segment quarantined",
                         seg.id, loc.offset
                     );
                     log::error!("cold tier {}: {reason}", s.config.name);

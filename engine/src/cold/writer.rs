@@ -519,16 +519,25 @@ impl Writer {
             }
             self.dirty_since = None;
         }
-        match active.file.map(active.len) {
-            Ok(map) => self.s.segments.insert(Arc::new(Segment {
-                id: active.seg.id,
-                path: active.seg.path.clone(),
-                body: Body::Sealed(map),
-                stats: Arc::clone(&active.seg.stats),
-            })),
-            // Still readable with positioned reads.
-            Err(e) => self.s.io_error("mapping a sealed segment", &e),
-        }
+        let body = if self.s.config.map_sealed {
+            match active.file.map(active.len) {
+                Ok(map) => Some(Body::Sealed(map)),
+                // Still readable with positioned reads.
+                Err(e) => {
+                    self.s.io_error("mapping a sealed segment", &e);
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let body = body.unwrap_or_else(|| Body::SealedFile(Arc::clone(&active.file), active.len));
+        self.s.segments.insert(Arc::new(Segment {
+            id: active.seg.id,
+            path: active.seg.path.clone(),
+            body,
+            stats: Arc::clone(&active.seg.stats),
+        }));
         let _ = self.compactor.try_send(compactor::Cmd::Run {
             all: false,
             reply: None,

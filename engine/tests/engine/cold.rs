@@ -29,7 +29,7 @@ fn cache(config: ColdConfig) -> Cache<String, Vec<u8>> {
 }
 
 /// `len` (≥ 8) incompressible bytes that name `i`.
-fn value(i: u64, len: usize) -> Vec<u8> {
+pub(crate) fn value(i: u64, len: usize) -> Vec<u8> {
     let mut x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut v: Vec<u8> = (0..len)
         .map(|_| {
@@ -254,7 +254,7 @@ fn write_through_makes_every_synced_write_survive_a_crash() {
 }
 
 /// A breaker that opens after 3 errors and probes after 50 ms.
-fn quick_breaker() -> goldylox::health::FailoverFactory {
+pub(crate) fn quick_breaker() -> goldylox::health::FailoverFactory {
     Arc::new(|| {
         let params = [
             ("error-threshold".to_owned(), "3".to_owned()),
@@ -265,7 +265,7 @@ fn quick_breaker() -> goldylox::health::FailoverFactory {
     })
 }
 
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !f() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");

@@ -5,6 +5,7 @@ mod bad_input;
 mod cold;
 mod cold_crash;
 mod cold_durable;
+mod cold_faults;
 mod cold_kill;
 mod concurrency;
 mod conditional;

@@ -224,6 +224,13 @@ pub(super) fn figures(shared: &Shared) -> Vec<Figure> {
                 Text(format!("{breaker:?}").to_ascii_lowercase()),
             );
             add("persistence", "cold_breaker_opened", Int(health.opened));
+            // Why the tier last failed, on one line.
+            let why = shared.store.cold_last_error().unwrap_or_default();
+            add(
+                "persistence",
+                "cold_last_error",
+                Text(why.replace(['\r', '\n'], " ")),
+            );
             add("persistence", "cold_breaker_probes", Int(health.probes));
             add(
                 "persistence",
