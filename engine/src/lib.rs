@@ -90,6 +90,8 @@ mod clock;
 pub mod cold;
 mod error;
 mod expiry;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod health;
 mod hot;
 mod loader;

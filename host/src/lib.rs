@@ -21,6 +21,8 @@
 
 pub mod author;
 pub mod cluster_info;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod native;
 pub mod plot;
 pub mod replay;

@@ -212,7 +212,14 @@ impl Parser {
                 }
                 Ok(Some(line))
             }
-            None if buf.len() > self.limits.max_inline => Err(too_big),
+            // Too long already, whatever comes: a trailing `\r` may be the
+            // terminator's first half, so it does not count (the verdict
+            // must not depend on where the bytes were split).
+            None if buf.len() - usize::from(buf.last() == Some(&b'\r'))
+                > self.limits.max_inline =>
+            {
+                Err(too_big)
+            }
             None => Ok(None),
         }
     }
