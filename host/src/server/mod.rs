@@ -557,10 +557,13 @@ async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
         cluster: config.cluster_map().cloned(),
         wrote: false,
     };
-    // With durable acknowledgements, replies wait for their writes' sync.
-    let mut durable = durable_acks(&config).then(|| shared.store.durability_mark());
     let mut input = BytesMut::with_capacity(READ_CHUNK);
-    let mut output = BytesMut::with_capacity(READ_CHUNK);
+    let mut replies = Replies {
+        output: BytesMut::with_capacity(READ_CHUNK),
+        stall: Duration::from_millis(config.server.output_stall_ms),
+        // With durable acknowledgements, replies wait for their writes' sync.
+        durable: durable_acks(&config).then(|| shared.store.durability_mark()),
+    };
     loop {
         // A reload or CONFIG SET takes effect from the next batch.
         let latest = shared.config();
@@ -570,7 +573,7 @@ async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
             client.cluster = config.cluster_map().cloned();
         }
         let limits = &config.server;
-        let stall = Duration::from_millis(limits.output_stall_ms);
+        replies.stall = Duration::from_millis(limits.output_stall_ms);
         // Run every complete request already buffered.
         loop {
             let mut request = match parser.next(&mut input) {
@@ -578,16 +581,8 @@ async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
                 Ok(None) => break,
                 Err(e) => {
                     shared.protocol_errors.fetch_add(1, Ordering::Relaxed);
-                    reply::error(&mut output, &format!("ERR {e}"));
-                    deliver(
-                        &mut stream,
-                        &mut output,
-                        stall,
-                        shared,
-                        &mut client,
-                        &mut durable,
-                    )
-                    .await?;
+                    reply::error(&mut replies.output, &format!("ERR {e}"));
+                    replies.deliver(&mut stream, shared, &mut client).await?;
                     return Ok(());
                 }
             };
@@ -597,44 +592,20 @@ async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
                 shared,
                 &mut client,
                 &mut request,
-                &mut output,
+                &mut replies.output,
             );
             if next == Next::Close {
-                deliver(
-                    &mut stream,
-                    &mut output,
-                    stall,
-                    shared,
-                    &mut client,
-                    &mut durable,
-                )
-                .await?;
+                replies.deliver(&mut stream, shared, &mut client).await?;
                 return Ok(());
             }
-            if output.len() >= limits.output_buffer_bytes {
-                deliver(
-                    &mut stream,
-                    &mut output,
-                    stall,
-                    shared,
-                    &mut client,
-                    &mut durable,
-                )
-                .await?;
+            if replies.output.len() >= limits.output_buffer_bytes {
+                replies.deliver(&mut stream, shared, &mut client).await?;
             }
         }
         if input.len() + parser.held_bytes() > limits.max_query_buffer_bytes {
             bail!("query buffer limit exceeded; closing");
         }
-        deliver(
-            &mut stream,
-            &mut output,
-            stall,
-            shared,
-            &mut client,
-            &mut durable,
-        )
-        .await?;
+        replies.deliver(&mut stream, shared, &mut client).await?;
         if *stopped.borrow() || client.connection.is_killed() {
             return Ok(());
         }
@@ -662,44 +633,59 @@ fn durable_acks(config: &Config) -> bool {
         .is_some_and(|c| c.sync.trim() == "always" && c.write_policy == "write-through")
 }
 
-/// Writes the replies in `output` out, after waiting, with durable
-/// acknowledgements (`durable` holds the mark taken before the writes),
-/// until the writes among them are durable. When they are not, the replies
-/// are withheld: the client is told why and disconnected.
-async fn deliver<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    output: &mut BytesMut,
+/// A connection's replies on their way out.
+struct Replies {
+    /// Replies not yet written.
+    output: BytesMut,
+    /// A client that reads nothing of them for this long is dropped.
     stall: Duration,
-    shared: &Shared,
-    client: &mut Client,
-    durable: &mut Option<goldylox::DurabilityMark>,
-) -> Result<()> {
-    if let Some(since) = *durable
-        && client.wrote
-    {
-        client.wrote = false;
-        *durable = Some(shared.store.durability_mark());
-        let (done, synced) = tokio::sync::oneshot::channel();
-        shared.store.when_durable(since, move |r| {
-            let _ = done.send(r);
-        });
-        let failure = match synced.await {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.to_string()),
-            Err(_) => Some("the cache stopped".to_owned()),
-        };
-        if let Some(why) = failure {
-            log::warn!("withholding replies to writes that are not durable: {why}");
-            output.clear();
-            reply::error(
-                output,
-                &format!("ERR writes not durable, replies withheld: {why}"),
-            );
-            flush(stream, output, stall).await?;
-            bail!("writes not durable: {why}");
+    /// With durable acknowledgements: the mark taken before the writes
+    /// whose replies are in `output`.
+    durable: Option<goldylox::DurabilityMark>,
+}
+
+impl Replies {
+    /// Writes the replies out, after waiting, with durable acknowledgements,
+    /// until the writes among them are durable. When they are not, the
+    /// replies are withheld: the client is told why and disconnected.
+    async fn deliver<S: AsyncWrite + Unpin>(
+        &mut self,
+        stream: &mut S,
+        shared: &Shared,
+        client: &mut Client,
+    ) -> Result<()> {
+        if let Some(since) = self.durable
+            && client.wrote
+        {
+            client.wrote = false;
+            self.durable = Some(shared.store.durability_mark());
+            if let Err(why) = durable_since(shared, since).await {
+                log::warn!("withholding replies to writes that are not durable: {why}");
+                self.output.clear();
+                reply::error(
+                    &mut self.output,
+                    &format!("ERR writes not durable, replies withheld: {why}"),
+                );
+                flush(stream, &mut self.output, self.stall).await?;
+                bail!("writes not durable: {why}");
+            }
         }
+        flush(stream, &mut self.output, self.stall).await
     }
-    flush(stream, output, stall).await
+}
+
+/// Waits, without holding a thread, until every write made since `since`
+/// is durable.
+async fn durable_since(shared: &Shared, since: goldylox::DurabilityMark) -> Result<(), String> {
+    let (done, synced) = tokio::sync::oneshot::channel();
+    shared.store.when_durable(since, move |r| {
+        let _ = done.send(r);
+    });
+    match synced.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("the cache stopped".to_owned()),
+    }
 }
 
 /// Writes `output` out; a client that accepts nothing for `stall` is

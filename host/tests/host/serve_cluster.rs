@@ -292,16 +292,21 @@ fn cluster_clients_run_a_mixed_workload_without_errors() {
              print('redis-py: 2000 rounds, 0 errors')\n",
             p[1]
         );
-        let out = Command::new("python3")
-            .args(["-c", &script])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "redis-py failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        python(&script);
     }
+}
+
+/// Runs a Python script (a redis-py client); fails with its stderr.
+pub(crate) fn python(script: &str) {
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the Python client failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -126,15 +126,7 @@ fn tls_and_plain_listen_side_by_side() {
              r.set('py', 'tls')\nassert r.get('py') == b'tls'\nassert r.get('k') == b'over-tls'\n",
             pki.path("ca.crt").display()
         );
-        let out = Command::new("python3")
-            .args(["-c", &script])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::serve_cluster::python(&script);
     }
 }
 
