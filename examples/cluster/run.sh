@@ -21,7 +21,8 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 requests="${1:-200000}"
-bin="${GOLDYLOX_BIN:-$root/target/release/goldylox}"
+# Absolute: the nodes run in directories of their own.
+bin="$(realpath -m "${GOLDYLOX_BIN:-$root/target/release/goldylox}")"
 if [ ! -x "$bin" ]; then
   (cd "$root" && cargo build --release -p goldylox-host --bin goldylox)
 fi
@@ -45,14 +46,17 @@ start() {
   (cd "$work/$name" && exec "$bin" serve "$@" >"$work/$name.log" 2>&1) &
   pids+=($!)
 }
-# ready PORT [redis-cli args…]: waits until PORT answers PING.
+# ready PORT [redis-cli args…]: waits (up to a minute) until PORT answers
+# PING; if it does not, shows the nodes' logs.
 ready() {
   local port="$1"; shift
-  for _ in $(seq 1 200); do
+  for _ in $(seq 1 600); do
     if redis-cli -p "$port" "$@" PING 2>/dev/null | grep -q PONG; then return 0; fi
-    sleep 0.05
+    sleep 0.1
   done
-  echo "port $port did not answer" >&2; exit 1
+  echo "port $port did not answer" >&2
+  tail -n 5 "$work"/*.log >&2
+  exit 1
 }
 # bench ARGS…: redis-benchmark SET and GET; prints "set get" in ops/s.
 bench() {
