@@ -55,7 +55,9 @@ impl Compactor {
             match cmd {
                 Cmd::Run { all, reply } => {
                     let result = self.pass(all);
-                    if let Err(e) = &result {
+                    if let Err(e) = &result
+                        && !matches!(e, Error::Closed)
+                    {
                         log::warn!("cold tier {}: compaction: {e}", self.s.config.name);
                     }
                     if let Some(reply) = reply {
@@ -78,6 +80,7 @@ impl Compactor {
     fn pass(&self, all: bool) -> Result<usize, Error> {
         let mut done = 0;
         loop {
+            self.open()?;
             let (_, disk, _) = self.s.segments.totals();
             if disk <= self.s.config.capacity {
                 break;
@@ -112,6 +115,7 @@ impl Compactor {
             .collect();
         picked.sort_by(|a, b| b.0.total_cmp(&a.0));
         for (_, id) in picked {
+            self.open()?;
             if let Some(seg) = self.s.segments.get(id)
                 && self.compact(seg)?
             {
@@ -119,6 +123,15 @@ impl Compactor {
             }
         }
         Ok(done)
+    }
+
+    /// `Err(Closed)` once the store is closing: a pass stops between
+    /// segments (what it rewrote so far is as a crash would leave it).
+    fn open(&self) -> Result<(), Error> {
+        if self.s.closing.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(())
     }
 
     /// Drops the oldest segment and the entries it held.

@@ -43,7 +43,7 @@ pub use fs::{ColdFile, ColdFs, Mapped, StdFs};
 use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -282,6 +282,8 @@ pub(crate) struct Counters {
     pub(crate) evicted_segments: AtomicU64,
     pub(crate) evicted_entries: AtomicU64,
     pub(crate) snapshots: AtomicU64,
+    /// Commits and syncs that failed: what durability marks count.
+    pub(crate) durable_failures: Arc<AtomicU64>,
 }
 
 pub(crate) fn bump(c: &AtomicU64, n: u64) {
@@ -309,6 +311,8 @@ pub(crate) struct Shared {
     pub(crate) now: Box<dyn Fn() -> u64 + Send + Sync>,
     /// The last I/O error, for reports.
     pub(crate) last_error: Mutex<Option<String>>,
+    /// Set when the store closes: the compactor stops between segments.
+    pub(crate) closing: AtomicBool,
 }
 
 impl Shared {
@@ -359,18 +363,26 @@ struct Handle {
     shared: Arc<Shared>,
     writer: Sender<Cmd>,
     compactor: Sender<compactor::Cmd>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
+    writer_thread: Option<JoinHandle<()>>,
+    compactor_thread: Option<JoinHandle<()>>,
     report: RecoveryReport,
 }
 
 impl Drop for Handle {
+    /// The compactor stops first: a pass in flight sends rewrites to the
+    /// writer and waits for it to retire the segment, so the writer must
+    /// outlive it (a writer gone first would leave it waiting forever).
     fn drop(&mut self) {
+        self.shared.closing.store(true, Ordering::Release);
         let _ = self.compactor.send(compactor::Cmd::Shutdown);
+        if let Some(t) = self.compactor_thread.take() {
+            let _ = t.join();
+        }
         let (reply, done) = bounded(1);
         if self.writer.send(Cmd::Shutdown { reply }).is_ok() {
             let _ = done.recv();
         }
-        for t in self.threads.get_mut().drain(..) {
+        if let Some(t) = self.writer_thread.take() {
             let _ = t.join();
         }
     }
@@ -401,6 +413,7 @@ impl ColdStore {
             version: AtomicU64::new(0),
             now,
             last_error: Mutex::new(None),
+            closing: AtomicBool::new(false),
             config,
         });
         let (report, active) = recover::recover(&shared)?;
@@ -424,7 +437,8 @@ impl ColdStore {
                 shared,
                 writer: writer_tx,
                 compactor: compact_tx,
-                threads: Mutex::new(vec![wt, ct]),
+                writer_thread: Some(wt),
+                compactor_thread: Some(ct),
                 report,
             }),
         })
@@ -724,15 +738,29 @@ impl ColdStore {
         self.barrier(true)
     }
 
+    /// Where the store's commits stand: take one before writes whose
+    /// durability a caller will wait for with [`ColdStore::when_durable`].
+    pub fn durability_mark(&self) -> u64 {
+        self.shared()
+            .counters
+            .durable_failures
+            .load(Ordering::Acquire)
+    }
+
     /// Calls `done`, on the writer's thread, once everything queued before
     /// this call is durable; callers waiting at once share one sync (group
-    /// commit). `Err` if a commit or sync failed meanwhile.
-    pub fn when_durable(&self, done: impl FnOnce(Result<(), Error>) + Send + 'static) {
-        if let Err(e) = self.inner.writer.send(Cmd::Durable(Box::new(done))) {
-            let Cmd::Durable(done) = e.into_inner() else {
+    /// commit). `Err` if a commit or sync failed since `mark` (from
+    /// [`ColdStore::durability_mark`], taken before the writes).
+    pub fn when_durable(&self, mark: u64, done: impl FnOnce(Result<(), Error>) + Send + 'static) {
+        let cmd = Cmd::Durable {
+            waiter: Box::new(done),
+            mark,
+        };
+        if let Err(e) = self.inner.writer.send(cmd) {
+            let Cmd::Durable { waiter, .. } = e.into_inner() else {
                 unreachable!("sent a Durable")
             };
-            done(Err(Error::Closed));
+            waiter(Err(Error::Closed));
         }
     }
 

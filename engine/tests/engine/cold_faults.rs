@@ -1,6 +1,7 @@
 //! Real faults on real files, not `FaultFs`: a segment another program
 //! truncates or deletes under a running cache, and a size-capped tmpfs
-//! that fills up during writes and then gets space back.
+//! that fills up during writes and then gets space back; a close while the
+//! compactor works.
 
 use std::path::Path;
 use std::process::Command;
@@ -151,4 +152,35 @@ fn a_full_disk_opens_the_breaker_and_space_coming_back_closes_it() {
     c.sync_cold().unwrap();
     assert!(c.cold_stats().unwrap().appended > before);
     println!("full at {i} writes: {why}; the tier came back when space did");
+}
+
+#[test]
+fn closing_while_the_compactor_works_finishes() {
+    // The compactor rewrites through the writer and waits for it to retire
+    // each segment: a close that stopped the writer first left it waiting
+    // forever, and the close with it (found by scripts/soak.sh).
+    for round in 0..20u64 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ColdConfig::new(dir.path(), 64 << 20);
+        config.segment_size = 64 << 10;
+        config.sync = SyncMode::Never;
+        config.compact_at = Some(0.05);
+        let store = goldylox::cold::ColdStore::open(config).unwrap();
+        // A few keys written over and over: every sealed segment is mostly
+        // garbage, so the writer keeps asking for compaction.
+        for i in 0..8_000u64 {
+            let key = format!("k{}", i % 64);
+            store.put(key.as_bytes(), &value(i, 200), None).unwrap();
+        }
+        let (done, closed) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(store);
+            let _ = done.send(());
+        });
+        // Liveness, not speed: a close takes milliseconds; a minute means
+        // it will never end.
+        closed
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("round {round}: the close never finished"));
+    }
 }
