@@ -24,7 +24,10 @@ use crate::error::Error;
 /// writes, hand it to [`Cache::when_durable`] after them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DurabilityMark {
+    /// Writes that missed the cold tier.
     missed: u64,
+    /// The cold store's failed commits and syncs.
+    failures: u64,
 }
 
 impl<K, V> Cache<K, V>
@@ -35,12 +38,16 @@ where
     /// The mark to take before writes whose durability a caller will wait
     /// for.
     pub fn durability_mark(&self) -> DurabilityMark {
-        let missed = self
-            .shared()
-            .cold
-            .as_ref()
-            .map_or(0, |c| c.writes_missed.load(Ordering::Acquire));
-        DurabilityMark { missed }
+        match &self.shared().cold {
+            Some(c) => DurabilityMark {
+                missed: c.writes_missed.load(Ordering::Acquire),
+                failures: c.store.durability_mark(),
+            },
+            None => DurabilityMark {
+                missed: 0,
+                failures: 0,
+            },
+        }
     }
 
     /// Calls `done` once every write made before this call is durable (on
@@ -66,7 +73,7 @@ where
             )));
         }
         let missed = std::sync::Arc::clone(&cold.writes_missed);
-        cold.store.when_durable(move |synced| {
+        cold.store.when_durable(since.failures, move |synced| {
             let result = synced.and_then(|()| {
                 if missed.load(Ordering::Acquire) == since.missed {
                     Ok(())

@@ -1,13 +1,19 @@
 //! Callers waiting until their writes are durable, and the failures that
 //! must reach them.
 //!
-//! A caller sends [`super::writer::Cmd::Durable`] after its appends; the
-//! channel's order puts it behind every append made before it, by any
-//! thread. The writer drains the queue as usual (group commit), commits,
-//! makes everything durable once for all the waiters it collected, and
-//! answers each: so many waiters cost one sync. A waiter is told `Err` if
-//! any commit or sync failed after it arrived and before it was answered,
-//! since a write of its own may be among the records that were dropped.
+//! A caller takes a mark ([`super::ColdStore::durability_mark`]: the count
+//! of failed commits and syncs) *before* its appends, and sends
+//! [`super::writer::Cmd::Durable`] after them; the channel's order puts the
+//! request behind every append made before it, by any thread. The writer
+//! drains the queue as usual (group commit), commits, makes everything
+//! durable once for all the waiters it collected, and answers each: so many
+//! waiters cost one sync. A waiter is told `Err` if any commit or sync
+//! failed since its mark, since a write of its own may be among the records
+//! that were dropped. (A baseline taken when the request *arrives* would
+//! miss a commit of the caller's own appends that failed before it did.)
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::Error;
 
@@ -15,20 +21,30 @@ use crate::error::Error;
 /// writer's thread.
 pub(crate) type Waiter = Box<dyn FnOnce(Result<(), Error>) + Send>;
 
-/// The waiters of the next answer, and the failures since they came.
-#[derive(Default)]
+/// The waiters of the next answer, and the failures since their marks.
 pub(crate) struct Waiters {
     waiting: Vec<(Waiter, u64)>,
-    /// Commits and syncs that failed, ever.
-    failures: u64,
+    /// Commits and syncs that failed, ever: what marks count.
+    failures: Arc<AtomicU64>,
     /// The last one's description.
     last_failure: String,
 }
 
 impl Waiters {
-    /// A waiter arrived: it is answered by the next [`Waiters::answer`].
-    pub(crate) fn push(&mut self, waiter: Waiter) {
-        self.waiting.push((waiter, self.failures));
+    /// No waiters; failures are counted in `failures`, which callers read
+    /// for their marks.
+    pub(crate) fn new(failures: Arc<AtomicU64>) -> Self {
+        Waiters {
+            waiting: Vec::new(),
+            failures,
+            last_failure: String::new(),
+        }
+    }
+
+    /// A waiter arrived whose writes came after `mark` failures: it is
+    /// answered by the next [`Waiters::answer`].
+    pub(crate) fn push(&mut self, waiter: Waiter, mark: u64) {
+        self.waiting.push((waiter, mark));
     }
 
     /// Whether anybody is waiting.
@@ -38,19 +54,20 @@ impl Waiters {
 
     /// A commit or a sync failed: `what` is why.
     pub(crate) fn failed(&mut self, what: &str) {
-        self.failures += 1;
         self.last_failure = what.to_owned();
+        self.failures.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Answers every waiter: `synced` is the result of making everything
     /// appended so far durable.
     pub(crate) fn answer(&mut self, synced: &Result<(), Error>) {
-        for (waiter, failures_then) in self.waiting.drain(..) {
+        let failures = self.failures.load(Ordering::Acquire);
+        for (waiter, mark) in self.waiting.drain(..) {
             let result = match synced {
                 Err(e) => Err(Error::Io {
                     reason: e.to_string(),
                 }),
-                Ok(()) if self.failures > failures_then => Err(Error::Io {
+                Ok(()) if failures > mark => Err(Error::Io {
                     reason: format!(
                         "a write to the cold tier failed, so this one may not be durable: {}",
                         self.last_failure
@@ -72,7 +89,7 @@ impl Waiters {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
 
     use super::*;
 
@@ -89,17 +106,21 @@ mod tests {
     }
 
     #[test]
-    fn a_failure_after_a_waiter_arrived_reaches_it_and_no_later_one() {
+    fn a_failure_after_a_mark_reaches_its_waiter_and_no_later_one() {
         let (seen, waiter) = recorder();
-        let mut w = Waiters::default();
-        w.push(waiter());
+        let failures = Arc::new(AtomicU64::new(0));
+        let mut w = Waiters::new(Arc::clone(&failures));
+        let early = failures.load(Ordering::Acquire);
         w.failed("disk full");
-        w.push(waiter());
+        // The failure came before the first waiter arrived, but after its
+        // mark: its writes may be among those lost.
+        w.push(waiter(), early);
+        w.push(waiter(), failures.load(Ordering::Acquire));
         w.answer(&Ok(()));
         assert_eq!(*seen.lock().unwrap(), [false, true]);
-        w.push(waiter());
+        w.push(waiter(), failures.load(Ordering::Acquire));
         w.answer(&Err(Error::Closed));
-        w.push(waiter());
+        w.push(waiter(), failures.load(Ordering::Acquire));
         w.close();
         assert_eq!(*seen.lock().unwrap(), [false, true, false, false]);
         assert!(w.is_empty());

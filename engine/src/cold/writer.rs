@@ -64,8 +64,12 @@ pub(crate) enum Cmd {
         tombstone: bool,
     },
     /// Call the waiter once everything before is durable; consecutive
-    /// waiters share one sync (see `durable.rs`).
-    Durable(Waiter),
+    /// waiters share one sync (see `durable.rs`). `mark` is the count of
+    /// failed commits and syncs when the waiter's writes began.
+    Durable {
+        waiter: Waiter,
+        mark: u64,
+    },
     /// Reply once everything before is appended (and durable if `sync`).
     Barrier {
         sync: bool,
@@ -152,6 +156,7 @@ impl Writer {
         active: recover::Resume,
         compactor: Sender<compactor::Cmd>,
     ) -> Self {
+        let waiters = Waiters::new(Arc::clone(&s.counters.durable_failures));
         Writer {
             s,
             rx,
@@ -164,7 +169,7 @@ impl Writer {
             changed_since_snapshot: false,
             last_snapshot: Instant::now(),
             failed: None,
-            waiters: Waiters::default(),
+            waiters,
             compactor,
         }
     }
@@ -192,7 +197,7 @@ impl Writer {
                         record,
                         tombstone,
                     } => self.stage_rewrite(hash, from, &record, tombstone),
-                    Cmd::Durable(waiter) => self.waiters.push(waiter),
+                    Cmd::Durable { waiter, mark } => self.waiters.push(waiter, mark),
                     Cmd::Shutdown { reply } => {
                         self.finish();
                         let _ = reply.send(());
@@ -259,7 +264,7 @@ impl Writer {
             Cmd::Clear { reply } => {
                 let _ = reply.send(self.clear());
             }
-            Cmd::Append(_) | Cmd::Rewrite { .. } | Cmd::Durable(_) | Cmd::Shutdown { .. } => {
+            Cmd::Append(_) | Cmd::Rewrite { .. } | Cmd::Durable { .. } | Cmd::Shutdown { .. } => {
                 unreachable!("handled by run")
             }
         }
@@ -715,7 +720,7 @@ impl Writer {
                 Cmd::Retire { reply, .. } | Cmd::Probe { reply } | Cmd::Clear { reply } => {
                     let _ = reply.send(Err(Error::Closed));
                 }
-                Cmd::Durable(waiter) => self.waiters.push(waiter),
+                Cmd::Durable { waiter, mark } => self.waiters.push(waiter, mark),
                 Cmd::Shutdown { reply } => {
                     let _ = reply.send(());
                 }
