@@ -231,7 +231,7 @@ impl Compactor {
                     tombstone: false,
                 }
             };
-            self.writer.send(cmd).map_err(|_| Error::Closed)?;
+            self.rewrite(cmd)?;
             rewritten += 1;
         }
         let (id, total) = (seg.id, bytes.len() as u64);
@@ -245,6 +245,29 @@ impl Compactor {
             started.elapsed().as_nanos() as u64,
         );
         Ok(true)
+    }
+
+    /// Queues a rewrite for the writer within the queue's byte bound.
+    fn rewrite(&self, cmd: writer::Cmd) -> Result<(), Error> {
+        let writer::Cmd::Rewrite { record, .. } = &cmd else {
+            unreachable!("only rewrites are queued here")
+        };
+        let bytes = record.len() as u64;
+        while !self.s.queue_has_room(bytes) {
+            self.open()?;
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
+        self.s
+            .counters
+            .queued_bytes
+            .fetch_add(bytes, Ordering::AcqRel);
+        self.writer.send(cmd).map_err(|_| {
+            self.s
+                .counters
+                .queued_bytes
+                .fetch_sub(bytes, Ordering::AcqRel);
+            Error::Closed
+        })
     }
 
     fn retire(&self, id: u32) -> Result<(), Error> {

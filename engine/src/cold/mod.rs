@@ -57,6 +57,10 @@ use writer::{Append, Cmd};
 
 /// Commands the writer's channel holds before senders wait.
 pub(crate) const COLD_WRITE_QUEUE: usize = 4096;
+/// Record bytes the writer's channel holds before senders wait (one
+/// record larger than this still passes alone): a count alone let 4096
+/// records of up to a megabyte each queue up in RAM, unaccounted.
+pub(crate) const COLD_WRITE_QUEUE_BYTES: u64 = 8 << 20;
 /// Commands the compactor's channel holds.
 pub(crate) const COLD_COMPACT_QUEUE: usize = 16;
 /// Index shards.
@@ -225,6 +229,9 @@ pub struct ColdStats {
     pub live_bytes: u64,
     /// Bytes of the index's tables.
     pub index_bytes: u64,
+    /// Record bytes queued in RAM for the writer (bounded by 8 MiB plus
+    /// one record).
+    pub queued_bytes: u64,
     /// Records appended (values and tombstones, rewrites included).
     pub appended: u64,
     /// Bytes appended.
@@ -284,6 +291,8 @@ pub(crate) struct Counters {
     pub(crate) snapshots: AtomicU64,
     /// Commits and syncs that failed: what durability marks count.
     pub(crate) durable_failures: Arc<AtomicU64>,
+    /// Record bytes queued for the writer and not yet taken off the queue.
+    pub(crate) queued_bytes: AtomicU64,
 }
 
 pub(crate) fn bump(c: &AtomicU64, n: u64) {
@@ -318,6 +327,13 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn key_hash(&self, key: &[u8]) -> u64 {
         (self.config.key_hash)(key)
+    }
+
+    /// Whether `bytes` more may be queued for the writer: always when the
+    /// queue holds none, else within [`COLD_WRITE_QUEUE_BYTES`].
+    pub(crate) fn queue_has_room(&self, bytes: u64) -> bool {
+        let queued = self.counters.queued_bytes.load(Ordering::Acquire);
+        queued == 0 || queued + bytes <= COLD_WRITE_QUEUE_BYTES
     }
 
     pub(crate) fn io_error(&self, what: &str, e: &std::io::Error) {
@@ -569,11 +585,20 @@ impl ColdStore {
     fn enqueue(&self, hash: u64, entry: Option<Loc>, append: Append) -> Result<(), Error> {
         let s = self.shared();
         let rec = Arc::clone(&append.rec);
+        let bytes = rec.bytes();
         let mut cmd = Cmd::Append(append);
         loop {
+            if !s.queue_has_room(bytes) {
+                if self.writer_gone() {
+                    return Err(Error::Closed);
+                }
+                std::thread::sleep(Duration::from_micros(50));
+                continue;
+            }
             let mut shard = s.index.shard(hash).write();
             match self.inner.writer.try_send(cmd) {
                 Ok(()) => {
+                    s.counters.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
                     let dead = match entry {
                         Some(loc) => {
                             // The replaced record stays named until the new
@@ -601,6 +626,15 @@ impl ColdStore {
                 Err(TrySendError::Disconnected(_)) => return Err(Error::Closed),
             }
         }
+    }
+
+    /// Whether the writer thread ended (it panicked: a clean stop needs the
+    /// last handle, which the caller holds).
+    fn writer_gone(&self) -> bool {
+        self.inner
+            .writer_thread
+            .as_ref()
+            .is_none_or(JoinHandle::is_finished)
     }
 
     /// Refuses a record that the format or a segment cannot hold.
@@ -816,6 +850,7 @@ impl ColdStore {
             disk_bytes,
             live_bytes,
             index_bytes: s.index.table_bytes() as u64,
+            queued_bytes: get(&c.queued_bytes),
             appended: get(&c.appended),
             appended_bytes: get(&c.appended_bytes),
             commits: get(&c.commits),

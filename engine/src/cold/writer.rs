@@ -46,6 +46,13 @@ pub(crate) struct Record {
     pub(crate) expires: u64,
 }
 
+impl Record {
+    /// The bytes it holds, as the queue's byte bound counts them.
+    pub(crate) fn bytes(&self) -> u64 {
+        (self.key.len() + self.value.as_ref().map_or(0, Vec::len)) as u64
+    }
+}
+
 /// An append of a value or a tombstone.
 pub(crate) struct Append {
     pub(crate) hash: u64,
@@ -290,6 +297,7 @@ impl Writer {
         // queue holds one key's appends in the order of its index changes,
         // so the records of a key land in version order.
         let (hash, rec) = (a.hash, a.rec);
+        self.dequeued(rec.bytes());
         let len = HEADER + rec.key.len() + rec.value.as_ref().map_or(0, Vec::len);
         self.make_room(len.min(self.s.config.segment_size as usize));
         let at = self.buf.len();
@@ -312,7 +320,17 @@ impl Writer {
         });
     }
 
+    /// A command holding `bytes` of records left the queue (see
+    /// [`super::COLD_WRITE_QUEUE_BYTES`]).
+    fn dequeued(&self, bytes: u64) {
+        self.s
+            .counters
+            .queued_bytes
+            .fetch_sub(bytes, Ordering::AcqRel);
+    }
+
     fn stage_rewrite(&mut self, hash: u64, from: Loc, record: &[u8], tombstone: bool) {
+        self.dequeued(record.len() as u64);
         // Likewise a live record that was overwritten or removed since the
         // compactor read it (a tombstone is kept unconditionally).
         if !tombstone && !self.s.names(hash, from) {

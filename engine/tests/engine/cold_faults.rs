@@ -1,7 +1,8 @@
 //! Real faults on real files, not `FaultFs`: a segment another program
 //! truncates or deletes under a running cache, and a size-capped tmpfs
 //! that fills up during writes and then gets space back; a close while the
-//! compactor works.
+//! compactor works; a slow disk under large writes, with the write queue's
+//! bytes bounded.
 
 use std::path::Path;
 use std::process::Command;
@@ -183,4 +184,52 @@ fn closing_while_the_compactor_works_finishes() {
             .recv_timeout(std::time::Duration::from_secs(60))
             .unwrap_or_else(|_| panic!("round {round}: the close never finished"));
     }
+}
+
+#[test]
+fn the_write_queue_holds_a_bounded_number_of_bytes() {
+    // A slow disk (each sync 5 ms, every commit synced) under four threads
+    // writing 256 KiB records: the queue used to be bounded by a count
+    // (4096 records) alone, so it could hold a gigabyte in RAM.
+    let fs = goldylox::cold::FaultFs::new();
+    fs.set_sync_latency(std::time::Duration::from_millis(5));
+    let mut config = ColdConfig::new(Path::new("/bounded"), 1 << 30);
+    config.segment_size = 16 << 20;
+    config.sync = SyncMode::Always;
+    config.fs = Arc::new(fs);
+    let store = goldylox::cold::ColdStore::open(config).unwrap();
+    const RECORD: usize = 256 << 10;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..4u64)
+        .map(|t| {
+            let (store, stop) = (store.clone(), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let key = format!("t{t}-{i}");
+                    store.put(key.as_bytes(), &value(i, RECORD), None).unwrap();
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    let mut most = 0;
+    for _ in 0..200 {
+        most = most.max(store.stats().queued_bytes);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    store.sync().unwrap();
+    let stats = store.stats();
+    println!(
+        "at most {most} bytes queued; {} records appended",
+        stats.appended
+    );
+    // 8 MiB, plus what the four writers' records add past it at once.
+    assert!(most <= (8 << 20) + 4 * RECORD as u64, "{most} bytes queued");
+    assert!(most > 0, "the queue was never seen holding anything");
+    assert_eq!(stats.queued_bytes, 0, "everything queued was taken");
 }
