@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """A self-verifying client for long runs against goldylox serve.
 
-Every value embeds its key, a version and a CRC32 of both, so any read can
-be checked on its own: a value that is not the key's (or is damaged) is a
+Every value embeds its key, a version and a CRC32 of them and of its random
+payload, so any read can be checked on its own: a value that is not the key's (or is damaged) is a
 wrong value. Each worker owns a slice of the keys and remembers the newest
 version it wrote to each, so a read that returns an *older* version than
 one acknowledged is wrong too (a miss is allowed: it is a cache). Values
@@ -27,11 +27,14 @@ import redis
 MIN_VALUE, MAX_VALUE = 10, 1 << 20
 
 
-def make_value(key: str, version: int, size: int) -> bytes:
+def make_value(rng: random.Random, key: str, version: int, size: int) -> bytes:
+    """`key|version|crc|payload`: the payload is random (so it does not
+    compress away and the warm and cold tiers really fill), and the CRC32
+    covers key, version and payload, so any damaged byte is caught."""
     head = f"{key}|{version}|".encode()
-    crc = zlib.crc32(head)
-    body = head + f"{crc:08x}|".encode()
-    return (body + b"x" * max(0, size - len(body)))
+    payload = rng.randbytes(max(0, size - len(head) - 9))
+    crc = zlib.crc32(payload, zlib.crc32(head))
+    return head + f"{crc:08x}|".encode() + payload
 
 
 def check_value(key: str, value: bytes):
@@ -39,8 +42,9 @@ def check_value(key: str, value: bytes):
     parts = value.split(b"|", 3)
     if len(parts) < 4:
         return None
-    k, version, crc = parts[0].decode(errors="replace"), parts[1], parts[2]
-    if k != key or f"{zlib.crc32(parts[0] + b'|' + version + b'|'):08x}".encode() != crc:
+    k, version, crc, payload = parts
+    head = k + b"|" + version + b"|"
+    if k.decode(errors="replace") != key or f"{zlib.crc32(payload, zlib.crc32(head)):08x}".encode() != crc:
         return None
     return int(version)
 
@@ -62,7 +66,7 @@ class Worker(threading.Thread):
                 if self.rng.random() < 0.4:
                     version = self.newest.get(key, 0) + 1
                     size = int(MIN_VALUE * (MAX_VALUE / MIN_VALUE) ** self.rng.random())
-                    self.r.set(key, make_value(key, version, size))
+                    self.r.set(key, make_value(self.rng, key, version, size))
                     self.newest[key] = version
                     writes += 1
                 else:
@@ -89,8 +93,8 @@ class Worker(threading.Thread):
 def info(r):
     text = r.info("everything")
     return {k: text.get(k, 0) for k in (
-        "used_memory_rss", "maxmemory", "maxmemory_bound", "used_memory_hot",
-        "pool_bytes_held", "cold_disk_bytes", "db0")}
+        "used_memory_rss", "used_memory", "maxmemory", "used_memory_hot",
+        "used_memory_warm", "used_memory_cold_index", "cold_disk_bytes")}
 
 
 def main():
@@ -108,15 +112,16 @@ def main():
     r = redis.Redis(port=a.port)
     began = time.time()
     rss = []
-    print("seconds,rss_mib,maxmemory_mib,bound_mib,hot_mib,warm_mib,cold_mib")
+    print("seconds,rss_mib,used_memory_mib,maxmemory_mib,hot_mib,warm_mib,"
+          "cold_index_mib,cold_disk_mib")
     while time.time() - began < a.seconds:
         time.sleep(min(a.every, max(0, a.seconds - (time.time() - began))))
         s = info(r)
         rss.append(s["used_memory_rss"])
         mib = lambda n: f"{int(n) / 2**20:.1f}"
-        print(f"{time.time() - began:.0f},{mib(s['used_memory_rss'])},{mib(s['maxmemory'])},"
-              f"{mib(s['maxmemory_bound'])},{mib(s['used_memory_hot'])},"
-              f"{mib(s['pool_bytes_held'])},{mib(s['cold_disk_bytes'])}", flush=True)
+        print(f"{time.time() - began:.0f},{mib(s['used_memory_rss'])},{mib(s['used_memory'])},"
+              f"{mib(s['maxmemory'])},{mib(s['used_memory_hot'])},{mib(s['used_memory_warm'])},"
+              f"{mib(s['used_memory_cold_index'])},{mib(s['cold_disk_bytes'])}", flush=True)
     stop.set()
     for w in workers:
         w.join()

@@ -19,6 +19,7 @@
 //!   and run by wasmtime under deadlines and memory caps, the components built
 //!   into this binary, and `goldylox policy check`.
 
+pub mod allocator;
 pub mod author;
 pub mod cluster_info;
 #[cfg(any(test, feature = "fuzzing"))]

@@ -175,7 +175,13 @@ struct ReplayArgs {
     svg: Option<PathBuf>,
 }
 
+/// jemalloc, as Redis: it keeps RSS close to what the tiers account for
+/// under values of every size (see `host/src/allocator.rs`).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> Result<()> {
+    goldylox_host::allocator::use_jemalloc();
     match Cli::parse().command {
         Command::Serve(args) => run_serve(args),
         Command::Replay(args) => run_replay(args),

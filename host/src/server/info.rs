@@ -192,6 +192,7 @@ pub(super) fn figures(shared: &Shared) -> Vec<Figure> {
         add("persistence", "cold_disk_bytes", Int(cold.disk_bytes));
         add("persistence", "cold_live_bytes", Int(cold.live_bytes));
         add("persistence", "cold_index_bytes", Int(cold.index_bytes));
+        add("persistence", "cold_queued_bytes", Int(cold.queued_bytes));
         add("persistence", "cold_syncs", Int(cold.syncs));
         add("persistence", "cold_io_errors", Int(cold.io_errors));
         add("persistence", "cold_corrupt_reads", Int(cold.corrupt_reads));
@@ -302,21 +303,25 @@ pub(super) fn figures(shared: &Shared) -> Vec<Figure> {
 /// The memory section: what each tier holds in RAM and the total, the
 /// process's resident set, the budgets.
 fn memory_figures(shared: &Shared, add: &mut impl FnMut(&'static str, &str, Value)) {
-    use Value::{Int, Text};
+    use Value::{Float, Int, Text};
     let store = &shared.store;
     let hot = store.weighted_size();
     let (warm, warm_max) = store
         .pool_stats()
         .map_or((0, 0), |p| (p.held_bytes, p.max_bytes));
-    let cold_index = store.cold_stats().map_or(0, |c| c.index_bytes);
-    let total = hot + warm + cold_index;
+    // The cold tier's RAM: its index and the records queued for its writer.
+    let (cold_index, cold_queue) = store
+        .cold_stats()
+        .map_or((0, 0), |c| (c.index_bytes, c.queued_bytes));
+    let total = hot + warm + cold_index + cold_queue;
     add("memory", "used_memory", Int(total));
     add(
         "memory",
         "used_memory_human",
         Text(super::human_bytes(total)),
     );
-    if let Some(rss) = resident_bytes() {
+    let rss = resident_bytes();
+    if let Some(rss) = rss {
         add("memory", "used_memory_rss", Int(rss));
         add(
             "memory",
@@ -327,10 +332,32 @@ fn memory_figures(shared: &Shared, add: &mut impl FnMut(&'static str, &str, Valu
     add("memory", "used_memory_hot", Int(hot));
     add("memory", "used_memory_warm", Int(warm));
     add("memory", "used_memory_cold_index", Int(cold_index));
+    add("memory", "used_memory_cold_queue", Int(cold_queue));
     add("memory", "maxmemory", Int(store.max_capacity() + warm_max));
     add("memory", "maxmemory_hot", Int(store.max_capacity()));
     add("memory", "maxmemory_warm", Int(warm_max));
     add("memory", "maxmemory_bound", Int(store.bound()));
+    if let Some(rss) = rss {
+        // Redis's ratio: resident memory over what the tiers account for.
+        add(
+            "memory",
+            "mem_fragmentation_ratio",
+            Float(rss as f64 / total.max(1) as f64),
+        );
+    }
+    if let Some(a) = crate::allocator::stats() {
+        add("memory", "mem_allocator", Text(a.name));
+        add("memory", "allocator_allocated", Int(a.allocated));
+        add("memory", "allocator_active", Int(a.active));
+        add("memory", "allocator_resident", Int(a.resident));
+        add(
+            "memory",
+            "allocator_frag_ratio",
+            Float(a.active as f64 / a.allocated.max(1) as f64),
+        );
+    } else {
+        add("memory", "mem_allocator", Text("libc".to_owned()));
+    }
 }
 
 /// The process's resident set size, from `VmRSS` in `/proc/self/status`
