@@ -94,7 +94,8 @@ def info(r):
     text = r.info("everything")
     return {k: text.get(k, 0) for k in (
         "used_memory_rss", "used_memory", "maxmemory", "used_memory_hot",
-        "used_memory_warm", "used_memory_cold_index", "cold_disk_bytes")}
+        "used_memory_warm", "used_memory_cold_index", "cold_disk_bytes",
+        "allocator_allocated", "allocator_resident")}
 
 
 def main():
@@ -113,7 +114,7 @@ def main():
     began = time.time()
     rss = []
     print("seconds,rss_mib,used_memory_mib,maxmemory_mib,hot_mib,warm_mib,"
-          "cold_index_mib,cold_disk_mib")
+          "cold_index_mib,cold_disk_mib,allocated_mib,allocator_resident_mib")
     while time.time() - began < a.seconds:
         time.sleep(min(a.every, max(0, a.seconds - (time.time() - began))))
         s = info(r)
@@ -121,7 +122,8 @@ def main():
         mib = lambda n: f"{int(n) / 2**20:.1f}"
         print(f"{time.time() - began:.0f},{mib(s['used_memory_rss'])},{mib(s['used_memory'])},"
               f"{mib(s['maxmemory'])},{mib(s['used_memory_hot'])},{mib(s['used_memory_warm'])},"
-              f"{mib(s['used_memory_cold_index'])},{mib(s['cold_disk_bytes'])}", flush=True)
+              f"{mib(s['used_memory_cold_index'])},{mib(s['cold_disk_bytes'])},"
+              f"{mib(s['allocator_allocated'])},{mib(s['allocator_resident'])}", flush=True)
     stop.set()
     for w in workers:
         w.join()
