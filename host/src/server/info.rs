@@ -272,6 +272,11 @@ pub(super) fn figures(shared: &Shared) -> Vec<Figure> {
             auto_figures(&mut add, &t, auto);
         }
     }
+    add(
+        "policies",
+        "policy_instances_live",
+        Int(shared.runtime.live_instances() as u64),
+    );
     add("policies", "policy_batches", Int(stats.policy.batches));
     add("policies", "policy_events", Int(stats.policy.events));
     add(

@@ -33,7 +33,7 @@ mod wasi;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -140,6 +140,24 @@ pub(crate) struct Ctx {
     memory_cap: usize,
     memory_bytes: usize,
     wasi: wasi::WasiState,
+    _live: LiveStore,
+}
+
+/// Counts a store in its runtime's live count while it exists: a store is
+/// one component instance, dropped when its policy is replaced or fails.
+struct LiveStore(Arc<AtomicUsize>);
+
+impl LiveStore {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        LiveStore(Arc::clone(count))
+    }
+}
+
+impl Drop for LiveStore {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Ctx {
@@ -206,6 +224,8 @@ struct Inner {
     engine: Engine,
     linker: Linker<Ctx>,
     limits: Limits,
+    /// Stores (component instances) alive now.
+    live: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     ticker: Option<JoinHandle<()>>,
 }
@@ -338,6 +358,7 @@ impl Runtime {
                 engine,
                 linker,
                 limits,
+                live: Arc::new(AtomicUsize::new(0)),
                 stop,
                 ticker: Some(ticker),
             }),
@@ -347,6 +368,12 @@ impl Runtime {
     /// The limits policies run under.
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
+    }
+
+    /// Component instances alive now, across every policy built from this
+    /// runtime: a swap or a failure that leaked instances would show here.
+    pub fn live_instances(&self) -> usize {
+        self.inner.live.load(Ordering::Acquire)
     }
 
     /// Loads the component at `path` (binary, or text when it ends in `.wat`).
@@ -475,6 +502,7 @@ impl Runtime {
                 ctx: wasi::context(limits.show_guest_output),
                 table: wasmtime::component::ResourceTable::new(),
             },
+            _live: LiveStore::new(&self.inner.live),
         };
         let mut store = Store::new(&self.inner.engine, ctx);
         store.limiter(|ctx| ctx);

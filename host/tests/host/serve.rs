@@ -336,6 +336,27 @@ fn strings_keys_and_their_redis_replies() {
         ))
         .contains("no component")
     );
+    // Each swap drops the instance it replaces: one lives at any time,
+    // whether the new policy is built in or a file (the faulty example).
+    let faulty = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/faulty/evict-traps.wat"
+    );
+    for spec in [faulty, "wasm:s3fifo", faulty, "wasm:arc"] {
+        let swapped: Vec<String> = redis::cmd("GOLDYLOX")
+            .arg("POLICY")
+            .arg("SWAP")
+            .arg("hot")
+            .arg(spec)
+            .query(&mut c)
+            .unwrap();
+        assert!(swapped[0].starts_with("hot:"), "{swapped:?}");
+        let info: String = redis::cmd("INFO").arg("policies").query(&mut c).unwrap();
+        assert!(
+            info.contains("policy_instances_live:1\r\n"),
+            "after swapping to {spec}: {info}"
+        );
+    }
     assert_eq!(cmd(&mut c, &["QUIT"]).unwrap(), Value::Okay);
 }
 
