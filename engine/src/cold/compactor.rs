@@ -23,7 +23,7 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 
 use super::format;
 use super::index::Loc;
-use super::segment::Segment;
+use super::segment::{Reader, Segment};
 use super::writer;
 use super::{Shared, bump};
 use crate::error::Error;
@@ -38,6 +38,10 @@ pub(crate) enum Cmd {
     },
     Shutdown,
 }
+
+/// Bytes of a segment a compaction reads at once (one record when larger):
+/// its RAM, instead of the whole segment.
+const COMPACT_WINDOW: usize = 1 << 20;
 
 pub(crate) struct Compactor {
     s: Arc<Shared>,
@@ -163,19 +167,20 @@ impl Compactor {
             return Ok(false);
         }
         let started = Instant::now();
-        let whole = seg.whole().map_err(|e| {
-            self.s
-                .io_error(&format!("reading segment {} to compact it", seg.id), &e);
-            super::io_err(&seg.path, "cannot read a cold segment to compact it", &e)
-        })?;
-        let bytes = &*whole;
         let now = (self.s.now)();
         let older = self.s.segments.has_older(seg.id);
-        let mut off = 0usize;
+        let mut reader = Reader::new(&seg, COMPACT_WINDOW);
+        let total = reader.len();
+        let mut off = 0u64;
         let mut rewritten = 0u64;
-        while off < bytes.len() {
-            let h = match format::verify(&bytes[off..]) {
-                Ok(h) => h,
+        while off < total {
+            let read = reader.record(off).map_err(|e| {
+                self.s
+                    .io_error(&format!("reading segment {} to compact it", seg.id), &e);
+                super::io_err(&seg.path, "cannot read a cold segment to compact it", &e)
+            })?;
+            let (h, record) = match read {
+                Ok(found) => found,
                 Err(why) => {
                     if !seg.stats.quarantined.swap(true, Ordering::AcqRel) {
                         bump(&self.s.counters.quarantined_segments, 1);
@@ -189,7 +194,6 @@ impl Compactor {
                 }
             };
             let len = h.record_len();
-            let record = &bytes[off..off + len];
             let key = format::key_of(record, &h);
             let hash = self.s.key_hash(key);
             let loc = Loc {
@@ -198,7 +202,7 @@ impl Compactor {
                 len: len as u32,
                 tag: h.version as u32,
             };
-            off += len;
+            off += len as u64;
             let cmd = if h.is_tombstone() {
                 if !older {
                     continue;
@@ -234,7 +238,8 @@ impl Compactor {
             self.rewrite(cmd)?;
             rewritten += 1;
         }
-        let (id, total) = (seg.id, bytes.len() as u64);
+        let id = seg.id;
+        drop(reader);
         drop(seg);
         self.retire(id)?;
         bump(&self.s.counters.compactions, 1);

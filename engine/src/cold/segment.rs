@@ -98,6 +98,76 @@ impl Segment {
     }
 }
 
+/// Reads a segment's records front to back through a window: a pass over a
+/// segment (compaction) holds at most the window, or one record when that
+/// is larger, instead of the whole file (a map is borrowed as it is).
+pub(crate) struct Reader<'a> {
+    seg: &'a Segment,
+    len: u64,
+    /// The file offset of `buf[0]`.
+    start: u64,
+    buf: Vec<u8>,
+    window: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(seg: &'a Segment, window: usize) -> Self {
+        let len = match &seg.body {
+            Body::Sealed(map) => map.bytes().len() as u64,
+            Body::SealedFile(_, len) => *len,
+            Body::Active(_) => seg.stats.len.load(Ordering::Acquire),
+        };
+        Reader {
+            seg,
+            len,
+            start: 0,
+            buf: Vec::new(),
+            window,
+        }
+    }
+
+    /// The segment's length in bytes.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// The verified record at `offset`, or why there is none.
+    pub(crate) fn record(
+        &mut self,
+        offset: u64,
+    ) -> std::io::Result<Result<(format::Header, &[u8]), Invalid>> {
+        let head = self.at(offset, format::HEADER)?;
+        let len = match format::parse_header(head) {
+            Ok(h) => h.record_len(),
+            Err(why) => return Ok(Err(why)),
+        };
+        let record = self.at(offset, len)?;
+        Ok(format::verify(record).map(|h| (h, record)))
+    }
+
+    /// Up to `want` bytes at `offset` (fewer at the segment's end); reads
+    /// ahead a window when they are not in the one it holds.
+    fn at(&mut self, offset: u64, want: usize) -> std::io::Result<&[u8]> {
+        let end = offset.saturating_add(want as u64).min(self.len).max(offset);
+        let file = match &self.seg.body {
+            Body::Sealed(map) => return Ok(&map.bytes()[offset as usize..end as usize]),
+            Body::Active(file) | Body::SealedFile(file, _) => file,
+        };
+        let held = self.start + self.buf.len() as u64;
+        if offset < self.start || end > held {
+            let fill = offset
+                .saturating_add(want.max(self.window) as u64)
+                .min(self.len)
+                .max(end);
+            self.buf.resize((fill - offset) as usize, 0);
+            file.read_exact_at(&mut self.buf, offset)?;
+            self.start = offset;
+        }
+        let from = (offset - self.start) as usize;
+        Ok(&self.buf[from..from + (end - offset) as usize])
+    }
+}
+
 /// The file name of segment `id`.
 pub(crate) fn file_name(dir: &Path, id: u32) -> PathBuf {
     dir.join(format!("{id:010}.seg"))

@@ -466,3 +466,42 @@ fn restarts_find_keys_whatever_became_of_the_hash_seed() {
     write(500..600);
     check(600);
 }
+
+#[test]
+fn compaction_reads_large_segments_through_its_window() {
+    // Segments of 4 MiB with records up to 600 KiB: a compaction reads each
+    // through a 1 MiB window, so records straddle its edges and some are
+    // larger than it. Every key must read its newest value after.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ColdConfig::new(dir.path(), 1 << 30);
+    config.segment_size = 4 << 20;
+    config.sync = SyncMode::Never;
+    config.compact_at = None;
+    let store = goldylox::cold::ColdStore::open(config).unwrap();
+    let mut newest = HashMap::new();
+    let mut x = 7u64;
+    for i in 0..400u64 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let len = 16 + (x >> 33) as usize % (600 << 10);
+        let key = format!("k{}", i % 40);
+        store.put(key.as_bytes(), &value(i, len), None).unwrap();
+        newest.insert(key, (i, len));
+    }
+    store.seal().unwrap();
+    let before = store.stats();
+    let compacted = store.compact(true).unwrap();
+    let after = store.stats();
+    println!(
+        "{compacted} segments compacted; {} -> {} bytes on disk",
+        before.disk_bytes, after.disk_bytes
+    );
+    assert!(compacted >= 5, "{compacted} segments compacted");
+    assert!(after.disk_bytes < before.disk_bytes / 2);
+    assert_eq!(after.quarantined_segments, 0);
+    for (key, (i, len)) in &newest {
+        let found = store.get(key.as_bytes()).unwrap().expect(key);
+        assert_eq!(found.value, value(*i, *len), "{key}");
+    }
+}
