@@ -4,17 +4,23 @@
 //! * **Writes** go to one writer actor (`writer`, thread `gx-cold-w-NAME`)
 //!   that appends them to the active segment with positioned writes, several
 //!   at a time (group commit), and syncs per [`SyncMode`]. A full segment is
-//!   synced, *sealed* and memory-mapped read-only; a new one becomes active.
+//!   synced and *sealed*; a new one becomes active. Senders wait while the
+//!   queue holds 8 MiB of records, so its RAM is
+//!   bounded in bytes, not only in commands.
 //! * **Reads** run on the caller's thread: the RAM index (`index`, 16 bytes
-//!   per entry) names the segment and offset; the record is read from the
-//!   map (or, in the active segment, with a positioned read), its checksum
-//!   verified and its key compared.
+//!   per entry) names the segment and offset; the record is read with a
+//!   positioned read (or from a read-only map, with
+//!   [`ColdConfig::map_sealed`]), its checksum verified and its key
+//!   compared. A file another program truncates then gives misses, never
+//!   a SIGBUS.
 //! * **Removes and overwrites** drop the index entry at once and append a
 //!   tombstone, so a restart cannot resurrect the old value.
 //! * **Compaction** (`compactor`, thread `gx-cold-c-NAME`) picks sealed
-//!   segments by garbage ratio, rewrites their live records through the
-//!   writer and retires them; when the store is over its capacity it evicts
-//!   the oldest segment (FIFO, as log-structured caches do).
+//!   segments by garbage ratio, reads each through a 1 MiB window, rewrites
+//!   its live records through the writer and retires it; when the store is
+//!   over its capacity it evicts the oldest segment (FIFO, as log-structured
+//!   caches do). Closing stops the compactor before the writer, which must
+//!   answer the compactor's last requests.
 //! * **Recovery** (`recover`) loads the newest index snapshot if it is
 //!   intact and consistent with the files, then scans what was written after
 //!   it (all segments, if there is no usable snapshot): newest version wins,
@@ -25,6 +31,7 @@
 //! The byte layout is in `format`'s documentation.
 
 mod compactor;
+mod config;
 mod durable;
 mod fault;
 pub(crate) mod format;
@@ -34,14 +41,14 @@ mod mmap;
 mod recover;
 pub(crate) mod seed;
 mod segment;
+mod stats;
 mod writer;
 
 pub use fault::{FaultFs, FaultOp, Tear};
 pub use format::{MAX_KEY, MAX_VALUE};
 pub use fs::{ColdFile, ColdFs, Mapped, StdFs};
 
-use std::hash::BuildHasher;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -50,9 +57,13 @@ use std::time::Duration;
 use crossbeam_channel::{Sender, TrySendError, bounded};
 use parking_lot::Mutex;
 
+pub use config::{ColdConfig, KeyHash, SyncMode, bytes_hash};
+pub use stats::{ColdStats, RecoveryReport};
+
 use crate::error::Error;
 use index::{ColdIndex, Loc};
 use segment::Segments;
+use stats::{Counters, bump};
 use writer::{Append, Cmd};
 
 /// Commands the writer's channel holds before senders wait.
@@ -66,122 +77,6 @@ pub(crate) const COLD_COMPACT_QUEUE: usize = 16;
 /// Index shards.
 const COLD_INDEX_SHARDS: usize = 64;
 
-/// When the writer makes appended records durable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SyncMode {
-    /// After every group commit, before the records become readable; a
-    /// caller that needs its write durable waits with [`ColdStore::sync`]
-    /// (which then returns at once).
-    Always,
-    /// At most this long after a record was appended.
-    Every(Duration),
-    /// Only when a segment is sealed or on [`ColdStore::sync`]; the
-    /// operating system decides the rest.
-    Never,
-}
-
-/// How a cold store is laid out and run.
-#[derive(Clone)]
-pub struct ColdConfig {
-    /// The directory that holds the segments (created if missing).
-    pub dir: PathBuf,
-    /// Bytes on disk the store may hold; past it the oldest segment is
-    /// evicted. The bound is `capacity + 2 × segment_size` (the active
-    /// segment and one being compacted).
-    pub capacity: u64,
-    /// Bytes per segment file (64 KiB – 2 GiB).
-    pub segment_size: u32,
-    /// Durability.
-    pub sync: SyncMode,
-    /// A sealed segment whose garbage (dead records) reaches this share of
-    /// its bytes is compacted. `None`: only on [`ColdStore::compact`].
-    pub compact_at: Option<f64>,
-    /// How often the index is snapshotted for a fast restart (`None`: only
-    /// at a clean close).
-    pub snapshot_every: Option<Duration>,
-    /// The file system (the real one unless a test injects faults).
-    pub fs: Arc<dyn ColdFs>,
-    /// Names the store's threads.
-    pub name: String,
-    /// Hashes a stored key for the index. The default hashes the bytes; a
-    /// cache hashes the decoded key, so that lookups by a borrowed form of
-    /// the key find it. Must be the same function in every process.
-    pub key_hash: KeyHash,
-    /// Identifies `key_hash` beyond what hashing a probe shows (a cache
-    /// passes its seed): the index snapshot records it and is refused, so
-    /// the index is rebuilt from the records, when it differs. 0 by default.
-    pub key_hash_id: u64,
-    /// Names of files the embedding application keeps in the directory (a
-    /// mark of its value format, say): recovery leaves them alone and does
-    /// not count them as foreign. None by default.
-    pub app_files: Vec<String>,
-    /// Read sealed segments through memory maps instead of positioned
-    /// reads (false). Maps save a system call per cold hit, but a mapped
-    /// file that another program truncates raises SIGBUS, which kills the
-    /// process; with positioned reads that is an I/O error and a miss.
-    pub map_sealed: bool,
-}
-
-/// A function from stored key bytes to the index's hash.
-pub type KeyHash = Arc<dyn Fn(&[u8]) -> u64 + Send + Sync>;
-
-impl ColdConfig {
-    /// A store in `dir` holding at most `capacity` bytes, with 64 MiB
-    /// segments, a sync every second, compaction at 50 % garbage and an index
-    /// snapshot every minute.
-    pub fn new(dir: impl Into<PathBuf>, capacity: u64) -> Self {
-        ColdConfig {
-            dir: dir.into(),
-            capacity,
-            segment_size: 64 << 20,
-            sync: SyncMode::Every(Duration::from_secs(1)),
-            compact_at: Some(0.5),
-            snapshot_every: Some(Duration::from_secs(60)),
-            fs: Arc::new(StdFs),
-            name: "cold".to_owned(),
-            key_hash: Arc::new(bytes_hash),
-            key_hash_id: 0,
-            app_files: Vec::new(),
-            map_sealed: false,
-        }
-    }
-
-    fn validate(&self) -> Result<(), Error> {
-        let bad = |reason: String| Err(Error::InvalidConfig { reason });
-        if !(64 << 10..=2 << 30).contains(&self.segment_size) {
-            return bad(format!(
-                "cold segment size {} is outside 64 KiB – 2 GiB",
-                self.segment_size
-            ));
-        }
-        if self.capacity < 4 * u64::from(self.segment_size) {
-            return bad(format!(
-                "cold capacity {} must hold at least 4 segments of {} bytes",
-                self.capacity, self.segment_size
-            ));
-        }
-        if let Some(g) = self.compact_at
-            && !(0.05..=0.95).contains(&g)
-        {
-            return bad(format!("compaction threshold {g} is outside 0.05 – 0.95"));
-        }
-        Ok(())
-    }
-}
-
-impl std::fmt::Debug for ColdConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ColdConfig")
-            .field("dir", &self.dir)
-            .field("capacity", &self.capacity)
-            .field("segment_size", &self.segment_size)
-            .field("sync", &self.sync)
-            .field("compact_at", &self.compact_at)
-            .field("snapshot_every", &self.snapshot_every)
-            .finish_non_exhaustive()
-    }
-}
-
 /// A record read from the cold tier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColdValue {
@@ -191,119 +86,6 @@ pub struct ColdValue {
     pub version: u64,
     /// Its deadline in the store clock's nanoseconds (`u64::MAX`: never).
     pub expires: u64,
-}
-
-/// What recovery found when the store was opened.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RecoveryReport {
-    /// Segments found.
-    pub segments: usize,
-    /// Entries loaded from the index snapshot.
-    pub from_snapshot: u64,
-    /// Records scanned (after the snapshot, or all).
-    pub scanned: u64,
-    /// Live entries in the index afterwards.
-    pub entries: u64,
-    /// Bytes cut from the torn tail of the last segment.
-    pub torn_bytes: u64,
-    /// Segments quarantined for bad records (renamed `*.quarantined`).
-    pub quarantined: Vec<u32>,
-    /// Why the snapshot was not used, if there was one.
-    pub snapshot_rejected: Option<String>,
-    /// Files in the directory that are not the store's (left alone).
-    pub foreign_files: usize,
-    /// How long recovery took.
-    pub elapsed: Duration,
-}
-
-/// Counters and sizes of a cold store.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ColdStats {
-    /// Live entries in the index.
-    pub entries: u64,
-    /// Segment files, and their bytes.
-    pub segments: u64,
-    /// Bytes of all segments.
-    pub disk_bytes: u64,
-    /// Bytes of records the index points at, plus tombstones.
-    pub live_bytes: u64,
-    /// Bytes of the index's tables.
-    pub index_bytes: u64,
-    /// Record bytes queued in RAM for the writer (bounded by 8 MiB plus
-    /// one record).
-    pub queued_bytes: u64,
-    /// Records appended (values and tombstones, rewrites included).
-    pub appended: u64,
-    /// Bytes appended.
-    pub appended_bytes: u64,
-    /// Group commits (one positioned write each) and syncs.
-    pub commits: u64,
-    /// Syncs.
-    pub syncs: u64,
-    /// Reads that found a record.
-    pub hits: u64,
-    /// Reads that found none (or an expired one).
-    pub misses: u64,
-    /// Records that failed their checksum on read (never returned).
-    pub corrupt_reads: u64,
-    /// I/O errors (reads, writes, syncs, files).
-    pub io_errors: u64,
-    /// Segments poisoned by a failed write or sync.
-    pub poisoned_segments: u64,
-    /// Segments quarantined (at recovery or on a bad read).
-    pub quarantined_segments: u64,
-    /// Compactions run, records they rewrote, bytes they reclaimed, and
-    /// nanoseconds they took.
-    pub compactions: u64,
-    /// Records rewritten by compaction.
-    pub compacted_records: u64,
-    /// Bytes of segment files compaction removed.
-    pub compacted_bytes: u64,
-    /// Nanoseconds spent compacting.
-    pub compaction_nanos: u64,
-    /// Segments evicted because the store was over capacity, and the live
-    /// entries they took with them.
-    pub evicted_segments: u64,
-    /// Live entries dropped with evicted segments.
-    pub evicted_entries: u64,
-    /// Index snapshots written.
-    pub snapshots: u64,
-}
-
-#[derive(Default)]
-pub(crate) struct Counters {
-    pub(crate) appended: AtomicU64,
-    pub(crate) appended_bytes: AtomicU64,
-    pub(crate) commits: AtomicU64,
-    pub(crate) syncs: AtomicU64,
-    pub(crate) hits: AtomicU64,
-    pub(crate) misses: AtomicU64,
-    pub(crate) corrupt_reads: AtomicU64,
-    pub(crate) io_errors: AtomicU64,
-    pub(crate) poisoned_segments: AtomicU64,
-    pub(crate) quarantined_segments: AtomicU64,
-    pub(crate) compactions: AtomicU64,
-    pub(crate) compacted_records: AtomicU64,
-    pub(crate) compacted_bytes: AtomicU64,
-    pub(crate) compaction_nanos: AtomicU64,
-    pub(crate) evicted_segments: AtomicU64,
-    pub(crate) evicted_entries: AtomicU64,
-    pub(crate) snapshots: AtomicU64,
-    /// Commits and syncs that failed: what durability marks count.
-    pub(crate) durable_failures: Arc<AtomicU64>,
-    /// Record bytes queued for the writer and not yet taken off the queue.
-    pub(crate) queued_bytes: AtomicU64,
-}
-
-pub(crate) fn bump(c: &AtomicU64, n: u64) {
-    c.fetch_add(n, Ordering::Relaxed);
-}
-
-/// The default key hash: the bytes, fixed-seeded, so it is the same in
-/// every process (the snapshot stores hashes; it records the configured
-/// function's answer for a probe key and is refused if that differs).
-pub fn bytes_hash(key: &[u8]) -> u64 {
-    foldhash::quality::FixedState::with_seed(0x676f_6c64_796c_6f78).hash_one(key)
 }
 
 /// State shared by the handle, the writer and the compactor.
@@ -836,39 +618,6 @@ impl ColdStore {
             })
             .map_err(|_| Error::Closed)?;
         done.recv().map_err(|_| Error::Closed)?
-    }
-
-    /// Counters and sizes.
-    pub fn stats(&self) -> ColdStats {
-        let s = self.shared();
-        let c = &s.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let (segments, disk_bytes, live_bytes) = s.segments.totals();
-        ColdStats {
-            entries: s.index.len() as u64,
-            segments,
-            disk_bytes,
-            live_bytes,
-            index_bytes: s.index.table_bytes() as u64,
-            queued_bytes: get(&c.queued_bytes),
-            appended: get(&c.appended),
-            appended_bytes: get(&c.appended_bytes),
-            commits: get(&c.commits),
-            syncs: get(&c.syncs),
-            hits: get(&c.hits),
-            misses: get(&c.misses),
-            corrupt_reads: get(&c.corrupt_reads),
-            io_errors: get(&c.io_errors),
-            poisoned_segments: get(&c.poisoned_segments),
-            quarantined_segments: get(&c.quarantined_segments),
-            compactions: get(&c.compactions),
-            compacted_records: get(&c.compacted_records),
-            compacted_bytes: get(&c.compacted_bytes),
-            compaction_nanos: get(&c.compaction_nanos),
-            evicted_segments: get(&c.evicted_segments),
-            evicted_entries: get(&c.evicted_entries),
-            snapshots: get(&c.snapshots),
-        }
     }
 
     /// The last I/O error, if any.
