@@ -1,6 +1,9 @@
 //! Seeded workload generators shared by the benchmarks and the tests.
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each bench and test includes this file and uses a part of it"
+)]
 
 /// SplitMix64: small, seeded, good enough for workloads.
 pub(crate) struct Rng(u64);

@@ -84,7 +84,10 @@ where
     /// Joins the flight for `key`. Returns `Some(Err(guard))` when this caller
     /// must run the loader, `Some(Ok(r))` when another caller's result (or a
     /// value that appeared meanwhile) answers it, `None` to retry.
-    #[allow(clippy::type_complexity)]
+    #[allow(
+        clippy::type_complexity,
+        reason = "the one place this shape occurs; an alias would hide it"
+    )]
     fn lead_or_wait<'a, R>(
         &'a self,
         key: &'a K,

@@ -11,7 +11,7 @@ use goldylox_host::trace::{self, Format};
 fn policies_equal_libcachesim_on_shared_traces() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces");
     if !dir.is_dir() {
-        eprintln!("skipped: ../shared/traces is absent");
+        crate::skip("../shared/traces is absent");
         return;
     }
     let table = include_str!("../data/libcachesim.tsv");
@@ -51,7 +51,7 @@ fn policies_equal_libcachesim_on_shared_traces() {
 fn byte_capacities_equal_libcachesim() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces");
     if !dir.is_dir() {
-        eprintln!("skipped: ../shared/traces is absent");
+        crate::skip("../shared/traces is absent");
         return;
     }
     let table = include_str!("../data/libcachesim_bytes.tsv");

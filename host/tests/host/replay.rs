@@ -15,7 +15,7 @@ fn traces_dir() -> Option<PathBuf> {
 #[test]
 fn lru_hits_the_published_figures_on_shared_traces() {
     let Some(dir) = traces_dir() else {
-        eprintln!("skipped: ../shared/traces is absent");
+        crate::skip("../shared/traces is absent");
         return;
     };
     let sizes = [250u64, 500, 750, 1000, 1250, 1500, 1750, 2000];
@@ -59,7 +59,7 @@ fn lru_hits_the_published_figures_on_shared_traces() {
 #[test]
 fn trace_readers_agree_on_the_same_requests() {
     let Some(dir) = traces_dir() else {
-        eprintln!("skipped: ../shared/traces is absent");
+        crate::skip("../shared/traces is absent");
         return;
     };
     // libCacheSim ships one CloudPhysics trace in three formats.
@@ -210,7 +210,7 @@ fn the_binary_replays_the_embedded_workload() {
 #[test]
 fn every_shared_trace_reads_with_the_documented_counts() {
     let Some(dir) = traces_dir() else {
-        eprintln!("skipped: ../shared/traces is absent");
+        crate::skip("../shared/traces is absent");
         return;
     };
     let sources = std::fs::read_to_string(dir.join("SOURCES.md")).unwrap();
@@ -255,7 +255,7 @@ fn every_shared_trace_reads_with_the_documented_counts() {
 #[test]
 fn vscsi_and_csv_carry_the_same_requests_and_sizes() {
     let Some(dir) = traces_dir() else {
-        eprintln!("skipped: ../shared/traces is absent");
+        crate::skip("../shared/traces is absent");
         return;
     };
     let base = dir.join("libcachesim");
@@ -284,7 +284,7 @@ fn cache_sizes_parse_in_entries_and_bytes() {
 #[test]
 fn sized_opt_bounds_lru_by_bytes() {
     let Some(dir) = traces_dir() else {
-        eprintln!("skipped: ../shared/traces is absent");
+        crate::skip("../shared/traces is absent");
         return;
     };
     let path = dir.join("libcachesim/cloudPhysicsIO.oracleGeneral.bin");

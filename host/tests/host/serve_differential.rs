@@ -30,11 +30,7 @@ fn differential(cluster: bool) {
         .output()
     else {
         // CI installs it (.ci/run): there, its absence is a failure.
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "redis-server is not installed (apt-get install redis-server)"
-        );
-        eprintln!("skipped: redis-server is not installed (apt-get install redis-server)");
+        crate::skip("redis-server (apt-get install redis-server)");
         return;
     };
     assert!(status.status.success());

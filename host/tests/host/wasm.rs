@@ -45,7 +45,7 @@ fn components_decide_exactly_like_their_native_builds() {
     if wasm::embedded("lru-c").is_some() {
         pairs.push(("lru-c", "lru"));
     } else {
-        eprintln!("wasm:lru-c not built (no clang): skipping the C policy");
+        crate::skip("wasm:lru-c is not built (no clang)");
     }
     for (component, builtin) in pairs {
         let name = component;
@@ -177,7 +177,7 @@ fn the_cli_checks_lists_and_exports_components() {
 #[test]
 fn the_c_policy_matches_the_engine_lru_event_for_event() {
     let Some(c) = wasm::embedded("lru-c") else {
-        eprintln!("wasm:lru-c not built (no clang): skipped");
+        crate::skip("wasm:lru-c is not built (no clang)");
         return;
     };
     let loaded = Runtime::shared().unwrap().load(c.name, c.bytes).unwrap();

@@ -11,7 +11,13 @@
 
 /// Bindings for the `goldylox:policy/eviction-policy` world.
 #[cfg(feature = "eviction")]
-#[allow(unsafe_code, missing_docs, unreachable_pub, clippy::all)]
+#[allow(
+    unsafe_code,
+    missing_docs,
+    unreachable_pub,
+    clippy::all,
+    reason = "code wit-bindgen generates"
+)]
 pub mod eviction {
     wit_bindgen::generate!({
         world: "eviction-policy",
@@ -24,7 +30,13 @@ pub mod eviction {
 
 /// Bindings for the `goldylox:policy/prefetch-policy` world.
 #[cfg(feature = "prefetch")]
-#[allow(unsafe_code, missing_docs, unreachable_pub, clippy::all)]
+#[allow(
+    unsafe_code,
+    missing_docs,
+    unreachable_pub,
+    clippy::all,
+    reason = "code wit-bindgen generates"
+)]
 pub mod prefetch {
     wit_bindgen::generate!({
         world: "prefetch-policy",
@@ -37,7 +49,13 @@ pub mod prefetch {
 
 /// Bindings for the `goldylox:policy/failover-policy` world.
 #[cfg(feature = "failover")]
-#[allow(unsafe_code, missing_docs, unreachable_pub, clippy::all)]
+#[allow(
+    unsafe_code,
+    missing_docs,
+    unreachable_pub,
+    clippy::all,
+    reason = "code wit-bindgen generates"
+)]
 pub mod failover {
     wit_bindgen::generate!({
         world: "failover-policy",

@@ -72,7 +72,7 @@ macro_rules! __goldylox_instance {
 macro_rules! export_eviction_policy {
     ($policy:ty) => {
         #[cfg(target_arch = "wasm32")]
-        #[allow(unsafe_code)]
+        #[allow(unsafe_code, reason = "wit-bindgen's export glue")]
         mod __goldylox_component {
             use super::*;
             use $crate::component::eviction::Guest;
@@ -119,7 +119,7 @@ macro_rules! export_eviction_policy {
 macro_rules! export_prefetch_policy {
     ($policy:ty) => {
         #[cfg(target_arch = "wasm32")]
-        #[allow(unsafe_code)]
+        #[allow(unsafe_code, reason = "wit-bindgen's export glue")]
         mod __goldylox_prefetch_component {
             use super::*;
             use $crate::component::prefetch::Guest;
@@ -158,7 +158,7 @@ macro_rules! export_prefetch_policy {
 macro_rules! export_failover_policy {
     ($policy:ty) => {
         #[cfg(target_arch = "wasm32")]
-        #[allow(unsafe_code)]
+        #[allow(unsafe_code, reason = "wit-bindgen's export glue")]
         mod __goldylox_failover_component {
             use super::*;
             use $crate::component::failover::{
