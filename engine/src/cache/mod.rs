@@ -5,6 +5,7 @@ mod batch;
 mod cold;
 mod conditional;
 mod durable;
+mod lifecycle;
 mod load;
 mod scan;
 mod tiers;
@@ -19,29 +20,26 @@ use std::borrow::Borrow;
 use std::hash::Hash;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Sender, TrySendError, bounded};
-use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::builder::{CacheBuilder, WritePolicy};
 use crate::error::Error;
-use crate::hot::{HotIndex, MISS_BIT, NEVER};
+use crate::hot::{MISS_BIT, NEVER};
 use crate::loader::Flights;
-use crate::maintenance::{Cmd, Inbox, Maintenance, TierPolicy};
-use crate::policy::{EventKind, PolicyTier};
+use crate::maintenance::Cmd;
+use crate::policy::EventKind;
 use crate::shared::{
-    COMMAND_CHANNEL_CAPACITY, MAX_CAPACITY_WAITS, PREFETCH_STATE_ENTRIES, READ_WAKE_SPACING,
-    Shared, WAKE_CHANNEL_CAPACITY, WRITE_BUFFER_CAPACITY, WRITE_BUFFER_WAKE_AT, WriteEvent,
-    in_maintenance,
+    MAX_CAPACITY_WAITS, READ_WAKE_SPACING, Shared, WRITE_BUFFER_WAKE_AT, WriteEvent, in_maintenance,
 };
 use crate::stats::{CacheStats, Counters, RemovalCause};
-use crate::stripe::{Op, Stripes};
+use crate::stripe::Op;
 use crate::warm::WarmTier;
 
 pub(crate) type Weigher<K, V> = Arc<dyn Fn(&K, &V) -> u32 + Send + Sync>;
@@ -80,20 +78,6 @@ struct Inner<K, V> {
     worker: Mutex<Option<JoinHandle<()>>>,
 }
 
-impl<K, V> Drop for Inner<K, V> {
-    fn drop(&mut self) {
-        let Some(worker) = self.worker.get_mut().take() else {
-            return;
-        };
-        let _ = self.commands.send(Cmd::Shutdown { reply: None });
-        // A listener running on the maintenance thread may hold the last
-        // handle; that thread ends on its own once this returns.
-        if worker.thread().id() != std::thread::current().id() {
-            let _ = worker.join();
-        }
-    }
-}
-
 /// How a write treats the entry's deadline.
 #[derive(Clone, Copy)]
 enum Expiry {
@@ -123,97 +107,6 @@ where
     /// A cache with default settings holding at most `max_capacity` bytes.
     pub fn new(max_capacity: u64) -> Result<Self, Error> {
         Self::builder(max_capacity).build()
-    }
-
-    pub(crate) fn start(b: CacheBuilder<K, V>) -> Result<Self, Error> {
-        let (policy, hot_status) = TierPolicy::build(PolicyTier::Hot, &b.policy, b.max_capacity)?;
-        let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
-        let shards = b.shards.unwrap_or((cores * 8).max(16));
-        let (warm, warm_policy) = match b.warm_capacity {
-            Some(bytes) => {
-                let tier =
-                    WarmTier::start(&b.name, bytes, shards).map_err(|e| Error::InvalidConfig {
-                        reason: format!("cannot start the pool manager thread: {e}"),
-                    })?;
-                let slot = TierPolicy::build(PolicyTier::Warm, &b.warm_policy, tier.capacity)?;
-                (Some(tier), Some(slot))
-            }
-            None => (None, None),
-        };
-        let (warm_policy, warm_status) = warm_policy.unzip();
-        let prefetch =
-            match &b.prefetch {
-                Some(factory) => Some(factory.build(PREFETCH_STATE_ENTRIES).map_err(|e| {
-                    Error::InvalidConfig {
-                        reason: format!("prefetch policy: {e}"),
-                    }
-                })?),
-                None => None,
-            };
-        let cold = match b.cold {
-            Some(config) => Some(Self::open_cold(
-                config,
-                &b.name,
-                &b.clock,
-                b.failover.as_ref(),
-                b.write_policy,
-            )?),
-            None => None,
-        };
-        let first_version = cold.as_ref().map_or(0, |c| c.store.max_version());
-        // One hash space for every tier: the cold directory's seed, if any.
-        let hasher = cold
-            .as_ref()
-            .map_or_else(crate::hot::KeyHasher::random, |c| c.hasher.clone());
-        let shared = Arc::new(Shared {
-            index: HotIndex::new(shards, hasher),
-            warm,
-            cold,
-            stripes: Stripes::new(cores * 4),
-            counters: Counters::default(),
-            weighted: CachePadded::new(AtomicU64::new(0)),
-            version: CachePadded::new(AtomicU64::new(first_version)),
-            capacity: b.max_capacity,
-            slack: b.slack.unwrap_or(b.max_capacity / 16),
-            clock: b.clock,
-            listener: b.listener,
-            overflow: Mutex::new(Vec::new()),
-            closed: AtomicBool::new(false),
-            started: std::time::Instant::now(),
-            last_pass: AtomicU64::new(0),
-            hot_policy: hot_status,
-            warm_policy: warm_status,
-            observe_misses: prefetch.is_some(),
-        });
-        let (events, events_rx) = bounded(WRITE_BUFFER_CAPACITY);
-        let (commands, commands_rx) = bounded(COMMAND_CHANNEL_CAPACITY);
-        let (wake, wake_rx) = bounded(WAKE_CHANNEL_CAPACITY);
-        let inbox = Inbox {
-            events: events_rx,
-            commands: commands_rx,
-            wake: wake_rx,
-        };
-        let actor = Maintenance::new(Arc::clone(&shared), inbox, policy, warm_policy, prefetch);
-        let worker = std::thread::Builder::new()
-            .name(format!("gx-maint-{}", b.name))
-            .spawn(move || actor.run())
-            .map_err(|e| Error::InvalidConfig {
-                reason: format!("cannot start the maintenance thread: {e}"),
-            })?;
-        Ok(Cache {
-            inner: Arc::new(Inner {
-                shared,
-                weigher: b.weigher,
-                default_ttl: b.time_to_live,
-                slack: b.slack.unwrap_or(b.max_capacity / 16),
-                write_policy: b.write_policy,
-                flights: Flights::new(shards),
-                events,
-                commands,
-                wake,
-                worker: Mutex::new(Some(worker)),
-            }),
-        })
     }
 
     fn shared(&self) -> &Shared<K, V> {
@@ -546,41 +439,6 @@ where
     /// capacity. Useful in tests and before reading exact statistics.
     pub fn run_pending_tasks(&self) {
         let _ = self.sync(0);
-    }
-
-    /// Stops the cache: refuses further writes, drains the buffers into the
-    /// policy, evicts down to the capacity, and stops the maintenance thread.
-    /// Reads keep working. Idempotent.
-    pub fn shutdown(&self) {
-        self.shutdown_with(true);
-    }
-
-    /// [`Cache::shutdown`], persisting the memory tiers to the cold tier
-    /// first only if `persist` (Redis's `SHUTDOWN SAVE` and `NOSAVE`).
-    pub fn shutdown_with(&self, persist: bool) {
-        self.shared().closed.store(true, Ordering::Release);
-        if persist
-            && let Some(cold) = &self.shared().cold
-            && cold.health.usable()
-            && let Err(e) = self.persist()
-        {
-            log::warn!("persisting the memory tiers at shutdown failed: {e}");
-        }
-        let Some(worker) = self.inner.worker.lock().take() else {
-            return;
-        };
-        let (reply, done) = bounded(1);
-        if self
-            .inner
-            .commands
-            .send(Cmd::Shutdown { reply: Some(reply) })
-            .is_ok()
-        {
-            let _ = done.recv();
-        }
-        if worker.thread().id() != std::thread::current().id() {
-            let _ = worker.join();
-        }
     }
 
     // ---- internals ---------------------------------------------------------
