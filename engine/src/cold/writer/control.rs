@@ -169,23 +169,21 @@ impl Writer {
     /// A clean stop: append what is queued, sync, snapshot.
     pub(super) fn finish(&mut self) {
         while let Ok(cmd) = self.rx.try_recv() {
-            match cmd {
-                Cmd::Append(a) => self.stage_append(a),
-                Cmd::Rewrite {
-                    hash,
-                    from,
-                    record,
-                    tombstone,
-                } => self.stage_rewrite(hash, from, &record, tombstone),
-                Cmd::Barrier { reply, .. } | Cmd::Seal { reply } | Cmd::Snapshot { reply } => {
+            match self.stage(cmd) {
+                None => {}
+                Some(
+                    Cmd::Barrier { reply, .. } | Cmd::Seal { reply } | Cmd::Snapshot { reply },
+                ) => {
                     let _ = reply.send(Err(Error::Closed));
                 }
-                Cmd::Retire { reply, .. } | Cmd::Probe { reply } | Cmd::Clear { reply } => {
+                Some(Cmd::Retire { reply, .. } | Cmd::Probe { reply } | Cmd::Clear { reply }) => {
                     let _ = reply.send(Err(Error::Closed));
                 }
-                Cmd::Durable { waiter, mark } => self.waiters.push(waiter, mark),
-                Cmd::Shutdown { reply } => {
+                Some(Cmd::Shutdown { reply }) => {
                     let _ = reply.send(());
+                }
+                Some(Cmd::Append(_) | Cmd::Rewrite { .. } | Cmd::Durable { .. }) => {
+                    unreachable!("staged")
                 }
             }
         }

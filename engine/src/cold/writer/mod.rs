@@ -198,21 +198,14 @@ impl Writer {
             };
             let mut next = Some(cmd);
             while let Some(cmd) = next.take() {
-                match cmd {
-                    Cmd::Append(a) => self.stage_append(a),
-                    Cmd::Rewrite {
-                        hash,
-                        from,
-                        record,
-                        tombstone,
-                    } => self.stage_rewrite(hash, from, &record, tombstone),
-                    Cmd::Durable { waiter, mark } => self.waiters.push(waiter, mark),
-                    Cmd::Shutdown { reply } => {
+                match self.stage(cmd) {
+                    None => {}
+                    Some(Cmd::Shutdown { reply }) => {
                         self.finish();
                         let _ = reply.send(());
                         return;
                     }
-                    other => {
+                    Some(other) => {
                         self.commit();
                         self.control(other);
                     }
@@ -225,6 +218,23 @@ impl Writer {
             self.answer_waiters();
             self.timers();
         }
+    }
+
+    /// Stages a command of the data path (an append, a rewrite, a waiter
+    /// for durability) for the next group commit; hands any other back.
+    fn stage(&mut self, cmd: Cmd) -> Option<Cmd> {
+        match cmd {
+            Cmd::Append(a) => self.stage_append(a),
+            Cmd::Rewrite {
+                hash,
+                from,
+                record,
+                tombstone,
+            } => self.stage_rewrite(hash, from, &record, tombstone),
+            Cmd::Durable { waiter, mark } => self.waiters.push(waiter, mark),
+            other => return Some(other),
+        }
+        None
     }
 
     /// Makes everything committed durable once for every waiter collected,
