@@ -1,0 +1,122 @@
+//! What a store asks of its actors and waits for: barriers and syncs,
+//! durability waits, seals, snapshots, compaction passes, probes, clears
+//! and the close. The data path (reads, appends) is in the parent module.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use crossbeam_channel::{Sender, bounded};
+
+use super::writer::Cmd;
+use super::{ColdStore, compactor};
+use crate::error::Error;
+
+impl ColdStore {
+    /// Waits until everything queued before this call is appended and
+    /// readable (not necessarily durable).
+    pub fn flush(&self) -> Result<(), Error> {
+        self.barrier(false)
+    }
+
+    /// Waits until everything queued before this call is durable.
+    pub fn sync(&self) -> Result<(), Error> {
+        self.barrier(true)
+    }
+
+    /// Where the store's commits stand: take one before writes whose
+    /// durability a caller will wait for with [`ColdStore::when_durable`].
+    pub fn durability_mark(&self) -> u64 {
+        self.shared()
+            .counters
+            .durable_failures
+            .load(Ordering::Acquire)
+    }
+
+    /// Calls `done`, on the writer's thread, once everything queued before
+    /// this call is durable; callers waiting at once share one sync (group
+    /// commit). `Err` if a commit or sync failed since `mark` (from
+    /// [`ColdStore::durability_mark`], taken before the writes).
+    pub fn when_durable(&self, mark: u64, done: impl FnOnce(Result<(), Error>) + Send + 'static) {
+        let cmd = Cmd::Durable {
+            waiter: Box::new(done),
+            mark,
+        };
+        if let Err(e) = self.inner.writer.send(cmd) {
+            let Cmd::Durable { waiter, .. } = e.into_inner() else {
+                unreachable!("sent a Durable")
+            };
+            waiter(Err(Error::Closed));
+        }
+    }
+
+    /// Sends the writer a command carrying a reply channel and waits for
+    /// its answer.
+    fn ask(&self, cmd: impl FnOnce(Sender<Result<(), Error>>) -> Cmd) -> Result<(), Error> {
+        let (reply, done) = bounded(1);
+        self.inner
+            .writer
+            .send(cmd(reply))
+            .map_err(|_| Error::Closed)?;
+        done.recv().map_err(|_| Error::Closed)?
+    }
+
+    fn barrier(&self, sync: bool) -> Result<(), Error> {
+        self.ask(|reply| Cmd::Barrier { sync, reply })
+    }
+
+    /// Seals the active segment now (a new one takes its place).
+    pub fn seal(&self) -> Result<(), Error> {
+        self.ask(|reply| Cmd::Seal { reply })
+    }
+
+    /// Writes an index snapshot now.
+    pub fn snapshot(&self) -> Result<(), Error> {
+        self.ask(|reply| Cmd::Snapshot { reply })
+    }
+
+    /// Compacts every sealed segment with any garbage (or only those at the
+    /// configured threshold if `all` is false), evicts past the capacity,
+    /// and waits. Returns the number of segments compacted or evicted.
+    pub fn compact(&self, all: bool) -> Result<usize, Error> {
+        let (reply, done) = bounded(1);
+        self.inner
+            .compactor
+            .send(compactor::Cmd::Run {
+                all,
+                reply: Some(reply),
+            })
+            .map_err(|_| Error::Closed)?;
+        done.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// The last I/O error, if any.
+    pub fn last_error(&self) -> Option<String> {
+        self.shared().last_error.lock().clone()
+    }
+
+    /// A health probe: the writer creates, writes, syncs and removes a small
+    /// file beside the segments, which fails if the disk does.
+    pub fn probe(&self) -> Result<(), Error> {
+        self.ask(|reply| Cmd::Probe { reply })
+    }
+
+    /// Removes everything: the index is emptied and every segment file
+    /// deleted (so nothing comes back after a restart).
+    pub fn clear(&self) -> Result<(), Error> {
+        self.ask(|reply| Cmd::Clear { reply })
+    }
+
+    /// The directory the store lives in.
+    pub fn dir(&self) -> &Path {
+        &self.shared().config.dir
+    }
+
+    /// Appends what is queued, syncs, writes an index snapshot and stops the
+    /// threads. Later calls fail with [`Error::Closed`]. Dropping the last
+    /// handle does the same.
+    pub fn close(self) -> Result<(), Error> {
+        let result = self.sync().and_then(|()| self.snapshot());
+        drop(self);
+        result
+    }
+}
