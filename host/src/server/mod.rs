@@ -50,6 +50,11 @@ use resp::{Parser, reply};
 
 /// Read buffer growth step.
 const READ_CHUNK: usize = 16 << 10;
+/// An idle connection's buffers are given back once they grew past this
+/// (a large value grows them to its size), as Redis resizes idle query
+/// buffers: a thousand connections that once carried a megabyte value
+/// would otherwise hold gigabytes no budget counts.
+const IDLE_BUFFER_KEEP: usize = 64 << 10;
 
 /// What protected mode answers a client it refuses (Redis's words).
 const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected \
@@ -416,6 +421,8 @@ async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
         if *stopped.borrow() || client.connection.is_killed() {
             return Ok(());
         }
+        shrink_idle(&mut input);
+        shrink_idle(&mut replies.output);
         input.reserve(READ_CHUNK);
         tokio::select! {
             read = stream.read_buf(&mut input) => {
@@ -426,6 +433,14 @@ async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
             _ = stopped.changed() => return Ok(()),
             () = client.connection.killed() => return Ok(()),
         }
+    }
+}
+
+/// Replaces an empty buffer that grew past [`IDLE_BUFFER_KEEP`] with a
+/// small one, returning its memory.
+fn shrink_idle(buf: &mut BytesMut) {
+    if buf.is_empty() && buf.capacity() > IDLE_BUFFER_KEEP {
+        *buf = BytesMut::with_capacity(READ_CHUNK);
     }
 }
 
@@ -516,4 +531,26 @@ async fn flush<S: AsyncWrite + Unpin>(
         .context("client stopped reading its replies")??;
     output.clear();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+
+    use super::{IDLE_BUFFER_KEEP, READ_CHUNK, shrink_idle};
+
+    #[test]
+    fn an_idle_buffer_that_grew_is_given_back_and_a_busy_one_kept() {
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        buf.extend_from_slice(&vec![7u8; 1 << 20]);
+        shrink_idle(&mut buf);
+        assert_eq!(buf.len(), 1 << 20, "a buffer holding data is kept");
+        buf.clear();
+        shrink_idle(&mut buf);
+        assert!(buf.capacity() <= IDLE_BUFFER_KEEP, "{}", buf.capacity());
+        let mut small = BytesMut::with_capacity(READ_CHUNK);
+        let before = small.capacity();
+        shrink_idle(&mut small);
+        assert_eq!(small.capacity(), before);
+    }
 }
