@@ -78,6 +78,6 @@ for f in "${files[@]}"; do
     [ "$fail" -eq 0 ] && fail=1
   fi
   printf '%-22s %5s %5s %5s %5s  %s\n' "$f" "$gated" "$pass" "$fail" "$skip" "$note"
-  [ -n "${REDIS_TESTS_VERBOSE:-}" ] && grep -v '^\[ok\]' <<<"$clean" | head -40
+  [ -n "${REDIS_TESTS_VERBOSE:-}" ] && grep -v '^\[ok\]' <<<"$clean" | sed -n 1,40p
 done
 exit $failed
