@@ -24,7 +24,7 @@ impl Clock {
     /// The monotonic system clock, starting at zero now.
     pub fn system() -> Self {
         Clock {
-            source: Source::System(Instant::now(), crate::cold::wall_nanos()),
+            source: Source::System(Instant::now(), wall_nanos()),
         }
     }
 
@@ -52,6 +52,13 @@ impl Clock {
     pub(crate) fn deadline_after(&self, ttl: Duration) -> u64 {
         self.now_nanos().saturating_add(saturating_nanos(ttl))
     }
+}
+
+/// Nanoseconds since the Unix epoch.
+pub(crate) fn wall_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 impl Default for Clock {

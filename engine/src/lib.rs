@@ -88,6 +88,7 @@ mod builder;
 mod cache;
 mod clock;
 pub mod cold;
+mod cold_tier;
 mod error;
 mod expiry;
 #[cfg(any(test, feature = "fuzzing"))]

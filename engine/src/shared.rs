@@ -1,5 +1,8 @@
-//! State shared by the cache handles (callers) and the maintenance actor, and
-//! the one place where channel capacities and batch sizes are set.
+//! State shared by the cache handles (callers) and the maintenance actor,
+//! with the capacities of the channels between them and the limits of a
+//! maintenance pass. (The limits of a policy's batches are in `policy`; the
+//! cold tier's queues in `cold`; the health actor's in `health`; the pool
+//! manager's in `pool`.)
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -27,13 +30,6 @@ pub(crate) const COMMAND_CHANNEL_CAPACITY: usize = 64;
 pub(crate) const SWAP_CHANNEL_CAPACITY: usize = 4;
 /// Capacity of the wake-up channel: one pending wake is enough.
 pub(crate) const WAKE_CHANNEL_CAPACITY: usize = 1;
-/// Maximum events handed to a policy in one batch.
-pub(crate) const POLICY_BATCH_MAX: usize = 1024;
-/// Maximum victims asked of a policy in one call.
-pub(crate) const EVICT_BATCH_MAX: u32 = 256;
-/// Maximum rounds of asking for victims in one pass (bounds the work a
-/// misbehaving policy can cause).
-pub(crate) const EVICT_ROUNDS_MAX: usize = 64;
 /// Maximum write events drained in one maintenance pass (so that a flood of
 /// writers cannot starve eviction and expiry).
 pub(crate) const WRITE_DRAIN_MAX: usize = 4 * WRITE_BUFFER_CAPACITY;
@@ -126,7 +122,7 @@ pub(crate) struct Shared<K, V> {
     /// The warm tier, if configured.
     pub(crate) warm: Option<crate::warm::WarmTier<K>>,
     /// The cold tier, when there is one.
-    pub(crate) cold: Option<crate::cache::ColdTier>,
+    pub(crate) cold: Option<crate::cold_tier::ColdTier>,
     pub(crate) stripes: Stripes,
     pub(crate) counters: Counters,
     /// Bytes reserved by writers and held by resident entries.

@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 
 use super::{Cache, Inner};
 use crate::builder::CacheBuilder;
+use crate::cold_tier::ColdTier;
 use crate::error::Error;
 use crate::hot::HotIndex;
 use crate::loader::Flights;
@@ -72,7 +73,7 @@ where
                 None => None,
             };
         let cold = match b.cold {
-            Some(config) => Some(Self::open_cold(
+            Some(config) => Some(ColdTier::open::<K>(
                 config,
                 &b.name,
                 &b.clock,

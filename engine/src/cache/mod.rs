@@ -12,7 +12,6 @@ mod tiers;
 mod write;
 
 pub use batch::Batch;
-pub(crate) use cold::ColdTier;
 pub use conditional::{Expiration, SetIf, SetOutcome};
 pub use durable::DurabilityMark;
 

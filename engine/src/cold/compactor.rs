@@ -23,21 +23,10 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 
 use super::format;
 use super::index::Loc;
+use super::requests::{CompactorRequest, WriterRequest};
 use super::segment::{Reader, Segment};
-use super::writer;
 use super::{Shared, bump};
 use crate::error::Error;
-
-/// What the compactor is asked to do.
-pub(crate) enum Cmd {
-    /// Evict past the capacity, then compact: every sealed segment with any
-    /// garbage if `all`, else those past the threshold.
-    Run {
-        all: bool,
-        reply: Option<Sender<Result<usize, Error>>>,
-    },
-    Shutdown,
-}
 
 /// Bytes of a segment a compaction reads at once (one record when larger):
 /// its RAM, instead of the whole segment.
@@ -45,19 +34,23 @@ const COMPACT_WINDOW: usize = 1 << 20;
 
 pub(crate) struct Compactor {
     s: Arc<Shared>,
-    rx: Receiver<Cmd>,
-    writer: Sender<writer::Cmd>,
+    rx: Receiver<CompactorRequest>,
+    writer: Sender<WriterRequest>,
 }
 
 impl Compactor {
-    pub(crate) fn new(s: Arc<Shared>, rx: Receiver<Cmd>, writer: Sender<writer::Cmd>) -> Self {
+    pub(crate) fn new(
+        s: Arc<Shared>,
+        rx: Receiver<CompactorRequest>,
+        writer: Sender<WriterRequest>,
+    ) -> Self {
         Compactor { s, rx, writer }
     }
 
     pub(crate) fn run(self) {
         while let Ok(cmd) = self.rx.recv() {
             match cmd {
-                Cmd::Run { all, reply } => {
+                CompactorRequest::Run { all, reply } => {
                     let result = self.pass(all);
                     if let Err(e) = &result
                         && !matches!(e, Error::Closed)
@@ -68,7 +61,7 @@ impl Compactor {
                         let _ = reply.send(result);
                     }
                 }
-                Cmd::Shutdown => return,
+                CompactorRequest::Shutdown => return,
             }
         }
     }
@@ -207,7 +200,7 @@ impl Compactor {
                 if !older {
                     continue;
                 }
-                writer::Cmd::Rewrite {
+                WriterRequest::Rewrite {
                     hash,
                     from: loc,
                     record: record.to_vec(),
@@ -221,14 +214,14 @@ impl Compactor {
                 }
                 let mut tomb = Vec::new();
                 format::encode(&mut tomb, key, None, h.version, format::NEVER);
-                writer::Cmd::Rewrite {
+                WriterRequest::Rewrite {
                     hash,
                     from: loc,
                     record: tomb,
                     tombstone: true,
                 }
             } else {
-                writer::Cmd::Rewrite {
+                WriterRequest::Rewrite {
                     hash,
                     from: loc,
                     record: record.to_vec(),
@@ -253,8 +246,8 @@ impl Compactor {
     }
 
     /// Queues a rewrite for the writer within the queue's byte bound.
-    fn rewrite(&self, cmd: writer::Cmd) -> Result<(), Error> {
-        let writer::Cmd::Rewrite { record, .. } = &cmd else {
+    fn rewrite(&self, cmd: WriterRequest) -> Result<(), Error> {
+        let WriterRequest::Rewrite { record, .. } = &cmd else {
             unreachable!("only rewrites are queued here")
         };
         let bytes = record.len() as u64;
@@ -278,7 +271,7 @@ impl Compactor {
     fn retire(&self, id: u32) -> Result<(), Error> {
         let (reply, done) = bounded(1);
         self.writer
-            .send(writer::Cmd::Retire { id, reply })
+            .send(WriterRequest::Retire { id, reply })
             .map_err(|_| Error::Closed)?;
         done.recv().map_err(|_| Error::Closed)?
     }

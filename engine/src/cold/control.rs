@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 
 use crossbeam_channel::{Sender, bounded};
 
-use super::writer::Cmd;
-use super::{ColdStore, compactor};
+use super::ColdStore;
+use super::requests::{CompactorRequest, WriterRequest};
 use crate::error::Error;
 
 impl ColdStore {
@@ -37,12 +37,12 @@ impl ColdStore {
     /// commit). `Err` if a commit or sync failed since `mark` (from
     /// [`ColdStore::durability_mark`], taken before the writes).
     pub fn when_durable(&self, mark: u64, done: impl FnOnce(Result<(), Error>) + Send + 'static) {
-        let cmd = Cmd::Durable {
+        let cmd = WriterRequest::Durable {
             waiter: Box::new(done),
             mark,
         };
         if let Err(e) = self.inner.writer.send(cmd) {
-            let Cmd::Durable { waiter, .. } = e.into_inner() else {
+            let WriterRequest::Durable { waiter, .. } = e.into_inner() else {
                 unreachable!("sent a Durable")
             };
             waiter(Err(Error::Closed));
@@ -51,7 +51,10 @@ impl ColdStore {
 
     /// Sends the writer a command carrying a reply channel and waits for
     /// its answer.
-    fn ask(&self, cmd: impl FnOnce(Sender<Result<(), Error>>) -> Cmd) -> Result<(), Error> {
+    fn ask(
+        &self,
+        cmd: impl FnOnce(Sender<Result<(), Error>>) -> WriterRequest,
+    ) -> Result<(), Error> {
         let (reply, done) = bounded(1);
         self.inner
             .writer
@@ -61,17 +64,17 @@ impl ColdStore {
     }
 
     fn barrier(&self, sync: bool) -> Result<(), Error> {
-        self.ask(|reply| Cmd::Barrier { sync, reply })
+        self.ask(|reply| WriterRequest::Barrier { sync, reply })
     }
 
     /// Seals the active segment now (a new one takes its place).
     pub fn seal(&self) -> Result<(), Error> {
-        self.ask(|reply| Cmd::Seal { reply })
+        self.ask(|reply| WriterRequest::Seal { reply })
     }
 
     /// Writes an index snapshot now.
     pub fn snapshot(&self) -> Result<(), Error> {
-        self.ask(|reply| Cmd::Snapshot { reply })
+        self.ask(|reply| WriterRequest::Snapshot { reply })
     }
 
     /// Compacts every sealed segment with any garbage (or only those at the
@@ -81,7 +84,7 @@ impl ColdStore {
         let (reply, done) = bounded(1);
         self.inner
             .compactor
-            .send(compactor::Cmd::Run {
+            .send(CompactorRequest::Run {
                 all,
                 reply: Some(reply),
             })
@@ -97,13 +100,13 @@ impl ColdStore {
     /// A health probe: the writer creates, writes, syncs and removes a small
     /// file beside the segments, which fails if the disk does.
     pub fn probe(&self) -> Result<(), Error> {
-        self.ask(|reply| Cmd::Probe { reply })
+        self.ask(|reply| WriterRequest::Probe { reply })
     }
 
     /// Removes everything: the index is emptied and every segment file
     /// deleted (so nothing comes back after a restart).
     pub fn clear(&self) -> Result<(), Error> {
-        self.ask(|reply| Cmd::Clear { reply })
+        self.ask(|reply| WriterRequest::Clear { reply })
     }
 
     /// The directory the store lives in.

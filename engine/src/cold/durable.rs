@@ -3,7 +3,7 @@
 //!
 //! A caller takes a mark ([`super::ColdStore::durability_mark`]: the count
 //! of failed commits and syncs) *before* its appends, and sends
-//! [`super::writer::Cmd::Durable`] after them; the channel's order puts the
+//! [`super::requests::WriterRequest::Durable`] after them; the channel's order puts the
 //! request behind every append made before it, by any thread. The writer
 //! drains the queue as usual (group commit), commits, makes everything
 //! durable once for all the waiters it collected, and answers each: so many

@@ -9,8 +9,6 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use super::writer::Record;
-
 use crossbeam_utils::CachePadded;
 use parking_lot::RwLock;
 
@@ -64,6 +62,23 @@ impl Hasher for PassThrough {
 }
 
 type Map = HashMap<u64, Loc, BuildHasherDefault<PassThrough>>;
+
+/// A record on its way to disk: a value (readable from the in-flight table
+/// until it lands) or a tombstone.
+pub(crate) struct Record {
+    pub(crate) key: Vec<u8>,
+    /// `None`: a tombstone.
+    pub(crate) value: Option<Vec<u8>>,
+    pub(crate) version: u64,
+    pub(crate) expires: u64,
+}
+
+impl Record {
+    /// The bytes it holds, as the queue's byte bound counts them.
+    pub(crate) fn bytes(&self) -> u64 {
+        (self.key.len() + self.value.as_ref().map_or(0, Vec::len)) as u64
+    }
+}
 
 /// Records queued for the writer, by key hash, so that a read between an
 /// append and its landing finds the value instead of missing (a demoted

@@ -40,8 +40,10 @@ mod fs;
 mod index;
 mod mmap;
 mod recover;
+mod requests;
 pub(crate) mod seed;
 mod segment;
+mod snapshot;
 mod stats;
 mod writer;
 
@@ -62,10 +64,10 @@ pub use config::{ColdConfig, KeyHash, SyncMode, bytes_hash};
 pub use stats::{ColdStats, RecoveryReport};
 
 use crate::error::Error;
-use index::{ColdIndex, Loc};
+use index::{ColdIndex, Loc, Record};
+use requests::{Append, CompactorRequest, WriterRequest};
 use segment::Segments;
 use stats::{Counters, bump};
-use writer::{Append, Cmd};
 
 /// Commands the writer's channel holds before senders wait.
 pub(crate) const COLD_WRITE_QUEUE: usize = 4096;
@@ -160,8 +162,8 @@ pub struct ColdStore {
 
 struct Handle {
     shared: Arc<Shared>,
-    writer: Sender<Cmd>,
-    compactor: Sender<compactor::Cmd>,
+    writer: Sender<WriterRequest>,
+    compactor: Sender<CompactorRequest>,
     writer_thread: Option<JoinHandle<()>>,
     compactor_thread: Option<JoinHandle<()>>,
     report: RecoveryReport,
@@ -173,12 +175,12 @@ impl Drop for Handle {
     /// outlive it (a writer gone first would leave it waiting forever).
     fn drop(&mut self) {
         self.shared.closing.store(true, Ordering::Release);
-        let _ = self.compactor.send(compactor::Cmd::Shutdown);
+        let _ = self.compactor.send(CompactorRequest::Shutdown);
         if let Some(t) = self.compactor_thread.take() {
             let _ = t.join();
         }
         let (reply, done) = bounded(1);
-        if self.writer.send(Cmd::Shutdown { reply }).is_ok() {
+        if self.writer.send(WriterRequest::Shutdown { reply }).is_ok() {
             let _ = done.recv();
         }
         if let Some(t) = self.writer_thread.take() {
@@ -191,7 +193,7 @@ impl ColdStore {
     /// Opens (or creates) the store in `config.dir`, recovering what is
     /// there, with the system clock's wall time for expiry.
     pub fn open(config: ColdConfig) -> Result<ColdStore, Error> {
-        Self::open_with_clock(config, Box::new(wall_nanos))
+        Self::open_with_clock(config, Box::new(crate::clock::wall_nanos))
     }
 
     /// [`ColdStore::open`] with a clock of one's own (nanoseconds, the unit
@@ -215,11 +217,11 @@ impl ColdStore {
             closing: AtomicBool::new(false),
             config,
         });
-        let (report, active) = recover::recover(&shared)?;
+        let (report, next_id) = recover::recover(&shared)?;
         let (writer_tx, writer_rx) = bounded(COLD_WRITE_QUEUE);
         let (compact_tx, compact_rx) = bounded(COLD_COMPACT_QUEUE);
         let name = shared.config.name.clone();
-        let w = writer::Writer::new(Arc::clone(&shared), writer_rx, active, compact_tx.clone());
+        let w = writer::Writer::new(Arc::clone(&shared), writer_rx, next_id, compact_tx.clone());
         let spawn = |what: &str, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
                 .name(format!("gx-cold-{what}-{name}"))
@@ -321,7 +323,7 @@ impl ColdStore {
         self.shared().version.fetch_max(version, Ordering::AcqRel);
         let append = Append {
             hash,
-            rec: Arc::new(writer::Record {
+            rec: Arc::new(Record {
                 key: key.to_vec(),
                 value: Some(value.to_vec()),
                 version,
@@ -351,7 +353,7 @@ impl ColdStore {
         let had = self.shared().index.get(hash).is_some();
         let append = Append {
             hash,
-            rec: Arc::new(writer::Record {
+            rec: Arc::new(Record {
                 key: key.to_vec(),
                 value: None,
                 version,
@@ -369,7 +371,7 @@ impl ColdStore {
         let s = self.shared();
         let rec = Arc::clone(&append.rec);
         let bytes = rec.bytes();
-        let mut cmd = Cmd::Append(append);
+        let mut cmd = WriterRequest::Append(append);
         loop {
             if !s.queue_has_room(bytes) {
                 if self.writer_gone() {
@@ -569,11 +571,4 @@ pub(crate) fn io_err(path: &Path, what: &str, e: &std::io::Error) -> Error {
     Error::Io {
         reason: format!("{what} ({}): {e}", path.display()),
     }
-}
-
-/// Nanoseconds since the Unix epoch.
-pub(crate) fn wall_nanos() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }

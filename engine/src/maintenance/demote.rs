@@ -232,7 +232,7 @@ where
         let shared = std::sync::Arc::clone(&self.shared);
         let Some(warm) = &shared.warm else { return };
         let mut freed = 0u64;
-        for _ in 0..crate::shared::EVICT_ROUNDS_MAX {
+        for _ in 0..crate::policy::EVICT_ROUNDS_MAX {
             let Some(policy) = self.warm.as_mut() else {
                 return;
             };

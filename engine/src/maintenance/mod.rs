@@ -24,12 +24,12 @@ use crossbeam_channel::{Receiver, Sender, bounded, select};
 use crate::expiry::{Timer, TimerWheel};
 use crate::hot::{MISS_BIT, NEVER};
 use crate::policy::{
-    EventKind, EvictionPolicy, HashSet64, PolicyChoice, PolicyError, PolicyTier, PrefetchPolicy,
-    SwapReport,
+    EVICT_BATCH_MAX, EVICT_ROUNDS_MAX, EventKind, EvictionPolicy, HashSet64, PolicyChoice,
+    PolicyError, PolicyTier, PrefetchPolicy, SwapReport,
 };
 use crate::shared::{
-    EVICT_BATCH_MAX, EVICT_ROUNDS_MAX, MAINTENANCE_INTERVAL, SWAP_CHANNEL_CAPACITY, Shared, Tier,
-    WRITE_DRAIN_MAX, WriteEvent, enter_maintenance,
+    MAINTENANCE_INTERVAL, SWAP_CHANNEL_CAPACITY, Shared, Tier, WRITE_DRAIN_MAX, WriteEvent,
+    enter_maintenance,
 };
 use crate::stats::{Counters, RemovalCause};
 use tier::{Source, SwapDone};

@@ -49,12 +49,12 @@ use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
 use super::slot::PolicySlot;
+use crate::policy::EVICT_BATCH_MAX;
 use crate::policy::auto::{Candidate, Selector};
 use crate::policy::{
     EventBatch, EventKind, EvictionPolicy, POLICY_BATCH_MAX, PolicyChoice, PolicyError,
     PolicyStatus, PolicyTier, Sieve, SwapReport,
 };
-use crate::shared::EVICT_BATCH_MAX;
 use crate::stats::Counters;
 
 /// A swap's result, sent by its builder thread.

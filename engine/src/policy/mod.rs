@@ -34,7 +34,6 @@ mod prefetch;
 mod sieve;
 mod status;
 
-pub(crate) use crate::shared::POLICY_BATCH_MAX;
 pub(crate) use list::{HashMap64, HashSet64};
 pub use lru::Lru;
 pub use prefetch::{PrefetchChoice, PrefetchFactory, PrefetchPolicy};
@@ -43,6 +42,14 @@ pub use status::{PolicyState, PolicyStatus, PolicyTier, SwapReport};
 
 use std::fmt;
 use std::sync::Arc;
+
+/// Maximum events handed to a policy in one batch.
+pub(crate) const POLICY_BATCH_MAX: usize = 1024;
+/// Maximum victims asked of a policy in one call.
+pub(crate) const EVICT_BATCH_MAX: u32 = 256;
+/// Maximum rounds of asking for victims in one pass (bounds the work a
+/// misbehaving policy can cause).
+pub(crate) const EVICT_ROUNDS_MAX: usize = 64;
 
 /// What happened to a key, as the policy is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -6,21 +6,22 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Cmd, IDLE_TICK, PROBE_NAME, Writer};
-use crate::cold::{SyncMode, bump, io_err, recover};
+use super::{IDLE_TICK, PROBE_NAME, Writer};
+use crate::cold::requests::WriterRequest;
+use crate::cold::{SyncMode, bump, io_err, snapshot};
 use crate::error::Error;
 
 impl Writer {
-    pub(super) fn control(&mut self, cmd: Cmd) {
+    pub(super) fn control(&mut self, cmd: WriterRequest) {
         match cmd {
-            Cmd::Barrier { sync, reply } => {
+            WriterRequest::Barrier { sync, reply } => {
                 let mut result = if sync { self.sync_all() } else { Ok(()) };
                 if let Some(reason) = self.failed.take() {
                     result = Err(Error::Io { reason });
                 }
                 let _ = reply.send(result);
             }
-            Cmd::Seal { reply } => {
+            WriterRequest::Seal { reply } => {
                 self.roll();
                 let _ = reply.send(
                     self.failed
@@ -28,19 +29,22 @@ impl Writer {
                         .map_or(Ok(()), |reason| Err(Error::Io { reason })),
                 );
             }
-            Cmd::Snapshot { reply } => {
+            WriterRequest::Snapshot { reply } => {
                 let _ = reply.send(self.snapshot());
             }
-            Cmd::Retire { id, reply } => {
+            WriterRequest::Retire { id, reply } => {
                 let _ = reply.send(self.retire(id));
             }
-            Cmd::Probe { reply } => {
+            WriterRequest::Probe { reply } => {
                 let _ = reply.send(self.probe());
             }
-            Cmd::Clear { reply } => {
+            WriterRequest::Clear { reply } => {
                 let _ = reply.send(self.clear());
             }
-            Cmd::Append(_) | Cmd::Rewrite { .. } | Cmd::Durable { .. } | Cmd::Shutdown { .. } => {
+            WriterRequest::Append(_)
+            | WriterRequest::Rewrite { .. }
+            | WriterRequest::Durable { .. }
+            | WriterRequest::Shutdown { .. } => {
                 unreachable!("handled by run")
             }
         }
@@ -52,7 +56,7 @@ impl Writer {
             Some(a) => (a.seg.id, a.len),
             None => (self.next_id, 0),
         };
-        recover::write_snapshot(&self.s, position)?;
+        snapshot::write(&self.s, position)?;
         bump(&self.s.counters.snapshots, 1);
         self.changed_since_snapshot = false;
         self.last_snapshot = Instant::now();
@@ -88,7 +92,7 @@ impl Writer {
             self.unlink(id)?;
         }
         // An empty snapshot, so the old one cannot name deleted segments.
-        recover::write_snapshot(&self.s, (self.next_id, 0))?;
+        snapshot::write(&self.s, (self.next_id, 0))?;
         self.changed_since_snapshot = false;
         Ok(())
     }
@@ -172,17 +176,27 @@ impl Writer {
             match self.stage(cmd) {
                 None => {}
                 Some(
-                    Cmd::Barrier { reply, .. } | Cmd::Seal { reply } | Cmd::Snapshot { reply },
+                    WriterRequest::Barrier { reply, .. }
+                    | WriterRequest::Seal { reply }
+                    | WriterRequest::Snapshot { reply },
                 ) => {
                     let _ = reply.send(Err(Error::Closed));
                 }
-                Some(Cmd::Retire { reply, .. } | Cmd::Probe { reply } | Cmd::Clear { reply }) => {
+                Some(
+                    WriterRequest::Retire { reply, .. }
+                    | WriterRequest::Probe { reply }
+                    | WriterRequest::Clear { reply },
+                ) => {
                     let _ = reply.send(Err(Error::Closed));
                 }
-                Some(Cmd::Shutdown { reply }) => {
+                Some(WriterRequest::Shutdown { reply }) => {
                     let _ = reply.send(());
                 }
-                Some(Cmd::Append(_) | Cmd::Rewrite { .. } | Cmd::Durable { .. }) => {
+                Some(
+                    WriterRequest::Append(_)
+                    | WriterRequest::Rewrite { .. }
+                    | WriterRequest::Durable { .. },
+                ) => {
                     unreachable!("staged")
                 }
             }

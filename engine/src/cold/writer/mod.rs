@@ -7,7 +7,7 @@
 //! once the bytes are written (and, with `SyncMode::Always`, synced), but
 //! only if it is still pending for the same version — a newer write or a
 //! remove in the meantime makes the record garbage from birth. It is still
-//! written: a caller waiting for durability ([`Cmd::Durable`]) may be
+//! written: a caller waiting for durability ([`WriterRequest::Durable`]) may be
 //! answered before the newer record lands, and recovery keeps the newest
 //! version of a key, so the older record is what a crash in between finds.
 //!
@@ -22,13 +22,13 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::compactor;
-use super::durable::{Waiter, Waiters};
+use super::durable::Waiters;
 use super::format::{self, HEADER};
 use super::fs::ColdFile;
 use super::index::Loc;
+use super::requests::{Append, CompactorRequest, WriterRequest};
 use super::segment::{Body, SegStats, Segment, file_name};
-use super::{Shared, SyncMode, bump, io_err, recover};
+use super::{Shared, SyncMode, bump, io_err};
 use crate::error::Error;
 
 mod control;
@@ -37,76 +37,6 @@ mod control;
 const GROUP_COMMIT_BYTES: usize = 1 << 20;
 /// How long the writer sleeps when it has nothing timed to do.
 const IDLE_TICK: Duration = Duration::from_millis(200);
-
-/// A record on its way to disk: a value (readable from the in-flight table
-/// until it lands) or a tombstone.
-pub(crate) struct Record {
-    pub(crate) key: Vec<u8>,
-    /// `None`: a tombstone.
-    pub(crate) value: Option<Vec<u8>>,
-    pub(crate) version: u64,
-    pub(crate) expires: u64,
-}
-
-impl Record {
-    /// The bytes it holds, as the queue's byte bound counts them.
-    pub(crate) fn bytes(&self) -> u64 {
-        (self.key.len() + self.value.as_ref().map_or(0, Vec::len)) as u64
-    }
-}
-
-/// An append of a value or a tombstone.
-pub(crate) struct Append {
-    pub(crate) hash: u64,
-    pub(crate) rec: Arc<Record>,
-}
-
-/// What the writer is asked to do.
-pub(crate) enum Cmd {
-    Append(Append),
-    /// Compaction: append a verified record again and move the index entry
-    /// if it still points at `from` (tombstones are kept unconditionally).
-    Rewrite {
-        hash: u64,
-        from: Loc,
-        record: Vec<u8>,
-        tombstone: bool,
-    },
-    /// Call the waiter once everything before is durable; consecutive
-    /// waiters share one sync (see `durable.rs`). `mark` is the count of
-    /// failed commits and syncs when the waiter's writes began.
-    Durable {
-        waiter: Waiter,
-        mark: u64,
-    },
-    /// Reply once everything before is appended (and durable if `sync`).
-    Barrier {
-        sync: bool,
-        reply: Sender<Result<(), Error>>,
-    },
-    Seal {
-        reply: Sender<Result<(), Error>>,
-    },
-    Snapshot {
-        reply: Sender<Result<(), Error>>,
-    },
-    /// Make everything durable, then unmap and unlink segment `id`.
-    Retire {
-        id: u32,
-        reply: Sender<Result<(), Error>>,
-    },
-    /// A health probe: create, write, sync and remove a small file.
-    Probe {
-        reply: Sender<Result<(), Error>>,
-    },
-    /// Empty the index and delete every segment.
-    Clear {
-        reply: Sender<Result<(), Error>>,
-    },
-    Shutdown {
-        reply: Sender<()>,
-    },
-}
 
 /// The probe's file name.
 const PROBE_NAME: &str = "probe.tmp";
@@ -141,7 +71,7 @@ pub(crate) struct Active {
 
 pub(crate) struct Writer {
     s: Arc<Shared>,
-    rx: Receiver<Cmd>,
+    rx: Receiver<WriterRequest>,
     active: Option<Active>,
     next_id: u32,
     /// Sealed but not yet synced (`SyncMode::Never`).
@@ -155,22 +85,22 @@ pub(crate) struct Writer {
     failed: Option<String>,
     /// Callers waiting for durability, and the failures they must hear of.
     waiters: Waiters,
-    compactor: Sender<compactor::Cmd>,
+    compactor: Sender<CompactorRequest>,
 }
 
 impl Writer {
     pub(crate) fn new(
         s: Arc<Shared>,
-        rx: Receiver<Cmd>,
-        active: recover::Resume,
-        compactor: Sender<compactor::Cmd>,
+        rx: Receiver<WriterRequest>,
+        next_id: u32,
+        compactor: Sender<CompactorRequest>,
     ) -> Self {
         let waiters = Waiters::new(Arc::clone(&s.counters.durable_failures));
         Writer {
             s,
             rx,
-            active: active.active,
-            next_id: active.next_id,
+            active: None,
+            next_id,
             unsynced: Vec::new(),
             buf: Vec::with_capacity(GROUP_COMMIT_BYTES),
             staged: Vec::new(),
@@ -200,7 +130,7 @@ impl Writer {
             while let Some(cmd) = next.take() {
                 match self.stage(cmd) {
                     None => {}
-                    Some(Cmd::Shutdown { reply }) => {
+                    Some(WriterRequest::Shutdown { reply }) => {
                         self.finish();
                         let _ = reply.send(());
                         return;
@@ -222,16 +152,16 @@ impl Writer {
 
     /// Stages a command of the data path (an append, a rewrite, a waiter
     /// for durability) for the next group commit; hands any other back.
-    fn stage(&mut self, cmd: Cmd) -> Option<Cmd> {
+    fn stage(&mut self, cmd: WriterRequest) -> Option<WriterRequest> {
         match cmd {
-            Cmd::Append(a) => self.stage_append(a),
-            Cmd::Rewrite {
+            WriterRequest::Append(a) => self.stage_append(a),
+            WriterRequest::Rewrite {
                 hash,
                 from,
                 record,
                 tombstone,
             } => self.stage_rewrite(hash, from, &record, tombstone),
-            Cmd::Durable { waiter, mark } => self.waiters.push(waiter, mark),
+            WriterRequest::Durable { waiter, mark } => self.waiters.push(waiter, mark),
             other => return Some(other),
         }
         None
@@ -538,7 +468,7 @@ impl Writer {
             body,
             stats: Arc::clone(&active.seg.stats),
         }));
-        let _ = self.compactor.try_send(compactor::Cmd::Run {
+        let _ = self.compactor.try_send(CompactorRequest::Run {
             all: false,
             reply: None,
         });

@@ -8,9 +8,9 @@
 //! victims that bring the shadow back under its capacity. Hits are batched;
 //! every miss flushes the batch first, so the policy sees events in order.
 
+use crate::policy::EVICT_BATCH_MAX;
 use crate::policy::list::HashMap64;
 use crate::policy::{EventBatch, EventKind, EvictionPolicy, POLICY_BATCH_MAX, PolicyChoice};
-use crate::shared::EVICT_BATCH_MAX;
 
 /// One candidate's shadow cache.
 pub(super) struct Shadow {
@@ -207,7 +207,7 @@ impl Shadow {
             if self.used <= self.capacity {
                 return;
             }
-            if rounds >= crate::shared::EVICT_ROUNDS_MAX {
+            if rounds >= crate::policy::EVICT_ROUNDS_MAX {
                 // A policy that cannot bring its shadow under capacity is
                 // out of the race: its figures would mean nothing.
                 return self.fail("it does not evict enough to stay within its capacity".into());
