@@ -80,18 +80,21 @@ impl Connection {
         }
     }
 
+    /// The index in the command table of the command it ran last
+    /// (`usize::MAX` before its first).
+    pub fn last_command(&self) -> usize {
+        self.last_command.load(Ordering::Relaxed)
+    }
+
     /// The `CLIENT LIST` line (without the newline): the fields goldylox
-    /// tracks, in Redis's order and spelling.
-    pub fn describe(&self) -> String {
+    /// tracks, in Redis's order and spelling; `cmd` names the last command.
+    pub fn describe(&self, cmd: &str) -> String {
         let age = self.created.elapsed();
         let idle_ms =
             (age.as_millis() as u64).saturating_sub(self.last_active_ms.load(Ordering::Relaxed));
         let name = self
             .name()
             .map(|n| String::from_utf8_lossy(&n).into_owned());
-        let cmd = super::commands::table::TABLE
-            .get(self.last_command.load(Ordering::Relaxed))
-            .map_or("NULL", |s| s.name);
         format!(
             "id={} addr={} laddr={} name={} age={} idle={} flags=N db=0 sub=0 psub=0 ssub=0 \
              multi=-1 cmd={cmd} user=default redir=-1 resp=2",

@@ -8,6 +8,9 @@ use anyhow::{Context, Result, bail};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+/// The cache as the server holds it.
+pub type Store = goldylox::Cache<Vec<u8>, Value>;
+
 /// A hash's fields, in insertion order (as Redis keeps a small hash).
 pub type Fields = IndexMap<Vec<u8>, Vec<u8>>;
 

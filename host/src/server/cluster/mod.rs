@@ -329,7 +329,7 @@ pub fn derived_id(name: &str) -> String {
 /// another node: what a node keeps of a slot it no longer owns could be
 /// stale if the slot came back. Writes to a slot that returns while the
 /// purge runs may be removed too, which costs misses, never wrong values.
-pub fn purge_in_background(store: super::commands::Store, map: Arc<ClusterMap>) {
+pub fn purge_in_background(store: super::value::Store, map: Arc<ClusterMap>) {
     let spawned = std::thread::Builder::new()
         .name("goldylox-cluster-purge".into())
         .spawn(move || {
@@ -345,7 +345,7 @@ pub fn purge_in_background(store: super::commands::Store, map: Arc<ClusterMap>) 
 
 /// Removes every key whose slot `map` gives to another node; returns how
 /// many it removed.
-pub fn purge(store: &super::commands::Store, map: &ClusterMap) -> usize {
+pub fn purge(store: &super::value::Store, map: &ClusterMap) -> usize {
     let mut foreign = Vec::new();
     store.for_each_key(|k| {
         if !map.is_mine(slot::of(&k)) {

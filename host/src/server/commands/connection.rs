@@ -279,7 +279,7 @@ fn client(server: &dyn Server, client: &mut Client, args: &[Vec<u8>], out: &mut 
         }
         // Client libraries announce themselves (Redis 7.2); accept it.
         ("setinfo", 4) => reply::ok(out),
-        ("info", 2) => reply::bulk(out, format!("{}\n", me.describe()).as_bytes()),
+        ("info", 2) => reply::bulk(out, format!("{}\n", describe(me)).as_bytes()),
         ("list", _) => client_list(server, args, out),
         ("kill", n) if n >= 3 => client_kill(server, client, args, out),
         ("id" | "getname" | "setname" | "setinfo" | "info" | "kill", _) => {
@@ -333,7 +333,7 @@ fn client_list(server: &dyn Server, args: &[Vec<u8>], out: &mut BytesMut) {
     let mut text = String::new();
     for c in server.clients().iter().filter(|_| normal) {
         if ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) {
-            text.push_str(&c.describe());
+            text.push_str(&describe(c));
             text.push('\n');
         }
     }
@@ -384,7 +384,7 @@ fn client_kill(server: &dyn Server, client: &Client, args: &[Vec<u8>], out: &mut
         }
     }
     let me = client.connection.id;
-    let matches = |c: &super::super::clients::Connection| {
+    let matches = |c: &crate::server::clients::Connection| {
         filters.iter().all(|(key, value)| match key.as_str() {
             "id" => c.id.to_string() == *value,
             "addr" => c.addr.to_string() == *value,
@@ -401,4 +401,9 @@ fn client_kill(server: &dyn Server, client: &Client, args: &[Vec<u8>], out: &mut
         }
     }
     reply::int(out, killed);
+}
+
+/// A connection's `CLIENT LIST` line, naming its last command.
+fn describe(c: &crate::server::clients::Connection) -> String {
+    c.describe(super::name_of(c.last_command()).unwrap_or("NULL"))
 }

@@ -23,14 +23,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
-use goldylox::Cache;
 
 use super::resp::reply;
 
-pub use super::value::Value;
-
-/// The cache as the server holds it.
-pub type Store = Cache<Vec<u8>, Value>;
+pub use super::value::{Store, Value};
 
 /// What the connection does after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +89,11 @@ pub struct CommandCounters {
     pub rejected: AtomicU64,
     /// Times it ran and answered an error.
     pub failed: AtomicU64,
+}
+
+/// The name of the command at `index` of the table.
+pub fn name_of(index: usize) -> Option<&'static str> {
+    table::TABLE.get(index).map(|s| s.name)
 }
 
 /// Counters for every command of the table, in its order.
