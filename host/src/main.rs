@@ -249,7 +249,7 @@ async fn wait_for_signals(running: &server::Running) -> Result<()> {
             () = running.stop_requested() => return Ok(()),
             _ = hup.recv() => match running.reload().await {
                 Ok(changes) => log::info!("SIGHUP reload: {}", changes.join("; ")),
-                Err(e) => log::error!("SIGHUP reload refused, running configuration kept: {e:#}"),
+                Err(e) => log::error!("SIGHUP: {e:#}"),
             },
         }
     }

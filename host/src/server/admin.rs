@@ -4,6 +4,7 @@
 
 use goldylox::PolicyTier;
 
+use super::commands::{AdminAnswer, AdminReply};
 use super::{Shared, reload};
 
 impl super::commands::Server for Shared {
@@ -82,69 +83,114 @@ impl super::commands::Server for Shared {
         reload::config_set(self, name, value)
     }
 
-    fn admin(&self, args: &[Vec<u8>]) -> Result<Vec<String>, String> {
+    fn admin(&self, args: &[Vec<u8>]) -> AdminReply {
         let words: Vec<String> = args
             .iter()
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
         let lower: Vec<String> = words.iter().map(|w| w.to_ascii_lowercase()).collect();
         match lower.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-            ["reload"] => reload::reload_file(self).map_err(|e| format!("ERR reload refused, running configuration kept: {e:#}")),
-            ["policy", "status"] => {
-                let mut lines = Vec::new();
-                for tier in [PolicyTier::Hot, PolicyTier::Warm] {
-                    if let Some(st) = self.store.policy_status(tier) {
-                        lines.push(format!(
-                            "{tier}: {} {} failures={} consecutive={} rebuilds={} swaps={} last_error={}",
-                            st.name,
-                            st.state,
-                            st.failures,
-                            st.consecutive_failures,
-                            st.rebuilds,
-                            st.swaps,
-                            st.last_error.as_deref().unwrap_or("-")
-                        ));
-                        if let Some(auto) = &st.auto {
-                            lines.extend(auto_lines(tier, auto));
-                        }
-                    }
-                }
-                Ok(lines)
-            }
+            ["reload"] => self.on_loader(|shared| {
+                reload::reload_file(shared).map_err(|e| format!("ERR {e:#}"))
+            }),
+            ["policy", "status"] => AdminReply::Now(Ok(self.policy_status())),
             ["policy", "swap", tier, _spec, ..] => {
                 let tier = match *tier {
                     "hot" => PolicyTier::Hot,
                     "warm" => PolicyTier::Warm,
-                    other => return Err(format!("ERR unknown tier '{other}' (hot, warm)")),
+                    other => {
+                        return AdminReply::Now(Err(format!(
+                            "ERR unknown tier '{other}' (hot, warm)"
+                        )));
+                    }
                 };
-                let spec = &words[3];
-                // `key=value` words after the spec are parameters; `auto`
-                // may name its candidates after it.
-                let (params, rest): (Vec<&String>, Vec<&String>) =
-                    words[4..].iter().partition(|w| w.contains('='));
-                let params: Vec<(String, String)> = params
-                    .into_iter()
-                    .filter_map(|p| p.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
-                    .collect();
-                let rest: Vec<String> = rest.into_iter().cloned().collect();
-                let choice = super::tier_policy(spec, &params, &rest, &self.runtime)
-                    .map_err(|e| format!("ERR {e:#}"))?;
-                let report = self
-                    .store
-                    .swap_policy(tier, choice)
-                    .map_err(|e| format!("ERR {e}"))?;
-                Ok(vec![format!(
-                    "{}: {} -> {}, {} entries replayed in {:.2} ms, maintenance paused {:.2} ms (until the next reload of the file)",
-                    report.tier,
-                    report.previous,
-                    report.current,
-                    report.replayed,
-                    report.replay_time.as_secs_f64() * 1e3,
-                    report.pause.as_secs_f64() * 1e3
-                )])
+                let swap = Swap::parse(tier, &words[3..]);
+                self.on_loader(move |shared| swap.run(shared))
             }
-            _ => Err("ERR unknown GOLDYLOX subcommand; try GOLDYLOX POLICY STATUS, GOLDYLOX POLICY SWAP <hot|warm> <spec> [key=value ...] or GOLDYLOX RELOAD".to_owned()),
+            _ => AdminReply::Now(Err("ERR unknown GOLDYLOX subcommand; try GOLDYLOX POLICY STATUS, GOLDYLOX POLICY SWAP <hot|warm> <spec> [key=value ...] or GOLDYLOX RELOAD".to_owned())),
         }
+    }
+}
+
+impl Shared {
+    /// Runs `work` on the policy loader (see `loader.rs`).
+    fn on_loader(&self, work: impl FnOnce(&Shared) -> AdminAnswer + Send + 'static) -> AdminReply {
+        let Some(me) = self.me.upgrade() else {
+            return AdminReply::Now(Err("ERR the server is stopping".to_owned()));
+        };
+        match self.loader.submit(move || work(&me)) {
+            Ok(answer) => AdminReply::Later(answer),
+            Err(refused) => AdminReply::Now(Err(refused)),
+        }
+    }
+
+    /// `GOLDYLOX POLICY STATUS`'s lines.
+    fn policy_status(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for tier in [PolicyTier::Hot, PolicyTier::Warm] {
+            if let Some(st) = self.store.policy_status(tier) {
+                lines.push(format!(
+                    "{tier}: {} {} failures={} consecutive={} rebuilds={} swaps={} last_error={}",
+                    st.name,
+                    st.state,
+                    st.failures,
+                    st.consecutive_failures,
+                    st.rebuilds,
+                    st.swaps,
+                    st.last_error.as_deref().unwrap_or("-")
+                ));
+                if let Some(auto) = &st.auto {
+                    lines.extend(auto_lines(tier, auto));
+                }
+            }
+        }
+        lines
+    }
+}
+
+/// A `GOLDYLOX POLICY SWAP`, parsed on the connection, run on the loader.
+struct Swap {
+    tier: PolicyTier,
+    spec: String,
+    params: Vec<(String, String)>,
+    /// `auto`'s candidates.
+    candidates: Vec<String>,
+}
+
+impl Swap {
+    /// `words`: the spec, then `key=value` parameters and (for `auto`)
+    /// candidate names in any order.
+    fn parse(tier: PolicyTier, words: &[String]) -> Swap {
+        let (params, candidates): (Vec<&String>, Vec<&String>) =
+            words[1..].iter().partition(|w| w.contains('='));
+        Swap {
+            tier,
+            spec: words[0].clone(),
+            params: params
+                .into_iter()
+                .filter_map(|p| p.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+                .collect(),
+            candidates: candidates.into_iter().cloned().collect(),
+        }
+    }
+
+    fn run(self, shared: &Shared) -> AdminAnswer {
+        let choice =
+            super::tier_policy(&self.spec, &self.params, &self.candidates, &shared.runtime)
+                .map_err(|e| format!("ERR {e:#}"))?;
+        let report = shared
+            .store
+            .swap_policy(self.tier, choice)
+            .map_err(|e| format!("ERR {e}"))?;
+        Ok(vec![format!(
+            "{}: {} -> {}, {} entries replayed in {:.2} ms, maintenance paused {:.2} ms (until the next reload of the file)",
+            report.tier,
+            report.previous,
+            report.current,
+            report.replayed,
+            report.replay_time.as_secs_f64() * 1e3,
+            report.pause.as_secs_f64() * 1e3
+        )])
     }
 }
 

@@ -2,8 +2,13 @@
 //!
 //! One tokio runtime; one task per connection. A connection reads into a
 //! buffer, takes every complete request out of it ([`resp::Parser`]), runs
-//! each on the engine (whose operations never block on an actor) and writes
-//! the replies back in one go, so pipelining costs one write per batch.
+//! each on the engine and writes the replies back in one go, so pipelining
+//! costs one write per batch. An engine call is short, but it may wait: a
+//! write past the memory bound waits for eviction, and one to the cold tier
+//! for room in its write queue. What takes long runs elsewhere: compiling
+//! and swapping policies on the policy loader (`loader.rs`), whose answer
+//! the connection awaits without holding a runtime worker; the durable
+//! acknowledgement's sync in the cold writer.
 //! Memory per client is bounded: requests are held only as their bytes
 //! arrive, up to `max_query_buffer_bytes`; replies are flushed whenever
 //! `output_buffer_bytes` accumulate, and a client that reads nothing of them
@@ -19,6 +24,7 @@ pub mod clients;
 pub mod cluster;
 pub mod commands;
 mod info;
+mod loader;
 pub use banner::{describe, human_bytes};
 pub mod config;
 mod glob;
@@ -121,6 +127,10 @@ struct Shared {
     /// (`SHUTDOWN NOSAVE` clears it).
     persist_on_stop: std::sync::atomic::AtomicBool,
     protocol_errors: AtomicU64,
+    /// The actor that compiles and swaps policies (reloads, POLICY SWAP).
+    loader: loader::Loader,
+    /// This, for requests sent to the loader.
+    me: std::sync::Weak<Shared>,
 }
 
 impl Shared {
@@ -151,9 +161,14 @@ impl Running {
     /// changed, or why nothing did.
     pub async fn reload(&self) -> Result<Vec<String>> {
         let shared = Arc::clone(&self.shared);
-        tokio::task::spawn_blocking(move || reload::reload_file(&shared))
+        let answer = self
+            .shared
+            .loader
+            .submit(move || reload::reload_file(&shared))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        answer
             .await
-            .context("the reload task failed")?
+            .context("the policy loader failed the reload")?
     }
 
     /// Stops accepting, lets connections finish what they have read, shuts
@@ -205,7 +220,8 @@ pub async fn start(
     };
     let tls_addr = tls_listener.as_ref().map(|l| l.local_addr()).transpose()?;
     let (stop, stopped) = watch::channel(false);
-    let shared = Arc::new(Shared {
+    let loader = loader::Loader::start().context("cannot start the policy loader thread")?;
+    let shared = Arc::new_cyclic(|me| Shared {
         config: std::sync::RwLock::new(Arc::new(config)),
         config_path: path,
         reload_lock: std::sync::Mutex::new(()),
@@ -224,6 +240,8 @@ pub async fn start(
         stop,
         tls: std::sync::RwLock::new(tls),
         persist_on_stop: std::sync::atomic::AtomicBool::new(true),
+        loader,
+        me: me.clone(),
     });
     if let Some(map) = shared.config().cluster_map() {
         // Keys the cold tier kept of slots this node no longer owns.
@@ -368,6 +386,7 @@ async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
         resp3: false,
         cluster: config.cluster_map().cloned(),
         wrote: false,
+        pending: None,
     };
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut replies = Replies {
@@ -406,6 +425,13 @@ async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
                 &mut request,
                 &mut replies.output,
             );
+            if let Some(pending) = client.pending.take() {
+                // Off this task's worker: the loader runs it.
+                let answer = pending
+                    .await
+                    .unwrap_or_else(|_| Err("ERR the policy loader failed this request".into()));
+                commands::admin_reply(&mut replies.output, answer);
+            }
             if next == Next::Close {
                 replies.deliver(&mut stream, shared, &mut client).await?;
                 return Ok(());

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
-use goldylox::PolicyTier;
+use goldylox::{PolicyChoice, PolicyTier};
 
 use super::Shared;
 use super::config::Config;
@@ -23,50 +23,55 @@ use super::config::Config;
 /// What a reload did, line by line.
 pub(super) type Changes = Vec<String>;
 
-/// Reloads from the configuration file the server was started with.
+/// Reloads from the configuration file the server was started with. The
+/// error says whether the running configuration was kept (the usual case)
+/// or partly replaced (a policy swap failed after another succeeded).
 pub(super) fn reload_file(shared: &Shared) -> Result<Changes> {
     let Some(path) = &shared.config_path else {
         bail!(
-            "the server runs on the embedded configuration; start it with --config FILE to reload"
+            "reload refused: the server runs on the embedded configuration; start it with \
+             --config FILE to reload"
         );
     };
     // The command line still wins over the file.
-    let config = Config::load_with(Some(path), &shared.config().overrides)?;
-    apply(shared, config)
+    Config::load_with(Some(path), &shared.config().overrides)
+        .and_then(|config| apply(shared, config))
+        .map_err(|e| {
+            if e.is::<PartlyApplied>() {
+                e
+            } else {
+                e.context("reload refused, running configuration kept")
+            }
+        })
 }
+
+/// A reload that swapped one tier's policy and then failed to swap the
+/// other's: the configuration names what runs, and nothing else changed.
+#[derive(Debug)]
+struct PartlyApplied {
+    applied: String,
+    failed: anyhow::Error,
+}
+
+impl std::fmt::Display for PartlyApplied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "reload partly applied: {}; then {:#}; the running configuration names the policies \
+             that run, and nothing else changed",
+            self.applied, self.failed
+        )
+    }
+}
+
+impl std::error::Error for PartlyApplied {}
 
 /// Applies `new` to the running server; see the module docs.
 pub(super) fn apply(shared: &Shared, mut new: Config) -> Result<Changes> {
     let _serialised = shared.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
     let old = shared.config();
     let mut changes = Vec::new();
-    // Restart-only settings stay as they are.
-    let keep = |changes: &mut Changes, name: &str, running: String, wanted: String| {
-        if running != wanted {
-            changes.push(format!(
-                "{name}: needs a restart; still {running} (file says {wanted})"
-            ));
-        }
-    };
-    keep(
-        &mut changes,
-        "server.listen",
-        old.server.listen.to_string(),
-        new.server.listen.to_string(),
-    );
-    new.server.listen = old.server.listen;
-    let tls_listen = |c: &Config| c.server.tls.as_ref().map(|t| t.listen.to_string());
-    keep(
-        &mut changes,
-        "server.tls.listen",
-        format!("{:?}", tls_listen(&old)),
-        format!("{:?}", tls_listen(&new)),
-    );
-    match (&mut new.server.tls, &old.server.tls) {
-        (Some(new_tls), Some(old_tls)) => new_tls.listen = old_tls.listen,
-        (new_tls, None) => *new_tls = None,
-        (new_tls @ None, Some(old_tls)) => *new_tls = Some(old_tls.clone()),
-    }
+    keep_restart_only(&old, &mut new, &mut changes);
     // The certificate files are read again (a rotated certificate applies
     // without a restart); files that do not load fail the whole reload.
     let tls = new
@@ -76,22 +81,68 @@ pub(super) fn apply(shared: &Shared, mut new: Config) -> Result<Changes> {
         .map(super::tls::acceptor)
         .transpose()
         .context("server.tls")?;
+    // Load and type-check every changed policy before touching anything.
+    let hot = changed_policy(shared, &old, &new, PolicyTier::Hot)?;
+    let warm = changed_policy(shared, &old, &new, PolicyTier::Warm)?;
+    swap_policies(shared, &old, &new, [hot, warm], &mut changes)?;
+    let remap = live_changes(&old, &new, &mut changes);
+    if changes.is_empty() {
+        changes.push("no changes".to_owned());
+    }
+    if let Some(acceptor) = tls {
+        *shared.tls.write().unwrap_or_else(|e| e.into_inner()) = Some(acceptor);
+    }
+    let new_map = new.cluster_map().cloned();
+    shared.set_config(new);
+    if let (true, Some(map)) = (remap, new_map) {
+        super::cluster::purge_in_background(shared.store.clone(), map);
+    }
+    for line in &changes {
+        log::info!("reload: {line}");
+    }
+    Ok(changes)
+}
+
+/// Keeps the settings that need a restart as they run, saying so for each
+/// one the file changes.
+fn keep_restart_only(old: &Config, new: &mut Config, changes: &mut Changes) {
+    let mut keep = |name: &str, running: String, wanted: String| {
+        if running != wanted {
+            changes.push(format!(
+                "{name}: needs a restart; still {running} (file says {wanted})"
+            ));
+        }
+    };
     keep(
-        &mut changes,
+        "server.listen",
+        old.server.listen.to_string(),
+        new.server.listen.to_string(),
+    );
+    new.server.listen = old.server.listen;
+    let tls_listen = |c: &Config| c.server.tls.as_ref().map(|t| t.listen.to_string());
+    keep(
+        "server.tls.listen",
+        format!("{:?}", tls_listen(old)),
+        format!("{:?}", tls_listen(new)),
+    );
+    match (&mut new.server.tls, &old.server.tls) {
+        (Some(new_tls), Some(old_tls)) => new_tls.listen = old_tls.listen,
+        (new_tls, None) => *new_tls = None,
+        (new_tls @ None, Some(old_tls)) => *new_tls = Some(old_tls.clone()),
+    }
+    keep(
         "cache.memory_bytes",
         old.cache.memory_bytes.to_string(),
         new.cache.memory_bytes.to_string(),
     );
     new.cache.memory_bytes = old.cache.memory_bytes;
     keep(
-        &mut changes,
         "cache.warm_bytes",
         old.cache.warm_bytes.to_string(),
         new.cache.warm_bytes.to_string(),
     );
     new.cache.warm_bytes = old.cache.warm_bytes;
     keep(
-        &mut changes,
         "cache.prefetch",
         format!("{:?} {:?}", old.cache.prefetch, old.cache.prefetch_params),
         format!("{:?} {:?}", new.cache.prefetch, new.cache.prefetch_params),
@@ -99,66 +150,110 @@ pub(super) fn apply(shared: &Shared, mut new: Config) -> Result<Changes> {
     new.cache.prefetch = old.cache.prefetch.clone();
     new.cache.prefetch_params = old.cache.prefetch_params.clone();
     keep(
-        &mut changes,
         "cache.cold",
         format!("{:?}", old.cache.cold),
         format!("{:?}", new.cache.cold),
     );
     new.cache.cold = old.cache.cold.clone();
+}
 
-    // Load and type-check every changed policy before touching anything. A
-    // policy changed if its spec, parameters, candidates, or the content of
-    // a component file it names did.
-    let digests_differ = |specs: &[&String]| {
-        specs.iter().any(|spec| {
-            new.cache.component_digests.get(*spec) != old.cache.component_digests.get(*spec)
-        })
+/// One tier's policy as a configuration names it (a server has two tiers
+/// with eviction policies, hot and warm).
+#[derive(PartialEq)]
+struct TierSpec<'a> {
+    spec: &'a String,
+    params: &'a std::collections::BTreeMap<String, String>,
+    candidates: &'a Vec<String>,
+}
+
+fn tier_spec(c: &Config, tier: PolicyTier) -> TierSpec<'_> {
+    match tier {
+        PolicyTier::Hot => TierSpec {
+            spec: &c.cache.policy,
+            params: &c.cache.policy_params,
+            candidates: &c.cache.auto_candidates,
+        },
+        _ => TierSpec {
+            spec: &c.cache.warm_policy,
+            params: &c.cache.warm_policy_params,
+            candidates: &c.cache.warm_auto_candidates,
+        },
+    }
+}
+
+/// The digests of the component files a tier's policy names.
+fn tier_digests(c: &Config, tier: PolicyTier) -> Vec<(String, Option<u64>)> {
+    let named = tier_spec(c, tier);
+    std::iter::once(named.spec)
+        .chain(named.candidates)
+        .map(|spec| (spec.clone(), c.cache.component_digests.get(spec).cloned()))
+        .collect()
+}
+
+/// The tier's new policy, loaded and checked, if its spec, parameters,
+/// candidates, or the content of a component file it names changed.
+fn changed_policy(
+    shared: &Shared,
+    old: &Config,
+    new: &Config,
+    tier: PolicyTier,
+) -> Result<Option<(PolicyTier, PolicyChoice)>> {
+    if tier == PolicyTier::Warm && old.cache.warm_bytes == 0 {
+        return Ok(None);
+    }
+    let wanted = tier_spec(new, tier);
+    let digests_differ = tier_digests(new, tier)
+        .into_iter()
+        .any(|(spec, digest)| digest != old.cache.component_digests.get(&spec).copied());
+    if wanted == tier_spec(old, tier) && !digests_differ {
+        return Ok(None);
+    }
+    let params = match tier {
+        PolicyTier::Hot => new.cache.params(),
+        _ => new.cache.warm_params(),
     };
-    let hot_specs: Vec<&String> = std::iter::once(&new.cache.policy)
-        .chain(&new.cache.auto_candidates)
-        .collect();
-    let hot = (new.cache.policy != old.cache.policy
-        || new.cache.policy_params != old.cache.policy_params
-        || new.cache.auto_candidates != old.cache.auto_candidates
-        || digests_differ(&hot_specs))
-    .then(|| {
-        super::tier_policy(
-            &new.cache.policy,
-            &new.cache.params(),
-            &new.cache.auto_candidates,
-            &shared.runtime,
-        )
-    })
-    .transpose()
-    .with_context(|| format!("cache.policy = {:?}", new.cache.policy))?;
-    let warm_specs: Vec<&String> = std::iter::once(&new.cache.warm_policy)
-        .chain(&new.cache.warm_auto_candidates)
-        .collect();
-    let warm = (old.cache.warm_bytes > 0
-        && (new.cache.warm_policy != old.cache.warm_policy
-            || new.cache.warm_policy_params != old.cache.warm_policy_params
-            || new.cache.warm_auto_candidates != old.cache.warm_auto_candidates
-            || digests_differ(&warm_specs)))
-    .then(|| {
-        super::tier_policy(
-            &new.cache.warm_policy,
-            &new.cache.warm_params(),
-            &new.cache.warm_auto_candidates,
-            &shared.runtime,
-        )
-    })
-    .transpose()
-    .with_context(|| format!("cache.warm_policy = {:?}", new.cache.warm_policy))?;
+    let key = match tier {
+        PolicyTier::Hot => "cache.policy",
+        _ => "cache.warm_policy",
+    };
+    super::tier_policy(wanted.spec, &params, wanted.candidates, &shared.runtime)
+        .with_context(|| format!("{key} = {:?}", wanted.spec))
+        .map(|choice| Some((tier, choice)))
+}
 
-    for (tier, choice, spec) in [
-        (PolicyTier::Hot, hot, &new.cache.policy),
-        (PolicyTier::Warm, warm, &new.cache.warm_policy),
-    ] {
-        let Some(choice) = choice else { continue };
-        let report = shared
-            .store
-            .swap_policy(tier, choice)
-            .with_context(|| format!("swapping the {tier} policy to {spec}"))?;
+/// Swaps the changed policies in. If a swap fails after another succeeded,
+/// the running configuration is updated to name the policy that now runs
+/// (and nothing else), and the error says so.
+fn swap_policies(
+    shared: &Shared,
+    old: &Config,
+    new: &Config,
+    swaps: [Option<(PolicyTier, PolicyChoice)>; 2],
+    changes: &mut Changes,
+) -> Result<()> {
+    let mut done: Vec<PolicyTier> = Vec::new();
+    for (tier, choice) in swaps.into_iter().flatten() {
+        let spec = tier_spec(new, tier).spec;
+        let report = match shared.store.swap_policy(tier, choice) {
+            Ok(report) => report,
+            Err(e) => {
+                let failed =
+                    anyhow::Error::new(e).context(format!("swapping the {tier} policy to {spec}"));
+                if done.is_empty() {
+                    return Err(failed);
+                }
+                let mut running = old.clone();
+                for tier in &done {
+                    adopt_policy(&mut running, new, *tier);
+                }
+                shared.set_config(running);
+                return Err(PartlyApplied {
+                    applied: changes.join("; "),
+                    failed,
+                }
+                .into());
+            }
+        };
         changes.push(format!(
             "{tier} policy: {} -> {} ({spec}), {} entries replayed in {:.2} ms",
             report.previous,
@@ -166,14 +261,49 @@ pub(super) fn apply(shared: &Shared, mut new: Config) -> Result<Changes> {
             report.replayed,
             report.replay_time.as_secs_f64() * 1e3
         ));
+        done.push(tier);
     }
+    Ok(())
+}
+
+/// Makes `running` name `from`'s policy for `tier`, with the digests of the
+/// component files it names.
+fn adopt_policy(running: &mut Config, from: &Config, tier: PolicyTier) {
+    let (spec, params, candidates) = match tier {
+        PolicyTier::Hot => (
+            &mut running.cache.policy,
+            &mut running.cache.policy_params,
+            &mut running.cache.auto_candidates,
+        ),
+        _ => (
+            &mut running.cache.warm_policy,
+            &mut running.cache.warm_policy_params,
+            &mut running.cache.warm_auto_candidates,
+        ),
+    };
+    let wanted = tier_spec(from, tier);
+    spec.clone_from(wanted.spec);
+    params.clone_from(wanted.params);
+    candidates.clone_from(wanted.candidates);
+    for (name, digest) in tier_digests(from, tier) {
+        match digest {
+            Some(d) => running.cache.component_digests.insert(name, d),
+            None => running.cache.component_digests.remove(&name),
+        };
+    }
+}
+
+/// Reports the settings that apply from the next request (limits,
+/// password, cluster map, log level) and sets the log level; returns
+/// whether the cluster map changed.
+fn live_changes(old: &Config, new: &Config, changes: &mut Changes) -> bool {
     if new.server != old.server {
         changes.push("server limits and password: updated for the next request".to_owned());
     }
-    let new_map = new.cluster_map().cloned();
-    let remap = new_map != old.cluster_map().cloned();
+    let new_map = new.cluster_map();
+    let remap = new_map != old.cluster_map();
     if remap {
-        changes.push(match &new_map {
+        changes.push(match new_map {
             Some(map) => format!(
                 "cluster: a new slot map; this node ({}) owns {} slots, keys of the others are \
                  removed in the background",
@@ -195,20 +325,7 @@ pub(super) fn apply(shared: &Shared, mut new: Config) -> Result<Changes> {
             )),
         }
     }
-    if changes.is_empty() {
-        changes.push("no changes".to_owned());
-    }
-    if let Some(acceptor) = tls {
-        *shared.tls.write().unwrap_or_else(|e| e.into_inner()) = Some(acceptor);
-    }
-    shared.set_config(new);
-    if let (true, Some(map)) = (remap, new_map) {
-        super::cluster::purge_in_background(shared.store.clone(), map);
-    }
-    for line in &changes {
-        log::info!("reload: {line}");
-    }
-    Ok(changes)
+    remap
 }
 
 /// `CONFIG SET name value` for the settings that can change live.
@@ -316,15 +433,18 @@ pub(super) async fn watch_file(
             return;
         };
         seen = settled;
-        let shared = Arc::clone(&shared);
-        let result = tokio::task::spawn_blocking(move || reload_file(&shared)).await;
-        match result {
+        let me = Arc::clone(&shared);
+        let answer = match shared.loader.submit(move || reload_file(&me)) {
+            Ok(answer) => answer.await,
+            Err(busy) => {
+                log::error!("reload of {} not run: {busy}", path.display());
+                continue;
+            }
+        };
+        match answer {
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => log::error!(
-                "reload of {} refused, running configuration kept: {e:#}",
-                path.display()
-            ),
-            Err(e) => log::error!("reload task failed: {e}"),
+            Ok(Err(e)) => log::error!("{}: {e:#}", path.display()),
+            Err(_) => log::error!("the policy loader failed the reload of {}", path.display()),
         }
     }
 }

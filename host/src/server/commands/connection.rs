@@ -109,13 +109,8 @@ pub(super) fn function(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
 
 pub(super) fn goldylox(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
     match c.server.admin(&args[1..]) {
-        Ok(lines) => {
-            reply::array(c.out, lines.len());
-            for line in lines {
-                reply::bulk(c.out, line.as_bytes());
-            }
-        }
-        Err(message) => reply::error(c.out, &message),
+        super::AdminReply::Now(answer) => super::admin_reply(c.out, answer),
+        super::AdminReply::Later(answer) => c.client.pending = Some(answer),
     }
 }
 

@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
+use tokio::sync::oneshot;
 
 use super::resp::reply;
 
@@ -52,6 +53,35 @@ pub struct Client {
     /// Whether a write command ran since the replies were last sent (what
     /// a durable acknowledgement waits for).
     pub wrote: bool,
+    /// The answer of a `GOLDYLOX` command the policy loader is running: the
+    /// connection awaits it, and writes it with [`admin_reply`], before it
+    /// runs the next command.
+    pub pending: Option<oneshot::Receiver<AdminAnswer>>,
+}
+
+/// A `GOLDYLOX` command's reply lines, or its Redis-style error.
+pub type AdminAnswer = Result<Vec<String>, String>;
+
+/// What [`Server::admin`] gives back.
+#[derive(Debug)]
+pub enum AdminReply {
+    /// The answer, at once.
+    Now(AdminAnswer),
+    /// The answer to come from the policy loader.
+    Later(oneshot::Receiver<AdminAnswer>),
+}
+
+/// Writes a `GOLDYLOX` command's answer: an array of lines, or the error.
+pub fn admin_reply(out: &mut BytesMut, answer: AdminAnswer) {
+    match answer {
+        Ok(lines) => {
+            reply::array(out, lines.len());
+            for line in lines {
+                reply::bulk(out, line.as_bytes());
+            }
+        }
+        Err(message) => reply::error(out, &message),
+    }
 }
 
 /// Commands that need more than the store: server-wide state and admin.
@@ -72,8 +102,9 @@ pub trait Server {
     fn config_get(&self, pattern: &str) -> Vec<(String, String)>;
     /// `CONFIG SET name value`: `Err(message)` with a Redis-style error.
     fn config_set(&self, name: &str, value: &str) -> Result<(), String>;
-    /// `GOLDYLOX …` admin commands: the reply lines, or an error.
-    fn admin(&self, args: &[Vec<u8>]) -> Result<Vec<String>, String>;
+    /// `GOLDYLOX …` admin commands: the reply lines, or an error, now or
+    /// from the policy loader.
+    fn admin(&self, args: &[Vec<u8>]) -> AdminReply;
     /// The largest string a command may build (`proto-max-bulk-len`).
     fn max_bulk_bytes(&self) -> usize;
 }
