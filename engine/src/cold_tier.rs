@@ -71,11 +71,8 @@ impl ColdTier {
                 }
             })?),
         };
-        let health = Health::start(name, Arc::new(store.clone()), policy).map_err(|e| {
-            Error::InvalidConfig {
-                reason: format!("cannot start the health thread: {e}"),
-            }
-        })?;
+        let health = Health::start(name, Arc::new(store.clone()), policy)
+            .map_err(|e| Error::spawn("health", e))?;
         Ok(ColdTier {
             health,
             store,

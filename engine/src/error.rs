@@ -1,6 +1,7 @@
 //! The engine's typed error.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// Everything a cache operation can refuse to do.
 ///
@@ -37,8 +38,28 @@ pub enum Error {
     /// The cold tier's disk failed: a file could not be created, read,
     /// written or synced. The cache keeps serving from memory.
     Io {
-        /// What failed, with the path and the operating system's message.
+        /// What failed, with the path.
         reason: String,
+        /// The operating system's error, when one caused it (a write that
+        /// is refused because an earlier one failed has none of its own).
+        source: Option<IoCause>,
+    },
+    /// The cold tier's disk is full (or its quota spent): the write was not
+    /// stored there. The cache keeps serving from memory, and the cold tier
+    /// comes back once space does.
+    NoSpace {
+        /// What could not be written, with the path.
+        reason: String,
+        /// The operating system's error.
+        source: IoCause,
+    },
+    /// A thread the cache needs could not be started (the process is out
+    /// of threads or memory); nothing was built.
+    ThreadSpawn {
+        /// The thread's role.
+        thread: String,
+        /// The operating system's error.
+        source: IoCause,
     },
     /// A cold record failed its checksum (or did not decode): it was not
     /// returned, and its segment is quarantined.
@@ -67,7 +88,9 @@ impl fmt::Display for Error {
                 write!(f, "could not encode the entry to weigh it: {reason}")
             }
             Error::Closed => f.write_str("the cache is shut down"),
-            Error::Io { reason } => write!(f, "cold tier I/O error: {reason}"),
+            Error::Io { reason, .. } => write!(f, "cold tier I/O error: {reason}"),
+            Error::NoSpace { reason, .. } => write!(f, "cold tier disk full: {reason}"),
+            Error::ThreadSpawn { thread, .. } => write!(f, "cannot start the {thread} thread"),
             Error::Corrupted { reason } => write!(f, "corrupt cold record: {reason}"),
             Error::PolicyRejected { reason } => {
                 write!(f, "policy rejected, the running one stays: {reason}")
@@ -76,4 +99,93 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io {
+                source: Some(cause),
+                ..
+            }
+            | Error::NoSpace { source: cause, .. }
+            | Error::ThreadSpawn { source: cause, .. } => Some(cause.get()),
+            _ => None,
+        }
+    }
+}
+
+impl Error {
+    /// The error for a failed disk operation: [`Error::NoSpace`] when the
+    /// disk or quota is full, else [`Error::Io`].
+    pub(crate) fn disk(reason: String, e: std::io::Error) -> Error {
+        const ENOSPC: i32 = 28;
+        const EDQUOT: i32 = 122;
+        let full = matches!(
+            e.kind(),
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+        ) || matches!(e.raw_os_error(), Some(ENOSPC | EDQUOT));
+        let source = IoCause::from(e);
+        if full {
+            Error::NoSpace { reason, source }
+        } else {
+            Error::Io {
+                reason,
+                source: Some(source),
+            }
+        }
+    }
+
+    /// A thread could not be started.
+    pub(crate) fn spawn(thread: impl Into<String>, e: std::io::Error) -> Error {
+        Error::ThreadSpawn {
+            thread: thread.into(),
+            source: e.into(),
+        }
+    }
+
+    /// The operating system's error behind this one, if any.
+    pub fn io_cause(&self) -> Option<&IoCause> {
+        match self {
+            Error::Io { source, .. } => source.as_ref(),
+            Error::NoSpace { source, .. } | Error::ThreadSpawn { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// An operating-system error kept as the source of an [`Error`]. It is
+/// shared, so that one failure can answer many waiters and [`Error`] stays
+/// `Clone`; two are equal when their kind and message are.
+#[derive(Debug, Clone)]
+pub struct IoCause(Arc<std::io::Error>);
+
+impl IoCause {
+    /// The error itself.
+    pub fn get(&self) -> &std::io::Error {
+        &self.0
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> std::io::ErrorKind {
+        self.0.kind()
+    }
+}
+
+impl From<std::io::Error> for IoCause {
+    fn from(e: std::io::Error) -> Self {
+        IoCause(Arc::new(e))
+    }
+}
+
+impl PartialEq for IoCause {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.kind() == other.0.kind() && self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for IoCause {}
+
+impl fmt::Display for IoCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}

@@ -108,7 +108,7 @@ mod warm;
 pub use builder::{CacheBuilder, WritePolicy};
 pub use cache::{Batch, Cache, DurabilityMark, Expiration, SetIf, SetOutcome};
 pub use clock::{Clock, ManualClock};
-pub use error::Error;
+pub use error::{Error, IoCause};
 pub use policy::auto::{AutoConfig, AutoStatus, Candidate, CandidateStatus};
 pub use policy::{
     EventBatch, EventKind, EvictionPolicy, Lru, PolicyChoice, PolicyError, PolicyFactory,

@@ -82,6 +82,7 @@ where
                         reason: "a write missed the cold tier (its breaker is open or an \
                                  append failed), so it is not durable"
                             .to_owned(),
+                        source: None,
                     })
                 }
             });

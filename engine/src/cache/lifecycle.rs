@@ -53,10 +53,8 @@ where
         let shards = b.shards.unwrap_or((cores * 8).max(16));
         let (warm, warm_policy) = match b.warm_capacity {
             Some(bytes) => {
-                let tier =
-                    WarmTier::start(&b.name, bytes, shards).map_err(|e| Error::InvalidConfig {
-                        reason: format!("cannot start the pool manager thread: {e}"),
-                    })?;
+                let tier = WarmTier::start(&b.name, bytes, shards)
+                    .map_err(|e| Error::spawn("pool manager", e))?;
                 let slot = TierPolicy::build(PolicyTier::Warm, &b.warm_policy, tier.capacity)?;
                 (Some(tier), Some(slot))
             }
@@ -119,9 +117,7 @@ where
         let worker = std::thread::Builder::new()
             .name(format!("gx-maint-{}", b.name))
             .spawn(move || actor.run())
-            .map_err(|e| Error::InvalidConfig {
-                reason: format!("cannot start the maintenance thread: {e}"),
-            })?;
+            .map_err(|e| Error::spawn("maintenance", e))?;
         Ok(Cache {
             inner: Arc::new(Inner {
                 shared,

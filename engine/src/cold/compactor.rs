@@ -170,66 +170,26 @@ impl Compactor {
             let read = reader.record(off).map_err(|e| {
                 self.s
                     .io_error(&format!("reading segment {} to compact it", seg.id), &e);
-                super::io_err(&seg.path, "cannot read a cold segment to compact it", &e)
+                super::io_err(&seg.path, "cannot read a cold segment to compact it", e)
             })?;
             let (h, record) = match read {
                 Ok(found) => found,
                 Err(why) => {
-                    if !seg.stats.quarantined.swap(true, Ordering::AcqRel) {
-                        bump(&self.s.counters.quarantined_segments, 1);
-                    }
-                    log::error!(
-                        "cold tier {}: segment {} has a bad record at {off} ({why:?}); quarantined",
-                        self.s.config.name,
-                        seg.id
-                    );
+                    self.quarantine(&seg, off, &why);
                     return Ok(false);
                 }
             };
-            let len = h.record_len();
-            let key = format::key_of(record, &h);
-            let hash = self.s.key_hash(key);
             let loc = Loc {
                 seg: seg.id,
                 offset: off as u32,
-                len: len as u32,
+                len: h.record_len() as u32,
                 tag: h.version as u32,
             };
-            off += len as u64;
-            let cmd = if h.is_tombstone() {
-                if !older {
-                    continue;
-                }
-                WriterRequest::Rewrite {
-                    hash,
-                    from: loc,
-                    record: record.to_vec(),
-                    tombstone: true,
-                }
-            } else if !self.s.names(hash, loc) {
-                continue;
-            } else if h.expires != format::NEVER && h.expires <= now {
-                if !self.s.unindex_if(hash, loc) || !older {
-                    continue;
-                }
-                let mut tomb = Vec::new();
-                format::encode(&mut tomb, key, None, h.version, format::NEVER);
-                WriterRequest::Rewrite {
-                    hash,
-                    from: loc,
-                    record: tomb,
-                    tombstone: true,
-                }
-            } else {
-                WriterRequest::Rewrite {
-                    hash,
-                    from: loc,
-                    record: record.to_vec(),
-                    tombstone: false,
-                }
-            };
-            self.rewrite(cmd)?;
-            rewritten += 1;
+            off += h.record_len() as u64;
+            if let Some(cmd) = self.carry_over(&h, record, loc, older, now) {
+                self.rewrite(cmd)?;
+                rewritten += 1;
+            }
         }
         let id = seg.id;
         drop(reader);
@@ -243,6 +203,58 @@ impl Compactor {
             started.elapsed().as_nanos() as u64,
         );
         Ok(true)
+    }
+
+    /// What of one record must survive its segment: a tombstone while an
+    /// older segment may hold what it deletes; a value the index still
+    /// points at, unless it expired (then its tombstone, if an older
+    /// segment may hold the key). `None`: nothing.
+    fn carry_over(
+        &self,
+        h: &format::Header,
+        record: &[u8],
+        loc: Loc,
+        older: bool,
+        now: u64,
+    ) -> Option<WriterRequest> {
+        let key = format::key_of(record, h);
+        let hash = self.s.key_hash(key);
+        let (record, tombstone) = if h.is_tombstone() {
+            if !older {
+                return None;
+            }
+            (record.to_vec(), true)
+        } else if !self.s.names(hash, loc) {
+            return None;
+        } else if h.expires != format::NEVER && h.expires <= now {
+            if !self.s.unindex_if(hash, loc) || !older {
+                return None;
+            }
+            let mut tomb = Vec::new();
+            format::encode(&mut tomb, key, None, h.version, format::NEVER);
+            (tomb, true)
+        } else {
+            (record.to_vec(), false)
+        };
+        Some(WriterRequest::Rewrite {
+            hash,
+            from: loc,
+            record,
+            tombstone,
+        })
+    }
+
+    /// Marks `seg` quarantined (never read or compacted again) for the bad
+    /// record at `off`.
+    fn quarantine(&self, seg: &Segment, off: u64, why: &impl std::fmt::Debug) {
+        if !seg.stats.quarantined.swap(true, Ordering::AcqRel) {
+            bump(&self.s.counters.quarantined_segments, 1);
+        }
+        log::error!(
+            "cold tier {}: segment {} has a bad record at {off} ({why:?}); quarantined",
+            self.s.config.name,
+            seg.id
+        );
     }
 
     /// Queues a rewrite for the writer within the queue's byte bound.

@@ -26,8 +26,8 @@ pub(crate) struct Waiters {
     waiting: Vec<(Waiter, u64)>,
     /// Commits and syncs that failed, ever: what marks count.
     failures: Arc<AtomicU64>,
-    /// The last one's description.
-    last_failure: String,
+    /// The last one.
+    last_failure: Option<Error>,
 }
 
 impl Waiters {
@@ -37,7 +37,7 @@ impl Waiters {
         Waiters {
             waiting: Vec::new(),
             failures,
-            last_failure: String::new(),
+            last_failure: None,
         }
     }
 
@@ -52,9 +52,9 @@ impl Waiters {
         self.waiting.is_empty()
     }
 
-    /// A commit or a sync failed: `what` is why.
-    pub(crate) fn failed(&mut self, what: &str) {
-        self.last_failure = what.to_owned();
+    /// A commit or a sync failed with `e`.
+    pub(crate) fn failed(&mut self, e: &Error) {
+        self.last_failure = Some(e.clone());
         self.failures.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -64,14 +64,19 @@ impl Waiters {
         let failures = self.failures.load(Ordering::Acquire);
         for (waiter, mark) in self.waiting.drain(..) {
             let result = match synced {
-                Err(e) => Err(Error::Io {
-                    reason: e.to_string(),
-                }),
+                Err(e) => Err(e.clone()),
                 Ok(()) if failures > mark => Err(Error::Io {
                     reason: format!(
-                        "a write to the cold tier failed, so this one may not be durable: {}",
+                        "a write to the cold tier failed, so this one may not be durable{}",
                         self.last_failure
+                            .as_ref()
+                            .map_or_else(String::new, |e| format!(": {e}"))
                     ),
+                    source: self
+                        .last_failure
+                        .as_ref()
+                        .and_then(Error::io_cause)
+                        .cloned(),
                 }),
                 Ok(()) => Ok(()),
             };
@@ -111,7 +116,10 @@ mod tests {
         let failures = Arc::new(AtomicU64::new(0));
         let mut w = Waiters::new(Arc::clone(&failures));
         let early = failures.load(Ordering::Acquire);
-        w.failed("disk full");
+        w.failed(&Error::disk(
+            "a test".to_owned(),
+            std::io::Error::from_raw_os_error(28),
+        ));
         // The failure came before the first waiter arrived, but after its
         // mark: its writes may be among those lost.
         w.push(waiter(), early);

@@ -39,6 +39,7 @@ pub(crate) mod format;
 mod fs;
 mod index;
 mod mmap;
+mod reader;
 mod recover;
 mod requests;
 pub(crate) mod seed;
@@ -205,7 +206,7 @@ impl ColdStore {
         config.validate()?;
         let fs = Arc::clone(&config.fs);
         fs.create_dir_all(&config.dir)
-            .map_err(|e| io_err(&config.dir, "cannot create the cold directory", &e))?;
+            .map_err(|e| io_err(&config.dir, "cannot create the cold directory", e))?;
         let shared = Arc::new(Shared {
             index: ColdIndex::new(COLD_INDEX_SHARDS),
             inflight: index::InFlight::new(COLD_INDEX_SHARDS),
@@ -226,9 +227,7 @@ impl ColdStore {
             std::thread::Builder::new()
                 .name(format!("gx-cold-{what}-{name}"))
                 .spawn(f)
-                .map_err(|e| Error::InvalidConfig {
-                    reason: format!("cannot start the cold {what} thread: {e}"),
-                })
+                .map_err(|e| Error::spawn(format!("cold {what}"), e))
         };
         let wt = spawn("w", Box::new(move || w.run()))?;
         let c = compactor::Compactor::new(Arc::clone(&shared), compact_rx, writer_tx.clone());
@@ -270,7 +269,7 @@ impl ColdStore {
     pub fn get(&self, key: &[u8]) -> Result<Option<ColdValue>, Error> {
         let s = self.shared();
         let hash = s.key_hash(key);
-        let found = s.segments.read(s, hash, |k| k == key);
+        let found = reader::read(s, hash, |k| k == key);
         match &found {
             Ok(Some(_)) => bump(&s.counters.hits, 1),
             Ok(None) => bump(&s.counters.misses, 1),
@@ -443,7 +442,7 @@ impl ColdStore {
         matches: impl FnOnce(&[u8]) -> bool,
     ) -> Result<Option<ColdValue>, Error> {
         let s = self.shared();
-        let found = s.segments.read(s, hash, matches);
+        let found = reader::read(s, hash, matches);
         match &found {
             Ok(Some(_)) => bump(&s.counters.hits, 1),
             Ok(None) => bump(&s.counters.misses, 1),
@@ -491,7 +490,7 @@ impl ColdStore {
                     .ok()
                     .map(|h| format::key_of(b, &h).to_vec())
             })
-            .map_err(|e| io_err(&seg.path, "cannot read a cold record", &e))?;
+            .map_err(|e| io_err(&seg.path, "cannot read a cold record", e))?;
         match key {
             Some(key) if matches(&key) => self.remove_hashed(hash, &key, version),
             _ => Ok(false),
@@ -567,8 +566,7 @@ impl std::fmt::Debug for ColdStore {
     }
 }
 
-pub(crate) fn io_err(path: &Path, what: &str, e: &std::io::Error) -> Error {
-    Error::Io {
-        reason: format!("{what} ({}): {e}", path.display()),
-    }
+/// The error for a failed disk operation on `path`, keeping its cause.
+pub(crate) fn io_err(path: &Path, what: &str, e: std::io::Error) -> Error {
+    Error::disk(format!("{what} ({})", path.display()), e)
 }

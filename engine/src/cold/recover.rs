@@ -90,7 +90,7 @@ fn list(s: &Shared, report: &mut RecoveryReport) -> Result<(Vec<Found>, Option<P
     let fs = &s.config.fs;
     let listing = fs
         .list(dir)
-        .map_err(|e| io_err(dir, "cannot list the cold directory", &e))?;
+        .map_err(|e| io_err(dir, "cannot list the cold directory", e))?;
     let mut found = Vec::new();
     let mut snapshot = None;
     for path in listing {
@@ -98,10 +98,10 @@ fn list(s: &Shared, report: &mut RecoveryReport) -> Result<(Vec<Found>, Option<P
         if let Some(id) = parse_name(&path) {
             let file = fs
                 .open(&path, true)
-                .map_err(|e| io_err(&path, "cannot open a cold segment", &e))?;
+                .map_err(|e| io_err(&path, "cannot open a cold segment", e))?;
             let len = file
                 .size()
-                .map_err(|e| io_err(&path, "cannot size a cold segment", &e))?;
+                .map_err(|e| io_err(&path, "cannot size a cold segment", e))?;
             if len == 0 {
                 // Created, never written: nothing to recover.
                 let _ = fs.remove(&path);
@@ -176,7 +176,7 @@ impl Recovery<'_> {
             let map = f
                 .file
                 .map(f.len)
-                .map_err(|e| io_err(&f.path, "cannot map a cold segment", &e))?;
+                .map_err(|e| io_err(&f.path, "cannot map a cold segment", e))?;
             self.maps.insert(f.id, map);
         }
         self.start = snap.position;
@@ -193,7 +193,7 @@ impl Recovery<'_> {
         let map = f
             .file
             .map(f.len)
-            .map_err(|e| io_err(&f.path, "cannot map a cold segment", &e))?;
+            .map_err(|e| io_err(&f.path, "cannot map a cold segment", e))?;
         let bytes = map.bytes();
         let mut off = if f.id == self.start.0 {
             self.start.1 as usize
@@ -229,7 +229,7 @@ impl Recovery<'_> {
             f.file
                 .set_len(bad as u64)
                 .and_then(|()| f.file.sync())
-                .map_err(|e| io_err(&f.path, "cannot cut the torn tail of a segment", &e))?;
+                .map_err(|e| io_err(&f.path, "cannot cut the torn tail of a segment", e))?;
             self.report.torn_bytes = f.len - bad as u64;
             log::warn!(
                 "cold tier {}: cut {} torn bytes from segment {} ({why:?} at {bad})",

@@ -1,5 +1,5 @@
-//! Segments: the table of open segment files, their live-byte accounting,
-//! and the read path (index → segment → verified record).
+//! Segments: the table of open segment files and their live-byte
+//! accounting. (The read path through them is `reader.rs`.)
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,8 +11,6 @@ use parking_lot::RwLock;
 use super::format::{self, Invalid};
 use super::fs::{ColdFile, Mapped};
 use super::index::Loc;
-use super::{ColdValue, Shared, bump};
-use crate::error::Error;
 
 /// How a segment's bytes are reached.
 pub(crate) enum Body {
@@ -236,95 +234,5 @@ impl Segments {
             out.2 += seg.stats.live.load(Ordering::Acquire);
         }
         out
-    }
-
-    /// The read path: the newest live record of `key`.
-    pub(crate) fn read(
-        &self,
-        s: &Shared,
-        hash: u64,
-        matches: impl FnOnce(&[u8]) -> bool,
-    ) -> Result<Option<ColdValue>, Error> {
-        let mut matches = Some(matches);
-        // A compaction may move the record between the index lookup and the
-        // segment lookup; look again then.
-        for _ in 0..4 {
-            let Some(loc) = s.index.get(hash) else {
-                return Ok(None);
-            };
-            if loc.is_pending() {
-                // On its way to disk: served from the in-flight table.
-                let Some(rec) = s.inflight.get(hash, loc.tag) else {
-                    return Ok(None);
-                };
-                let live = rec.expires == format::NEVER || rec.expires > (s.now)();
-                return Ok(match &rec.value {
-                    Some(value) if live && matches.take().is_some_and(|m| m(&rec.key)) => {
-                        Some(ColdValue {
-                            value: value.clone(),
-                            version: rec.version,
-                            expires: rec.expires,
-                        })
-                    }
-                    _ => None,
-                });
-            }
-            let Some(seg) = self.get(loc.seg) else {
-                continue;
-            };
-            if !seg.trusted() {
-                return Ok(None);
-            }
-            let parsed = seg.with_bytes(loc.offset, loc.len, |b| match format::verify(b) {
-                Ok(h) if !matches.take().is_some_and(|m| m(format::key_of(b, &h))) => Ok(None),
-                Ok(h) if h.is_tombstone() => Ok(None),
-                Ok(h) if h.expires != format::NEVER && h.expires <= (s.now)() => Ok(None),
-                Ok(h) => match format::value_of(b, &h) {
-                    Some(value) => Ok(Some(ColdValue {
-                        value,
-                        version: h.version,
-                        expires: h.expires,
-                    })),
-                    None => Err(Invalid::Checksum),
-                },
-                Err(e) => Err(e),
-            });
-            return match parsed {
-                Ok(Ok(found)) => Ok(found),
-                Ok(Err(why)) => {
-                    bump(&s.counters.corrupt_reads, 1);
-                    if !seg.stats.quarantined.swap(true, Ordering::AcqRel) {
-                        bump(&s.counters.quarantined_segments, 1);
-                    }
-                    let reason = format!(
-                        "segment {} offset {}: {why:?}; segment quarantined",
-                        seg.id, loc.offset
-                    );
-                    log::error!("cold tier {}: {reason}", s.config.name);
-                    Err(Error::Corrupted { reason })
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    // Shorter than its records: cut by another program. Its
-                    // reads would all fail the same way; they miss instead.
-                    s.io_error(&format!("reading segment {}", seg.id), &e);
-                    if !seg.stats.quarantined.swap(true, Ordering::AcqRel) {
-                        bump(&s.counters.quarantined_segments, 1);
-                    }
-                    let reason = format!(
-                        "segment {} ends before its record at {}: truncated; segment quarantined",
-                        seg.id, loc.offset
-                    );
-                    log::error!("cold tier {}: {reason}", s.config.name);
-                    Err(Error::Corrupted { reason })
-                }
-                Err(e) => {
-                    s.io_error(&format!("reading segment {}", seg.id), &e);
-                    Err(Error::Io {
-                        reason: format!("reading segment {}: {e}", seg.id),
-                    })
-                }
-            };
-        }
-        Ok(None)
     }
 }

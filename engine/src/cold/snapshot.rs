@@ -117,7 +117,7 @@ fn entries(s: &Shared, segs: &[Arc<Segment>]) -> Result<Vec<(u64, Loc, u64)>, Er
         if let Some(seg) = segs.iter().find(|seg| seg.id == id) {
             let whole = seg.whole().map_err(|e| {
                 s.io_error("reading a segment for a snapshot", &e);
-                io_err(&seg.path, "cannot read a segment for a snapshot", &e)
+                io_err(&seg.path, "cannot read a segment for a snapshot", e)
             })?;
             let bytes: &[u8] = &whole;
             for &(h, loc) in &locs[i..end] {
@@ -183,7 +183,7 @@ fn publish(s: &Shared, b: &[u8]) -> Result<(), Error> {
         .and_then(|()| fs.sync_dir(dir))
         .map_err(|e| {
             s.io_error("writing the index snapshot", &e);
-            io_err(&fin, "cannot write the index snapshot", &e)
+            io_err(&fin, "cannot write the index snapshot", e)
         })
 }
 

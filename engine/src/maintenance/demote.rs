@@ -17,11 +17,12 @@ use super::Maintenance;
 use super::tier::Source;
 use crate::hot::{NEVER, Slot};
 use crate::policy::{EventKind, PolicyTier};
+use crate::pool::Loc;
 use crate::pool::alloc::AllocError;
 use crate::pool::manager::Grant;
 use crate::stats::{Counters, RemovalCause};
-use crate::warm::WarmEntry;
 use crate::warm::codec::{self, Codec};
+use crate::warm::{WarmEntry, WarmTier};
 
 /// A hot entry on its way down.
 struct Candidate<K, V> {
@@ -40,8 +41,23 @@ where
     /// Evicts the hot entries of `victims`, demoting them to the warm tier
     /// where it admits them and has room; returns the hot bytes freed.
     pub(super) fn demote_victims(&mut self, victims: &[u64], source: Source) -> u64 {
-        // 1. Copy and encode, outside any lock.
-        let mut candidates: Vec<Candidate<K, V>> = Vec::with_capacity(victims.len());
+        let mut candidates = self.candidates(victims);
+        self.make_room(&mut candidates);
+        let shared = std::sync::Arc::clone(&self.shared);
+        let warm = shared.warm.as_ref().expect("demotion needs a warm tier");
+        let mut freed = 0u64;
+        let mut returned = Vec::new();
+        for c in candidates {
+            freed += self.move_down(c, warm, source, &mut returned);
+        }
+        warm.pool.free(returned);
+        freed
+    }
+
+    /// Step 1: every copy of each victim, asked of the warm policy and
+    /// encoded if admitted, outside any lock.
+    fn candidates(&mut self, victims: &[u64]) -> Vec<Candidate<K, V>> {
+        let mut candidates = Vec::with_capacity(victims.len());
         for &hash in victims {
             let copies = self.shared.index.snapshot(hash);
             if copies.is_empty() {
@@ -68,9 +84,13 @@ where
                 });
             }
         }
-        // 2. Slots for everything that will go down; make room once if the
-        // pool is full, then try again.
-        self.grant(&mut candidates);
+        candidates
+    }
+
+    /// Step 2: pool slots for everything that will go down; if the pool is
+    /// short, evict from the warm tier once, defragment, and try again.
+    fn make_room(&mut self, candidates: &mut [Candidate<K, V>]) {
+        self.grant(candidates);
         let short: u64 = candidates
             .iter()
             .filter(|c| c.bytes.is_some() && c.grant.is_none())
@@ -81,85 +101,87 @@ where
             if let Some(warm) = &self.shared.warm {
                 warm.pool.defragment();
             }
-            self.grant(&mut candidates);
+            self.grant(candidates);
         }
-        // 3. Write the bytes, then commit each move under the hot lock.
-        let shared = std::sync::Arc::clone(&self.shared);
-        let warm = shared.warm.as_ref().expect("demotion needs a warm tier");
-        let mut freed = 0u64;
-        let mut returned = Vec::new();
-        for c in candidates {
-            if let (Some(grant), Some((bytes, _))) = (&c.grant, &c.bytes)
-                && !warm.pool.table.write(grant.loc, grant.slot_size, bytes)
-            {
+    }
+
+    /// Step 3, for one candidate: writes its bytes into its slot, then,
+    /// under the key's hot-shard lock, removes the hot entry (if it is
+    /// still this version) and puts it in the warm index, or offers it to
+    /// the cold tier when the warm tier refused it. Slots that end up
+    /// unused go to `returned`. Returns the hot bytes freed.
+    fn move_down(
+        &mut self,
+        c: Candidate<K, V>,
+        warm: &WarmTier<K>,
+        source: Source,
+        returned: &mut Vec<Loc>,
+    ) -> u64 {
+        if let (Some(grant), Some((bytes, _))) = (&c.grant, &c.bytes)
+            && !warm.pool.table.write(grant.loc, grant.slot_size, bytes)
+        {
+            returned.push(grant.loc);
+            return 0;
+        }
+        let mut table = self.shared.index.shard(c.hash).write();
+        let Some(slot) = table.remove_version(
+            &self.shared.index.hasher,
+            c.hash,
+            &c.slot.key,
+            c.slot.version,
+        ) else {
+            drop(table);
+            // Written or removed meanwhile: nothing to evict here.
+            if let Some(grant) = c.grant {
                 returned.push(grant.loc);
-                continue;
+                Counters::bump(&self.shared.counters.demotions_aborted);
             }
-            let mut table = self.shared.index.shard(c.hash).write();
-            let Some(slot) = table.remove_version(
-                &self.shared.index.hasher,
-                c.hash,
-                &c.slot.key,
-                c.slot.version,
-            ) else {
-                drop(table);
-                // Written or removed meanwhile: nothing to evict here.
-                if let Some(grant) = c.grant {
-                    returned.push(grant.loc);
-                    Counters::bump(&self.shared.counters.demotions_aborted);
-                }
-                continue;
-            };
-            let w = u64::from(slot.weight);
-            freed += w;
-            self.shared.weighted.fetch_sub(w, Ordering::AcqRel);
-            if source == Source::Fallback {
-                Counters::bump(&self.shared.counters.fallback_evictions);
-            }
-            match (c.grant, c.bytes) {
-                (Some(grant), Some((bytes, codec))) => {
-                    let entry = WarmEntry {
-                        hash: c.hash,
-                        key: slot.key,
-                        loc: grant.loc,
-                        slot_size: grant.slot_size,
-                        len: bytes.len() as u32,
-                        codec,
-                        version: slot.version,
-                        expires_at: slot.expires_at,
-                        weight: slot.weight,
-                    };
-                    let lost = warm.index.insert(entry);
-                    drop(table);
-                    returned.extend(lost);
-                    Counters::bump(&self.shared.counters.demotions);
-                    self.push_warm(EventKind::Insert, c.hash, grant.slot_size);
-                }
-                _ => {
-                    // The warm tier refused it: the cold tier may take it,
-                    // still under the key's hot-shard lock.
-                    let now = self.shared.clock.now_nanos();
-                    let kept = self.shared.cold.as_ref().is_some_and(|cold| {
-                        !slot.expired(|| now)
-                            && cold.demote(
-                                &self.shared.counters,
-                                &slot.key,
-                                || postcard::to_allocvec(&slot.value).ok(),
-                                slot.version,
-                                slot.expires_at,
-                            )
-                    });
-                    drop(table);
-                    if !kept {
-                        Counters::bump(&self.shared.counters.demotions_dropped);
-                        self.shared
-                            .notify(slot.key, slot.value, RemovalCause::Evicted);
-                    }
-                }
-            }
+            return 0;
+        };
+        let w = u64::from(slot.weight);
+        self.shared.weighted.fetch_sub(w, Ordering::AcqRel);
+        if source == Source::Fallback {
+            Counters::bump(&self.shared.counters.fallback_evictions);
         }
-        warm.pool.free(returned);
-        freed
+        let (Some(grant), Some((bytes, codec))) = (c.grant, c.bytes) else {
+            // The warm tier refused it: the cold tier may take it, still
+            // under the key's hot-shard lock.
+            let now = self.shared.clock.now_nanos();
+            let kept = self.shared.cold.as_ref().is_some_and(|cold| {
+                !slot.expired(|| now)
+                    && cold.demote(
+                        &self.shared.counters,
+                        &slot.key,
+                        || postcard::to_allocvec(&slot.value).ok(),
+                        slot.version,
+                        slot.expires_at,
+                    )
+            });
+            drop(table);
+            if !kept {
+                Counters::bump(&self.shared.counters.demotions_dropped);
+                self.shared
+                    .notify(slot.key, slot.value, RemovalCause::Evicted);
+            }
+            return w;
+        };
+        let entry = WarmEntry {
+            hash: c.hash,
+            key: slot.key,
+            loc: grant.loc,
+            slot_size: grant.slot_size,
+            len: bytes.len() as u32,
+            codec,
+            version: slot.version,
+            expires_at: slot.expires_at,
+            weight: slot.weight,
+        };
+        let lost = warm.index.insert(entry);
+        drop(table);
+        returned.extend(lost);
+        Counters::bump(&self.shared.counters.demotions);
+        self.push_warm(EventKind::Insert, c.hash, grant.slot_size);
+        w
     }
 
     /// Serialises and compresses a value; feeds the dictionary trainer

@@ -402,7 +402,17 @@ fn a_failed_sync_poisons_its_segment_and_a_full_disk_loses_nothing_in_memory() {
         .unwrap();
     store.flush().unwrap();
     fs.fail(FaultOp::Sync, 1);
-    assert!(store.sync().is_err(), "the failed sync is reported");
+    let failed = store.sync().unwrap_err();
+    assert!(
+        matches!(
+            &failed,
+            goldylox::Error::Io {
+                source: Some(_),
+                ..
+            }
+        ),
+        "the failed sync is reported with its cause: {failed:?}"
+    );
     let stats = store.stats();
     assert_eq!(stats.poisoned_segments, 1);
     // Never read again: neither what was synced into it before nor after.
@@ -432,6 +442,34 @@ fn a_failed_sync_poisons_its_segment_and_a_full_disk_loses_nothing_in_memory() {
     });
     assert!(c.cold_stats().unwrap().io_errors > 0);
     assert_eq!(c.get("k1999"), Some(value(1999, 300)));
+}
+
+#[test]
+fn a_full_disk_is_reported_as_no_space_with_its_cause() {
+    let fs = FaultFs::new();
+    let mut config = ColdConfig::new("/full", 64 << 20);
+    config.segment_size = 256 << 10;
+    config.fs = Arc::new(fs.clone());
+    let store = goldylox::cold::ColdStore::open(config).unwrap();
+    fs.set_space(Some(0));
+    store.put(b"k", b"v", None).unwrap();
+    let err = store.flush().unwrap_err();
+    match &err {
+        goldylox::Error::NoSpace { source, .. } => {
+            assert_eq!(source.kind(), std::io::ErrorKind::StorageFull);
+        }
+        other => panic!("expected NoSpace, got {other:?}"),
+    }
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "the cause is kept"
+    );
+    assert_eq!(store.get(b"k").unwrap(), None, "the lost write is a miss");
+    // Space comes back: so does the tier.
+    fs.set_space(None);
+    store.put(b"k2", b"v2", None).unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.get(b"k2").unwrap().unwrap().value, b"v2");
 }
 
 #[test]

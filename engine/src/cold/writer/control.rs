@@ -16,18 +16,14 @@ impl Writer {
         match cmd {
             WriterRequest::Barrier { sync, reply } => {
                 let mut result = if sync { self.sync_all() } else { Ok(()) };
-                if let Some(reason) = self.failed.take() {
-                    result = Err(Error::Io { reason });
+                if let Some(failed) = self.failed.take() {
+                    result = Err(failed);
                 }
                 let _ = reply.send(result);
             }
             WriterRequest::Seal { reply } => {
                 self.roll();
-                let _ = reply.send(
-                    self.failed
-                        .take()
-                        .map_or(Ok(()), |reason| Err(Error::Io { reason })),
-                );
+                let _ = reply.send(self.failed.take().map_or(Ok(()), Err));
             }
             WriterRequest::Snapshot { reply } => {
                 let _ = reply.send(self.snapshot());
@@ -75,7 +71,7 @@ impl Writer {
             .and_then(|()| fs.remove(&path))
             .map_err(|e| {
                 self.s.io_error("probing the cold directory", &e);
-                io_err(&path, "the cold tier's probe failed", &e)
+                io_err(&path, "the cold tier's probe failed", e)
             })
     }
 
@@ -125,7 +121,7 @@ impl Writer {
                         .and_then(|()| fs.sync_dir(&self.s.config.dir))
                         .map_err(|e| {
                             self.s.io_error("removing a retired segment", &e);
-                            io_err(&path, "cannot remove a retired segment", &e)
+                            io_err(&path, "cannot remove a retired segment", e)
                         })?;
                     self.changed_since_snapshot = true;
                     return Ok(());

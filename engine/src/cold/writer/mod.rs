@@ -82,7 +82,7 @@ pub(crate) struct Writer {
     changed_since_snapshot: bool,
     last_snapshot: Instant,
     /// The first error since the last barrier, reported to it.
-    failed: Option<String>,
+    failed: Option<Error>,
     /// Callers waiting for durability, and the failures they must hear of.
     waiters: Waiters,
     compactor: Sender<CompactorRequest>,
@@ -179,7 +179,7 @@ impl Writer {
             self.sync_all()
         };
         if let Err(e) = &synced {
-            self.waiters.failed(&e.to_string());
+            self.waiters.failed(e);
         }
         self.waiters.answer(&synced);
     }
@@ -265,7 +265,7 @@ impl Writer {
         let fs = &self.s.config.fs;
         let file = fs.create(&path).map_err(|e| {
             self.s.io_error("creating a segment", &e);
-            io_err(&path, "cannot create a cold segment", &e)
+            io_err(&path, "cannot create a cold segment", e)
         })?;
         self.next_id += 1;
         let mut named = false;
@@ -295,10 +295,31 @@ impl Writer {
             return;
         }
         let staged = std::mem::take(&mut self.staged);
-        if let Err(e) = self.ensure_active() {
-            self.drop_staged(staged, &e.to_string());
-            return;
+        let (id, base, stats) = match self.write_buffer() {
+            Ok(written) => written,
+            Err(why) => {
+                self.drop_staged(staged, why);
+                return;
+            }
+        };
+        bump(&self.s.counters.appended, staged.len() as u64);
+        let live: u64 = staged
+            .into_iter()
+            .map(|st| self.point_index(st, id, base))
+            .sum();
+        stats.live.fetch_add(live, Ordering::AcqRel);
+        self.changed_since_snapshot = true;
+        if self.s.config.sync != SyncMode::Always && self.dirty_since.is_none() {
+            self.dirty_since = Some(Instant::now());
         }
+    }
+
+    /// Writes the buffer at the end of the active segment (opening one if
+    /// needed) and syncs it under `SyncMode::Always`. Returns the segment,
+    /// the offset the buffer starts at and the segment's figures; a failed
+    /// write or sync poisons the segment and returns why.
+    fn write_buffer(&mut self) -> Result<(u32, u64, Arc<SegStats>), Error> {
+        self.ensure_active()?;
         let active = self.active.as_mut().expect("ensured");
         let base = active.len;
         let written =
@@ -315,89 +336,81 @@ impl Writer {
         if let Err(e) = written {
             let what = format!("appending to segment {}", active.seg.id);
             self.s.io_error(&what, &e);
+            let failed = io_err(&active.seg.path, &what, e);
             self.poison_active();
-            self.drop_staged(staged, &format!("{what}: {e}"));
-            return;
+            return Err(failed);
         }
-        let active = self.active.as_mut().expect("still active");
-        let id = active.seg.id;
-        active.len += self.buf.len() as u64;
-        active
-            .seg
-            .stats
-            .len
-            .fetch_add(self.buf.len() as u64, Ordering::AcqRel);
-        let stats = Arc::clone(&active.seg.stats);
+        let written = self.buf.len() as u64;
+        active.len += written;
+        active.seg.stats.len.fetch_add(written, Ordering::AcqRel);
         bump(&self.s.counters.commits, 1);
-        bump(&self.s.counters.appended, staged.len() as u64);
-        bump(&self.s.counters.appended_bytes, self.buf.len() as u64);
+        bump(&self.s.counters.appended_bytes, written);
         self.buf.clear();
+        Ok((active.seg.id, base, Arc::clone(&active.seg.stats)))
+    }
+
+    /// Points the index at one written record, if it still wants it: a
+    /// put whose entry is still pending for its version, a rewrite whose
+    /// entry still points at the copied record. Returns the bytes of the
+    /// record that are live.
+    fn point_index(&self, st: Staged, id: u32, base: u64) -> u64 {
         let loc = |at: usize, len: usize, tag: u32| Loc {
             seg: id,
             offset: (base + at as u64) as u32,
             len: len as u32,
             tag,
         };
-        let mut live = 0u64;
-        for st in staged {
-            match st {
-                Staged::Put { hash, tag, at, len } => {
-                    let mut shard = self.s.index.shard(hash).write();
-                    if let Some(e) = shard.get_mut(&hash)
-                        && e.is_pending()
-                        && e.tag == tag
-                    {
-                        *e = loc(at, len, tag);
-                        live += len as u64;
-                        let prev = self.s.inflight.take(hash, tag);
-                        drop(shard);
-                        if let Some(prev) = prev {
-                            self.s.segments.dead(prev);
-                        }
-                    }
+        match st {
+            Staged::Put { hash, tag, at, len } => {
+                let mut shard = self.s.index.shard(hash).write();
+                let Some(e) = shard.get_mut(&hash) else {
+                    return 0;
+                };
+                if !e.is_pending() || e.tag != tag {
+                    return 0;
                 }
-                Staged::Tomb { len } => live += len as u64,
-                Staged::Rewrite {
-                    hash,
-                    from,
-                    at,
-                    len,
-                    tombstone,
-                } => {
-                    if tombstone {
-                        live += len as u64;
-                        continue;
-                    }
-                    let mut shard = self.s.index.shard(hash).write();
-                    let to = loc(at, len, from.tag);
-                    let moved = match shard.get_mut(&hash) {
-                        Some(e) if *e == from => {
-                            *e = to;
-                            true
-                        }
-                        // The key's last record on disk while a newer
-                        // append is in flight.
-                        Some(e) if e.is_pending() => self.s.inflight.move_prev(hash, from, to),
-                        _ => false,
-                    };
-                    drop(shard);
-                    if moved {
-                        live += len as u64;
-                        self.s.segments.dead(from);
-                    }
+                *e = loc(at, len, tag);
+                let prev = self.s.inflight.take(hash, tag);
+                drop(shard);
+                if let Some(prev) = prev {
+                    self.s.segments.dead(prev);
                 }
+                len as u64
             }
-        }
-        stats.live.fetch_add(live, Ordering::AcqRel);
-        self.changed_since_snapshot = true;
-        if self.s.config.sync != SyncMode::Always && self.dirty_since.is_none() {
-            self.dirty_since = Some(Instant::now());
+            Staged::Tomb { len } => len as u64,
+            Staged::Rewrite { len, tombstone, .. } if tombstone => len as u64,
+            Staged::Rewrite {
+                hash,
+                from,
+                at,
+                len,
+                ..
+            } => {
+                let mut shard = self.s.index.shard(hash).write();
+                let to = loc(at, len, from.tag);
+                let moved = match shard.get_mut(&hash) {
+                    Some(e) if *e == from => {
+                        *e = to;
+                        true
+                    }
+                    // The key's last record on disk while a newer append is
+                    // in flight.
+                    Some(e) if e.is_pending() => self.s.inflight.move_prev(hash, from, to),
+                    _ => false,
+                };
+                drop(shard);
+                if !moved {
+                    return 0;
+                }
+                self.s.segments.dead(from);
+                len as u64
+            }
         }
     }
 
     /// A commit failed: its puts are taken out of the index (they were
     /// pending), so readers miss instead of seeing an older value.
-    fn drop_staged(&mut self, staged: Vec<Staged>, why: &str) {
+    fn drop_staged(&mut self, staged: Vec<Staged>, why: Error) {
         self.buf.clear();
         for st in staged {
             if let Staged::Put { hash, tag, .. } = st {
@@ -411,8 +424,8 @@ impl Writer {
                 }
             }
         }
-        self.failed.get_or_insert_with(|| why.to_owned());
-        self.waiters.failed(why);
+        self.waiters.failed(&why);
+        self.failed.get_or_insert(why);
     }
 
     fn poison_active(&mut self) {
@@ -441,8 +454,9 @@ impl Writer {
             if let Err(e) = active.file.sync() {
                 let what = format!("syncing segment {} to seal it", active.seg.id);
                 self.s.io_error(&what, &e);
-                self.waiters.failed(&what);
-                self.failed.get_or_insert(what);
+                let failed = io_err(&active.seg.path, &what, e);
+                self.waiters.failed(&failed);
+                self.failed.get_or_insert(failed);
                 self.active = Some(active);
                 self.poison_active();
                 return;
@@ -482,7 +496,7 @@ impl Writer {
             bump(&self.s.counters.syncs, 1);
             file.sync().map_err(|e| {
                 self.s.io_error("syncing a sealed segment", &e);
-                io_err(&self.s.config.dir, "cannot sync a sealed segment", &e)
+                io_err(&self.s.config.dir, "cannot sync a sealed segment", e)
             })?;
         }
         if let Some(active) = &mut self.active {
@@ -491,14 +505,14 @@ impl Writer {
                 let what = format!("syncing segment {}", active.seg.id);
                 self.s.io_error(&what, &e);
                 self.poison_active();
-                return Err(io_err(&self.s.config.dir, &what, &e));
+                return Err(io_err(&self.s.config.dir, &what, e));
             }
         }
         let need_dir = self.active.as_ref().is_some_and(|a| !a.named);
         if need_dir || self.s.config.sync == SyncMode::Never {
             fs.sync_dir(&self.s.config.dir).map_err(|e| {
                 self.s.io_error("syncing the cold directory", &e);
-                io_err(&self.s.config.dir, "cannot sync the cold directory", &e)
+                io_err(&self.s.config.dir, "cannot sync the cold directory", e)
             })?;
             if let Some(active) = &mut self.active {
                 active.named = true;

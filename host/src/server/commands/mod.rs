@@ -336,6 +336,15 @@ fn store_error(out: &mut BytesMut, e: &goldylox::Error) {
             "OOM command not allowed when used memory > 'maxmemory'.",
         ),
         goldylox::Error::Closed => reply::error(out, "ERR server is shutting down"),
-        other => reply::error(out, &format!("ERR {other}")),
+        other => {
+            // With its causes (an I/O error's operating-system message).
+            let mut text = format!("ERR {other}");
+            let mut cause = std::error::Error::source(other);
+            while let Some(e) = cause {
+                text.push_str(&format!(": {e}"));
+                cause = e.source();
+            }
+            reply::error(out, &text)
+        }
     }
 }
