@@ -4,9 +4,10 @@
 
 use std::sync::atomic::Ordering;
 
-use goldylox::PolicyTier;
+use goldylox::{CacheStats, PolicyTier};
 
 use super::Shared;
+use super::config::Config;
 
 /// One reported figure.
 pub(super) struct Figure {
@@ -51,7 +52,7 @@ pub(super) const SECTIONS: [(&str, bool); 13] = [
     ("cluster", true),
 ];
 
-/// Every figure the server reports.
+/// Every figure the server reports, section by section.
 pub(super) fn figures(shared: &Shared) -> Vec<Figure> {
     let config = shared.config();
     let stats = shared.store.stats();
@@ -63,7 +64,36 @@ pub(super) fn figures(shared: &Shared) -> Vec<Figure> {
             value,
         })
     };
-    use Value::{Float, Int, Text};
+    server_figures(shared, &config, &mut add);
+    client_figures(shared, &config, &mut add);
+    memory_figures(shared, &mut add);
+    redis_sections(shared, &mut add);
+    // The policy that runs now (after any swap), not the configured name.
+    let running = shared
+        .store
+        .policy_status(PolicyTier::Hot)
+        .map_or_else(|| config.cache.policy.clone(), |s| s.name);
+    add("memory", "maxmemory_policy", Value::Text(running));
+    stat_figures(shared, &stats, &mut add);
+    tier_figures(&stats, &mut add);
+    pool_figures(shared, &mut add);
+    cold_figures(shared, &stats, &mut add);
+    policy_figures(shared, &stats, &mut add);
+    add(
+        "keyspace",
+        "db0",
+        Value::Text(format!("keys={},expires=0,avg_ttl=0", shared.store.len())),
+    );
+    out
+}
+
+/// The server section.
+fn server_figures(
+    shared: &Shared,
+    config: &Config,
+    add: &mut impl FnMut(&'static str, &str, Value),
+) {
+    use Value::{Int, Text};
     add(
         "server",
         "goldylox_version",
@@ -96,6 +126,15 @@ pub(super) fn figures(shared: &Shared) -> Vec<Figure> {
                 .map_or_else(|| "(embedded)".to_owned(), |p| p.display().to_string()),
         ),
     );
+}
+
+/// The clients section.
+fn client_figures(
+    shared: &Shared,
+    config: &Config,
+    add: &mut impl FnMut(&'static str, &str, Value),
+) {
+    use Value::Int;
     add(
         "clients",
         "connected_clients",
@@ -106,14 +145,15 @@ pub(super) fn figures(shared: &Shared) -> Vec<Figure> {
         "maxclients",
         Int(config.server.maxclients as u64),
     );
-    memory_figures(shared, &mut add);
-    redis_sections(shared, &mut add);
-    // The policy that runs now (after any swap), not the configured name.
-    let running = shared
-        .store
-        .policy_status(PolicyTier::Hot)
-        .map_or_else(|| config.cache.policy.clone(), |s| s.name);
-    add("memory", "maxmemory_policy", Text(running));
+}
+
+/// The stats section: connections, commands, hits and misses over every tier.
+fn stat_figures(
+    shared: &Shared,
+    stats: &CacheStats,
+    add: &mut impl FnMut(&'static str, &str, Value),
+) {
+    use Value::Int;
     add(
         "stats",
         "total_connections_received",
@@ -143,6 +183,11 @@ pub(super) fn figures(shared: &Shared) -> Vec<Figure> {
     add("stats", "keyspace_misses", Int(misses));
     add("stats", "evicted_keys", Int(stats.removals.evicted));
     add("stats", "expired_keys", Int(stats.removals.expired));
+}
+
+/// The tiers section: each memory tier's entries, hits, and movement between them.
+fn tier_figures(stats: &CacheStats, add: &mut impl FnMut(&'static str, &str, Value)) {
+    use Value::{Float, Int};
     add("tiers", "hot_entries", Int(stats.entries));
     add("tiers", "hot_hits", Int(stats.hot.hits));
     add("tiers", "hot_misses", Int(stats.hot.misses));
@@ -158,6 +203,11 @@ pub(super) fn figures(shared: &Shared) -> Vec<Figure> {
         Int(stats.movement.demotions_dropped),
     );
     add("tiers", "prefetch_promoted", Int(stats.prefetch.promoted));
+}
+
+/// The pools section: the warm tier's slab pools.
+fn pool_figures(shared: &Shared, add: &mut impl FnMut(&'static str, &str, Value)) {
+    use Value::{Int, Text};
     if let Some(pools) = shared.store.pool_stats() {
         add("pools", "pool_bytes_max", Int(pools.max_bytes));
         add("pools", "pool_bytes_held", Int(pools.held_bytes));
@@ -169,6 +219,15 @@ pub(super) fn figures(shared: &Shared) -> Vec<Figure> {
     } else {
         add("pools", "warm_tier", Text("absent".to_owned()));
     }
+}
+
+/// The persistence section: the cold tier, its breaker, and the write policy.
+fn cold_figures(
+    shared: &Shared,
+    stats: &CacheStats,
+    add: &mut impl FnMut(&'static str, &str, Value),
+) {
+    use Value::{Int, Text};
     if let Some(cold) = shared.store.cold_stats() {
         add("persistence", "cold_entries", Int(cold.entries));
         add("persistence", "cold_hits", Int(stats.cold.hits));
@@ -242,6 +301,20 @@ pub(super) fn figures(shared: &Shared) -> Vec<Figure> {
     } else {
         add("persistence", "cold_tier", Text("absent".to_owned()));
     }
+    add(
+        "persistence",
+        "write_policy",
+        Text(format!("{:?}", shared.store.write_policy()).to_ascii_lowercase()),
+    );
+}
+
+/// The policies section: each tier's policy, its failures and swaps, and the sandbox's instances.
+fn policy_figures(
+    shared: &Shared,
+    stats: &CacheStats,
+    add: &mut impl FnMut(&'static str, &str, Value),
+) {
+    use Value::{Int, Text};
     for tier in [PolicyTier::Hot, PolicyTier::Warm] {
         let Some(status) = shared.store.policy_status(tier) else {
             continue;
@@ -269,7 +342,7 @@ pub(super) fn figures(shared: &Shared) -> Vec<Figure> {
         );
         add("policies", &format!("{t}_policy_swaps"), Int(status.swaps));
         if let Some(auto) = &status.auto {
-            auto_figures(&mut add, &t, auto);
+            auto_figures(add, &t, auto);
         }
     }
     add(
@@ -291,18 +364,6 @@ pub(super) fn figures(shared: &Shared) -> Vec<Figure> {
         "policy_fallback_evictions",
         Int(stats.policy.fallback_evictions),
     );
-    add(
-        "persistence",
-        "write_policy",
-        Text(format!("{:?}", shared.store.write_policy()).to_ascii_lowercase()),
-    );
-    let keys = shared.store.len();
-    add(
-        "keyspace",
-        "db0",
-        Text(format!("keys={},expires=0,avg_ttl=0", keys)),
-    );
-    out
 }
 
 /// The memory section: what each tier holds in RAM and the total, the
