@@ -3,7 +3,7 @@
 //! world (its clock, its keys) and the store's (wall-clock deadlines, seeded
 //! key hashes, bytes).
 //!
-//! The cache's read and write paths use it through `Shared::cold`
+//! The cache's read and write paths use it through `CacheState::cold`
 //! (`cache/cold.rs`); maintenance demotes into it.
 
 use std::hash::Hash;

@@ -117,7 +117,10 @@ pub(crate) fn in_maintenance() -> bool {
     IN_MAINTENANCE.with(|m| m.get())
 }
 
-pub(crate) struct Shared<K, V> {
+/// The state of one cache that its handles (the callers) and its maintenance
+/// actor share: the hot index, the warm and cold tiers, the counters, the
+/// clock and the policies' published status.
+pub(crate) struct CacheState<K, V> {
     pub(crate) index: HotIndex<K, V>,
     /// The warm tier, if configured.
     pub(crate) warm: Option<crate::warm::WarmTier<K>>,
@@ -151,7 +154,7 @@ pub(crate) struct Shared<K, V> {
     pub(crate) observe_misses: bool,
 }
 
-impl<K, V> Shared<K, V> {
+impl<K, V> CacheState<K, V> {
     /// Tells the listener, if any; a panicking listener is counted and
     /// otherwise ignored.
     pub(crate) fn notify(&self, key: K, value: V, cause: RemovalCause) {

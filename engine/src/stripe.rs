@@ -8,7 +8,7 @@
 //! counted (dropping an access hint is harmless: the policy sees a little less
 //! recency). The maintenance thread is the only consumer. Slot value 0 means
 //! "reserved but not yet written", which is why key hashes are never 0 (see
-//! `crate::hot::hash_key`).
+//! `crate::hot::memory_form`).
 //!
 //! Hits are not counted separately: every hit either takes a ring slot
 //! (`tail` advances) or is dropped (`dropped` advances), so

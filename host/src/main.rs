@@ -388,57 +388,9 @@ fn print_switches(labels: &[String], rows: &[replay::Row]) {
 }
 
 fn run_replay(args: ReplayArgs) -> Result<()> {
-    let (name, trace) = match &args.trace {
-        Some(path) => {
-            let format = match &args.format {
-                Some(f) => f.parse::<Format>()?,
-                None => Format::guess(path).with_context(|| {
-                    format!(
-                        "cannot guess the format of {}; pass --format ({})",
-                        path.display(),
-                        trace::FORMAT_NAMES
-                    )
-                })?,
-            };
-            (path.display().to_string(), trace::read_trace(path, format)?)
-        }
-        None => (
-            "embedded synthetic workload".to_owned(),
-            trace::Trace::unsized_keys(replay::synthetic()),
-        ),
-    };
-    if trace.is_empty() {
-        bail!("{name}: the trace holds no requests");
-    }
-    let capacities = args
-        .sizes
-        .iter()
-        .map(|s| replay::Capacity::parse(s))
-        .collect::<Result<Vec<_>>>()?;
-    if capacities.is_empty() || capacities.iter().any(|c| c.value() == 0) {
-        bail!("--sizes must be positive (entries, or bytes with a unit: 64MiB)");
-    }
-    if capacities
-        .iter()
-        .any(|c| matches!(c, replay::Capacity::Bytes(_)))
-        && trace.sizes.is_none()
-    {
-        bail!("{name} has no object sizes, so cache sizes must be in entries (no unit)");
-    }
-    let params = parse_params(&args.params)?;
-    let tuning = replay::AutoTuning {
-        margin: args.auto_margin.map(|pp| pp / 100.0),
-        streak: args.auto_streak,
-        smoothing: args.auto_smoothing,
-    };
-    let contenders = args
-        .policies
-        .iter()
-        .map(|p| match p.as_str() {
-            auto if auto == "auto" || auto.starts_with("auto:") => Contender::auto(auto, &tuning),
-            other => Contender::parse(other)?.with_params(&params),
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let (name, trace) = replay_trace(&args)?;
+    let capacities = replay_capacities(&args, &name, &trace)?;
+    let contenders = replay_contenders(&args)?;
     let distinct = trace
         .keys
         .iter()
@@ -488,6 +440,74 @@ fn run_replay(args: ReplayArgs) -> Result<()> {
     }
     print_switches(&labels, &rows);
     Ok(())
+}
+
+/// The trace `replay` reads (or its embedded synthetic workload), named.
+fn replay_trace(args: &ReplayArgs) -> Result<(String, trace::Trace)> {
+    let (name, trace) = match &args.trace {
+        Some(path) => {
+            let format = match &args.format {
+                Some(f) => f.parse::<Format>()?,
+                None => Format::guess(path).with_context(|| {
+                    format!(
+                        "cannot guess the format of {}; pass --format ({})",
+                        path.display(),
+                        trace::FORMAT_NAMES
+                    )
+                })?,
+            };
+            (path.display().to_string(), trace::read_trace(path, format)?)
+        }
+        None => (
+            "embedded synthetic workload".to_owned(),
+            trace::Trace::unsized_keys(replay::synthetic()),
+        ),
+    };
+    if trace.is_empty() {
+        bail!("{name}: the trace holds no requests");
+    }
+    Ok((name, trace))
+}
+
+/// `--sizes`: positive, and in bytes only for a trace with object sizes.
+fn replay_capacities(
+    args: &ReplayArgs,
+    name: &str,
+    trace: &trace::Trace,
+) -> Result<Vec<replay::Capacity>> {
+    let capacities = args
+        .sizes
+        .iter()
+        .map(|s| replay::Capacity::parse(s))
+        .collect::<Result<Vec<_>>>()?;
+    if capacities.is_empty() || capacities.iter().any(|c| c.value() == 0) {
+        bail!("--sizes must be positive (entries, or bytes with a unit: 64MiB)");
+    }
+    if capacities
+        .iter()
+        .any(|c| matches!(c, replay::Capacity::Bytes(_)))
+        && trace.sizes.is_none()
+    {
+        bail!("{name} has no object sizes, so cache sizes must be in entries (no unit)");
+    }
+    Ok(capacities)
+}
+
+/// `--policies`, with `--param`s and `auto`'s tuning.
+fn replay_contenders(args: &ReplayArgs) -> Result<Vec<Contender>> {
+    let params = parse_params(&args.params)?;
+    let tuning = replay::AutoTuning {
+        margin: args.auto_margin.map(|pp| pp / 100.0),
+        streak: args.auto_streak,
+        smoothing: args.auto_smoothing,
+    };
+    args.policies
+        .iter()
+        .map(|p| match p.as_str() {
+            auto if auto == "auto" || auto.starts_with("auto:") => Contender::auto(auto, &tuning),
+            other => Contender::parse(other)?.with_params(&params),
+        })
+        .collect()
 }
 
 /// The hit-ratio chart (legend entries carry each policy's mean gap to

@@ -52,21 +52,7 @@ pub fn hit_ratio_svg(title: &str, labels: &[String], rows: &[Row], ceiling: f64)
     };
     let y = |r: f64| TOP + plot_h * (1.0 - r.clamp(0.0, 1.0));
     open(&mut s, H, title);
-    for tick in 0..=10 {
-        let r = f64::from(tick) / 10.0;
-        let (x0, x1, yy) = (LEFT, LEFT + plot_w, y(r));
-        let _ = writeln!(
-            s,
-            r##"<line x1="{x0}" y1="{yy}" x2="{x1}" y2="{yy}" stroke="#e5e5e5"/>"##
-        );
-        let _ = writeln!(
-            s,
-            r#"<text x="{}" y="{}" text-anchor="end">{}%</text>"#,
-            LEFT - 6.0,
-            yy + 4.0,
-            tick * 10
-        );
-    }
+    percent_grid(&mut s, plot_w, y);
     for (i, row) in rows.iter().enumerate() {
         let _ = writeln!(
             s,
@@ -88,27 +74,6 @@ pub fn hit_ratio_svg(title: &str, labels: &[String], rows: &[Row], ceiling: f64)
         r##"<line x1="{LEFT}" y1="{ceiling_y}" x2="{}" y2="{ceiling_y}" stroke="#444" stroke-dasharray="5,4"/>"##,
         LEFT + plot_w
     );
-    let legend = |s: &mut String, k: usize, colour: &str, label: &str, dashed: bool| {
-        let ly = TOP + 18.0 * k as f64;
-        let dash = if dashed {
-            r#" stroke-dasharray="5,4""#
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            s,
-            r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{colour}" stroke-width="2"{dash}/>"#,
-            W - RIGHT + 16.0,
-            W - RIGHT + 40.0
-        );
-        let _ = writeln!(
-            s,
-            r#"<text x="{}" y="{}">{}</text>"#,
-            W - RIGHT + 46.0,
-            ly + 4.0,
-            escape(label)
-        );
-    };
     for (p, label) in labels.iter().enumerate() {
         let colour = COLOURS[p % COLOURS.len()];
         let points: Vec<String> = rows
@@ -126,6 +91,49 @@ pub fn hit_ratio_svg(title: &str, labels: &[String], rows: &[Row], ceiling: f64)
     legend(&mut s, labels.len(), "#444", "infinite cache", true);
     s.push_str("</svg>\n");
     s
+}
+
+/// The horizontal lines and labels of a 0-100 % axis, every 10 %.
+fn percent_grid(s: &mut String, plot_w: f64, y: impl Fn(f64) -> f64) {
+    for tick in 0..=10 {
+        let r = f64::from(tick) / 10.0;
+        let (x0, x1, yy) = (LEFT, LEFT + plot_w, y(r));
+        let _ = writeln!(
+            s,
+            r##"<line x1="{x0}" y1="{yy}" x2="{x1}" y2="{yy}" stroke="#e5e5e5"/>"##
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="{}" text-anchor="end">{}%</text>"#,
+            LEFT - 6.0,
+            yy + 4.0,
+            tick * 10
+        );
+    }
+}
+
+/// Legend entry `k` in the right margin: a line of `colour` (dashed or
+/// not) and its label.
+fn legend(s: &mut String, k: usize, colour: &str, label: &str, dashed: bool) {
+    let ly = TOP + 18.0 * k as f64;
+    let dash = if dashed {
+        r#" stroke-dasharray="5,4""#
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        s,
+        r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{colour}" stroke-width="2"{dash}/>"#,
+        W - RIGHT + 16.0,
+        W - RIGHT + 40.0
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="{}">{}</text>"#,
+        W - RIGHT + 46.0,
+        ly + 4.0,
+        escape(label)
+    );
 }
 
 /// Which policy an `auto` replay ran when: one bar per cache size across

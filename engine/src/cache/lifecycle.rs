@@ -21,7 +21,7 @@ use crate::loader::Flights;
 use crate::maintenance::{Cmd, Inbox, Maintenance, TierPolicy};
 use crate::policy::PolicyTier;
 use crate::shared::{
-    COMMAND_CHANNEL_CAPACITY, PREFETCH_STATE_ENTRIES, Shared, WAKE_CHANNEL_CAPACITY,
+    COMMAND_CHANNEL_CAPACITY, CacheState, PREFETCH_STATE_ENTRIES, WAKE_CHANNEL_CAPACITY,
     WRITE_BUFFER_CAPACITY,
 };
 use crate::stats::Counters;
@@ -51,25 +51,24 @@ where
         let (policy, hot_status) = TierPolicy::build(PolicyTier::Hot, &b.policy, b.max_capacity)?;
         let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
         let shards = b.shards.unwrap_or((cores * 8).max(16));
-        let (warm, warm_policy) = match b.warm_capacity {
+        let (warm, warm_policy, warm_status) = match b.warm_capacity {
             Some(bytes) => {
                 let tier = WarmTier::start(&b.name, bytes, shards)
                     .map_err(|e| Error::spawn("pool manager", e))?;
-                let slot = TierPolicy::build(PolicyTier::Warm, &b.warm_policy, tier.capacity)?;
-                (Some(tier), Some(slot))
+                let (policy, status) =
+                    TierPolicy::build(PolicyTier::Warm, &b.warm_policy, tier.capacity)?;
+                (Some(tier), Some(policy), Some(status))
             }
-            None => (None, None),
+            None => (None, None, None),
         };
-        let (warm_policy, warm_status) = warm_policy.unzip();
-        let prefetch =
-            match &b.prefetch {
-                Some(factory) => Some(factory.build(PREFETCH_STATE_ENTRIES).map_err(|e| {
-                    Error::InvalidConfig {
-                        reason: format!("prefetch policy: {e}"),
-                    }
-                })?),
-                None => None,
-            };
+        let prefetch = b
+            .prefetch
+            .as_ref()
+            .map(|factory| factory.build(PREFETCH_STATE_ENTRIES))
+            .transpose()
+            .map_err(|e| Error::InvalidConfig {
+                reason: format!("prefetch policy: {e}"),
+            })?;
         let cold = match b.cold {
             Some(config) => Some(ColdTier::open::<K>(
                 config,
@@ -85,7 +84,7 @@ where
         let hasher = cold
             .as_ref()
             .map_or_else(crate::hot::KeyHasher::random, |c| c.hasher.clone());
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(CacheState {
             index: HotIndex::new(shards, hasher),
             warm,
             cold,
@@ -114,10 +113,7 @@ where
             wake: wake_rx,
         };
         let actor = Maintenance::new(Arc::clone(&shared), inbox, policy, warm_policy, prefetch);
-        let worker = std::thread::Builder::new()
-            .name(format!("gx-maint-{}", b.name))
-            .spawn(move || actor.run())
-            .map_err(|e| Error::spawn("maintenance", e))?;
+        let worker = actor.spawn(&b.name)?;
         Ok(Cache {
             inner: Arc::new(Inner {
                 shared,

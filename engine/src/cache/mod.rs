@@ -35,7 +35,8 @@ use crate::loader::Flights;
 use crate::maintenance::Cmd;
 use crate::policy::EventKind;
 use crate::shared::{
-    MAX_CAPACITY_WAITS, READ_WAKE_SPACING, Shared, WRITE_BUFFER_WAKE_AT, WriteEvent, in_maintenance,
+    CacheState, MAX_CAPACITY_WAITS, READ_WAKE_SPACING, WRITE_BUFFER_WAKE_AT, WriteEvent,
+    in_maintenance,
 };
 use crate::stats::{CacheStats, Counters, RemovalCause};
 use crate::stripe::Op;
@@ -63,7 +64,7 @@ impl<K, V> Clone for Cache<K, V> {
 }
 
 struct Inner<K, V> {
-    shared: Arc<Shared<K, V>>,
+    shared: Arc<CacheState<K, V>>,
     weigher: Option<Weigher<K, V>>,
     /// Deadline offset for writes without an explicit TTL.
     default_ttl: Option<Duration>,
@@ -108,7 +109,7 @@ where
         Self::builder(max_capacity).build()
     }
 
-    fn shared(&self) -> &Shared<K, V> {
+    fn shared(&self) -> &CacheState<K, V> {
         &self.inner.shared
     }
 

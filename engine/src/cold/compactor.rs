@@ -25,7 +25,7 @@ use super::format;
 use super::index::Loc;
 use super::requests::{CompactorRequest, WriterRequest};
 use super::segment::{Reader, Segment};
-use super::{Shared, bump};
+use super::{ColdState, bump};
 use crate::error::Error;
 
 /// Bytes of a segment a compaction reads at once (one record when larger):
@@ -33,14 +33,14 @@ use crate::error::Error;
 const COMPACT_WINDOW: usize = 1 << 20;
 
 pub(crate) struct Compactor {
-    s: Arc<Shared>,
+    s: Arc<ColdState>,
     rx: Receiver<CompactorRequest>,
     writer: Sender<WriterRequest>,
 }
 
 impl Compactor {
     pub(crate) fn new(
-        s: Arc<Shared>,
+        s: Arc<ColdState>,
         rx: Receiver<CompactorRequest>,
         writer: Sender<WriterRequest>,
     ) -> Self {

@@ -93,7 +93,7 @@ pub struct ColdValue {
 }
 
 /// State shared by the handle, the writer and the compactor.
-pub(crate) struct Shared {
+pub(crate) struct ColdState {
     pub(crate) config: ColdConfig,
     pub(crate) index: ColdIndex,
     /// Records appended but not yet written: readable meanwhile.
@@ -110,7 +110,7 @@ pub(crate) struct Shared {
     pub(crate) closing: AtomicBool,
 }
 
-impl Shared {
+impl ColdState {
     pub(crate) fn key_hash(&self, key: &[u8]) -> u64 {
         (self.config.key_hash)(key)
     }
@@ -162,7 +162,7 @@ pub struct ColdStore {
 }
 
 struct Handle {
-    shared: Arc<Shared>,
+    shared: Arc<ColdState>,
     writer: Sender<WriterRequest>,
     compactor: Sender<CompactorRequest>,
     writer_thread: Option<JoinHandle<()>>,
@@ -207,7 +207,7 @@ impl ColdStore {
         let fs = Arc::clone(&config.fs);
         fs.create_dir_all(&config.dir)
             .map_err(|e| io_err(&config.dir, "cannot create the cold directory", e))?;
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(ColdState {
             index: ColdIndex::new(COLD_INDEX_SHARDS),
             inflight: index::InFlight::new(COLD_INDEX_SHARDS),
             segments: Segments::default(),
@@ -244,7 +244,7 @@ impl ColdStore {
         })
     }
 
-    fn shared(&self) -> &Shared {
+    fn shared(&self) -> &ColdState {
         &self.inner.shared
     }
 

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use super::format::{self, Invalid};
 use super::index::Loc;
 use super::segment::Segment;
-use super::{ColdValue, Shared, bump};
+use super::{ColdState, ColdValue, bump};
 use crate::error::Error;
 
 /// Lookups a read makes before it gives up on a record that keeps moving.
@@ -23,7 +23,7 @@ const READ_ATTEMPTS: usize = 4;
 /// The newest live record of the key with `hash` whose stored key
 /// `matches`.
 pub(crate) fn read(
-    s: &Shared,
+    s: &ColdState,
     hash: u64,
     matches: impl FnOnce(&[u8]) -> bool,
 ) -> Result<Option<ColdValue>, Error> {
@@ -82,7 +82,7 @@ pub(crate) fn read(
 
 /// A record still on its way to disk, from the in-flight table.
 fn in_flight(
-    s: &Shared,
+    s: &ColdState,
     hash: u64,
     loc: Loc,
     matches: Option<impl FnOnce(&[u8]) -> bool>,
@@ -100,7 +100,7 @@ fn in_flight(
 }
 
 /// Quarantines `seg` for a bad read; the error says where and why.
-fn quarantine(s: &Shared, seg: &Segment, what: String) -> Error {
+fn quarantine(s: &ColdState, seg: &Segment, what: String) -> Error {
     if !seg.stats.quarantined.swap(true, Ordering::AcqRel) {
         bump(&s.counters.quarantined_segments, 1);
     }

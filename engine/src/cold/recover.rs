@@ -24,7 +24,7 @@ use super::fs::Mapped;
 use super::index::{Loc, PassThrough};
 use super::segment::{Body, SegStats, Segment, parse_name};
 use super::snapshot::{self, Rejected, Snapshot};
-use super::{RecoveryReport, Shared, bump, io_err};
+use super::{ColdState, RecoveryReport, bump, io_err};
 use crate::error::Error;
 
 /// A recovered key: its newest version and where (None: deleted).
@@ -46,7 +46,7 @@ struct Found {
 /// Opens the store's files: fills the index and the segment table, sets the
 /// version counter, and returns what it found with the id the writer's
 /// first new segment takes.
-pub(crate) fn recover(s: &Shared) -> Result<(RecoveryReport, u32), Error> {
+pub(crate) fn recover(s: &ColdState) -> Result<(RecoveryReport, u32), Error> {
     let started = Instant::now();
     let mut report = RecoveryReport::default();
     let (found, snapshot) = list(s, &mut report)?;
@@ -85,7 +85,10 @@ pub(crate) fn recover(s: &Shared) -> Result<(RecoveryReport, u32), Error> {
 /// The segments in the cold directory, opened and sorted by id, and the
 /// snapshot's path if there is one; removes empty segments and a leftover
 /// temporary snapshot, and counts files that belong to nobody.
-fn list(s: &Shared, report: &mut RecoveryReport) -> Result<(Vec<Found>, Option<PathBuf>), Error> {
+fn list(
+    s: &ColdState,
+    report: &mut RecoveryReport,
+) -> Result<(Vec<Found>, Option<PathBuf>), Error> {
     let dir = &s.config.dir;
     let fs = &s.config.fs;
     let listing = fs
@@ -133,7 +136,7 @@ fn list(s: &Shared, report: &mut RecoveryReport) -> Result<(Vec<Found>, Option<P
 
 /// Recovery's state between its steps.
 struct Recovery<'a> {
-    s: &'a Shared,
+    s: &'a ColdState,
     found: Vec<Found>,
     report: RecoveryReport,
     scan: Scan,
@@ -319,7 +322,12 @@ impl Recovery<'_> {
 /// What a key had before the scanned tail: its snapshot entry, whose
 /// version is in its record's header. The position's own segment is not
 /// mapped (its tail may be cut): its headers are read with a positioned read.
-fn base_of(s: &Shared, maps: &HashMap<u32, Mapped>, found: &[Found], h: u64) -> Option<(u64, Loc)> {
+fn base_of(
+    s: &ColdState,
+    maps: &HashMap<u32, Mapped>,
+    found: &[Found],
+    h: u64,
+) -> Option<(u64, Loc)> {
     let loc = s.index.get(h)?;
     let header = match maps.get(&loc.seg) {
         Some(m) => m
@@ -403,7 +411,7 @@ fn apply(
 /// Applies what still verifies in a quarantined segment as deletions,
 /// resynchronising on the record magic past each bad spot.
 fn quarantine_scan(
-    s: &Shared,
+    s: &ColdState,
     scan: &mut Scan,
     live: &mut Live,
     base: &dyn Fn(u64) -> Option<(u64, Loc)>,

@@ -28,7 +28,7 @@ use std::sync::atomic::Ordering;
 use super::format;
 use super::index::Loc;
 use super::segment::Segment;
-use super::{Shared, io_err};
+use super::{ColdState, io_err};
 use crate::error::Error;
 
 const MAGIC: u32 = 0x4758_534E;
@@ -80,20 +80,20 @@ impl std::fmt::Display for Rejected {
 /// The key hash's fingerprint in the snapshot: its value on a probe,
 /// mixed with its declared identity (a cache's seed), so a snapshot made
 /// under another hash is refused even where the probe cannot tell.
-fn probe_hash(s: &Shared) -> u64 {
+fn probe_hash(s: &ColdState) -> u64 {
     s.key_hash(b"goldylox") ^ s.config.key_hash_id
 }
 
 /// Writes the snapshot of the index as it is now, covering the records
 /// before `position`, through a temporary file and a rename.
-pub(crate) fn write(s: &Shared, position: (u32, u64)) -> Result<(), Error> {
+pub(crate) fn write(s: &ColdState, position: (u32, u64)) -> Result<(), Error> {
     let segs = s.segments.all();
     let entries = entries(s, &segs)?;
     publish(s, &encode(s, position, &segs, &entries))
 }
 
 /// The index's entries with their whole versions.
-fn entries(s: &Shared, segs: &[Arc<Segment>]) -> Result<Vec<(u64, Loc, u64)>, Error> {
+fn entries(s: &ColdState, segs: &[Arc<Segment>]) -> Result<Vec<(u64, Loc, u64)>, Error> {
     let mut locs = Vec::with_capacity(s.index.len());
     // A key with a newer append in flight is named by its last record on
     // disk: the new one lands after the snapshot's position.
@@ -136,7 +136,7 @@ fn entries(s: &Shared, segs: &[Arc<Segment>]) -> Result<Vec<(u64, Loc, u64)>, Er
 
 /// The snapshot's bytes.
 fn encode(
-    s: &Shared,
+    s: &ColdState,
     position: (u32, u64),
     segs: &[Arc<Segment>],
     entries: &[(u64, Loc, u64)],
@@ -169,7 +169,7 @@ fn encode(
 
 /// Writes `b` under the temporary name, syncs it, and renames it over the
 /// snapshot.
-fn publish(s: &Shared, b: &[u8]) -> Result<(), Error> {
+fn publish(s: &ColdState, b: &[u8]) -> Result<(), Error> {
     let dir = &s.config.dir;
     let (tmp, fin) = (dir.join(TMP_NAME), dir.join(FILE_NAME));
     let fs = &s.config.fs;
@@ -188,7 +188,7 @@ fn publish(s: &Shared, b: &[u8]) -> Result<(), Error> {
 }
 
 /// Reads and verifies the snapshot at `path`.
-pub(super) fn read(s: &Shared, path: &Path) -> Result<Snapshot, Rejected> {
+pub(super) fn read(s: &ColdState, path: &Path) -> Result<Snapshot, Rejected> {
     let file = s
         .config
         .fs

@@ -17,7 +17,7 @@ use super::Maintenance;
 use super::tier::Source;
 use crate::hot::{NEVER, Slot};
 use crate::policy::{EventKind, PolicyTier};
-use crate::pool::Loc;
+use crate::pool::SlabLoc;
 use crate::pool::alloc::AllocError;
 use crate::pool::manager::Grant;
 use crate::stats::{Counters, RemovalCause};
@@ -115,7 +115,7 @@ where
         c: Candidate<K, V>,
         warm: &WarmTier<K>,
         source: Source,
-        returned: &mut Vec<Loc>,
+        returned: &mut Vec<SlabLoc>,
     ) -> u64 {
         if let (Some(grant), Some((bytes, _))) = (&c.grant, &c.bytes)
             && !warm.pool.table.write(grant.loc, grant.slot_size, bytes)

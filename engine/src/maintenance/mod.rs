@@ -28,7 +28,7 @@ use crate::policy::{
     PolicyError, PolicyTier, PrefetchPolicy, SwapReport,
 };
 use crate::shared::{
-    MAINTENANCE_INTERVAL, SWAP_CHANNEL_CAPACITY, Shared, Tier, WRITE_DRAIN_MAX, WriteEvent,
+    CacheState, MAINTENANCE_INTERVAL, SWAP_CHANNEL_CAPACITY, Tier, WRITE_DRAIN_MAX, WriteEvent,
     enter_maintenance,
 };
 use crate::stats::{Counters, RemovalCause};
@@ -60,7 +60,7 @@ pub(crate) struct Inbox {
 }
 
 pub(crate) struct Maintenance<K, V> {
-    shared: Arc<Shared<K, V>>,
+    shared: Arc<CacheState<K, V>>,
     inbox: Inbox,
     /// The hot tier's policy machinery.
     hot: TierPolicy,
@@ -95,7 +95,7 @@ where
     V: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
 {
     pub(crate) fn new(
-        shared: Arc<Shared<K, V>>,
+        shared: Arc<CacheState<K, V>>,
         inbox: Inbox,
         hot: TierPolicy,
         warm: Option<TierPolicy>,
@@ -120,6 +120,14 @@ where
     }
 
     /// The actor loop; returns when told to stop or when every handle is gone.
+    /// Starts the actor on its own thread (`gx-maint-<name>`).
+    pub(crate) fn spawn(self, name: &str) -> Result<std::thread::JoinHandle<()>, crate::Error> {
+        std::thread::Builder::new()
+            .name(format!("gx-maint-{name}"))
+            .spawn(move || self.run())
+            .map_err(|e| crate::Error::spawn("maintenance", e))
+    }
+
     pub(crate) fn run(mut self) {
         enter_maintenance();
         loop {
@@ -559,7 +567,7 @@ where
 
 /// The hashes and weights resident in a tier, as a policy would be told
 /// of them.
-fn resident_of<K, V>(shared: &Shared<K, V>, tier: PolicyTier) -> Vec<(u64, u32)>
+fn resident_of<K, V>(shared: &CacheState<K, V>, tier: PolicyTier) -> Vec<(u64, u32)>
 where
     K: std::hash::Hash + Eq,
 {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Band, Loc, Relocate, SlabTable, class_sizes, slab_bytes_for};
+use super::{Band, Relocate, SlabLoc, SlabTable, class_sizes, slab_bytes_for};
 
 /// Why an allocation failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,7 +141,7 @@ impl Allocator {
     }
 
     /// The slot size of the slab holding `loc`.
-    pub(crate) fn slot_size(&self, loc: Loc) -> Option<u32> {
+    pub(crate) fn slot_size(&self, loc: SlabLoc) -> Option<u32> {
         let meta = self.slabs.get(loc.slab as usize)?.as_ref()?;
         Some(self.classes[meta.class as usize].size)
     }
@@ -152,7 +152,7 @@ impl Allocator {
     }
 
     /// Reserves a slot for `len` bytes owned by the key hash `owner`.
-    pub(crate) fn alloc(&mut self, len: u32, owner: u64) -> Result<Loc, AllocError> {
+    pub(crate) fn alloc(&mut self, len: u32, owner: u64) -> Result<SlabLoc, AllocError> {
         let c = self.class_of(len).ok_or(AllocError::TooLarge)?;
         let slab = match self.partial_slab(c) {
             Some(s) => s,
@@ -171,7 +171,7 @@ impl Allocator {
         let class = &mut self.classes[c];
         class.live_items += 1;
         class.live_bytes += u64::from(len);
-        Ok(Loc { slab, slot })
+        Ok(SlabLoc { slab, slot })
     }
 
     /// The densest slab of class `c` that has a free slot.
@@ -218,7 +218,7 @@ impl Allocator {
 
     /// Frees the slot at `loc`; an empty slab is returned to the system.
     /// Freeing a free or unknown slot is ignored (and reported as false).
-    pub(crate) fn free(&mut self, loc: Loc) -> bool {
+    pub(crate) fn free(&mut self, loc: SlabLoc) -> bool {
         let Some(Some(meta)) = self.slabs.get_mut(loc.slab as usize) else {
             return false;
         };
@@ -304,8 +304,8 @@ impl Allocator {
                     continue;
                 }
             };
-            let from = Loc { slab: src, slot };
-            let to = Loc {
+            let from = SlabLoc { slab: src, slot };
+            let to = SlabLoc {
                 slab: dst,
                 slot: to_slot,
             };

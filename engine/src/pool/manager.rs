@@ -17,7 +17,7 @@ use crossbeam_channel::{Receiver, Sender, bounded, select};
 use parking_lot::Mutex;
 
 use super::alloc::{AllocError, Allocator, ClassStats, DefragReport};
-use super::{Loc, Relocate, SlabTable};
+use super::{Relocate, SlabLoc, SlabTable};
 
 /// Capacity of the pool manager's command channel.
 pub(crate) const POOL_CHANNEL_CAPACITY: usize = 1024;
@@ -30,7 +30,7 @@ const FRAGMENTATION_TRIGGER: f64 = 0.30;
 /// A granted slot: where, and the slot size of its class.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Grant {
-    pub(crate) loc: Loc,
+    pub(crate) loc: SlabLoc,
     pub(crate) slot_size: u32,
 }
 
@@ -121,7 +121,7 @@ impl Totals {
 pub(crate) struct PoolHandle {
     tx: Sender<PoolCmd>,
     /// Slots given back and not yet taken by the manager.
-    frees: Arc<Mutex<Vec<Loc>>>,
+    frees: Arc<Mutex<Vec<SlabLoc>>>,
     pub(crate) table: Arc<SlabTable>,
     worker: Mutex<Option<JoinHandle<()>>>,
 }
@@ -162,7 +162,7 @@ impl PoolHandle {
     }
 
     /// Returns slots to the pool (queued; see the module docs).
-    pub(crate) fn free(&self, locs: Vec<Loc>) {
+    pub(crate) fn free(&self, locs: Vec<SlabLoc>) {
         if !locs.is_empty() {
             self.frees.lock().extend(locs);
         }
@@ -202,7 +202,7 @@ impl Drop for PoolHandle {
 fn run(
     mut alloc: Allocator,
     rx: Receiver<PoolCmd>,
-    frees: Arc<Mutex<Vec<Loc>>>,
+    frees: Arc<Mutex<Vec<SlabLoc>>>,
     relocate: Arc<dyn Relocate>,
     max_bytes: u64,
 ) {

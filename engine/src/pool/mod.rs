@@ -49,7 +49,7 @@ const GROWTH_DEN: u32 = 4;
 
 /// Where an item lives: a slab and a slot in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct Loc {
+pub(crate) struct SlabLoc {
     pub(crate) slab: u32,
     pub(crate) slot: u32,
 }
@@ -125,7 +125,7 @@ impl SlabTable {
     /// Appends `len` bytes stored at `loc` (slots of `slot_size`) to `out`.
     /// Returns false if the slab does not exist (a bug upstream, reported as
     /// a miss rather than a panic).
-    pub(crate) fn read(&self, loc: Loc, slot_size: u32, len: u32, out: &mut Vec<u8>) -> bool {
+    pub(crate) fn read(&self, loc: SlabLoc, slot_size: u32, len: u32, out: &mut Vec<u8>) -> bool {
         let slabs = self.slabs.read();
         let Some(Some(slab)) = slabs.get(loc.slab as usize) else {
             return false;
@@ -142,7 +142,7 @@ impl SlabTable {
     }
 
     /// Writes `data` at `loc`.
-    pub(crate) fn write(&self, loc: Loc, slot_size: u32, data: &[u8]) -> bool {
+    pub(crate) fn write(&self, loc: SlabLoc, slot_size: u32, data: &[u8]) -> bool {
         let slabs = self.slabs.read();
         let Some(Some(slab)) = slabs.get(loc.slab as usize) else {
             return false;
@@ -159,7 +159,7 @@ impl SlabTable {
     }
 
     /// Copies `len` bytes from one slot to another of the same class.
-    pub(crate) fn copy(&self, from: Loc, to: Loc, slot_size: u32, len: u32) -> bool {
+    pub(crate) fn copy(&self, from: SlabLoc, to: SlabLoc, slot_size: u32, len: u32) -> bool {
         let mut buf = Vec::with_capacity(len as usize);
         self.read(from, slot_size, len, &mut buf) && self.write(to, slot_size, &buf)
     }
@@ -172,7 +172,13 @@ pub(crate) trait Relocate: Send + Sync {
     /// `copy` (which copies its bytes to `to`) and point the entry at `to`,
     /// all under the entry's shard write lock, and return true. Otherwise do
     /// nothing and return false.
-    fn relocate(&self, owner: u64, from: Loc, to: Loc, copy: &mut dyn FnMut() -> bool) -> bool;
+    fn relocate(
+        &self,
+        owner: u64,
+        from: SlabLoc,
+        to: SlabLoc,
+        copy: &mut dyn FnMut() -> bool,
+    ) -> bool;
 }
 
 #[cfg(test)]

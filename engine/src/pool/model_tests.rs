@@ -8,14 +8,20 @@ use parking_lot::Mutex;
 use proptest::prelude::*;
 
 use super::alloc::{AllocError, Allocator};
-use super::{Loc, MAX_ITEM, Relocate, SLAB_SIZE, SlabTable};
+use super::{MAX_ITEM, Relocate, SLAB_SIZE, SlabLoc, SlabTable};
 
 /// A stand-in index: owner → location.
 #[derive(Default)]
-struct Index(Mutex<HashMap<u64, Loc>>);
+struct Index(Mutex<HashMap<u64, SlabLoc>>);
 
 impl Relocate for Index {
-    fn relocate(&self, owner: u64, from: Loc, to: Loc, copy: &mut dyn FnMut() -> bool) -> bool {
+    fn relocate(
+        &self,
+        owner: u64,
+        from: SlabLoc,
+        to: SlabLoc,
+        copy: &mut dyn FnMut() -> bool,
+    ) -> bool {
         let mut map = self.0.lock();
         match map.get_mut(&owner) {
             Some(loc) if *loc == from && copy() => {

@@ -8,13 +8,13 @@ use crossbeam_utils::CachePadded;
 use hashbrown::HashTable;
 use parking_lot::RwLock;
 
-use crate::pool::{Loc, Relocate};
+use crate::pool::{Relocate, SlabLoc};
 
 /// One warm entry.
 pub(crate) struct WarmEntry<K> {
     pub(crate) hash: u64,
     pub(crate) key: K,
-    pub(crate) loc: Loc,
+    pub(crate) loc: SlabLoc,
     pub(crate) slot_size: u32,
     /// Encoded length in bytes.
     pub(crate) len: u32,
@@ -101,7 +101,7 @@ impl<K: Hash + Eq> WarmIndex<K> {
     /// Stores `entry` unless a copy with a newer version is already there.
     /// Returns the slot that lost (the displaced copy's or the new one's),
     /// which the caller must free.
-    pub(crate) fn insert(&self, entry: WarmEntry<K>) -> Option<Loc> {
+    pub(crate) fn insert(&self, entry: WarmEntry<K>) -> Option<SlabLoc> {
         let hash = entry.hash;
         let mut table = self.shard(hash).write();
         match table.find_mut(hash, |e| e.hash == hash && e.key == entry.key) {
@@ -177,7 +177,13 @@ impl<K: Hash + Eq> WarmIndex<K> {
 }
 
 impl<K: Hash + Eq + Send + Sync> Relocate for WarmIndex<K> {
-    fn relocate(&self, owner: u64, from: Loc, to: Loc, copy: &mut dyn FnMut() -> bool) -> bool {
+    fn relocate(
+        &self,
+        owner: u64,
+        from: SlabLoc,
+        to: SlabLoc,
+        copy: &mut dyn FnMut() -> bool,
+    ) -> bool {
         let mut table = self.shard(owner).write();
         match table.find_mut(owner, |e| e.hash == owner && e.loc == from) {
             Some(entry) if copy() => {

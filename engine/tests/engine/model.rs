@@ -224,3 +224,43 @@ proptest! {
         run(&ops, 24, false)?;
     }
 }
+
+/// `insert_many` stores in order and stops at the first refused entry
+/// (what came before it stays); `get_many` answers each key as `get` does,
+/// in the order asked, absent keys included.
+#[test]
+fn bulk_calls_agree_with_one_at_a_time_calls() {
+    let cache = goldylox::Cache::<u64, Vec<u8>>::builder(1 << 20)
+        .weigher(|_, v: &Vec<u8>| v.len() as u32)
+        .build()
+        .unwrap();
+    let stored = cache
+        .insert_many((0..100u64).map(|k| (k, vec![k as u8; 16])))
+        .unwrap();
+    assert_eq!(stored, 100);
+    let keys: Vec<u64> = (90..110).rev().collect();
+    let got = cache.get_many(&keys);
+    let one_by_one: Vec<Option<Vec<u8>>> = keys.iter().map(|k| cache.get(k)).collect();
+    assert_eq!(got, one_by_one);
+    assert_eq!(got[0], None, "109 was never stored");
+    assert_eq!(got[19], Some(vec![90; 16]));
+    assert_eq!(got.iter().filter(|v| v.is_some()).count(), 10);
+
+    // The third entry is larger than the whole cache: refused, and the
+    // two before it stay.
+    let entries = vec![
+        (1_000, vec![1; 8]),
+        (1_001, vec![2; 8]),
+        (1_002, vec![3; 2 << 20]),
+        (1_003, vec![4; 8]),
+    ];
+    let err = cache.insert_many(entries).unwrap_err();
+    assert!(
+        matches!(err, goldylox::Error::EntryTooLarge { .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        cache.get_many(&[1_000, 1_001, 1_002, 1_003]),
+        vec![Some(vec![1; 8]), Some(vec![2; 8]), None, None]
+    );
+}

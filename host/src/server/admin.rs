@@ -5,9 +5,9 @@
 use goldylox::PolicyTier;
 
 use super::commands::{AdminAnswer, AdminReply};
-use super::{Shared, reload};
+use super::{ServerState, reload};
 
-impl super::commands::Server for Shared {
+impl super::commands::Server for ServerState {
     fn password(&self) -> Option<String> {
         self.config().server.password.clone()
     }
@@ -112,9 +112,12 @@ impl super::commands::Server for Shared {
     }
 }
 
-impl Shared {
+impl ServerState {
     /// Runs `work` on the policy loader (see `loader.rs`).
-    fn on_loader(&self, work: impl FnOnce(&Shared) -> AdminAnswer + Send + 'static) -> AdminReply {
+    fn on_loader(
+        &self,
+        work: impl FnOnce(&ServerState) -> AdminAnswer + Send + 'static,
+    ) -> AdminReply {
         let Some(me) = self.me.upgrade() else {
             return AdminReply::Now(Err("ERR the server is stopping".to_owned()));
         };
@@ -174,7 +177,7 @@ impl Swap {
         }
     }
 
-    fn run(self, shared: &Shared) -> AdminAnswer {
+    fn run(self, shared: &ServerState) -> AdminAnswer {
         let choice =
             super::tier_policy(&self.spec, &self.params, &self.candidates, &shared.runtime)
                 .map_err(|e| format!("ERR {e:#}"))?;

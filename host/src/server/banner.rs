@@ -6,6 +6,7 @@ use std::fmt::Write;
 use goldylox::PolicyTier;
 
 use super::Running;
+use super::config::Config;
 
 /// A size in the largest binary unit that keeps it at least 1.
 pub fn human_bytes(n: u64) -> String {
@@ -62,35 +63,7 @@ impl Running {
         } else {
             let _ = writeln!(out, "  warm  off (cache.warm_bytes = 0)");
         }
-        match (&config.cache.cold, store.cold_recovery()) {
-            (Some(cold), Some(r)) => {
-                let dir = std::path::absolute(&cold.dir).unwrap_or_else(|_| cold.dir.clone());
-                let _ = writeln!(
-                    out,
-                    "  cold  {:>10} on disk in {}, sync {}, {}",
-                    human_bytes(cold.capacity_bytes),
-                    dir.display(),
-                    cold.sync,
-                    cold.write_policy
-                );
-                let _ = writeln!(out, "        recovery: {}", recovery_line(&r));
-                if super::durable_acks(&config) {
-                    let _ = writeln!(
-                        out,
-                        "        durable acknowledgements: a write is answered once it is synced"
-                    );
-                } else if cold.sync.trim() == "always" {
-                    let _ = writeln!(
-                        out,
-                        "        note: sync = always with write-back syncs what is evicted; a write \
-                         stays in memory until then (write-through makes every reply durable)"
-                    );
-                }
-            }
-            _ => {
-                let _ = writeln!(out, "  cold  off ([cache.cold] enabled = false)");
-            }
-        }
+        out.push_str(&cold_lines(&config, store.cold_recovery()));
         if let Some(spec) = &config.cache.prefetch {
             let _ = writeln!(out, "  prefetch {spec}");
         }
@@ -203,6 +176,41 @@ fn recovery_line(r: &goldylox::cold::RecoveryReport) -> String {
         let _ = write!(line, "; {} foreign files left alone", r.foreign_files);
     }
     line
+}
+
+/// The banner's lines for the cold tier.
+fn cold_lines(config: &Config, recovery: Option<goldylox::cold::RecoveryReport>) -> String {
+    let mut out = String::new();
+    match (&config.cache.cold, recovery) {
+        (Some(cold), Some(r)) => {
+            let dir = std::path::absolute(&cold.dir).unwrap_or_else(|_| cold.dir.clone());
+            let _ = writeln!(
+                out,
+                "  cold  {:>10} on disk in {}, sync {}, {}",
+                human_bytes(cold.capacity_bytes),
+                dir.display(),
+                cold.sync,
+                cold.write_policy
+            );
+            let _ = writeln!(out, "        recovery: {}", recovery_line(&r));
+            if super::durable_acks(config) {
+                let _ = writeln!(
+                    out,
+                    "        durable acknowledgements: a write is answered once it is synced"
+                );
+            } else if cold.sync.trim() == "always" {
+                let _ = writeln!(
+                    out,
+                    "        note: sync = always with write-back syncs what is evicted; a write \
+                     stays in memory until then (write-through makes every reply durable)"
+                );
+            }
+        }
+        _ => {
+            let _ = writeln!(out, "  cold  off ([cache.cold] enabled = false)");
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -1,11 +1,13 @@
-//! The cache a configuration describes: each tier's policy resolved from
-//! its spec (`builtin:NAME`, `wasm:NAME`, a component file, `auto`), the
-//! entry weigher, and the builder calls. Used at startup and by reload.
+//! What a configuration builds: the cache (each tier's policy resolved
+//! from its spec — `builtin:NAME`, `wasm:NAME`, a component file, `auto` —
+//! the entry weigher, and the builder calls), used at startup and by
+//! reload; and the listeners it asks for.
 
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use goldylox::{Cache, PolicyChoice};
+use tokio::net::TcpListener;
 
 use super::commands::Store;
 use super::config::{self, Config};
@@ -208,4 +210,39 @@ pub fn build_cache(config: &Config, runtime: &Runtime) -> Result<Store> {
     }
     b.build()
         .map_err(|e| anyhow::anyhow!("starting the cache: {e}"))
+}
+
+/// The listeners a configuration asks for: Redis, the metrics endpoint
+/// (if enabled), TLS (if on) with its acceptor.
+pub(super) async fn bind(
+    config: &Config,
+) -> Result<(
+    TcpListener,
+    Option<TcpListener>,
+    Option<TcpListener>,
+    Option<tokio_rustls::TlsAcceptor>,
+)> {
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.server.listen))?;
+    let metrics = match &config.metrics {
+        Some(m) => Some(
+            TcpListener::bind(m.listen)
+                .await
+                .with_context(|| format!("metrics endpoint on {}", m.listen))?,
+        ),
+        None => None,
+    };
+    let (tls_listener, tls) = match &config.server.tls {
+        Some(t) => (
+            Some(
+                TcpListener::bind(t.listen)
+                    .await
+                    .with_context(|| format!("TLS listener on {}", t.listen))?,
+            ),
+            Some(super::tls::acceptor(t)?),
+        ),
+        None => (None, None),
+    };
+    Ok((listener, metrics, tls_listener, tls))
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use goldylox::{CacheStats, PolicyTier};
 
-use super::Shared;
+use super::ServerState;
 use super::config::Config;
 
 /// One reported figure.
@@ -53,7 +53,7 @@ pub(super) const SECTIONS: [(&str, bool); 13] = [
 ];
 
 /// Every figure the server reports, section by section.
-pub(super) fn figures(shared: &Shared) -> Vec<Figure> {
+pub(super) fn figures(shared: &ServerState) -> Vec<Figure> {
     let config = shared.config();
     let stats = shared.store.stats();
     let mut out = Vec::new();
@@ -89,7 +89,7 @@ pub(super) fn figures(shared: &Shared) -> Vec<Figure> {
 
 /// The server section.
 fn server_figures(
-    shared: &Shared,
+    shared: &ServerState,
     config: &Config,
     add: &mut impl FnMut(&'static str, &str, Value),
 ) {
@@ -130,7 +130,7 @@ fn server_figures(
 
 /// The clients section.
 fn client_figures(
-    shared: &Shared,
+    shared: &ServerState,
     config: &Config,
     add: &mut impl FnMut(&'static str, &str, Value),
 ) {
@@ -149,7 +149,7 @@ fn client_figures(
 
 /// The stats section: connections, commands, hits and misses over every tier.
 fn stat_figures(
-    shared: &Shared,
+    shared: &ServerState,
     stats: &CacheStats,
     add: &mut impl FnMut(&'static str, &str, Value),
 ) {
@@ -206,7 +206,7 @@ fn tier_figures(stats: &CacheStats, add: &mut impl FnMut(&'static str, &str, Val
 }
 
 /// The pools section: the warm tier's slab pools.
-fn pool_figures(shared: &Shared, add: &mut impl FnMut(&'static str, &str, Value)) {
+fn pool_figures(shared: &ServerState, add: &mut impl FnMut(&'static str, &str, Value)) {
     use Value::{Int, Text};
     if let Some(pools) = shared.store.pool_stats() {
         add("pools", "pool_bytes_max", Int(pools.max_bytes));
@@ -223,7 +223,7 @@ fn pool_figures(shared: &Shared, add: &mut impl FnMut(&'static str, &str, Value)
 
 /// The persistence section: the cold tier, its breaker, and the write policy.
 fn cold_figures(
-    shared: &Shared,
+    shared: &ServerState,
     stats: &CacheStats,
     add: &mut impl FnMut(&'static str, &str, Value),
 ) {
@@ -277,27 +277,7 @@ fn cold_figures(
             Int(cold.evicted_segments),
         );
         add("persistence", "cold_snapshots", Int(cold.snapshots));
-        if let Some((breaker, health)) = shared.store.cold_health() {
-            add(
-                "persistence",
-                "cold_breaker",
-                Text(format!("{breaker:?}").to_ascii_lowercase()),
-            );
-            add("persistence", "cold_breaker_opened", Int(health.opened));
-            // Why the tier last failed, on one line.
-            let why = shared.store.cold_last_error().unwrap_or_default();
-            add(
-                "persistence",
-                "cold_last_error",
-                Text(why.replace(['\r', '\n'], " ")),
-            );
-            add("persistence", "cold_breaker_probes", Int(health.probes));
-            add(
-                "persistence",
-                "cold_failover_failures",
-                Int(health.policy_failures),
-            );
-        }
+        breaker_figures(shared, add);
     } else {
         add("persistence", "cold_tier", Text("absent".to_owned()));
     }
@@ -308,9 +288,35 @@ fn cold_figures(
     );
 }
 
+/// The cold tier's breaker: its state, why it last opened, its probes.
+fn breaker_figures(shared: &ServerState, add: &mut impl FnMut(&'static str, &str, Value)) {
+    use Value::{Int, Text};
+    if let Some((breaker, health)) = shared.store.cold_health() {
+        add(
+            "persistence",
+            "cold_breaker",
+            Text(format!("{breaker:?}").to_ascii_lowercase()),
+        );
+        add("persistence", "cold_breaker_opened", Int(health.opened));
+        // Why the tier last failed, on one line.
+        let why = shared.store.cold_last_error().unwrap_or_default();
+        add(
+            "persistence",
+            "cold_last_error",
+            Text(why.replace(['\r', '\n'], " ")),
+        );
+        add("persistence", "cold_breaker_probes", Int(health.probes));
+        add(
+            "persistence",
+            "cold_failover_failures",
+            Int(health.policy_failures),
+        );
+    }
+}
+
 /// The policies section: each tier's policy, its failures and swaps, and the sandbox's instances.
 fn policy_figures(
-    shared: &Shared,
+    shared: &ServerState,
     stats: &CacheStats,
     add: &mut impl FnMut(&'static str, &str, Value),
 ) {
@@ -368,7 +374,7 @@ fn policy_figures(
 
 /// The memory section: what each tier holds in RAM and the total, the
 /// process's resident set, the budgets.
-fn memory_figures(shared: &Shared, add: &mut impl FnMut(&'static str, &str, Value)) {
+fn memory_figures(shared: &ServerState, add: &mut impl FnMut(&'static str, &str, Value)) {
     use Value::{Float, Int, Text};
     let store = &shared.store;
     let hot = store.weighted_size();
@@ -438,7 +444,7 @@ fn resident_bytes() -> Option<u64> {
 /// `INFO [section …]` text, as Redis selects: no name or `default` for
 /// the default sections, `all` or `everything` for every one, names
 /// otherwise (case-insensitive, each section once).
-pub(super) fn info(shared: &Shared, wanted: &[String]) -> String {
+pub(super) fn info(shared: &ServerState, wanted: &[String]) -> String {
     let figures = figures(shared);
     let default = wanted.is_empty() || wanted.iter().any(|w| w == "default");
     let every = wanted.iter().any(|w| w == "all" || w == "everything");
@@ -474,7 +480,7 @@ fn cpu_seconds() -> Option<[f64; 4]> {
 /// The sections Redis has that describe a standalone server truthfully:
 /// its CPU time, its (absent) replication and cluster, and per-command
 /// counters.
-fn redis_sections(shared: &Shared, add: &mut impl FnMut(&'static str, &str, Value)) {
+fn redis_sections(shared: &ServerState, add: &mut impl FnMut(&'static str, &str, Value)) {
     use Value::{Float, Int, Text};
     if let Some([sys, user, sys_children, user_children]) = cpu_seconds() {
         add("cpu", "used_cpu_sys", Float(sys));

@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::Shared;
+use super::ServerState;
 use super::info::{Value, figures};
 
 /// Largest request head read from a scraper.
@@ -19,7 +19,7 @@ const MAX_REQUEST: usize = 8 << 10;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The exposition text.
-pub(super) fn render(shared: &Shared) -> String {
+pub(super) fn render(shared: &ServerState) -> String {
     let mut text = String::new();
     for f in figures(shared) {
         let value = match f.value {
@@ -35,7 +35,7 @@ pub(super) fn render(shared: &Shared) -> String {
 
 pub(super) async fn serve(
     listener: TcpListener,
-    shared: Arc<Shared>,
+    shared: Arc<ServerState>,
     mut stopped: watch::Receiver<bool>,
 ) {
     loop {

@@ -99,7 +99,7 @@ fn encoding_defaults() -> std::collections::BTreeMap<String, String> {
 }
 
 /// Server-wide state shared by the connections.
-struct Shared {
+struct ServerState {
     /// The running configuration; replaced whole by a reload.
     config: std::sync::RwLock<Arc<Config>>,
     /// The file it came from, if any (what a reload reads).
@@ -130,10 +130,10 @@ struct Shared {
     /// The actor that compiles and swaps policies (reloads, POLICY SWAP).
     loader: loader::Loader,
     /// This, for requests sent to the loader.
-    me: std::sync::Weak<Shared>,
+    me: std::sync::Weak<ServerState>,
 }
 
-impl Shared {
+impl ServerState {
     /// The running configuration.
     fn config(&self) -> Arc<Config> {
         Arc::clone(&self.config.read().unwrap_or_else(|e| e.into_inner()))
@@ -152,7 +152,7 @@ pub struct Running {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// The address of the TLS listener, if TLS is on.
     pub tls_addr: Option<std::net::SocketAddr>,
-    shared: Arc<Shared>,
+    shared: Arc<ServerState>,
     done: tokio::sync::oneshot::Receiver<()>,
 }
 
@@ -194,34 +194,13 @@ pub async fn start(
     runtime: Runtime,
 ) -> Result<Running> {
     let store = build_cache(&config, &runtime)?;
-    let listener = TcpListener::bind(config.server.listen)
-        .await
-        .with_context(|| format!("listening on {}", config.server.listen))?;
+    let (listener, metrics, tls_listener, tls) = build::bind(&config).await?;
     let addr = listener.local_addr()?;
-    let metrics = match &config.metrics {
-        Some(m) => Some(
-            TcpListener::bind(m.listen)
-                .await
-                .with_context(|| format!("metrics endpoint on {}", m.listen))?,
-        ),
-        None => None,
-    };
     let metrics_addr = metrics.as_ref().map(|l| l.local_addr()).transpose()?;
-    let (tls_listener, tls) = match &config.server.tls {
-        Some(t) => (
-            Some(
-                TcpListener::bind(t.listen)
-                    .await
-                    .with_context(|| format!("TLS listener on {}", t.listen))?,
-            ),
-            Some(tls::acceptor(t)?),
-        ),
-        None => (None, None),
-    };
     let tls_addr = tls_listener.as_ref().map(|l| l.local_addr()).transpose()?;
     let (stop, stopped) = watch::channel(false);
     let loader = loader::Loader::start().context("cannot start the policy loader thread")?;
-    let shared = Arc::new_cyclic(|me| Shared {
+    let shared = Arc::new_cyclic(|me| ServerState {
         config: std::sync::RwLock::new(Arc::new(config)),
         config_path: path,
         reload_lock: std::sync::Mutex::new(()),
@@ -279,7 +258,7 @@ pub async fn start(
 async fn accept_loop(
     listener: TcpListener,
     tls_listener: Option<TcpListener>,
-    shared: Arc<Shared>,
+    shared: Arc<ServerState>,
     mut stopped: watch::Receiver<bool>,
     done: tokio::sync::oneshot::Sender<()>,
 ) {
@@ -336,7 +315,7 @@ async fn accept_loop(
 async fn accept_client(
     mut stream: TcpStream,
     encrypted: bool,
-    shared: &Shared,
+    shared: &ServerState,
     stopped: watch::Receiver<bool>,
 ) -> Result<()> {
     stream.set_nodelay(true)?;
@@ -365,7 +344,7 @@ async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     peer: std::net::SocketAddr,
     local: std::net::SocketAddr,
-    shared: &Shared,
+    shared: &ServerState,
     mut stopped: watch::Receiver<bool>,
 ) -> Result<()> {
     let mut config = shared.config();
@@ -389,12 +368,7 @@ async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
         pending: None,
     };
     let mut input = BytesMut::with_capacity(READ_CHUNK);
-    let mut replies = Replies {
-        output: BytesMut::with_capacity(READ_CHUNK),
-        stall: Duration::from_millis(config.server.output_stall_ms),
-        // With durable acknowledgements, replies wait for their writes' sync.
-        durable: durable_acks(&config).then(|| shared.store.durability_mark()),
-    };
+    let mut replies = Replies::new(shared, &config);
     loop {
         // A reload or CONFIG SET takes effect from the next batch.
         let latest = shared.config();
@@ -417,21 +391,7 @@ async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
                     return Ok(());
                 }
             };
-            shared.commands_total.fetch_add(1, Ordering::Relaxed);
-            let next = commands::execute(
-                &shared.store,
-                shared,
-                &mut client,
-                &mut request,
-                &mut replies.output,
-            );
-            if let Some(pending) = client.pending.take() {
-                // Off this task's worker: the loader runs it.
-                let answer = pending
-                    .await
-                    .unwrap_or_else(|_| Err("ERR the policy loader failed this request".into()));
-                commands::admin_reply(&mut replies.output, answer);
-            }
+            let next = run(shared, &mut client, &mut request, &mut replies.output).await;
             if next == Next::Close {
                 replies.deliver(&mut stream, shared, &mut client).await?;
                 return Ok(());
@@ -460,6 +420,25 @@ async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
             () = client.connection.killed() => return Ok(()),
         }
     }
+}
+
+/// Runs one request, appending its reply to `out`; a `GOLDYLOX` command
+/// the policy loader runs is awaited here, off this task's worker.
+async fn run(
+    shared: &ServerState,
+    client: &mut Client,
+    request: &mut [Vec<u8>],
+    out: &mut BytesMut,
+) -> Next {
+    shared.commands_total.fetch_add(1, Ordering::Relaxed);
+    let next = commands::execute(&shared.store, shared, client, request, out);
+    if let Some(pending) = client.pending.take() {
+        let answer = pending
+            .await
+            .unwrap_or_else(|_| Err("ERR the policy loader failed this request".into()));
+        commands::admin_reply(out, answer);
+    }
+    next
 }
 
 /// Replaces an empty buffer that grew past [`IDLE_BUFFER_KEEP`] with a
@@ -493,13 +472,23 @@ struct Replies {
 }
 
 impl Replies {
+    /// An empty buffer under `config`'s stall limit, with a durability mark
+    /// if replies wait for durable writes.
+    fn new(shared: &ServerState, config: &Config) -> Replies {
+        Replies {
+            output: BytesMut::with_capacity(READ_CHUNK),
+            stall: Duration::from_millis(config.server.output_stall_ms),
+            durable: durable_acks(config).then(|| shared.store.durability_mark()),
+        }
+    }
+
     /// Writes the replies out, after waiting, with durable acknowledgements,
     /// until the writes among them are durable. When they are not, the
     /// replies are withheld: the client is told why and disconnected.
     async fn deliver<S: AsyncWrite + Unpin>(
         &mut self,
         stream: &mut S,
-        shared: &Shared,
+        shared: &ServerState,
         client: &mut Client,
     ) -> Result<()> {
         if let Some(since) = self.durable
@@ -524,7 +513,10 @@ impl Replies {
 
 /// Waits, without holding a thread, until every write made since `since`
 /// is durable.
-async fn durable_since(shared: &Shared, since: goldylox::DurabilityMark) -> Result<(), String> {
+async fn durable_since(
+    shared: &ServerState,
+    since: goldylox::DurabilityMark,
+) -> Result<(), String> {
     let (done, synced) = tokio::sync::oneshot::channel();
     shared.store.when_durable(since, move |r| {
         let _ = done.send(r);

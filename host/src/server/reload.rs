@@ -17,7 +17,7 @@ use std::time::SystemTime;
 use anyhow::{Context, Result, bail};
 use goldylox::{PolicyChoice, PolicyTier};
 
-use super::Shared;
+use super::ServerState;
 use super::config::Config;
 
 /// What a reload did, line by line.
@@ -26,7 +26,7 @@ pub(super) type Changes = Vec<String>;
 /// Reloads from the configuration file the server was started with. The
 /// error says whether the running configuration was kept (the usual case)
 /// or partly replaced (a policy swap failed after another succeeded).
-pub(super) fn reload_file(shared: &Shared) -> Result<Changes> {
+pub(super) fn reload_file(shared: &ServerState) -> Result<Changes> {
     let Some(path) = &shared.config_path else {
         bail!(
             "reload refused: the server runs on the embedded configuration; start it with \
@@ -67,7 +67,7 @@ impl std::fmt::Display for PartlyApplied {
 impl std::error::Error for PartlyApplied {}
 
 /// Applies `new` to the running server; see the module docs.
-pub(super) fn apply(shared: &Shared, mut new: Config) -> Result<Changes> {
+pub(super) fn apply(shared: &ServerState, mut new: Config) -> Result<Changes> {
     let _serialised = shared.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
     let old = shared.config();
     let mut changes = Vec::new();
@@ -193,7 +193,7 @@ fn tier_digests(c: &Config, tier: PolicyTier) -> Vec<(String, Option<u64>)> {
 /// The tier's new policy, loaded and checked, if its spec, parameters,
 /// candidates, or the content of a component file it names changed.
 fn changed_policy(
-    shared: &Shared,
+    shared: &ServerState,
     old: &Config,
     new: &Config,
     tier: PolicyTier,
@@ -225,7 +225,7 @@ fn changed_policy(
 /// the running configuration is updated to name the policy that now runs
 /// (and nothing else), and the error says so.
 fn swap_policies(
-    shared: &Shared,
+    shared: &ServerState,
     old: &Config,
     new: &Config,
     swaps: [Option<(PolicyTier, PolicyChoice)>; 2],
@@ -329,7 +329,7 @@ fn live_changes(old: &Config, new: &Config, changes: &mut Changes) -> bool {
 }
 
 /// `CONFIG SET name value` for the settings that can change live.
-pub(super) fn config_set(shared: &Shared, name: &str, value: &str) -> Result<(), String> {
+pub(super) fn config_set(shared: &ServerState, name: &str, value: &str) -> Result<(), String> {
     let _serialised = shared.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
     let mut config = (*shared.config()).clone();
     let number = || {
@@ -409,7 +409,7 @@ pub(super) fn config_set(shared: &Shared, name: &str, value: &str) -> Result<(),
 /// a second: no platform watcher needed, and an editor's rename-over-write
 /// is seen like any write).
 pub(super) async fn watch_file(
-    shared: Arc<Shared>,
+    shared: Arc<ServerState>,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
     let Some(path) = shared.config_path.clone() else {

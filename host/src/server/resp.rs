@@ -270,83 +270,88 @@ fn split_inline(line: &[u8]) -> Result<Vec<Vec<u8>>, ProtocolError> {
             return Ok(args);
         }
         let mut word = Vec::new();
-        match line[i] {
-            b'"' => {
-                i += 1;
-                loop {
-                    if i >= n {
-                        return Err(ProtocolError::UnbalancedQuotes);
-                    }
-                    match line[i] {
-                        b'\\'
-                            if i + 3 < n
-                                && line[i + 1] == b'x'
-                                && line[i + 2].is_ascii_hexdigit()
-                                && line[i + 3].is_ascii_hexdigit() =>
-                        {
-                            let hex = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
-                            word.push(hex(line[i + 2]) * 16 + hex(line[i + 3]));
-                            i += 4;
-                        }
-                        b'\\' if i + 1 < n => {
-                            word.push(match line[i + 1] {
-                                b'n' => b'\n',
-                                b'r' => b'\r',
-                                b't' => b'\t',
-                                b'b' => 8,
-                                b'a' => 7,
-                                other => other,
-                            });
-                            i += 2;
-                        }
-                        b'"' => {
-                            i += 1;
-                            if i < n && !line[i].is_ascii_whitespace() {
-                                return Err(ProtocolError::UnbalancedQuotes);
-                            }
-                            break;
-                        }
-                        c => {
-                            word.push(c);
-                            i += 1;
-                        }
-                    }
-                }
-            }
-            b'\'' => {
-                i += 1;
-                loop {
-                    if i >= n {
-                        return Err(ProtocolError::UnbalancedQuotes);
-                    }
-                    match line[i] {
-                        b'\\' if i + 1 < n && line[i + 1] == b'\'' => {
-                            word.push(b'\'');
-                            i += 2;
-                        }
-                        b'\'' => {
-                            i += 1;
-                            if i < n && !line[i].is_ascii_whitespace() {
-                                return Err(ProtocolError::UnbalancedQuotes);
-                            }
-                            break;
-                        }
-                        c => {
-                            word.push(c);
-                            i += 1;
-                        }
-                    }
-                }
-            }
+        i = match line[i] {
+            b'"' => double_quoted(line, i + 1, &mut word)?,
+            b'\'' => single_quoted(line, i + 1, &mut word)?,
             _ => {
                 while i < n && !line[i].is_ascii_whitespace() {
                     word.push(line[i]);
                     i += 1;
                 }
+                i
             }
-        }
+        };
         args.push(word);
     }
+}
+
+/// A `"…"` word from `i` (past its opening quote) into `word`; returns
+/// where the word ends.
+fn double_quoted(line: &[u8], mut i: usize, word: &mut Vec<u8>) -> Result<usize, ProtocolError> {
+    let n = line.len();
+    loop {
+        if i >= n {
+            return Err(ProtocolError::UnbalancedQuotes);
+        }
+        match line[i] {
+            b'\\'
+                if i + 3 < n
+                    && line[i + 1] == b'x'
+                    && line[i + 2].is_ascii_hexdigit()
+                    && line[i + 3].is_ascii_hexdigit() =>
+            {
+                let hex = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
+                word.push(hex(line[i + 2]) * 16 + hex(line[i + 3]));
+                i += 4;
+            }
+            b'\\' if i + 1 < n => {
+                word.push(match line[i + 1] {
+                    b'n' => b'\n',
+                    b'r' => b'\r',
+                    b't' => b'\t',
+                    b'b' => 8,
+                    b'a' => 7,
+                    other => other,
+                });
+                i += 2;
+            }
+            b'"' => return closing_quote(line, i + 1),
+            c => {
+                word.push(c);
+                i += 1;
+            }
+        }
+    }
+}
+
+/// A `'…'` word from `i` (past its opening quote) into `word`; returns
+/// where the word ends.
+fn single_quoted(line: &[u8], mut i: usize, word: &mut Vec<u8>) -> Result<usize, ProtocolError> {
+    let n = line.len();
+    loop {
+        if i >= n {
+            return Err(ProtocolError::UnbalancedQuotes);
+        }
+        match line[i] {
+            b'\\' if i + 1 < n && line[i + 1] == b'\'' => {
+                word.push(b'\'');
+                i += 2;
+            }
+            b'\'' => return closing_quote(line, i + 1),
+            c => {
+                word.push(c);
+                i += 1;
+            }
+        }
+    }
+}
+
+/// A closing quote must be followed by a space or the end: `i` is past it.
+fn closing_quote(line: &[u8], i: usize) -> Result<usize, ProtocolError> {
+    if i < line.len() && !line[i].is_ascii_whitespace() {
+        return Err(ProtocolError::UnbalancedQuotes);
+    }
+    Ok(i)
 }
 
 pub mod reply;

@@ -477,16 +477,7 @@ fn reload_sees_changed_parameters_and_rebuilt_component_files() {
     write_config(&path, with("n-bit-counter = \"2\"")).unwrap();
     std::fs::write(&component, embedded("fifo")).unwrap();
     reload_to(&mut c, "hot policy: mine(n-bit-counter=2) -> mine");
-    let swaps = |c: &mut redis::Connection| {
-        let info: String = redis::cmd("INFO").arg("policies").query(c).unwrap();
-        info.lines()
-            .find_map(|l| l.strip_prefix("hot_policy_swaps:"))
-            .unwrap()
-            .trim()
-            .parse::<u64>()
-            .unwrap()
-    };
-    assert_eq!(swaps(&mut c), 2, "the rebuilt file was swapped in");
+    assert_eq!(hot_swaps(&mut c), 2, "the rebuilt file was swapped in");
     let lines: Vec<String> = redis::cmd("GOLDYLOX").arg("RELOAD").query(&mut c).unwrap();
     assert_eq!(lines, vec!["no changes".to_owned()]);
 
@@ -509,37 +500,22 @@ fn reload_sees_changed_parameters_and_rebuilt_component_files() {
 /// A component that passes the reload's check (built for 1 MiB) and traps
 /// when built for a larger tier: what a policy that preallocates by
 /// capacity does past its sandbox's memory.
-const REFUSES_LARGE_TIERS: &str = r#"(component
-  (core module $m
-    (memory (export "memory") 1)
-    (global $bump (mut i32) (i32.const 4096))
-    (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
-      (local $p i32)
-      (local.set $p (i32.and (i32.add (global.get $bump) (i32.sub (local.get 2) (i32.const 1)))
-                             (i32.sub (i32.const 0) (local.get 2))))
-      (global.set $bump (i32.add (local.get $p) (local.get 3)))
-      (local.get $p))
-    (func (export "init") (param i64 i32 i32) (result i32)
-      (if (i64.gt_u (local.get 0) (i64.const 1048576)) (then unreachable))
-      i32.const 64 i32.const 0 i32.store8 i32.const 64)
-    (func (export "apply") (param i32 i32 i32 i32 i32 i32)
-      (global.set $bump (i32.const 4096)))
-    (func (export "evict") (param i32 i64) (result i32) unreachable)
-    (func (export "admit") (param i64 i64) (result i32) i32.const 1)
-  )
-  (core instance $i (instantiate $m))
-  (func (export "init")
-    (param "capacity" u64) (param "params" (list (tuple string string)))
-    (result (result (error string)))
-    (canon lift (core func $i "init") (memory (core memory $i "memory")) (realloc (core func $i "cabi_realloc"))))
-  (func (export "apply")
-    (param "kinds" (list u8)) (param "hashes" (list u64)) (param "weights" (list u32))
-    (canon lift (core func $i "apply") (memory (core memory $i "memory")) (realloc (core func $i "cabi_realloc"))))
-  (func (export "evict") (param "max" u32) (param "need" u64) (result (list u64))
-    (canon lift (core func $i "evict") (memory (core memory $i "memory")) (realloc (core func $i "cabi_realloc"))))
-  (func (export "admit") (param "candidate" u64) (param "victim" u64) (result bool)
-    (canon lift (core func $i "admit")))
-)"#;
+const REFUSES_LARGE_TIERS: crate::animals::Animal = crate::animals::Animal {
+    init: "(if (i64.gt_u (local.get 0) (i64.const 1048576)) (then unreachable)) \
+           i32.const 64 i32.const 0 i32.store8 i32.const 64",
+    ..crate::animals::TAME
+};
+
+/// `hot_policy_swaps` from INFO.
+fn hot_swaps(c: &mut redis::Connection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("policies").query(c).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("hot_policy_swaps:"))
+        .unwrap()
+        .trim()
+        .parse::<u64>()
+        .unwrap()
+}
 
 /// A reload whose hot swap succeeds and whose warm swap then fails says so,
 /// and leaves the configuration naming the hot policy that runs: the next
@@ -549,19 +525,10 @@ fn a_reload_that_swaps_one_tier_and_fails_the_other_says_what_runs() {
     let default = goldylox_host::server::config::DEFAULT_TOML;
     let path = temp_config("partial", default);
     let refusing = path.with_file_name("refuses-large-tiers.wat");
-    std::fs::write(&refusing, REFUSES_LARGE_TIERS).unwrap();
+    std::fs::write(&refusing, crate::animals::wat(&REFUSES_LARGE_TIERS)).unwrap();
     let server = TestServer::start_from(Some(path.clone()), |_| {});
     let mut c = server.client();
-    let swaps = |c: &mut redis::Connection| {
-        let info: String = redis::cmd("INFO").arg("policies").query(c).unwrap();
-        info.lines()
-            .find_map(|l| l.strip_prefix("hot_policy_swaps:"))
-            .unwrap()
-            .trim()
-            .parse::<u64>()
-            .unwrap()
-    };
-    assert_eq!(swaps(&mut c), 0);
+    assert_eq!(hot_swaps(&mut c), 0);
     write_config(
         &path,
         default
@@ -583,7 +550,7 @@ fn a_reload_that_swaps_one_tier_and_fails_the_other_says_what_runs() {
         "{err}"
     );
     assert!(err.contains("swapping the warm policy"), "{err}");
-    assert_eq!(swaps(&mut c), 1);
+    assert_eq!(hot_swaps(&mut c), 1);
     assert!(
         status(&mut c).starts_with("hot: lru "),
         "{}",
@@ -595,5 +562,5 @@ fn a_reload_that_swaps_one_tier_and_fails_the_other_says_what_runs() {
     let err = err_text(cmd(&mut c, &["GOLDYLOX", "RELOAD"]));
     assert!(err.contains("running configuration kept"), "{err}");
     assert!(err.contains("swapping the warm policy"), "{err}");
-    assert_eq!(swaps(&mut c), 1, "the hot policy was not swapped again");
+    assert_eq!(hot_swaps(&mut c), 1, "the hot policy was not swapped again");
 }

@@ -28,7 +28,7 @@ use super::fs::ColdFile;
 use super::index::Loc;
 use super::requests::{Append, CompactorRequest, WriterRequest};
 use super::segment::{Body, SegStats, Segment, file_name};
-use super::{Shared, SyncMode, bump, io_err};
+use super::{ColdState, SyncMode, bump, io_err};
 use crate::error::Error;
 
 mod control;
@@ -70,7 +70,7 @@ pub(crate) struct Active {
 }
 
 pub(crate) struct Writer {
-    s: Arc<Shared>,
+    s: Arc<ColdState>,
     rx: Receiver<WriterRequest>,
     active: Option<Active>,
     next_id: u32,
@@ -90,7 +90,7 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub(crate) fn new(
-        s: Arc<Shared>,
+        s: Arc<ColdState>,
         rx: Receiver<WriterRequest>,
         next_id: u32,
         compactor: Sender<CompactorRequest>,
