@@ -6,13 +6,14 @@
 //! [`SUCCESS_REPORT_SPACING`]) with a non-blocking send; the actor also
 //! watches the tier's own error counter, so failures of background writes
 //! count too. It feeds the events to the policy in batches, asks it for a
-//! decision when one is due, and publishes the tier's [`Breaker`] state in
+//! decision when one is due, and publishes the tier's [`BreakerState`] in
 //! an atomic the data path reads: **closed** — use the tier; **open** —
 //! bypass it (reads miss, demotions into it are dropped and counted);
 //! **half-open** — still bypassed while the actor probes it.
 //!
 //! The policy is the WIT failover world's (a component from the host) or
-//! the native default, the same circuit breaker compiled natively. A policy
+//! the native default, the circuit breaker of `goldylox-breaker` (the
+//! state machine the breaker component wraps too). A policy
 //! that fails is replaced by the native default. Whatever it returns is
 //! bounded: the time to the next decision is clamped to
 //! [`RETRY_MIN`]..=[`RETRY_MAX`].
@@ -23,10 +24,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
-use goldylox_policy_sdk::{BuildFailover, FailoverPolicy as SdkFailover};
-
-pub use goldylox_policy_sdk::Action;
-pub use goldylox_policy_sdk::health as kind;
+pub use goldylox_breaker::kind;
 
 use crate::policy::PolicyError;
 
@@ -54,6 +52,19 @@ pub struct HealthEvent {
     pub at_ms: u64,
 }
 
+/// What a failover policy says to do with a tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Keep using the tier.
+    Keep,
+    /// Stop using it until a later decision says otherwise.
+    Bypass,
+    /// Send it a trial request.
+    Probe,
+    /// Use it again.
+    Restore,
+}
+
 /// A failover decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision {
@@ -75,16 +86,16 @@ pub trait FailoverPolicy: Send {
 pub type FailoverFactory =
     Arc<dyn Fn() -> Result<Box<dyn FailoverPolicy>, PolicyError> + Send + Sync>;
 
-/// The native default: the circuit breaker of `goldylox-policy-breaker`
-/// (closed → open after 5 consecutive errors → probe after 1 s, doubling to
-/// 60 s → closed after 2 good probes), built with `key=value` parameters.
-pub struct NativeBreaker(goldylox_policy_breaker::Breaker);
+/// The native default: the circuit breaker of `goldylox-breaker` (closed →
+/// open after 5 consecutive errors → probe after 1 s, doubling to 60 s →
+/// closed after 2 good probes), built with `key=value` parameters.
+pub struct NativeBreaker(goldylox_breaker::Breaker);
 
 impl NativeBreaker {
     /// A breaker with the given parameters (`error-threshold`,
     /// `success-threshold`, `backoff-ms`, `max-backoff-ms`).
     pub fn new(params: &[(String, String)]) -> Result<Self, PolicyError> {
-        goldylox_policy_breaker::Breaker::build(params)
+        goldylox_breaker::Breaker::new(params)
             .map(NativeBreaker)
             .map_err(PolicyError::Init)
     }
@@ -92,18 +103,22 @@ impl NativeBreaker {
 
 impl FailoverPolicy for NativeBreaker {
     fn observe(&mut self, events: &[HealthEvent]) -> Result<(), PolicyError> {
-        let tiers: Vec<u8> = events.iter().map(|e| e.tier).collect();
-        let kinds: Vec<u8> = events.iter().map(|e| e.kind).collect();
-        let at: Vec<u64> = events.iter().map(|e| e.at_ms).collect();
-        self.0.observe(&tiers, &kinds, &at);
+        for e in events {
+            self.0.observe(e.tier, e.kind, e.at_ms);
+        }
         Ok(())
     }
 
     fn decide(&mut self, tier: u8, now_ms: u64) -> Result<Decision, PolicyError> {
-        let d = self.0.decide(tier, now_ms);
+        let (verdict, retry_after_ms) = self.0.decide(tier, now_ms);
+        let action = match verdict {
+            goldylox_breaker::Verdict::Keep => Action::Keep,
+            goldylox_breaker::Verdict::Bypass => Action::Bypass,
+            goldylox_breaker::Verdict::Probe => Action::Probe,
+        };
         Ok(Decision {
-            action: d.action,
-            retry_after: Duration::from_millis(u64::from(d.retry_after_ms)),
+            action,
+            retry_after: Duration::from_millis(u64::from(retry_after_ms)),
         })
     }
 }
@@ -111,7 +126,7 @@ impl FailoverPolicy for NativeBreaker {
 /// A tier's breaker state as the data path sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Breaker {
+pub enum BreakerState {
     /// The tier is used.
     Closed,
     /// The tier is bypassed.
@@ -215,11 +230,11 @@ impl Health {
     }
 
     /// The breaker's state.
-    pub(crate) fn state(&self) -> Breaker {
+    pub(crate) fn state(&self) -> BreakerState {
         match self.state.load(Ordering::Acquire) {
-            CLOSED => Breaker::Closed,
-            OPEN => Breaker::Open,
-            _ => Breaker::HalfOpen,
+            CLOSED => BreakerState::Closed,
+            OPEN => BreakerState::Open,
+            _ => BreakerState::HalfOpen,
         }
     }
 

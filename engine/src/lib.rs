@@ -116,7 +116,7 @@ pub use policy::{
 };
 pub use pool::alloc::{ClassStats, DefragReport};
 pub use pool::manager::PoolStats;
-pub use pool::{Band, MAX_ITEM, MIN_SLAB, SLAB_SIZE};
+pub use pool::{Band, MAX_ITEM};
 pub use stats::{
     CacheStats, ColdMovementStats, LoaderStats, MovementStats, PolicyStats, PrefetchStats,
     RemovalCause, RemovalStats, TierStats,

@@ -60,7 +60,7 @@ where
     }
 
     /// The cold tier's circuit breaker state and figures.
-    pub fn cold_health(&self) -> Option<(crate::health::Breaker, crate::health::HealthStats)> {
+    pub fn cold_health(&self) -> Option<(crate::health::BreakerState, crate::health::HealthStats)> {
         self.shared()
             .cold
             .as_ref()

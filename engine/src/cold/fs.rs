@@ -1,8 +1,8 @@
 //! The small file-system interface every cold-tier I/O goes through, so that
-//! tests can inject errors, torn writes and crashes ([`FaultFs`]) where the
-//! real thing ([`StdFs`]) would need a broken disk.
+//! tests can inject errors, torn writes and crashes (`FaultFs`, with the
+//! `fault-injection` feature) where the real thing ([`StdFs`]) would need a
+//! broken disk.
 //!
-//! [`FaultFs`]: crate::cold::FaultFs
 
 use std::fs::{File, OpenOptions};
 use std::io;

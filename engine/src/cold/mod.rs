@@ -26,7 +26,8 @@
 //!   it (all segments, if there is no usable snapshot): newest version wins,
 //!   tombstones delete, the torn tail of the last segment is cut, a segment
 //!   with a bad record elsewhere is quarantined.
-//! * Every I/O goes through [`ColdFs`], so tests inject faults ([`FaultFs`]).
+//! * Every I/O goes through [`ColdFs`], so tests inject faults (`FaultFs`,
+//!   with the `fault-injection` feature).
 //!
 //! The byte layout is in `format`'s documentation.
 
@@ -34,6 +35,7 @@ mod compactor;
 mod config;
 mod control;
 mod durable;
+#[cfg(any(test, feature = "fault-injection"))]
 mod fault;
 pub(crate) mod format;
 mod fs;
@@ -48,6 +50,7 @@ mod snapshot;
 mod stats;
 mod writer;
 
+#[cfg(any(test, feature = "fault-injection"))]
 pub use fault::{FaultFs, FaultOp, Tear};
 pub use format::{MAX_KEY, MAX_VALUE};
 pub use fs::{ColdFile, ColdFs, Mapped, StdFs};

@@ -26,9 +26,9 @@ pub(crate) mod manager;
 use parking_lot::RwLock;
 
 /// Bytes in the largest slab.
-pub const SLAB_SIZE: usize = 1 << 20;
+pub(crate) const SLAB_SIZE: usize = 1 << 20;
 /// Bytes in the smallest slab.
-pub const MIN_SLAB: usize = 64 << 10;
+pub(crate) const MIN_SLAB: usize = 64 << 10;
 /// Slots a slab is sized for (within the bounds above).
 const SLOTS_PER_SLAB: usize = 16;
 

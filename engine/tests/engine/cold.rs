@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use goldylox::cold::{ColdConfig, FaultFs, FaultOp, StdFs, SyncMode};
-use goldylox::health::{Breaker, FailoverPolicy, NativeBreaker};
+use goldylox::health::{BreakerState, FailoverPolicy, NativeBreaker};
 use goldylox::{Cache, ManualClock, WritePolicy};
 use proptest::prelude::*;
 
@@ -290,7 +290,7 @@ fn an_outage_of_the_disk_opens_the_breaker_and_the_cache_keeps_serving() {
     c.run_pending_tasks();
     c.sync_cold().unwrap();
     assert!(c.cold_stats().unwrap().entries > 3_000);
-    assert_eq!(c.cold_health().unwrap().0, Breaker::Closed);
+    assert_eq!(c.cold_health().unwrap().0, BreakerState::Closed);
 
     // The disk fails: every write and sync errors.
     fs.fail(FaultOp::Write, u32::MAX);
@@ -301,7 +301,7 @@ fn an_outage_of_the_disk_opens_the_breaker_and_the_cache_keeps_serving() {
         c.insert(format!("k{i}"), value(i, 200)).unwrap();
         i += 1;
         c.run_pending_tasks();
-        c.cold_health().unwrap().0 != Breaker::Closed
+        c.cold_health().unwrap().0 != BreakerState::Closed
     });
     // Serving goes on: recent writes are in memory, and no read errs.
     let recent = format!("k{}", i - 1);
@@ -319,7 +319,7 @@ fn an_outage_of_the_disk_opens_the_breaker_and_the_cache_keeps_serving() {
     fs.fail(FaultOp::Sync, 0);
     fs.fail(FaultOp::Create, 0);
     wait_for("the breaker to close", || {
-        c.cold_health().unwrap().0 == Breaker::Closed
+        c.cold_health().unwrap().0 == BreakerState::Closed
     });
     let (_, health) = c.cold_health().unwrap();
     assert!(
@@ -438,7 +438,7 @@ fn a_failed_sync_poisons_its_segment_and_a_full_disk_loses_nothing_in_memory() {
     }
     c.run_pending_tasks();
     wait_for("the breaker to open on a full disk", || {
-        c.cold_health().unwrap().0 != Breaker::Closed
+        c.cold_health().unwrap().0 != BreakerState::Closed
     });
     assert!(c.cold_stats().unwrap().io_errors > 0);
     assert_eq!(c.get("k1999"), Some(value(1999, 300)));

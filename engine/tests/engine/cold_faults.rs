@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use goldylox::Cache;
 use goldylox::cold::{ColdConfig, SyncMode};
-use goldylox::health::Breaker;
+use goldylox::health::BreakerState;
 
 use crate::cold::{quick_breaker, value, wait_for};
 
@@ -129,7 +129,7 @@ fn a_full_disk_opens_the_breaker_and_space_coming_back_closes_it() {
             i += 1;
         }
         c.run_pending_tasks();
-        c.cold_health().unwrap().0 == Breaker::Open
+        c.cold_health().unwrap().0 == BreakerState::Open
     });
     let why = c.cold_last_error().unwrap();
     assert!(why.contains("No space left"), "{why}");
@@ -141,7 +141,7 @@ fn a_full_disk_opens_the_breaker_and_space_coming_back_closes_it() {
     fs.resize("64m");
     wait_for("the breaker to close", || {
         c.run_pending_tasks();
-        c.cold_health().unwrap().0 == Breaker::Closed
+        c.cold_health().unwrap().0 == BreakerState::Closed
     });
     let before = c.cold_stats().unwrap().appended;
     for j in i..i + 2_000 {

@@ -3,12 +3,12 @@
 //! arity, flags, key positions and handler; [`execute`] looks the name up,
 //! checks authentication and arity, and calls the handler. The handlers
 //! live by family: `strings`, `hashes`, `keys`, `multikey` (several keys as
-//! one atomic step, through [`Cache::atomically`]), `connection`.
+//! one atomic step, through [`Cache::atomically`](goldylox::Cache::atomically)), `connection`.
 //!
 //! Keys are bytes; a value is a string or a hash ([`Value`]), and a command
 //! on the other type answers `WRONGTYPE`. Read-modify-write commands
 //! (`INCR`, `APPEND`, `HSET`, `EXPIRE`, …) are optimistic: read, compute,
-//! then [`Cache::compare_and_set`] (or [`Cache::remove_if`] when the result
+//! then [`Cache::compare_and_set`](goldylox::Cache::compare_and_set) (or [`Cache::remove_if`](goldylox::Cache::remove_if) when the result
 //! is empty); a lost race retries.
 
 mod cluster;
