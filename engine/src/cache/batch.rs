@@ -138,7 +138,7 @@ where
     pub fn put(&mut self, key: K, value: V, expiration: Expiration) -> Result<(), Error> {
         let (_, at) = self.locate(&key);
         let prepared = self.cache.prepare(key, value, false)?;
-        let expiry = self.cache.expiry(expiration);
+        let expiry = self.cache.deadline_rule(expiration);
         let look = expiration == Expiration::Keep;
         let table = &mut *self.locks[at].1;
         let applied = self

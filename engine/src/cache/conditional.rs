@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Cache, Expiry, Written};
+use super::{Cache, Deadline, Written};
 use crate::error::Error;
 use crate::hot::NEVER;
 
@@ -54,12 +54,13 @@ where
     K: Hash + Eq + Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
     V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
 {
-    pub(super) fn expiry(&self, expiration: Expiration) -> Expiry {
+    /// How a write with `expiration` treats the entry's deadline.
+    pub(super) fn deadline_rule(&self, expiration: Expiration) -> Deadline {
         match expiration {
-            Expiration::Default => Expiry::Set(self.default_deadline()),
-            Expiration::Keep => Expiry::Keep,
-            Expiration::After(ttl) => Expiry::Set(self.shared().clock.deadline_after(ttl)),
-            Expiration::Never => Expiry::Set(NEVER),
+            Expiration::Default => Deadline::At(self.default_deadline()),
+            Expiration::Keep => Deadline::Keep,
+            Expiration::After(ttl) => Deadline::At(self.shared().clock.deadline_after(ttl)),
+            Expiration::Never => Deadline::At(NEVER),
         }
     }
 
@@ -78,7 +79,7 @@ where
             SetIf::Present => cur.is_some(),
         };
         Ok(
-            match self.write(key, value, self.expiry(expiration), true, cond)? {
+            match self.write(key, value, self.deadline_rule(expiration), true, cond)? {
                 Written::Stored { previous } => SetOutcome {
                     stored: true,
                     previous,
@@ -97,7 +98,7 @@ where
     /// still consulted for its deadline).
     pub fn put(&self, key: K, value: V, expiration: Expiration) -> Result<(), Error> {
         let look = expiration == Expiration::Keep;
-        self.write(key, value, self.expiry(expiration), look, |_| true)
+        self.write(key, value, self.deadline_rule(expiration), look, |_| true)
             .map(|_| ())
     }
 
@@ -117,7 +118,7 @@ where
     {
         let cond = |cur: Option<&V>| cur == expected;
         Ok(matches!(
-            self.write(key, new, self.expiry(expiration), true, cond)?,
+            self.write(key, new, self.deadline_rule(expiration), true, cond)?,
             Written::Stored { .. }
         ))
     }

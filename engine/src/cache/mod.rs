@@ -80,9 +80,9 @@ struct Inner<K, V> {
 
 /// How a write treats the entry's deadline.
 #[derive(Clone, Copy)]
-enum Expiry {
+enum Deadline {
     /// Use this deadline (or `NEVER`).
-    Set(u64),
+    At(u64),
     /// Keep the current entry's deadline; a new entry gets the default.
     Keep,
 }
@@ -248,14 +248,14 @@ where
     /// Stores `value` under `key` with the cache's default time to live,
     /// replacing any previous value.
     pub fn insert(&self, key: K, value: V) -> Result<(), Error> {
-        let expiry = Expiry::Set(self.default_deadline());
+        let expiry = Deadline::At(self.default_deadline());
         self.write(key, value, expiry, false, |_| true).map(|_| ())
     }
 
     /// Stores `value` under `key`, expiring after `ttl`. A zero `ttl` stores an
     /// entry that is already expired (it is never returned).
     pub fn insert_with_ttl(&self, key: K, value: V, ttl: Duration) -> Result<(), Error> {
-        let expiry = Expiry::Set(self.shared().clock.deadline_after(ttl));
+        let expiry = Deadline::At(self.shared().clock.deadline_after(ttl));
         self.write(key, value, expiry, false, |_| true).map(|_| ())
     }
 
@@ -273,7 +273,7 @@ where
     /// Stores `value` only if `key` is absent (or expired). Returns the
     /// current value if there was one, in which case nothing was stored.
     pub fn put_if_absent(&self, key: K, value: V) -> Result<Option<V>, Error> {
-        let expiry = Expiry::Set(self.default_deadline());
+        let expiry = Deadline::At(self.default_deadline());
         Ok(
             match self.write(key, value, expiry, true, |cur| cur.is_none())? {
                 Written::Stored { .. } => None,
@@ -286,24 +286,11 @@ where
     /// Returns the previous value, or `None` (and stores nothing) if absent.
     pub fn replace(&self, key: K, value: V) -> Result<Option<V>, Error> {
         Ok(
-            match self.write(key, value, Expiry::Keep, true, |cur| cur.is_some())? {
+            match self.write(key, value, Deadline::Keep, true, |cur| cur.is_some())? {
                 Written::Stored { previous } => previous,
                 Written::Refused { .. } => None,
             },
         )
-    }
-
-    /// Stores `new` only if the current value equals `expected` (an absent key
-    /// never matches); keeps the entry's deadline. Returns whether it swapped.
-    pub fn compare_and_swap(&self, key: K, expected: &V, new: V) -> Result<bool, Error>
-    where
-        V: PartialEq,
-    {
-        let cond = |cur: Option<&V>| cur == Some(expected);
-        Ok(matches!(
-            self.write(key, new, Expiry::Keep, true, cond)?,
-            Written::Stored { .. }
-        ))
     }
 
     /// Removes `key`, returning its value if it was present and not expired.

@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::tiers::Displaced;
-use super::{Cache, Expiry, Written};
+use super::{Cache, Deadline, Written};
 use crate::error::Error;
 use crate::hot::{Slot, Table};
 use crate::policy::EventKind;
@@ -80,7 +80,7 @@ where
         &self,
         key: K,
         value: V,
-        expiry: Expiry,
+        expiry: Deadline,
         look: bool,
         cond: impl FnOnce(Option<&V>) -> bool,
     ) -> Result<Written<V>, Error> {
@@ -129,7 +129,7 @@ where
         &self,
         table: &mut Table<K, V>,
         p: Prepared<K, V>,
-        expiry: Expiry,
+        expiry: Deadline,
         look: bool,
         cond: impl FnOnce(Option<&V>) -> bool,
     ) -> Applied<K, V> {
@@ -157,9 +157,9 @@ where
                 };
             }
             let expires_at = match (expiry, &lower) {
-                (Expiry::Set(deadline), _) => deadline,
-                (Expiry::Keep, Some((_, deadline))) => *deadline,
-                (Expiry::Keep, None) => self.default_deadline(),
+                (Deadline::At(deadline), _) => deadline,
+                (Deadline::Keep, Some((_, deadline))) => *deadline,
+                (Deadline::Keep, None) => self.default_deadline(),
             };
             let displaced = self.warm_discard(hash, &key, look);
             self.cold_on_write(&key, &value, version, expires_at);
@@ -189,9 +189,9 @@ where
         slot.weight = weight;
         slot.version = version;
         slot.expires_at = match expiry {
-            Expiry::Set(deadline) => deadline,
-            Expiry::Keep if expired => self.default_deadline(),
-            Expiry::Keep => slot.expires_at,
+            Deadline::At(deadline) => deadline,
+            Deadline::Keep if expired => self.default_deadline(),
+            Deadline::Keep => slot.expires_at,
         };
         let expires_at = slot.expires_at;
         self.cold_on_write(&slot.key, &slot.value, version, expires_at);

@@ -88,7 +88,12 @@ fn mixed_operations_keep_the_bound_and_per_key_consistency() {
                         94..=96 => {
                             if let Some(cur) = cache.get(&key) {
                                 let _ = cache
-                                    .compare_and_swap(key, &cur, value_for(key, i))
+                                    .compare_and_set(
+                                        key,
+                                        Some(&cur),
+                                        value_for(key, i),
+                                        goldylox::Expiration::Keep,
+                                    )
                                     .unwrap();
                             }
                         }

@@ -98,7 +98,11 @@ fn replace_and_cas_keep_the_deadline_insert_resets_it() {
         .unwrap();
     clock.advance(Duration::from_secs(4));
     assert_eq!(cache.replace(1, 2).unwrap(), Some(1));
-    assert!(cache.compare_and_swap(1, &2, 3).unwrap());
+    assert!(
+        cache
+            .compare_and_set(1, Some(&2), 3, goldylox::Expiration::Keep)
+            .unwrap()
+    );
     assert_eq!(cache.time_to_live(&1), Some(Some(Duration::from_secs(6))));
     cache.insert(1, 4).unwrap();
     assert_eq!(cache.time_to_live(&1), Some(None));

@@ -138,7 +138,9 @@ fn run_with(
                 }
             }
             Op::Cas(k, a, b) => {
-                let swapped = cache.compare_and_swap(k, &a, b).unwrap();
+                let swapped = cache
+                    .compare_and_set(k, Some(&a), b, goldylox::Expiration::Keep)
+                    .unwrap();
                 if exact {
                     prop_assert_eq!(swapped, m.live(k) == Some(a), "cas {}", k);
                 }

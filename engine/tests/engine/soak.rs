@@ -96,10 +96,11 @@ fn soak_mixed_operations_on_two_tiers() {
                             ),
                             _ => {
                                 if let Some(cur) = cache.get(&key) {
-                                    let _ = cache.compare_and_swap(
+                                    let _ = cache.compare_and_set(
                                         key,
-                                        &cur,
+                                        Some(&cur),
                                         value(key, seq, &mut rng),
+                                        goldylox::Expiration::Keep,
                                     );
                                 }
                             }

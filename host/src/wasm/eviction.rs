@@ -17,9 +17,9 @@ impl WasmPolicy {
     /// Instantiates `loaded` (which must export `eviction-policy`) and calls
     /// its `init` with `capacity` and `params`.
     pub fn new(loaded: &Loaded, capacity: u64, params: &[(String, String)]) -> Result<WasmPolicy> {
-        loaded.expect(World::Eviction)?;
+        loaded.require_world(World::Eviction)?;
         let Pre::Eviction(pre) = &loaded.pre else {
-            unreachable!("checked by expect");
+            unreachable!("checked by require_world");
         };
         Instance::new(
             loaded,
@@ -83,7 +83,7 @@ pub struct WasmFactory {
 impl WasmFactory {
     /// A factory for `loaded`, which must export `eviction-policy`.
     pub fn new(loaded: Loaded, params: Vec<(String, String)>) -> Result<Arc<WasmFactory>> {
-        loaded.expect(World::Eviction)?;
+        loaded.require_world(World::Eviction)?;
         Ok(Arc::new(WasmFactory { loaded, params }))
     }
 

@@ -24,9 +24,9 @@ impl WasmFailover {
     /// Instantiates `loaded` (which must export `failover-policy`) and calls
     /// its `init`.
     pub fn new(loaded: &Loaded, params: &[(String, String)]) -> Result<WasmFailover> {
-        loaded.expect(World::Failover)?;
+        loaded.require_world(World::Failover)?;
         let Pre::Failover(pre) = &loaded.pre else {
-            unreachable!("checked by expect");
+            unreachable!("checked by require_world");
         };
         Instance::new(
             loaded,

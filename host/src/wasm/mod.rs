@@ -526,7 +526,8 @@ impl Loaded {
         &self.runtime
     }
 
-    fn expect(&self, world: World) -> Result<()> {
+    /// Refuses a component that exports another world than `world`.
+    fn require_world(&self, world: World) -> Result<()> {
         if self.world != world {
             bail!("{} exports {}, not {world}", self.name, self.world);
         }

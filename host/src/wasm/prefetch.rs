@@ -21,9 +21,9 @@ impl WasmPrefetch {
         capacity: u64,
         params: &[(String, String)],
     ) -> Result<WasmPrefetch> {
-        loaded.expect(World::Prefetch)?;
+        loaded.require_world(World::Prefetch)?;
         let Pre::Prefetch(pre) = &loaded.pre else {
-            unreachable!("checked by expect");
+            unreachable!("checked by require_world");
         };
         Instance::new(
             loaded,
@@ -72,7 +72,7 @@ pub struct WasmPrefetchFactory {
 impl WasmPrefetchFactory {
     /// A factory for `loaded`, which must export `prefetch-policy`.
     pub fn new(loaded: Loaded, params: Vec<(String, String)>) -> Result<Arc<WasmPrefetchFactory>> {
-        loaded.expect(World::Prefetch)?;
+        loaded.require_world(World::Prefetch)?;
         Ok(Arc::new(WasmPrefetchFactory { loaded, params }))
     }
 }
