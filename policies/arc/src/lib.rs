@@ -11,7 +11,7 @@
 //! otherwise T1's oldest entry leaves without a ghost; REPLACE takes from T1
 //! when T2 is empty.
 
-use goldylox_policy_sdk::{Build, EvictionPolicy, Handler, Lists, Params, Pending, answer, drive};
+use goldylox_policy_sdk::{Build, Handler, Lists, Params, Pending};
 
 const T1: usize = 0;
 const T2: usize = 1;
@@ -168,18 +168,6 @@ impl Handler for Arc {
     }
 }
 
-impl EvictionPolicy for Arc {
-    fn name(&self) -> &'static str {
-        "arc"
-    }
-
-    fn apply(&mut self, kinds: &[u8], hashes: &[u64], weights: &[u32]) {
-        drive(self, kinds, hashes, weights);
-    }
-
-    fn evict(&mut self, max: u32, need: u64) -> Vec<u64> {
-        answer(self, max, need)
-    }
-}
+goldylox_policy_sdk::eviction_policy_of_handler!(Arc, "arc");
 
 goldylox_policy_sdk::export_eviction_policy!(Arc);

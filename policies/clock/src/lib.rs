@@ -5,9 +5,7 @@
 //! Parameter `n-bit-counter` (default 1) sets the counter's width, as in
 //! libCacheSim.
 
-use goldylox_policy_sdk::{
-    Build, EvictionPolicy, Handler, Lists, Params, Pending, answer, drive, param,
-};
+use goldylox_policy_sdk::{Build, Handler, Lists, Params, Pending, param};
 
 /// CLOCK over weights.
 #[derive(Debug)]
@@ -105,18 +103,6 @@ impl Handler for Clock {
     }
 }
 
-impl EvictionPolicy for Clock {
-    fn name(&self) -> &'static str {
-        "clock"
-    }
-
-    fn apply(&mut self, kinds: &[u8], hashes: &[u64], weights: &[u32]) {
-        drive(self, kinds, hashes, weights);
-    }
-
-    fn evict(&mut self, max: u32, need: u64) -> Vec<u64> {
-        answer(self, max, need)
-    }
-}
+goldylox_policy_sdk::eviction_policy_of_handler!(Clock, "clock");
 
 goldylox_policy_sdk::export_eviction_policy!(Clock);

@@ -1,6 +1,6 @@
 //! FIFO: entries leave in the order they came; hits change nothing.
 
-use goldylox_policy_sdk::{Build, EvictionPolicy, Handler, Lists, Params, Pending, answer, drive};
+use goldylox_policy_sdk::{Build, Handler, Lists, Params, Pending};
 
 /// First in, first out, over weights.
 #[derive(Debug)]
@@ -78,18 +78,6 @@ impl Handler for Fifo {
     }
 }
 
-impl EvictionPolicy for Fifo {
-    fn name(&self) -> &'static str {
-        "fifo"
-    }
-
-    fn apply(&mut self, kinds: &[u8], hashes: &[u64], weights: &[u32]) {
-        drive(self, kinds, hashes, weights);
-    }
-
-    fn evict(&mut self, max: u32, need: u64) -> Vec<u64> {
-        answer(self, max, need)
-    }
-}
+goldylox_policy_sdk::eviction_policy_of_handler!(Fifo, "fifo");
 
 goldylox_policy_sdk::export_eviction_policy!(Fifo);

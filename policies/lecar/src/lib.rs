@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use goldylox_policy_sdk::{Build, EvictionPolicy, Handler, Params, Pending, answer, drive, param};
+use goldylox_policy_sdk::{Build, Handler, Params, Pending, param};
 
 /// Per resident key: weight, frequency, last access time.
 #[derive(Debug, Clone, Copy)]
@@ -240,18 +240,6 @@ impl Handler for LeCaR {
     }
 }
 
-impl EvictionPolicy for LeCaR {
-    fn name(&self) -> &'static str {
-        "lecar"
-    }
-
-    fn apply(&mut self, kinds: &[u8], hashes: &[u64], weights: &[u32]) {
-        drive(self, kinds, hashes, weights);
-    }
-
-    fn evict(&mut self, max: u32, need: u64) -> Vec<u64> {
-        answer(self, max, need)
-    }
-}
+goldylox_policy_sdk::eviction_policy_of_handler!(LeCaR, "lecar");
 
 goldylox_policy_sdk::export_eviction_policy!(LeCaR);

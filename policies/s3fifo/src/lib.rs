@@ -18,9 +18,7 @@
 //! Parameters: `small-size-ratio` (0.10), `ghost-size-ratio` (0.90),
 //! `move-to-main-threshold` (2).
 
-use goldylox_policy_sdk::{
-    Build, EvictionPolicy, Handler, Lists, NodeId, Params, Pending, answer, drive, param,
-};
+use goldylox_policy_sdk::{Build, Handler, Lists, NodeId, Params, Pending, param};
 
 const SMALL: usize = 0;
 const MAIN: usize = 1;
@@ -216,18 +214,6 @@ impl Handler for S3Fifo {
     }
 }
 
-impl EvictionPolicy for S3Fifo {
-    fn name(&self) -> &'static str {
-        "s3fifo"
-    }
-
-    fn apply(&mut self, kinds: &[u8], hashes: &[u64], weights: &[u32]) {
-        drive(self, kinds, hashes, weights);
-    }
-
-    fn evict(&mut self, max: u32, need: u64) -> Vec<u64> {
-        answer(self, max, need)
-    }
-}
+goldylox_policy_sdk::eviction_policy_of_handler!(S3Fifo, "s3fifo");
 
 goldylox_policy_sdk::export_eviction_policy!(S3Fifo);

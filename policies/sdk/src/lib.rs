@@ -320,6 +320,34 @@ pub trait Handler {
     fn pending(&mut self) -> &mut Pending;
 }
 
+/// Writes the [`EvictionPolicy`] of a [`Handler`] named `$name`: `apply`
+/// drives each batch through the handler event by event ([`drive`]),
+/// `evict` answers with the victims already chosen and then more
+/// ([`answer`]), `admit` admits everything. A policy that needs another
+/// `admit` implements [`EvictionPolicy`] itself.
+///
+/// ```ignore
+/// goldylox_policy_sdk::eviction_policy_of_handler!(Fifo, "fifo");
+/// ```
+#[macro_export]
+macro_rules! eviction_policy_of_handler {
+    ($policy:ty, $name:literal) => {
+        impl $crate::EvictionPolicy for $policy {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn apply(&mut self, kinds: &[u8], hashes: &[u64], weights: &[u32]) {
+                $crate::drive(self, kinds, hashes, weights);
+            }
+
+            fn evict(&mut self, max: u32, need: u64) -> ::std::vec::Vec<u64> {
+                $crate::answer(self, max, need)
+            }
+        }
+    };
+}
+
 /// Applies a batch to a [`Handler`], event by event.
 pub fn drive(policy: &mut impl Handler, kinds: &[u8], hashes: &[u64], weights: &[u32]) {
     for event in events(kinds, hashes, weights) {

@@ -28,9 +28,7 @@
 
 mod sketch;
 
-use goldylox_policy_sdk::{
-    Build, EvictionPolicy, Handler, Lists, NodeId, Params, Pending, answer, drive, param,
-};
+use goldylox_policy_sdk::{Build, Handler, Lists, NodeId, Params, Pending, param};
 use sketch::Sketch;
 
 const WINDOW: usize = 0;
@@ -253,18 +251,6 @@ impl Handler for WTinyLfu {
     }
 }
 
-impl EvictionPolicy for WTinyLfu {
-    fn name(&self) -> &'static str {
-        "wtinylfu"
-    }
-
-    fn apply(&mut self, kinds: &[u8], hashes: &[u64], weights: &[u32]) {
-        drive(self, kinds, hashes, weights);
-    }
-
-    fn evict(&mut self, max: u32, need: u64) -> Vec<u64> {
-        answer(self, max, need)
-    }
-}
+goldylox_policy_sdk::eviction_policy_of_handler!(WTinyLfu, "wtinylfu");
 
 goldylox_policy_sdk::export_eviction_policy!(WTinyLfu);
