@@ -122,7 +122,7 @@ impl ColdState {
     /// queue holds none, else within [`COLD_WRITE_QUEUE_BYTES`].
     pub(crate) fn queue_has_room(&self, bytes: u64) -> bool {
         let queued = self.counters.queued_bytes.load(Ordering::Acquire);
-        queued == 0 || queued + bytes <= COLD_WRITE_QUEUE_BYTES
+        queued == 0 || queued.saturating_add(bytes) <= COLD_WRITE_QUEUE_BYTES
     }
 
     pub(crate) fn io_error(&self, what: &str, e: &std::io::Error) {
@@ -383,9 +383,11 @@ impl ColdStore {
                 continue;
             }
             let mut shard = s.index.shard(hash).write();
+            // Counted before the send: the writer may take the record and
+            // uncount it before `try_send` even returns.
+            s.counters.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
             match self.inner.writer.try_send(cmd) {
                 Ok(()) => {
-                    s.counters.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
                     let dead = match entry {
                         Some(loc) => {
                             // The replaced record stays named until the new
@@ -406,11 +408,15 @@ impl ColdStore {
                     return Ok(());
                 }
                 Err(TrySendError::Full(back)) => {
+                    s.counters.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
                     drop(shard);
                     cmd = back;
                     std::thread::sleep(Duration::from_micros(50));
                 }
-                Err(TrySendError::Disconnected(_)) => return Err(Error::Closed),
+                Err(TrySendError::Disconnected(_)) => {
+                    s.counters.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+                    return Err(Error::Closed);
+                }
             }
         }
     }
@@ -512,27 +518,19 @@ impl ColdStore {
                 chosen.push((hash, loc));
             }
         });
-        for (hash, loc) in chosen {
-            if loc.is_pending() {
-                if let Some(rec) = s.inflight.get(hash, loc.tag)
-                    && rec.value.is_some()
-                {
-                    f(&rec.key, rec.expires);
+        for (hash, first) in chosen {
+            // The record may land (pending -> on disk) or be compacted
+            // elsewhere between the walk of the index and this read: then
+            // the index is asked again.
+            let mut loc = first;
+            for _ in 0..reader::READ_ATTEMPTS {
+                if visit_key(s, hash, loc, &mut f) {
+                    break;
                 }
-                continue;
-            }
-            let Some(seg) = s.segments.get(loc.seg) else {
-                continue;
-            };
-            let read = seg.with_bytes(loc.offset, loc.len, |b| {
-                if let Ok(h) = format::verify(b)
-                    && !h.is_tombstone()
-                {
-                    f(format::key_of(b, &h), h.expires);
+                match s.index.get(hash) {
+                    Some(now) => loc = now,
+                    None => break,
                 }
-            });
-            if let Err(e) = read {
-                s.io_error("reading a cold record's key", &e);
             }
         }
     }
@@ -547,6 +545,35 @@ impl ColdStore {
     pub(crate) fn tag_of(&self, hash: u64) -> Option<u32> {
         self.shared().index.get(hash).map(|l| l.tag)
     }
+}
+
+/// Calls `f` with the key and deadline of the record `loc` names, unless
+/// it is a tombstone; `false` if the record is not there any more (landed,
+/// or compacted away) and must be looked up again.
+fn visit_key(s: &ColdState, hash: u64, loc: Loc, f: &mut impl FnMut(&[u8], u64)) -> bool {
+    if loc.is_pending() {
+        let Some(rec) = s.inflight.get(hash, loc.tag) else {
+            return false;
+        };
+        if rec.value.is_some() {
+            f(&rec.key, rec.expires);
+        }
+        return true;
+    }
+    let Some(seg) = s.segments.get(loc.seg) else {
+        return false;
+    };
+    let read = seg.with_bytes(loc.offset, loc.len, |b| {
+        if let Ok(h) = format::verify(b)
+            && !h.is_tombstone()
+        {
+            f(format::key_of(b, &h), h.expires);
+        }
+    });
+    if let Err(e) = read {
+        s.io_error("reading a cold record's key", &e);
+    }
+    true
 }
 
 impl crate::health::Monitored for ColdStore {

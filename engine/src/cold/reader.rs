@@ -18,7 +18,7 @@ use super::{ColdState, ColdValue, bump};
 use crate::error::Error;
 
 /// Lookups a read makes before it gives up on a record that keeps moving.
-const READ_ATTEMPTS: usize = 4;
+pub(crate) const READ_ATTEMPTS: usize = 4;
 
 /// The newest live record of the key with `hash` whose stored key
 /// `matches`.
@@ -33,7 +33,10 @@ pub(crate) fn read(
             return Ok(None);
         };
         if loc.is_pending() {
-            return Ok(in_flight(s, hash, loc, matches.take()));
+            match in_flight(s, hash, loc, &mut matches) {
+                Some(found) => return Ok(found),
+                None => continue, // landed meanwhile: look again
+            }
         }
         let Some(seg) = s.segments.get(loc.seg) else {
             continue; // compacted away meanwhile: look again
@@ -80,23 +83,25 @@ pub(crate) fn read(
     Ok(None)
 }
 
-/// A record still on its way to disk, from the in-flight table.
+/// A record still on its way to disk, from the in-flight table: `None` if
+/// it is not there any more (it landed between the index lookup and this
+/// one: look again), else the answer.
 fn in_flight(
     s: &ColdState,
     hash: u64,
     loc: Loc,
-    matches: Option<impl FnOnce(&[u8]) -> bool>,
-) -> Option<ColdValue> {
+    matches: &mut Option<impl FnOnce(&[u8]) -> bool>,
+) -> Option<Option<ColdValue>> {
     let rec = s.inflight.get(hash, loc.tag)?;
     let live = rec.expires == format::NEVER || rec.expires > (s.now)();
-    match &rec.value {
-        Some(value) if live && matches.is_some_and(|m| m(&rec.key)) => Some(ColdValue {
+    Some(match &rec.value {
+        Some(value) if live && matches.take().is_some_and(|m| m(&rec.key)) => Some(ColdValue {
             value: value.clone(),
             version: rec.version,
             expires: rec.expires,
         }),
         _ => None,
-    }
+    })
 }
 
 /// Quarantines `seg` for a bad read; the error says where and why.

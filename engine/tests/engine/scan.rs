@@ -61,6 +61,11 @@ fn a_scan_returns_every_key_of_every_tier_once() {
     assert_eq!(cache.scan(u64::MAX, 10), (Vec::new(), 0));
 }
 
+/// Churn writes a churn thread makes at most: about 40 MB of records, well
+/// inside the cold tier's 64 MiB, so that no stable key leaves the cache by
+/// the cold tier's own eviction (which a fast machine reached before).
+const CHURN_WRITES: u64 = 120_000;
+
 #[test]
 fn keys_present_throughout_are_returned_while_others_churn_and_tiers_move() {
     let dir = tempfile::tempdir().unwrap();
@@ -73,9 +78,18 @@ fn keys_present_throughout_are_returned_while_others_churn_and_tiers_move() {
     }
     let done = AtomicBool::new(false);
     std::thread::scope(|s| {
+        // Whatever happens below, the churn threads stop (a failed
+        // assertion would otherwise leave them running and the test hung).
+        struct Stop<'a>(&'a AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let _stop = Stop(&done);
         s.spawn(|| {
             let mut n = 1_000_000u64;
-            while !done.load(Ordering::Relaxed) {
+            while !done.load(Ordering::Relaxed) && n < 1_000_000 + CHURN_WRITES {
                 cache.insert(n, noise(n)).unwrap();
                 if n.is_multiple_of(3) {
                     cache.remove(&(n - 2));
@@ -99,12 +113,23 @@ fn keys_present_throughout_are_returned_while_others_churn_and_tiers_move() {
             let missing: Vec<u64> = (0..STABLE).filter(|k| !seen.contains(k)).collect();
             assert!(
                 missing.is_empty(),
-                "round {round}: {} stable keys missed",
-                missing.len()
+                "round {round}: {} stable keys missed ({:?}, now {:?}); cold tier: {:?}; {:?}",
+                missing.len(),
+                missing,
+                missing
+                    .iter()
+                    .map(|k| cache.get(k).is_some())
+                    .collect::<Vec<_>>(),
+                cache.cold_stats(),
+                cache.stats()
             );
         }
-        done.store(true, Ordering::Relaxed);
     });
+    let cold = cache.cold_stats().unwrap();
+    assert_eq!(
+        cold.evicted_segments, 0,
+        "the premise: nothing left by eviction"
+    );
 }
 
 #[test]
