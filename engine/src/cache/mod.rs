@@ -78,6 +78,10 @@ struct Inner<K, V> {
     worker: Mutex<Option<JoinHandle<()>>>,
 }
 
+/// How often a caller waiting for a maintenance pass checks that the
+/// maintenance thread still runs.
+const SYNC_CHECK_EVERY: Duration = Duration::from_millis(100);
+
 /// How a write treats the entry's deadline.
 #[derive(Clone, Copy)]
 enum Deadline {
@@ -511,7 +515,29 @@ where
             .commands
             .send(Cmd::Sync { need, reply })
             .map_err(|_| Error::Closed)?;
-        done.recv().map_err(|_| Error::Closed)
+        // A request queued as the actor stopped (shut down, or panicked) is
+        // never answered: wait for it only while the actor runs.
+        loop {
+            match done.recv_timeout(SYNC_CHECK_EVERY) {
+                Ok(()) => return Ok(()),
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    return Err(Error::Closed);
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) if !self.maintenance_runs() => {
+                    return Err(Error::Closed);
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
+    /// Whether the maintenance thread is still running.
+    fn maintenance_runs(&self) -> bool {
+        self.inner
+            .worker
+            .lock()
+            .as_ref()
+            .is_some_and(|worker| !worker.is_finished())
     }
 
     fn wake(&self) {

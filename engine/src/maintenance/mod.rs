@@ -59,6 +59,28 @@ pub(crate) struct Inbox {
     pub(crate) wake: Receiver<()>,
 }
 
+/// Held by the actor loop. If the actor panics, nothing would ever run
+/// the passes callers wait for: the guard closes the cache (writes are
+/// refused as [`crate::Error::Closed`]) and drops every queued request, so
+/// that each waiting caller hears `Closed` instead of waiting forever.
+struct PanicGuard<K, V> {
+    closed: Arc<CacheState<K, V>>,
+    commands: crossbeam_channel::Receiver<Cmd>,
+}
+
+impl<K, V> Drop for PanicGuard<K, V> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        self.closed
+            .closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        log::error!("the maintenance thread panicked: the cache is closed to writes");
+        while self.commands.try_recv().is_ok() {}
+    }
+}
+
 pub(crate) struct Maintenance<K, V> {
     shared: Arc<CacheState<K, V>>,
     inbox: Inbox,
@@ -119,7 +141,6 @@ where
         }
     }
 
-    /// The actor loop; returns when told to stop or when every handle is gone.
     /// Starts the actor on its own thread (`gx-maint-<name>`).
     pub(crate) fn spawn(self, name: &str) -> Result<std::thread::JoinHandle<()>, crate::Error> {
         std::thread::Builder::new()
@@ -128,8 +149,13 @@ where
             .map_err(|e| crate::Error::spawn("maintenance", e))
     }
 
+    /// The actor loop; returns when told to stop or when every handle is gone.
     pub(crate) fn run(mut self) {
         enter_maintenance();
+        let _guard = PanicGuard {
+            closed: Arc::clone(&self.shared),
+            commands: self.inbox.commands.clone(),
+        };
         loop {
             select! {
                 recv(self.inbox.commands) -> cmd => match cmd {

@@ -78,7 +78,7 @@ impl PolicySlot {
         let Some(policy) = &mut self.policy else {
             return false;
         };
-        match policy.apply(batch) {
+        match guarded(|| policy.apply(batch)) {
             Ok(()) => true,
             Err(e) => {
                 self.fail(e, now);
@@ -94,7 +94,7 @@ impl PolicySlot {
             return false;
         };
         let before = out.len();
-        match policy.evict(max, need, out) {
+        match guarded(|| policy.evict(max, need, out)) {
             Ok(()) => true,
             Err(e) => {
                 out.truncate(before);
@@ -108,7 +108,7 @@ impl PolicySlot {
     /// failed).
     pub(crate) fn admit(&mut self, candidate: u64, victim: u64, now: u64) -> Option<bool> {
         let policy = self.policy.as_mut()?;
-        match policy.admit(candidate, victim) {
+        match guarded(|| policy.admit(candidate, victim)) {
             Ok(verdict) => Some(verdict),
             Err(e) => {
                 self.fail(e, now);
@@ -256,4 +256,19 @@ pub(crate) fn replay_within(
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Runs one call into a policy. A panic is the policy's failure like any
+/// other (the slot drops the policy, the fallback decides, a rebuild comes
+/// later), not the end of the maintenance thread. The policy is dropped
+/// after a panic, so whatever state it left half-changed is never used.
+fn guarded<T>(call: impl FnOnce() -> Result<T, PolicyError>) -> Result<T, PolicyError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-string payload".to_owned());
+        Err(PolicyError::Failed(format!("the policy panicked: {what}")))
+    })
 }

@@ -254,6 +254,64 @@ fn invalid_victims_are_rejected_counted_and_the_fallback_keeps_the_bound() {
     }
 }
 
+/// A native policy that panics the first time it is asked for victims.
+struct Panicker;
+
+impl EvictionPolicy for Panicker {
+    fn name(&self) -> &str {
+        "panicker"
+    }
+    fn apply(&mut self, _batch: &EventBatch) -> Result<(), PolicyError> {
+        Ok(())
+    }
+    fn evict(&mut self, _max: u32, _need: u64, _out: &mut Vec<u64>) -> Result<(), PolicyError> {
+        panic!("a bug in an embedder's policy")
+    }
+}
+
+struct PanickerFactory;
+
+impl PolicyFactory for PanickerFactory {
+    fn build(&self, _capacity: u64) -> Result<Box<dyn EvictionPolicy>, PolicyError> {
+        Ok(Box::new(Panicker))
+    }
+}
+
+/// A panicking policy is a failing policy: the fallback evicts, every write
+/// succeeds, the bound holds, and the failure is counted. (It used to end
+/// the maintenance thread, and writers then waited for it forever.)
+#[test]
+fn a_panicking_policy_fails_like_any_other_and_the_cache_goes_on() {
+    let cache: Cache<u64, u64> = Cache::builder(2_000)
+        .clock(goldylox::ManualClock::new())
+        .policy(PolicyChoice::Custom(Arc::new(PanickerFactory)))
+        .build()
+        .unwrap();
+    std::thread::scope(|scope| {
+        for t in 0..4u64 {
+            let cache = &cache;
+            scope.spawn(move || {
+                for i in 0..5_000u64 {
+                    cache.insert(t << 32 | i, i).unwrap();
+                }
+            });
+        }
+    });
+    cache.run_pending_tasks();
+    assert!(cache.weighted_size() <= cache.bound());
+    let s = cache.stats();
+    assert_eq!(s.policy.failures, 1, "{:?}", s.policy);
+    assert_eq!(s.policy.fallback_evictions, s.removals.evicted);
+    let status = cache.policy_status(goldylox::PolicyTier::Hot).unwrap();
+    assert!(
+        status
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("a bug in an embedder's policy")),
+        "{status:?}"
+    );
+}
+
 /// A policy whose answers are scripted at random: resident hashes it was
 /// told about, made-up hashes, duplicates, and more than asked for.
 struct Chaos {
