@@ -137,8 +137,11 @@ pub(crate) struct CacheState<K, V> {
     pub(crate) slack: u64,
     pub(crate) clock: Clock,
     pub(crate) listener: Option<Listener<K, V>>,
-    /// Events written by the maintenance thread itself while the buffer was
-    /// full (it cannot wait on itself).
+    /// Events sent while the buffer was full by a thread that must not wait
+    /// for maintenance: the maintenance thread itself, or a writer holding a
+    /// shard lock that maintenance may be waiting for. At most one per such
+    /// thread at a time, so it stays small; drained right after the buffer,
+    /// in the same pass.
     pub(crate) overflow: Mutex<Vec<WriteEvent>>,
     pub(crate) closed: AtomicBool,
     /// Origin of `last_pass`.

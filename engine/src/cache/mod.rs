@@ -555,8 +555,30 @@ where
         }
     }
 
+    /// Hands a write event to maintenance from under a shard lock: never
+    /// waits (maintenance may be waiting for that lock), so a full buffer
+    /// puts it in the overflow, which a pass drains right after the buffer.
+    /// Any later event of this key is sent after the lock is released, so
+    /// the pass that takes it takes this one too, before it acts on either.
+    pub(super) fn send_under_lock(&self, event: WriteEvent) {
+        let events = &self.inner.events;
+        match events.try_send(event) {
+            Ok(()) => {
+                if events.len() >= WRITE_BUFFER_WAKE_AT {
+                    self.wake();
+                }
+            }
+            Err(TrySendError::Full(event)) => {
+                self.shared().overflow.lock().push(event);
+                self.wake();
+            }
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+
     /// Hands a write event to maintenance; blocks while the buffer is full
-    /// (backpressure), except on the maintenance thread itself.
+    /// (backpressure), except on the maintenance thread itself. Never call
+    /// it with a shard lock held ([`Cache::send_under_lock`]).
     fn send(&self, event: WriteEvent) {
         let events = &self.inner.events;
         match events.try_send(event) {

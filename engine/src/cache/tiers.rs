@@ -169,7 +169,10 @@ where
             None
         };
         warm.pool.free(vec![entry.loc]);
-        self.send(WriteEvent::warm_removed(hash));
+        // Under the hot-shard lock, so the policy hears of the removal before
+        // any later write of this key; without waiting, because maintenance
+        // may be waiting for the lock.
+        self.send_under_lock(WriteEvent::warm_removed(hash));
         Some(Displaced {
             key: entry.key,
             value,
