@@ -144,11 +144,12 @@ pub fn snapshot(data: &[u8]) {
 pub fn warm_codec(data: &[u8]) {
     use crate::warm::codec::{self, Codec};
     let (dict, body) = data.split_at(data.len().min(64));
-    for c in [Codec::Raw, Codec::Lz4, Codec::Lz4Dict] {
-        let _ = codec::decode::<Vec<u8>>(body, c, Some(dict));
+    let dict = codec::Trained::new(dict);
+    for c in [Codec::Raw, Codec::Lz4, Codec::ZstdDict] {
+        let _ = codec::decode::<Vec<u8>>(body, c, Some(&dict));
         let _ = codec::decode::<(String, u64)>(body, c, None);
     }
-    for d in [None, Some(dict)] {
+    for d in [None, Some(&dict)] {
         let (packed, c) = codec::compress(body.to_vec(), d);
         let back = codec::decompress(&packed, c, d).expect("its own output decompresses");
         assert_eq!(&*back, body);

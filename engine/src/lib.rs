@@ -35,8 +35,9 @@
 //! ## Tiers
 //!
 //! With [`CacheBuilder::warm`], entries evicted from the hot tier are not
-//! dropped but *demoted*: encoded with postcard, compressed with LZ4 when
-//! that pays (against a dictionary trained from the first values stored),
+//! dropped but *demoted*: encoded with postcard, compressed when that pays
+//! (zstd against a dictionary trained from the first values stored; LZ4
+//! before there is one),
 //! and kept in slab memory pools (`pool`) whose size the warm capacity bounds.
 //! A warm hit decodes on the caller's thread and *promotes* the entry back.
 //! The warm tier has its own policy instance and asks it before admitting a

@@ -1,5 +1,5 @@
 //! The warm tier: entries evicted from the hot tier, encoded (postcard) and
-//! compressed (LZ4 with a trained dictionary, when it pays) in slab memory
+//! compressed (zstd with a trained dictionary, when it pays) in slab memory
 //! pools.
 //!
 //! Reads decode on the caller's thread. Movement between tiers is versioned
