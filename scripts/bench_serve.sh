@@ -4,6 +4,8 @@
 # (TESTING.md D5; the issue's figure is the first):
 #   bash scripts/bench_serve.sh            # -d 100 -c 50 -P 16
 #   bash scripts/bench_serve.sh full       # also -d 4096, -c 200, -P 1
+#   bash scripts/bench_serve.sh matrix     # -P 16 and -P 1, each with -d 100
+#                                          # and -d 4096 (performance_report.sh)
 # Needs redis-server and redis-tools (apt-get install redis-server redis-tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +13,11 @@ command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || {
   echo "needs redis-server and redis-benchmark: apt-get install redis-server redis-tools" >&2; exit 1; }
 cargo build --release -q -p goldylox-host
 REDIS_PORT=6391 GX_PORT=6392
+for port in $REDIS_PORT $GX_PORT; do
+  if timeout 2 redis-cli -p $port ping >/dev/null 2>&1; then
+    echo "port $port is taken (an earlier run still going?)" >&2; exit 1
+  fi
+done
 work=$(mktemp -d)
 # The embedded default (hot + warm + cold, as `goldylox serve` runs it),
 # quieter; its data directory in the scratch directory.
@@ -23,17 +30,34 @@ redis_pid=$!
 gx_pid=$!
 trap 'kill $redis_pid $gx_pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 for port in $REDIS_PORT $GX_PORT; do
-  for _ in $(seq 100); do redis-cli -p $port ping >/dev/null 2>&1 && break; sleep 0.1; done
+  ok=
+  for _ in $(seq 100); do
+    timeout 2 redis-cli -p $port ping 2>/dev/null | grep -q PONG && { ok=1; break; }
+    sleep 0.1
+  done
+  [ -n "$ok" ] || { echo "nothing answers PING on port $port" >&2; exit 1; }
 done
 configs=("-d 100 -c 50 -P 16")
-[ "${1:-}" = full ] && configs+=("-d 4096 -c 50 -P 16" "-d 100 -c 200 -P 16" "-d 100 -c 50 -P 1")
+case "${1:-}" in
+  full) configs+=("-d 4096 -c 50 -P 16" "-d 100 -c 200 -P 16" "-d 100 -c 50 -P 1") ;;
+  matrix) configs+=("-d 4096 -c 50 -P 16" "-d 100 -c 50 -P 1" "-d 4096 -c 50 -P 1") ;;
+  "") ;;
+  *) echo "usage: $0 [full|matrix]" >&2; exit 2 ;;
+esac
 echo "server,test,config,rps,avg_ms,min_ms,p50_ms,p95_ms,p99_ms,max_ms"
+# GOLDYLOX_FIRST=1 runs goldylox before redis-server in each configuration
+# (the report alternates, so neither always gets the warmer machine).
+targets="redis-server:$REDIS_PORT goldylox:$GX_PORT"
+[ "${GOLDYLOX_FIRST:-0}" = 1 ] && targets="goldylox:$GX_PORT redis-server:$REDIS_PORT"
 for cfg in "${configs[@]}"; do
-  for target in redis-server:$REDIS_PORT goldylox:$GX_PORT; do
+  for target in $targets; do
     name=${target%%:*} port=${target##*:}
     redis-cli -p "$port" flushall >/dev/null
+    # Unpipelined runs are slower per request: fewer requests, similar time.
+    case "$cfg" in *"-P 1") n=300000 ;; *) n=1000000 ;; esac
     # shellcheck disable=SC2086
-    redis-benchmark -p "$port" -t set,get -n 1000000 -r 100000 $cfg --csv -q \
+    # A server that stops answering fails the run instead of hanging it.
+    timeout 900 redis-benchmark -p "$port" -t set,get -n $n -r 100000 $cfg --csv -q \
       | tail -n +2 | tr -d '"' | sed "s/^/$name,/; s/,/,$cfg,/2"
   done
 done

@@ -1,13 +1,16 @@
 //! Goldylox against moka and quick_cache, in one process and one run.
 //!
 //! Workloads (u64 keys and values, 1 M distinct keys, Zipf 0.99):
-//! * get-hit throughput with 2 threads, every key resident;
-//! * a 90/10 get/insert mix with 2 threads;
+//! * get-hit throughput with 2 threads (`--threads`), every key resident;
+//! * a 90/10 get/insert mix with as many;
 //! * resident memory per entry: RSS growth of a fresh child process after
 //!   inserting 1 M entries, minus the 16 bytes of key and value.
 //!
 //! Run: `cargo bench -p goldylox --bench peers` (add `-- --quick` for a short
-//! run). Prints a table and the ratios the project tracks.
+//! run). Prints a table and the ratios the project tracks, and one
+//! `REPORT,peers,…` CSV line per figure for `scripts/performance_report.sh`.
+//! Options: `--threads N` (default 2), `--secs S` per workload (default 3),
+//! `--no-memory` (skip the RSS children).
 
 use std::hint::black_box;
 use std::process::Command;
@@ -18,7 +21,8 @@ mod workload;
 use workload::{Rng, Zipf};
 
 const KEYS: u64 = 1 << 20;
-const THREADS: usize = 2;
+/// Threads per throughput run unless `--threads` says otherwise.
+const DEFAULT_THREADS: usize = 2;
 const SAMPLES_PER_THREAD: usize = 1 << 22;
 
 /// The three caches behind one face.
@@ -91,15 +95,15 @@ fn build(name: &str, entries: u64) -> Box<dyn Bench> {
     }
 }
 
-/// Runs `THREADS` threads over their own pre-drawn key streams for `secs`;
-/// returns operations per second.
+/// Runs one thread per pre-drawn key stream for `secs`; returns operations
+/// per second.
 fn throughput(
     cache: &dyn Bench,
     streams: &[Vec<u64>],
     secs: f64,
     insert_every: Option<usize>,
 ) -> f64 {
-    let barrier = Barrier::new(THREADS);
+    let barrier = Barrier::new(streams.len());
     let deadline = Duration::from_secs_f64(secs);
     let total: u64 = std::thread::scope(|s| {
         let handles: Vec<_> = streams
@@ -185,12 +189,27 @@ fn main() {
         measure_memory(&args[i + 1]);
         return;
     }
+    let option = |name: &str| {
+        let i = args.iter().position(|a| a == name)?;
+        let value = args
+            .get(i + 1)
+            .unwrap_or_else(|| panic!("{name} needs a value"));
+        Some(
+            value
+                .parse::<f64>()
+                .unwrap_or_else(|_| panic!("{name} {value}: not a number")),
+        )
+    };
     let quick = args.iter().any(|a| a == "--quick");
-    let secs = if quick { 1.0 } else { 3.0 };
+    let secs = option("--secs").unwrap_or(if quick { 1.0 } else { 3.0 });
+    let threads = option("--threads")
+        .map_or(DEFAULT_THREADS, |t| t as usize)
+        .max(1);
+    let memory = !args.iter().any(|a| a == "--no-memory");
 
-    println!("drawing {THREADS} x {SAMPLES_PER_THREAD} Zipf(0.99) samples over {KEYS} keys ...");
+    println!("drawing {threads} x {SAMPLES_PER_THREAD} Zipf(0.99) samples over {KEYS} keys ...");
     let zipf = Zipf::new(KEYS as usize, 0.99);
-    let streams: Vec<Vec<u64>> = (0..THREADS)
+    let streams: Vec<Vec<u64>> = (0..threads)
         .map(|t| {
             let mut rng = Rng::new(t as u64 + 1);
             (0..SAMPLES_PER_THREAD)
@@ -212,8 +231,20 @@ fn main() {
         hit[i] = throughput(cache.as_ref(), &streams, secs, None);
         mix[i] = throughput(cache.as_ref(), &streams, secs, Some(10));
         drop(cache);
-        let (per_entry, resident) = memory_per_entry(name).unwrap_or((f64::NAN, 0));
+        let (per_entry, resident) = if memory {
+            memory_per_entry(name).unwrap_or((f64::NAN, 0))
+        } else {
+            (f64::NAN, 0)
+        };
         mem[i] = per_entry;
+        println!(
+            "REPORT,peers,get_hit_mops,{name},{threads},{:.3}",
+            hit[i] / 1e6
+        );
+        println!("REPORT,peers,mix_mops,{name},{threads},{:.3}", mix[i] / 1e6);
+        if memory {
+            println!("REPORT,peers,rss_per_entry,{name},,{per_entry:.2}");
+        }
         println!(
             "{name:>12}: get-hit {:>7.2} Mops/s | 90/10 mix {:>7.2} Mops/s | {:>6.1} B/entry RSS ({} resident; {} missing before the hit run)",
             hit[i] / 1e6,
@@ -225,7 +256,7 @@ fn main() {
     }
     println!();
     println!(
-        "| workload (2 threads, zipf 0.99, 1M keys) | goldylox | moka | quick_cache | vs moka | vs quick_cache |"
+        "| workload ({threads} threads, zipf 0.99, 1M keys) | goldylox | moka | quick_cache | vs moka | vs quick_cache |"
     );
     println!("|---|---:|---:|---:|---:|---:|");
     println!(
@@ -250,7 +281,7 @@ fn main() {
     );
     println!();
     println!(
-        "goldylox overhead per entry: {:.1} B (target <= 48)",
+        "goldylox overhead per entry: {:.1} B (target <= 32)",
         mem[0] - 16.0
     );
     println!(

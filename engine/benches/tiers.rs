@@ -6,7 +6,9 @@
 //! service caches. Memory is RSS growth of a fresh child process per
 //! configuration.
 //!
-//! Run: `cargo bench -p goldylox --bench tiers`.
+//! Run: `cargo bench -p goldylox --bench tiers` (`-- --only-memory` for the
+//! entries-per-RSS and hit-cost figures alone). Those figures are also
+//! printed as `REPORT,tiers,…` CSV lines for `scripts/performance_report.sh`.
 
 use std::hint::black_box;
 use std::process::Command;
@@ -248,6 +250,7 @@ fn main() {
         Some("--churn") => return child_churn(),
         _ => {}
     }
+    let only_memory = args.iter().any(|a| a == "--only-memory");
     let mean: f64 = (0..1_000).map(|i| record(i).len() as f64).sum::<f64>() / 1_000.0;
     let packed: f64 = (0..1_000)
         .map(|i| lz4_flex::compress_prepend_size(record(i).as_bytes()).len() as f64)
@@ -268,10 +271,27 @@ fn main() {
         })
         .sum::<f64>()
         / 1_000.0;
+    // What the warm tier now does: zstd against a 16 KiB dictionary trained
+    // on 512 KiB of other records.
+    let (mut samples, mut sizes) = (Vec::new(), Vec::new());
+    let mut i = 2_000_000u64;
+    while samples.len() < 512 * 1024 {
+        let r = record(i);
+        samples.extend_from_slice(r.as_bytes());
+        sizes.push(r.len());
+        i += 1;
+    }
+    let trained = zstd::dict::from_continuous(&samples, &sizes, 16 * 1024).expect("training");
+    let mut zstd = zstd::bulk::Compressor::with_dictionary(3, &trained).expect("zstd");
+    let with_zstd: f64 = (0..1_000)
+        .map(|i| zstd.compress(record(i).as_bytes()).expect("zstd").len() as f64)
+        .sum::<f64>()
+        / 1_000.0;
     println!(
-        "JSON-like records, mean {mean:.0} B; LZ4 alone {packed:.0} B ({:.2}x), LZ4 with a 4 KiB dictionary {with_dict:.0} B ({:.2}x)",
+        "JSON-like records, mean {mean:.0} B; LZ4 alone {packed:.0} B ({:.2}x), LZ4 with a 4 KiB dictionary {with_dict:.0} B ({:.2}x), zstd with a trained 16 KiB dictionary {with_zstd:.0} B ({:.2}x)",
         mean / packed,
-        mean / with_dict
+        mean / with_dict,
+        mean / with_zstd
     );
     println!(
         "budget {} MiB (hot-only) vs {} MiB hot + {} MiB warm",
@@ -301,7 +321,29 @@ fn main() {
         tier_n / hot_n,
         (tier_n / tier_rss) / (hot_n / hot_rss)
     );
+    println!("REPORT,tiers,entries,hot,,{hot_n:.0}");
+    println!("REPORT,tiers,entries,hot+warm,,{tier_n:.0}");
+    println!("REPORT,tiers,rss_bytes,hot,,{hot_rss:.0}");
+    println!("REPORT,tiers,rss_bytes,hot+warm,,{tier_rss:.0}");
 
+    if !only_memory {
+        replay_and_churn();
+    }
+
+    let (hot_ns, roomy_ns, full_ns, share) = hit_costs();
+    println!("REPORT,tiers,hit_ns,hot,,{hot_ns:.1}");
+    println!("REPORT,tiers,hit_ns,warm,,{roomy_ns:.1}");
+    println!("REPORT,tiers,hit_ns,warm-full,,{full_ns:.1}");
+    println!(
+        "\nhit cost (1 thread, {mean:.0} B records): hot {hot_ns:.0} ns; warm {roomy_ns:.0} ns ({:.1}x: read, decompress, decode, promote into room); warm in a full cache {full_ns:.0} ns ({:.1}x: the promotion also waits for a demotion); {:.1} % of timed warm reads were warm hits",
+        roomy_ns / hot_ns,
+        full_ns / hot_ns,
+        100.0 * share
+    );
+}
+
+/// The hit ratio at equal RAM and the fragmentation under churn.
+fn replay_and_churn() {
     let zipf = Zipf::new(DISTINCT as usize, 0.9);
     let mut rng = Rng::new(3);
     let requests: Vec<u64> = (0..1_500_000).map(|_| zipf.sample(&mut rng)).collect();
@@ -345,12 +387,4 @@ fn main() {
             100.0 * (c[8] / BUDGET as f64 - 1.0)
         );
     }
-
-    let (hot_ns, roomy_ns, full_ns, share) = hit_costs();
-    println!(
-        "\nhit cost (1 thread, {mean:.0} B records): hot {hot_ns:.0} ns; warm {roomy_ns:.0} ns ({:.1}x: read, decompress, decode, promote into room); warm in a full cache {full_ns:.0} ns ({:.1}x: the promotion also waits for a demotion); {:.1} % of timed warm reads were warm hits",
-        roomy_ns / hot_ns,
-        full_ns / hot_ns,
-        100.0 * share
-    );
 }

@@ -15,7 +15,9 @@
 //!   5 ms deadline), p50/p99/max over 1000 calls.
 //!
 //! Run: `cargo bench -p goldylox-host --bench sandbox` (`-- --quick` for a
-//! short run).
+//! short run, `-- --only-per-event` for the first table alone). Per-event
+//! figures are also printed as `REPORT,sandbox,…` CSV
+//! lines for `scripts/performance_report.sh`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -121,6 +123,12 @@ fn main() {
             wasm_ns / native_ns,
             loaded.compile_time.as_secs_f64() * 1e3
         );
+        println!("REPORT,sandbox,native_ns_per_event,{component},,{native_ns:.2}");
+        println!("REPORT,sandbox,component_ns_per_event,{component},,{wasm_ns:.2}");
+    }
+
+    if std::env::args().any(|a| a == "--only-per-event") {
+        return;
     }
 
     println!("\n## A cache end to end: hot policy S3-FIFO native vs component\n");
