@@ -278,7 +278,8 @@ p("")
 p("## `goldylox serve` against redis-server\n")
 p("`bash scripts/bench_serve.sh matrix`: `redis-benchmark -t set,get -r 100000 -c 50` (1 M requests "
   "pipelined, 300 k unpipelined) against Debian's redis-server (no persistence, `maxmemory 1gb`, "
-  "allkeys-lru) and `goldylox serve` on its embedded default configuration (hot + warm + cold), "
+  "allkeys-lru) and `goldylox serve` on its embedded default configuration (hot + warm + cold) "
+  "with the same memory: a 1 GB hot tier, "
   "one after the other, alternating which goes first. Requests per second and latency are medians "
   "over the rounds.\n")
 p("![redis-benchmark by pipeline depth and value size](perf-redis.svg)\n")

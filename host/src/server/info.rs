@@ -183,6 +183,10 @@ fn stat_figures(
     add("stats", "keyspace_misses", Int(misses));
     add("stats", "evicted_keys", Int(stats.removals.evicted));
     add("stats", "expired_keys", Int(stats.removals.expired));
+    // Writes that stalled: on a full write buffer (maintenance behind on
+    // events), or over the memory bound (maintenance behind on eviction).
+    add("stats", "write_backpressure", Int(stats.write_backpressure));
+    add("stats", "capacity_waits", Int(stats.capacity_waits));
 }
 
 /// The tiers section: each memory tier's entries, hits, and movement between them.

@@ -195,6 +195,14 @@ fn the_prometheus_endpoint_agrees_with_info() {
         body.contains(&format!("goldylox_stats_keyspace_hits {hits}\n")),
         "{body}"
     );
+    // The writer-stall counters, in both: nothing stalled 100 small SETs.
+    for stall in ["write_backpressure", "capacity_waits"] {
+        assert!(info.contains(&format!("{stall}:0\r\n")), "{info}");
+        assert!(
+            body.contains(&format!("goldylox_stats_{stall} 0\n")),
+            "{body}"
+        );
+    }
     assert!(
         body.contains("goldylox_policies_hot_policy_failures 0"),
         "{body}"
