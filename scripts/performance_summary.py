@@ -67,7 +67,7 @@ def nice_top(v):
     if not v or v != v:
         return 1.0
     step = 10 ** len(str(int(v))) / 10 if v >= 1 else 0.1
-    for m in (1, 2, 2.5, 5, 10):
+    for m in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
         if step * m >= v:
             return step * m
     return v
@@ -214,6 +214,8 @@ p(f"Made by `bash scripts/performance_report.sh` at commit {machine['commit']} o
   f"{machine['rounds']} rounds, each running every benchmark and every peer; a figure is the median "
   "over the rounds and a ratio is the median of the ratios taken within each round (the peers ran in "
   "the same round, on the same machine, minutes apart).\n")
+p("The raw figures of this run are in [performance-data/](performance-data/); in the peers benchmark "
+  "each round starts with a different cache, so that none always runs first.\n")
 p(f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory']}, Linux {machine['kernel']}; "
   f"{machine['rustc']}; {machine['redis']}.\n")
 p("On this virtual machine the same binary varies by up to ±40 % between runs, which is why every "

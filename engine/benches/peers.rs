@@ -10,7 +10,8 @@
 //! run). Prints a table and the ratios the project tracks, and one
 //! `REPORT,peers,…` CSV line per figure for `scripts/performance_report.sh`.
 //! Options: `--threads N` (default 2), `--secs S` per workload (default 3),
-//! `--no-memory` (skip the RSS children).
+//! `--no-memory` (skip the RSS children), `--rotate N` (start with the N-th
+//! cache).
 
 use std::hint::black_box;
 use std::process::Command;
@@ -221,7 +222,11 @@ fn main() {
     let mut hit = [0.0; NAMES.len()];
     let mut mix = [0.0; NAMES.len()];
     let mut mem = [0.0; NAMES.len()];
-    for (i, name) in NAMES.iter().enumerate() {
+    // `--rotate N` starts the round N caches further on, so that no cache
+    // always runs first (on a fresh process) or last.
+    let rotate = option("--rotate").map_or(0, |r| r as usize);
+    for i in (0..NAMES.len()).map(|j| (j + rotate) % NAMES.len()) {
+        let name = &NAMES[i];
         let cache = build(name, KEYS + KEYS / 8);
         for k in 0..KEYS {
             cache.put(k, k);
