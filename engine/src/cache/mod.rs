@@ -5,6 +5,7 @@ mod batch;
 mod cold;
 mod conditional;
 mod durable;
+mod events;
 mod lifecycle;
 mod load;
 mod scan;
@@ -23,7 +24,7 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Sender, TrySendError, bounded};
+use crossbeam_channel::{Sender, bounded};
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -34,10 +35,7 @@ use crate::hot::{MISS_BIT, NEVER};
 use crate::loader::Flights;
 use crate::maintenance::Cmd;
 use crate::policy::EventKind;
-use crate::shared::{
-    CacheState, MAX_CAPACITY_WAITS, READ_WAKE_SPACING, WRITE_BUFFER_WAKE_AT, WriteEvent,
-    in_maintenance,
-};
+use crate::shared::{CacheState, MAX_CAPACITY_WAITS, WriteEvent, in_maintenance};
 use crate::stats::{CacheStats, Counters, RemovalCause};
 use crate::stripe::Op;
 use crate::warm::WarmTier;
@@ -538,66 +536,6 @@ where
             .lock()
             .as_ref()
             .is_some_and(|worker| !worker.is_finished())
-    }
-
-    fn wake(&self) {
-        let _ = self.inner.wake.try_send(());
-    }
-
-    /// Read rings are full: wake maintenance unless it ran very recently.
-    #[cold]
-    fn wake_for_reads(&self) {
-        let s = self.shared();
-        let now = u64::try_from(s.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        let last = s.last_pass.load(Ordering::Acquire);
-        if now.saturating_sub(last) >= READ_WAKE_SPACING.as_nanos() as u64 {
-            self.wake();
-        }
-    }
-
-    /// Hands a write event to maintenance from under a shard lock: never
-    /// waits (maintenance may be waiting for that lock), so a full buffer
-    /// puts it in the overflow, which a pass drains right after the buffer.
-    /// Any later event of this key is sent after the lock is released, so
-    /// the pass that takes it takes this one too, before it acts on either.
-    pub(super) fn send_under_lock(&self, event: WriteEvent) {
-        let events = &self.inner.events;
-        match events.try_send(event) {
-            Ok(()) => {
-                if events.len() >= WRITE_BUFFER_WAKE_AT {
-                    self.wake();
-                }
-            }
-            Err(TrySendError::Full(event)) => {
-                self.shared().overflow.lock().push(event);
-                self.wake();
-            }
-            Err(TrySendError::Disconnected(_)) => {}
-        }
-    }
-
-    /// Hands a write event to maintenance; blocks while the buffer is full
-    /// (backpressure), except on the maintenance thread itself. Never call
-    /// it with a shard lock held ([`Cache::send_under_lock`]).
-    fn send(&self, event: WriteEvent) {
-        let events = &self.inner.events;
-        match events.try_send(event) {
-            Ok(()) => {
-                if events.len() >= WRITE_BUFFER_WAKE_AT {
-                    self.wake();
-                }
-            }
-            Err(TrySendError::Full(event)) => {
-                if in_maintenance() {
-                    self.shared().overflow.lock().push(event);
-                    return;
-                }
-                Counters::bump(&self.shared().counters.write_backpressure);
-                self.wake();
-                let _ = events.send(event);
-            }
-            Err(TrySendError::Disconnected(_)) => {}
-        }
     }
 }
 
