@@ -33,24 +33,31 @@ where
         }
     }
 
-    /// Hands a write event to maintenance from under a shard lock: never
-    /// waits (maintenance may be waiting for that lock), so a full buffer
-    /// puts it in the overflow, which a pass drains right after the buffer.
-    /// Any later event of this key is sent after the lock is released, so
-    /// the pass that takes it takes this one too, before it acts on either.
-    pub(super) fn send_under_lock(&self, event: WriteEvent) {
+    /// Puts `event` in the write buffer if it has room (waking maintenance
+    /// once it is a quarter full); gives it back if the buffer is full.
+    fn offer(&self, event: WriteEvent) -> Option<WriteEvent> {
         let events = &self.inner.events;
         match events.try_send(event) {
             Ok(()) => {
                 if events.len() >= WRITE_BUFFER_WAKE_AT {
                     self.wake();
                 }
+                None
             }
-            Err(TrySendError::Full(event)) => {
-                self.shared().overflow.lock().push(event);
-                self.wake();
-            }
-            Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(event)) => Some(event),
+            Err(TrySendError::Disconnected(_)) => None,
+        }
+    }
+
+    /// Hands a write event to maintenance from under a shard lock: never
+    /// waits (maintenance may be waiting for that lock), so a full buffer
+    /// puts it in the overflow, which a pass drains right after the buffer.
+    /// Any later event of this key is sent after the lock is released, so
+    /// the pass that takes it takes this one too, before it acts on either.
+    pub(super) fn send_under_lock(&self, event: WriteEvent) {
+        if let Some(event) = self.offer(event) {
+            self.shared().overflow.lock().push(event);
+            self.wake();
         }
     }
 
@@ -58,23 +65,15 @@ where
     /// (backpressure), except on the maintenance thread itself. Never call
     /// it with a shard lock held ([`Cache::send_under_lock`]).
     pub(super) fn send(&self, event: WriteEvent) {
-        let events = &self.inner.events;
-        match events.try_send(event) {
-            Ok(()) => {
-                if events.len() >= WRITE_BUFFER_WAKE_AT {
-                    self.wake();
-                }
-            }
-            Err(TrySendError::Full(event)) => {
-                if in_maintenance() {
-                    self.shared().overflow.lock().push(event);
-                    return;
-                }
-                Counters::bump(&self.shared().counters.write_backpressure);
-                self.wake();
-                let _ = events.send(event);
-            }
-            Err(TrySendError::Disconnected(_)) => {}
+        let Some(event) = self.offer(event) else {
+            return;
+        };
+        if in_maintenance() {
+            self.shared().overflow.lock().push(event);
+            return;
         }
+        Counters::bump(&self.shared().counters.write_backpressure);
+        self.wake();
+        let _ = self.inner.events.send(event);
     }
 }
