@@ -143,6 +143,12 @@ pub(crate) struct CacheState<K, V> {
     /// thread at a time, so it stays small; drained right after the buffer,
     /// in the same pass.
     pub(crate) overflow: Mutex<Vec<WriteEvent>>,
+    /// Callers waiting for room ([`crate::Cache::when_room`]), called at the
+    /// end of the next pass; `None` once maintenance has stopped.
+    pub(crate) room_waiters: Mutex<Option<Vec<RoomWaiter>>>,
+    /// The room they asked for, together: the next pass evicts until that
+    /// much more fits under the capacity (all of it, at most).
+    pub(crate) room_need: AtomicU64,
     pub(crate) closed: AtomicBool,
     /// Origin of `last_pass`.
     pub(crate) started: Instant,
@@ -157,7 +163,26 @@ pub(crate) struct CacheState<K, V> {
     pub(crate) observe_misses: bool,
 }
 
+/// A caller waiting for maintenance to make room.
+pub(crate) type RoomWaiter = Box<dyn FnOnce() + Send>;
+
 impl<K, V> CacheState<K, V> {
+    /// Calls every caller waiting for room; with `stopping`, also turns
+    /// later ones away (they are called at once).
+    pub(crate) fn release_room_waiters(&self, stopping: bool) {
+        let waiters = {
+            let mut slot = self.room_waiters.lock();
+            if stopping {
+                slot.take()
+            } else {
+                slot.as_mut().map(std::mem::take)
+            }
+        };
+        for done in waiters.into_iter().flatten() {
+            done();
+        }
+    }
+
     /// Tells the listener, if any; a panicking listener is counted and
     /// otherwise ignored.
     pub(crate) fn notify(&self, key: K, value: V, cause: RemovalCause) {

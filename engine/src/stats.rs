@@ -37,6 +37,7 @@ counters! {
         invalid_unknown, invalid_duplicate, invalid_excess, fallback_evictions, policy_failures,
         loader_runs, loader_errors, loader_panics, loader_waits,
         weigher_panics, listener_panics, write_backpressure, capacity_waits,
+        room_waits,
         warm_hits, warm_misses, promotions, demotions, demotions_aborted, demotions_dropped,
         warm_corrupt,
         prefetch_observed, prefetch_proposed, prefetch_promoted, prefetch_failures,
@@ -235,6 +236,9 @@ pub struct CacheStats {
     pub write_backpressure: u64,
     /// Writes that found the cache over its bound and waited for eviction.
     pub capacity_waits: u64,
+    /// Callers that awaited a pass with [`crate::Cache::when_room`]
+    /// instead of blocking in a write.
+    pub room_waits: u64,
     /// Entries resident now (including expired ones not yet reaped).
     pub entries: u64,
     /// Weighted size now, in bytes.
@@ -307,6 +311,7 @@ impl CacheStats {
             listener_panics: get(&c.listener_panics),
             write_backpressure: get(&c.write_backpressure),
             capacity_waits: get(&c.capacity_waits),
+            room_waits: get(&c.room_waits),
             entries: 0,
             weighted_size: 0,
         }

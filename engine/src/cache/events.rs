@@ -1,6 +1,7 @@
 //! How callers hand events to the maintenance thread: write events
 //! through the bounded write buffer (waiting when it is full, except where
-//! waiting could deadlock), and wake-ups.
+//! waiting could deadlock), wake-ups, and waiting for room without holding
+//! a thread.
 
 use std::hash::Hash;
 use std::sync::atomic::Ordering;
@@ -10,7 +11,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Cache;
-use crate::shared::{READ_WAKE_SPACING, WRITE_BUFFER_WAKE_AT, WriteEvent, in_maintenance};
+use crate::shared::{
+    READ_WAKE_SPACING, WRITE_BUFFER_CAPACITY, WRITE_BUFFER_WAKE_AT, WriteEvent, in_maintenance,
+};
 use crate::stats::Counters;
 
 impl<K, V> Cache<K, V>
@@ -18,6 +21,43 @@ where
     K: Hash + Eq + Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
     V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
 {
+    /// Whether a write of about `weight` now would likely wait for
+    /// maintenance: it would take the weighted size past the bound
+    /// (capacity plus slack), or the write buffer is three-quarters full.
+    /// Two atomic loads; for callers that must not block a thread (an async
+    /// server) and would rather wait with [`Cache::when_room`] first.
+    pub fn write_pressure(&self, weight: u64) -> bool {
+        let s = self.shared();
+        let after = s.weighted.load(Ordering::Acquire).saturating_add(weight);
+        after > s.capacity.saturating_add(self.inner.slack)
+            || self.inner.events.len() >= WRITE_BUFFER_CAPACITY / 4 * 3
+    }
+
+    /// Calls `done` once maintenance has finished its next pass (which
+    /// evicts until `weight` more fits under the capacity, and empties the
+    /// write buffer), waking it now; at once if the cache is closed to
+    /// writes or maintenance has stopped. `done` runs on the
+    /// maintenance thread: it must be quick and must not use this cache
+    /// (send on a channel). The waiting half of [`Cache::write_pressure`]:
+    /// an async caller awaits `done` instead of blocking its thread in a
+    /// write.
+    pub fn when_room(&self, weight: u64, done: impl FnOnce() + Send + 'static) {
+        let s = self.shared();
+        s.room_need.fetch_add(weight, Ordering::AcqRel);
+        let mut waiters = s.room_waiters.lock();
+        if let Some(list) = waiters.as_mut()
+            && !s.closed.load(Ordering::Acquire)
+        {
+            list.push(Box::new(done));
+            Counters::bump(&s.counters.room_waits);
+            drop(waiters);
+            self.wake();
+            return;
+        }
+        drop(waiters);
+        done();
+    }
+
     pub(super) fn wake(&self) {
         let _ = self.inner.wake.try_send(());
     }

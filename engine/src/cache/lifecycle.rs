@@ -97,6 +97,8 @@ where
             clock: b.clock,
             listener: b.listener,
             overflow: Mutex::new(Vec::new()),
+            room_waiters: Mutex::new(Some(Vec::new())),
+            room_need: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             started: std::time::Instant::now(),
             last_pass: AtomicU64::new(0),

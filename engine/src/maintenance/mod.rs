@@ -70,6 +70,8 @@ struct PanicGuard<K, V> {
 
 impl<K, V> Drop for PanicGuard<K, V> {
     fn drop(&mut self) {
+        // No pass will run again: nobody may wait for one.
+        self.closed.release_room_waiters(true);
         if !std::thread::panicking() {
             return;
         }
@@ -192,6 +194,8 @@ where
     /// One pass: rebuild a failed policy when due, drain, apply, expire,
     /// prefetch, evict.
     fn pass(&mut self, need: u64) {
+        let waiting = self.shared.room_need.swap(0, Ordering::AcqRel);
+        let need = need.max(waiting.min(self.shared.capacity));
         self.rebuild_policies();
         self.drain();
         self.expire();
@@ -204,6 +208,7 @@ where
         self.shared
             .last_pass
             .store(u64::try_from(done).unwrap_or(u64::MAX), Ordering::Release);
+        self.shared.release_room_waiters(false);
     }
 
     fn push(&mut self, kind: EventKind, hash: u64, weight: u32) {

@@ -245,3 +245,67 @@ fn writers_wait_for_eviction_instead_of_overshooting() {
     assert!(stats.capacity_waits > 0);
     assert!(cache.weighted_size() <= 10_000);
 }
+
+/// `write_pressure` says when a write would wait, and `when_room` waits
+/// for the pass that makes room without holding the caller's thread: it
+/// answers only once maintenance has evicted, and at once after shutdown.
+#[test]
+fn when_room_answers_after_the_pass_that_makes_room() {
+    // The first eviction holds the maintenance thread in the listener
+    // until the test lets it go.
+    let (hold_tx, hold_rx) = crossbeam_channel::bounded::<()>(0);
+    let held = Arc::new(AtomicBool::new(false));
+    let first = Arc::clone(&held);
+    let cache: Cache<u64, u64> = Cache::builder(1_000)
+        .slack(1_000)
+        .weigher(|_, _| 100)
+        .removal_listener(move |_, _, cause| {
+            if cause == RemovalCause::Evicted && !first.swap(true, Ordering::AcqRel) {
+                let _ = hold_rx.recv();
+            }
+        })
+        .build()
+        .unwrap();
+    for k in 0..10 {
+        cache.insert(k, k).unwrap();
+    }
+    cache.run_pending_tasks();
+    assert!(!cache.write_pressure(100), "at capacity is not pressure");
+    // Past capacity: maintenance is woken, evicts, and is held.
+    cache.insert(10, 10).unwrap();
+    while !held.load(Ordering::Acquire) {
+        thread::sleep(Duration::from_millis(1));
+    }
+    for k in 11..17 {
+        cache.insert(k, k).unwrap();
+    }
+    // The bound is capacity + slack = 2000.
+    let w = cache.weighted_size();
+    assert!(w > 1_500, "{w}");
+    assert!(!cache.write_pressure(2_000 - w), "fits under the bound");
+    assert!(cache.write_pressure(2_000 - w + 1), "past the bound");
+
+    let (room_tx, room_rx) = crossbeam_channel::unbounded();
+    let tx = room_tx.clone();
+    cache.when_room(100, move || tx.send(()).unwrap());
+    assert!(
+        room_rx.recv_timeout(Duration::from_millis(200)).is_err(),
+        "answered while maintenance was held"
+    );
+    hold_tx.send(()).unwrap();
+    room_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("no answer after the pass");
+    // That pass made room for the 100 asked for, under the capacity.
+    assert!(cache.weighted_size() <= 900, "{}", cache.weighted_size());
+    assert!(!cache.write_pressure(1_000));
+    assert_eq!(cache.stats().room_waits, 1);
+
+    cache.shutdown();
+    let tx = room_tx.clone();
+    cache.when_room(100, move || tx.send(()).unwrap());
+    assert!(
+        room_rx.try_recv().is_ok(),
+        "not answered at once after shutdown"
+    );
+}

@@ -15,7 +15,7 @@ use super::value;
 use crate::wasm::{Runtime, WasmFactory, WasmPrefetchFactory, World};
 
 /// Bytes charged per entry beyond its key and value (index, slot, policy).
-const ENTRY_OVERHEAD: u32 = 64;
+pub(crate) const ENTRY_OVERHEAD: u32 = 64;
 
 /// `key=value` parameters for a policy's `init`.
 pub type Params = Vec<(String, String)>;

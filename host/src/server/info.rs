@@ -184,9 +184,12 @@ fn stat_figures(
     add("stats", "evicted_keys", Int(stats.removals.evicted));
     add("stats", "expired_keys", Int(stats.removals.expired));
     // Writes that stalled: on a full write buffer (maintenance behind on
-    // events), or over the memory bound (maintenance behind on eviction).
+    // events), or over the memory bound (maintenance behind on eviction);
+    // and writes that awaited a maintenance pass first, under write
+    // pressure, without blocking their worker.
     add("stats", "write_backpressure", Int(stats.write_backpressure));
     add("stats", "capacity_waits", Int(stats.capacity_waits));
+    add("stats", "room_waits", Int(stats.room_waits));
 }
 
 /// The tiers section: each memory tier's entries, hits, and movement between them.

@@ -5,7 +5,10 @@
 //! each on the engine and writes the replies back in one go, so pipelining
 //! costs one write per batch. An engine call is short, but it may wait: a
 //! write past the memory bound waits for eviction, and one to the cold tier
-//! for room in its write queue. What takes long runs elsewhere: compiling
+//! for room in its write queue. So while the cache reports write pressure,
+//! a write first awaits the maintenance pass that makes room
+//! ([`goldylox::Cache::when_room`]) without holding its runtime worker,
+//! whose other connections go on. What takes long runs elsewhere: compiling
 //! and swapping policies on the policy loader (`loader.rs`), whose answer
 //! the connection awaits without holding a runtime worker; the durable
 //! acknowledgement's sync in the cold writer.
@@ -56,6 +59,10 @@ use resp::{Parser, reply};
 
 /// Read buffer growth step.
 const READ_CHUNK: usize = 16 << 10;
+
+/// How many maintenance passes a write awaits while the cache reports
+/// write pressure; then it runs, and the engine's own bounded wait applies.
+const ROOM_WAITS_MAX: u32 = 8;
 /// An idle connection's buffers are given back once they grew past this
 /// (a large value grows them to its size), as Redis resizes idle query
 /// buffers: a thousand connections that once carried a megabyte value
@@ -431,6 +438,7 @@ async fn run(
     out: &mut BytesMut,
 ) -> Next {
     shared.commands_total.fetch_add(1, Ordering::Relaxed);
+    room_for_write(&shared.store, request).await;
     let next = commands::execute(&shared.store, shared, client, request, out);
     if let Some(pending) = client.pending.take() {
         let answer = pending
@@ -439,6 +447,30 @@ async fn run(
         commands::admin_reply(out, answer);
     }
     next
+}
+
+/// While the cache reports write pressure for a write the size of
+/// `request` (its arguments and an entry's overhead) and `request` is a
+/// write, awaits the maintenance pass that makes room (at most
+/// [`ROOM_WAITS_MAX`]), so that the write does not block this runtime
+/// worker and every other connection on it. Costs two atomic loads when
+/// there is no pressure.
+async fn room_for_write(store: &Store, request: &[Vec<u8>]) {
+    let weight = request.iter().skip(1).map(|a| a.len() as u64).sum::<u64>()
+        + u64::from(build::ENTRY_OVERHEAD);
+    if !store.write_pressure(weight) || !commands::is_write(request) {
+        return;
+    }
+    for _ in 0..ROOM_WAITS_MAX {
+        let (room, made) = tokio::sync::oneshot::channel();
+        store.when_room(weight, move || {
+            let _ = room.send(());
+        });
+        let _ = made.await;
+        if !store.write_pressure(weight) {
+            return;
+        }
+    }
 }
 
 /// Replaces an empty buffer that grew past [`IDLE_BUFFER_KEEP`] with a

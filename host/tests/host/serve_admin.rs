@@ -196,7 +196,7 @@ fn the_prometheus_endpoint_agrees_with_info() {
         "{body}"
     );
     // The writer-stall counters, in both: nothing stalled 100 small SETs.
-    for stall in ["write_backpressure", "capacity_waits"] {
+    for stall in ["write_backpressure", "capacity_waits", "room_waits"] {
         assert!(info.contains(&format!("{stall}:0\r\n")), "{info}");
         assert!(
             body.contains(&format!("goldylox_stats_{stall} 0\n")),

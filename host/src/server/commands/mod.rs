@@ -122,6 +122,14 @@ pub struct CommandCounters {
     pub failed: AtomicU64,
 }
 
+/// Whether `args` (the whole request) is a command the table flags as a
+/// write.
+pub fn is_write(args: &[Vec<u8>]) -> bool {
+    args.first()
+        .and_then(|name| table::lookup_index(name))
+        .is_some_and(|i| table::TABLE[i].flags & table::WRITE != 0)
+}
+
 /// The name of the command at `index` of the table.
 pub fn name_of(index: usize) -> Option<&'static str> {
     table::TABLE.get(index).map(|s| s.name)
