@@ -25,6 +25,7 @@ pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 const SDK_MANIFEST: &str = include_str!(concat!(env!("OUT_DIR"), "/sdk.Cargo.toml"));
 const SDK_LIB: &str = include_str!("../../../policies/sdk/src/lib.rs");
 const SDK_LISTS: &str = include_str!("../../../policies/sdk/src/lists.rs");
+const SDK_PENDING: &str = include_str!("../../../policies/sdk/src/pending.rs");
 const SDK_COMPONENT: &str = include_str!("../../../policies/sdk/src/component.rs");
 
 /// One file of a new project: its path inside the project, and its text.
@@ -96,6 +97,10 @@ fn rust(world: World) -> Vec<File> {
         ("goldylox-policy-sdk/Cargo.toml".into(), SDK_MANIFEST.into()),
         ("goldylox-policy-sdk/src/lib.rs".into(), SDK_LIB.into()),
         ("goldylox-policy-sdk/src/lists.rs".into(), SDK_LISTS.into()),
+        (
+            "goldylox-policy-sdk/src/pending.rs".into(),
+            SDK_PENDING.into(),
+        ),
         ("goldylox-policy-sdk/src/component.rs".into(), component),
         ("goldylox-policy-sdk/wit/policy.wit".into(), WIT.into()),
     ]

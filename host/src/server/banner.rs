@@ -193,7 +193,7 @@ fn cold_lines(config: &Config, recovery: Option<goldylox::cold::RecoveryReport>)
                 cold.write_policy
             );
             let _ = writeln!(out, "        recovery: {}", recovery_line(&r));
-            if super::durable_acks(config) {
+            if super::replies::durable_acks(config) {
                 let _ = writeln!(
                     out,
                     "        durable acknowledgements: a write is answered once it is synced"

@@ -33,6 +33,7 @@ pub mod config;
 mod glob;
 mod metrics;
 mod reload;
+mod replies;
 pub mod resp;
 pub mod tls;
 pub mod units;
@@ -55,6 +56,7 @@ pub use build::{
 use crate::wasm::Runtime;
 use commands::{Client, Next, Store};
 use config::Config;
+use replies::Replies;
 use resp::{Parser, reply};
 
 /// Read buffer growth step.
@@ -479,108 +481,6 @@ fn shrink_idle(buf: &mut BytesMut) {
     if buf.is_empty() && buf.capacity() > IDLE_BUFFER_KEEP {
         *buf = BytesMut::with_capacity(READ_CHUNK);
     }
-}
-
-/// Whether replies to writes wait until the writes are durable: the cold
-/// tier is write-through and syncs every commit (`sync = "always"`), as
-/// Redis's `appendfsync always`.
-fn durable_acks(config: &Config) -> bool {
-    config
-        .cache
-        .cold
-        .as_ref()
-        .is_some_and(|c| c.sync.trim() == "always" && c.write_policy == "write-through")
-}
-
-/// A connection's replies on their way out.
-struct Replies {
-    /// Replies not yet written.
-    output: BytesMut,
-    /// A client that reads nothing of them for this long is dropped.
-    stall: Duration,
-    /// With durable acknowledgements: the mark taken before the writes
-    /// whose replies are in `output`.
-    durable: Option<goldylox::DurabilityMark>,
-}
-
-impl Replies {
-    /// An empty buffer under `config`'s stall limit, with a durability mark
-    /// if replies wait for durable writes.
-    fn new(shared: &ServerState, config: &Config) -> Replies {
-        Replies {
-            output: BytesMut::with_capacity(READ_CHUNK),
-            stall: Duration::from_millis(config.server.output_stall_ms),
-            durable: durable_acks(config).then(|| shared.store.durability_mark()),
-        }
-    }
-
-    /// Writes the replies out, after waiting, with durable acknowledgements,
-    /// until the writes among them are durable. When they are not, the
-    /// replies are withheld: the client is told why and disconnected.
-    async fn deliver<S: AsyncWrite + Unpin>(
-        &mut self,
-        stream: &mut S,
-        shared: &ServerState,
-        client: &mut Client,
-    ) -> Result<()> {
-        if let Some(since) = self.durable
-            && client.wrote
-        {
-            client.wrote = false;
-            self.durable = Some(shared.store.durability_mark());
-            if let Err(why) = durable_since(shared, since).await {
-                log::warn!("withholding replies to writes that are not durable: {why}");
-                self.output.clear();
-                reply::error(
-                    &mut self.output,
-                    &format!("ERR writes not durable, replies withheld: {why}"),
-                );
-                flush(stream, &mut self.output, self.stall).await?;
-                bail!("writes not durable: {why}");
-            }
-        }
-        flush(stream, &mut self.output, self.stall).await
-    }
-}
-
-/// Waits, without holding a thread, until every write made since `since`
-/// is durable.
-async fn durable_since(
-    shared: &ServerState,
-    since: goldylox::DurabilityMark,
-) -> Result<(), String> {
-    let (done, synced) = tokio::sync::oneshot::channel();
-    shared.store.when_durable(since, move |r| {
-        let _ = done.send(r);
-    });
-    match synced.await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("the cache stopped".to_owned()),
-    }
-}
-
-/// Writes `output` out; a client that accepts nothing for `stall` is
-/// disconnected.
-async fn flush<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    output: &mut BytesMut,
-    stall: Duration,
-) -> Result<()> {
-    while !output.is_empty() {
-        let written = tokio::time::timeout(stall, stream.write_buf(output))
-            .await
-            .context("client stopped reading its replies")??;
-        if written == 0 {
-            bail!("connection closed");
-        }
-    }
-    // A TLS stream may hold the last record until flushed.
-    tokio::time::timeout(stall, stream.flush())
-        .await
-        .context("client stopped reading its replies")??;
-    output.clear();
-    Ok(())
 }
 
 #[cfg(test)]
