@@ -51,7 +51,9 @@ for round in $(seq "$rounds"); do
 done
 
 {
-  echo "commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ' (with uncommitted changes)')"
+  # Changes under reports/ (this report's own output, the notes beside it)
+  # do not change what was measured.
+  echo "commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':(exclude)reports' || echo ' (with uncommitted changes)')"
   echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | sed -n 1p)"
   echo "cores=$(nproc)"
