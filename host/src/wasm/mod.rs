@@ -329,6 +329,11 @@ impl Runtime {
             .concurrency_support(false)
             .epoch_interruption(true)
             .max_wasm_stack(limits.max_stack_bytes);
+        if profiling_requested() {
+            // /tmp/perf-<pid>.map names the compiled guest functions for
+            // `perf report`.
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         if let Some(dir) = cache_dir {
             let mut cache = wasmtime::CacheConfig::new();
             cache.with_directory(&dir);
@@ -557,6 +562,15 @@ pub(crate) fn describe(call: &str, error: &wasmtime::Error) -> String {
         Some(trap) => format!("{call}: trapped: {trap}"),
         None => format!("{call}: {error:#}"),
     }
+}
+
+/// Environment variable: when set to `1`, policies' compiled code is named
+/// in `/tmp/perf-<pid>.map`, so that `perf report` shows guest functions
+/// instead of anonymous addresses.
+pub const PERFMAP_ENV: &str = "GOLDYLOX_PERFMAP";
+
+fn profiling_requested() -> bool {
+    std::env::var_os(PERFMAP_ENV).is_some_and(|v| v == "1")
 }
 
 fn default_cache_dir() -> Option<PathBuf> {

@@ -499,3 +499,35 @@ fn a_core_module_is_told_how_to_become_a_component() {
     assert!(report.contains("eviction-policy"), "{report}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// With `GOLDYLOX_PERFMAP=1`, the compiled policy code is named in
+/// `/tmp/perf-<pid>.map`, which `perf report` reads: how an author
+/// profiles a component (docs/writing-a-policy.md).
+#[test]
+fn perfmap_names_the_compiled_policy_code_for_perf() {
+    let config = repo().join("examples").join("goldylox.toml");
+    let child = Command::new(binary())
+        .env(goldylox_host::wasm::PERFMAP_ENV, "1")
+        .args(["serve", "--check-config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let map = PathBuf::from(format!("/tmp/perf-{}.map", child.id()));
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&map).unwrap_or_default();
+    let _ = std::fs::remove_file(&map);
+    // One line per function: start address, size, name.
+    let guest = text.lines().filter(|l| l.contains("wasm[")).count();
+    assert!(
+        guest > 0,
+        "no guest functions in {}:\n{text}",
+        map.display()
+    );
+}
