@@ -83,8 +83,9 @@ pub(crate) fn rss_of(pid: u32) -> usize {
     kib << 10
 }
 
-fn info_field(c: &mut redis::Connection, name: &str) -> u64 {
-    let info: String = redis::cmd("INFO").arg("memory").query(c).unwrap();
+/// A numeric field of `INFO` (its default sections: memory, stats, …).
+pub(crate) fn info_field(c: &mut redis::Connection, name: &str) -> u64 {
+    let info: String = redis::cmd("INFO").query(c).unwrap();
     info.lines()
         .find_map(|l| l.strip_prefix(&format!("{name}:")))
         .unwrap_or_else(|| panic!("INFO has no {name}:\n{info}"))
