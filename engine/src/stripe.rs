@@ -197,7 +197,7 @@ impl Stripes {
     }
 }
 
-#[cfg(loom)]
+#[cfg(all(test, loom))]
 mod loom_tests {
     use loom::sync::Arc;
     use loom::thread;
