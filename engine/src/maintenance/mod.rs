@@ -60,23 +60,24 @@ pub(crate) struct Inbox {
     pub(crate) wake: Receiver<()>,
 }
 
-/// Held by the actor loop. If the actor panics, nothing would ever run
+/// Held by the actor loop. However the loop ends, callers waiting for room
+/// are answered. If the actor panics, nothing would ever run
 /// the passes callers wait for: the guard closes the cache (writes are
 /// refused as [`crate::Error::Closed`]) and drops every queued request, so
 /// that each waiting caller hears `Closed` instead of waiting forever.
 struct PanicGuard<K, V> {
-    closed: Arc<CacheState<K, V>>,
+    shared: Arc<CacheState<K, V>>,
     commands: crossbeam_channel::Receiver<Cmd>,
 }
 
 impl<K, V> Drop for PanicGuard<K, V> {
     fn drop(&mut self) {
         // No pass will run again: nobody may wait for one.
-        self.closed.release_room_waiters(true);
+        self.shared.release_room_waiters(true);
         if !std::thread::panicking() {
             return;
         }
-        self.closed
+        self.shared
             .closed
             .store(true, std::sync::atomic::Ordering::Release);
         log::error!("the maintenance thread panicked: the cache is closed to writes");
@@ -156,7 +157,7 @@ where
     pub(crate) fn run(mut self) {
         enter_maintenance();
         let _guard = PanicGuard {
-            closed: Arc::clone(&self.shared),
+            shared: Arc::clone(&self.shared),
             commands: self.inbox.commands.clone(),
         };
         loop {
