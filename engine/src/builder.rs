@@ -34,6 +34,9 @@ pub struct CacheBuilder<K, V> {
     pub(crate) slack: Option<u64>,
     pub(crate) weigher: Option<Weigher<K, V>>,
     pub(crate) listener: Option<crate::shared::Listener<K, V>>,
+    pub(crate) departures: Option<crate::shared::DepartureListener<K>>,
+    pub(crate) latency: Option<crate::latency::LatencyListener>,
+    pub(crate) swap_deadline: Duration,
     pub(crate) time_to_live: Option<Duration>,
     pub(crate) policy: PolicyChoice,
     pub(crate) shards: Option<usize>,
@@ -59,6 +62,9 @@ where
             slack: None,
             weigher: None,
             listener: None,
+            departures: None,
+            latency: None,
+            swap_deadline: crate::shared::SWAP_DEADLINE,
             time_to_live: None,
             policy: PolicyChoice::default(),
             shards: None,
@@ -101,6 +107,46 @@ where
         listener: impl Fn(K, V, RemovalCause) + Send + Sync + 'static,
     ) -> Self {
         self.listener = Some(Arc::new(listener));
+        self
+    }
+
+    /// Called with the key of every entry the cache drops by itself: evicted
+    /// by the last tier that held it (not when it moves down a tier) or
+    /// expired, with the cause. Cheaper than a removal listener: no value
+    /// is decoded or copied for it. Evictions and expirations are reported
+    /// from the maintenance thread; a panicking listener is counted and
+    /// ignored. Entries dropped by the cold tier's own eviction (its oldest
+    /// segment, when the disk budget is full) are not reported: that tier
+    /// indexes hashes, not keys.
+    pub fn departure_listener(
+        mut self,
+        listener: impl Fn(&K, RemovalCause) + Send + Sync + 'static,
+    ) -> Self {
+        self.departures = Some(Arc::new(listener));
+        self
+    }
+
+    /// Called from the maintenance thread as each timed step of its work
+    /// ends ([`LatencyEvent`](crate::LatencyEvent): a pass, its expiry and
+    /// eviction, the end of a policy swap) with how long it took, every
+    /// time: the listener decides what is worth keeping. A panicking
+    /// listener is counted and ignored.
+    pub fn latency_listener(
+        mut self,
+        listener: impl Fn(crate::LatencyEvent, Duration) + Send + Sync + 'static,
+    ) -> Self {
+        self.latency = Some(Arc::new(listener));
+        self
+    }
+
+    /// How long a policy swap ([`Cache::swap_policy`](crate::Cache::swap_policy),
+    /// or an `auto` tier's switch) may take to build the new instance and
+    /// replay the resident set into it (default 60 s). Past it the swap is
+    /// abandoned with an error and the running policy stays; a swap thread
+    /// still stuck in the policy is left to finish on its own, and its
+    /// result is ignored.
+    pub fn swap_deadline(mut self, deadline: Duration) -> Self {
+        self.swap_deadline = deadline;
         self
     }
 

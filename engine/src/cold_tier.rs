@@ -46,6 +46,7 @@ impl ColdTier {
         clock: &crate::Clock,
         failover: Option<&crate::health::FailoverFactory>,
         write_policy: crate::WritePolicy,
+        latency: Option<&crate::latency::LatencyListener>,
     ) -> Result<ColdTier, Error> {
         // Read before the store opens: recovery hashes the stored keys with
         // it. A directory that cannot be listed fails just below, clearly.
@@ -61,10 +62,15 @@ impl ColdTier {
             Box::new(move || clock.now_nanos().saturating_add(offset))
         };
         let store = ColdStore::open_with_clock(config, now)?;
+        if let Some(listener) = latency {
+            store.set_latency_listener(Arc::clone(listener));
+        }
         let policy: Box<dyn crate::health::FailoverPolicy> = match failover {
-            Some(factory) => factory().map_err(|e| Error::InvalidConfig {
-                reason: format!("failover policy: {e}"),
-            })?,
+            Some(factory) => {
+                crate::policy::guarded(|| factory()).map_err(|e| Error::InvalidConfig {
+                    reason: format!("failover policy: {e}"),
+                })?
+            }
             None => Box::new(crate::health::NativeBreaker::new(&[]).map_err(|e| {
                 Error::InvalidConfig {
                     reason: format!("failover policy: {e}"),

@@ -360,7 +360,8 @@ impl Actor {
     }
 
     fn observe(&mut self, batch: &[HealthEvent]) {
-        if let Err(e) = self.policy().observe(batch) {
+        let policy = self.policy();
+        if let Err(e) = crate::policy::guarded(|| policy.observe(batch)) {
             self.fail_policy(&e);
             let _ = self.policy().observe(batch);
         }
@@ -372,7 +373,8 @@ impl Actor {
         // spinning.
         for _ in 0..4 {
             let now = self.now_ms();
-            let decision = match self.policy().decide(COLD_TIER, now) {
+            let policy = self.policy();
+            let decision = match crate::policy::guarded(|| policy.decide(COLD_TIER, now)) {
                 Ok(d) => d,
                 Err(e) => {
                     self.fail_policy(&e);

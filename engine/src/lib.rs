@@ -96,6 +96,7 @@ mod expiry;
 pub mod fuzzing;
 pub mod health;
 mod hot;
+mod latency;
 mod loader;
 mod maintenance;
 pub mod policy;
@@ -107,9 +108,10 @@ mod sync;
 mod warm;
 
 pub use builder::{CacheBuilder, WritePolicy};
-pub use cache::{Batch, Cache, DurabilityMark, Expiration, SetIf, SetOutcome};
+pub use cache::{Batch, Cache, DurabilityMark, Expiration, SetIf, SetOutcome, Update};
 pub use clock::{Clock, ManualClock};
 pub use error::{Error, IoCause};
+pub use latency::LatencyEvent;
 pub use policy::auto::{AutoConfig, AutoStatus, Candidate, CandidateStatus};
 pub use policy::{
     EventBatch, EventKind, EvictionPolicy, Lru, PolicyChoice, PolicyError, PolicyFactory,

@@ -7,7 +7,7 @@
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
@@ -45,6 +45,11 @@ pub(crate) const POLICY_REBUILD_BACKOFF: Duration = Duration::from_secs(1);
 /// Consecutive failures after which a policy stays on the fallback until a
 /// new one is swapped in.
 pub(crate) const POLICY_FAILURES_MAX: u32 = 3;
+/// How long a policy swap may take (building the new instance and
+/// replaying the resident set into it) before it is abandoned and the
+/// running policy stays: the default of
+/// [`CacheBuilder::swap_deadline`](crate::CacheBuilder::swap_deadline).
+pub(crate) const SWAP_DEADLINE: Duration = Duration::from_secs(60);
 /// A policy that decides this long without failing starts a new count of
 /// consecutive failures.
 pub(crate) const POLICY_HEALTHY_AFTER: Duration = Duration::from_secs(60);
@@ -101,6 +106,10 @@ impl WriteEvent {
 /// Called with every entry that leaves the cache.
 pub(crate) type Listener<K, V> = Arc<dyn Fn(K, V, RemovalCause) + Send + Sync>;
 
+/// Told the key of every entry the cache drops by itself (evicted from the
+/// last tier, or expired); no value is decoded for it.
+pub(crate) type DepartureListener<K> = Arc<dyn Fn(&K, RemovalCause) + Send + Sync>;
+
 thread_local! {
     static IN_MAINTENANCE: Cell<bool> = const { Cell::new(false) };
 }
@@ -137,6 +146,11 @@ pub(crate) struct CacheState<K, V> {
     pub(crate) slack: u64,
     pub(crate) clock: Clock,
     pub(crate) listener: Option<Listener<K, V>>,
+    pub(crate) departures: Option<DepartureListener<K>>,
+    /// Told how long each timed step of maintenance took.
+    pub(crate) latency: Option<crate::latency::LatencyListener>,
+    /// How long a swap may take before it is abandoned.
+    pub(crate) swap_deadline: Duration,
     /// Events sent while the buffer was full by a thread that must not wait
     /// for maintenance: the maintenance thread itself, or a writer holding a
     /// shard lock that maintenance may be waiting for. At most one per such
@@ -167,25 +181,54 @@ pub(crate) struct CacheState<K, V> {
 pub(crate) type RoomWaiter = Box<dyn FnOnce() + Send>;
 
 impl<K, V> CacheState<K, V> {
-    /// Calls every caller waiting for room; with `stopping`, also turns
-    /// later ones away (they are called at once).
-    pub(crate) fn release_room_waiters(&self, stopping: bool) {
-        let waiters = {
-            let mut slot = self.room_waiters.lock();
-            if stopping {
-                slot.take()
-            } else {
-                slot.as_mut().map(std::mem::take)
-            }
-        };
+    /// The room asked for and the callers waiting for it, taken together
+    /// at the start of a pass: that pass makes the room and then answers
+    /// exactly these. A caller that asks while a pass runs waits for the
+    /// next one, which its need is counted in ([`Cache::when_room`] adds
+    /// the need and the caller under the same lock).
+    ///
+    /// [`Cache::when_room`]: crate::Cache::when_room
+    pub(crate) fn take_room_waiters(&self) -> (u64, Vec<RoomWaiter>) {
+        let mut slot = self.room_waiters.lock();
+        let need = self.room_need.swap(0, Ordering::AcqRel);
+        (need, slot.as_mut().map(std::mem::take).unwrap_or_default())
+    }
+
+    /// Maintenance has stopped: calls every caller still waiting for room
+    /// and turns later ones away (they are called at once).
+    pub(crate) fn release_room_waiters(&self) {
+        let waiters = self.room_waiters.lock().take();
         for done in waiters.into_iter().flatten() {
             done();
+        }
+    }
+
+    /// Tells the departure listener, if any, that `key` was dropped by the
+    /// cache itself (`cause` is `Evicted` or `Expired`; other causes are
+    /// not its business). Counted and ignored if it panics.
+    pub(crate) fn departed(&self, key: &K, cause: RemovalCause) {
+        if let Some(listener) = &self.departures
+            && matches!(cause, RemovalCause::Evicted | RemovalCause::Expired)
+            && catch_unwind(AssertUnwindSafe(|| listener(key, cause))).is_err()
+        {
+            Counters::bump(&self.counters.listener_panics);
+        }
+    }
+
+    /// Tells the latency listener, if any, that `event` took the time since
+    /// `began`. Counted and ignored if it panics.
+    pub(crate) fn took(&self, event: crate::LatencyEvent, began: Instant) {
+        if let Some(listener) = &self.latency
+            && catch_unwind(AssertUnwindSafe(|| listener(event, began.elapsed()))).is_err()
+        {
+            Counters::bump(&self.counters.listener_panics);
         }
     }
 
     /// Tells the listener, if any; a panicking listener is counted and
     /// otherwise ignored.
     pub(crate) fn notify(&self, key: K, value: V, cause: RemovalCause) {
+        self.departed(&key, cause);
         Counters::bump(self.counters.removal(cause));
         if let Some(listener) = &self.listener
             && catch_unwind(AssertUnwindSafe(|| listener(key, value, cause))).is_err()

@@ -62,8 +62,12 @@ where
                 }
             },
         };
-        let policy = choice.build(capacity).map_err(|e| Error::PolicyRejected {
-            reason: e.to_string(),
+        // Built here, on the caller's thread; a policy that panics while it
+        // is built is rejected like one that fails.
+        let policy = crate::policy::guarded(|| choice.build(capacity)).map_err(|e| {
+            Error::PolicyRejected {
+                reason: e.to_string(),
+            }
         })?;
         let (reply, answer) = bounded(1);
         self.inner

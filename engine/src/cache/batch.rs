@@ -1,5 +1,5 @@
 //! Several keys read and changed as one atomic step: what Redis's `RENAME`,
-//! `COPY`, `MSETNX` and `LCS` need.
+//! `COPY`, `MSETNX`, `LCS`, `LMOVE`, `SMOVE` and the `…STORE` commands need.
 //!
 //! [`Cache::atomically`] write-locks the hot shards of the keys named, in
 //! ascending shard order (the order every multi-shard lock taker uses, so
@@ -19,8 +19,9 @@ use parking_lot::RwLockWriteGuard;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::update::Finish;
 use super::write::{Applied, Removed};
-use super::{Cache, Expiration};
+use super::{Cache, Expiration, Update};
 use crate::error::Error;
 use crate::hot::{NEVER, Table};
 
@@ -37,6 +38,7 @@ pub struct Batch<'c, K, V> {
 enum Pending<K, V> {
     Write(Applied<K, V>),
     Remove(Removed<K, V>),
+    Update(Finish<K, V>),
 }
 
 impl<K, V> Cache<K, V>
@@ -78,6 +80,7 @@ where
                 Pending::Remove(removed) => {
                     self.finish_remove(removed);
                 }
+                Pending::Update(finish) => self.finish_update(finish),
             }
         }
         result
@@ -146,6 +149,20 @@ where
             .apply_write(table, prepared, expiry, look, |_| true);
         self.pending.push(Pending::Write(applied));
         Ok(())
+    }
+
+    /// Edits the value of `key` in place, as [`Cache::update`] does, within
+    /// the batch's atomic step (reserving growth without waiting).
+    pub fn update<R>(
+        &mut self,
+        key: K,
+        edit: impl FnOnce(Option<&mut V>) -> (Update<V>, R),
+    ) -> Result<R, Error> {
+        let (hash, at) = self.locate(&key);
+        let table = &mut *self.locks[at].1;
+        let (finish, answer) = self.cache.update_locked(table, hash, key, edit)?;
+        self.pending.push(Pending::Update(finish));
+        Ok(answer)
     }
 
     /// Removes `key`; returns whether it was present.

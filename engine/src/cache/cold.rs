@@ -84,6 +84,18 @@ where
         }
     }
 
+    /// Runs a compaction pass over the cold tier's sealed segments now and
+    /// waits for it: every segment with any garbage if `all`, otherwise
+    /// those at the configured threshold (the pass the tier runs by itself
+    /// after each seal), and evicts segments past the capacity. Returns how
+    /// many segments were compacted or evicted (0 without a cold tier).
+    pub fn compact_cold(&self, all: bool) -> Result<usize, Error> {
+        match &self.shared().cold {
+            Some(c) => c.store.compact(all),
+            None => Ok(0),
+        }
+    }
+
     /// Reads the cold record of `key`: the decoded key and value, version
     /// and deadline (in the cache clock).
     fn cold_read<Q>(&self, key: &Q) -> Option<(K, V, u64, u64)>

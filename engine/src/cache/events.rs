@@ -43,11 +43,13 @@ where
     /// write.
     pub fn when_room(&self, weight: u64, done: impl FnOnce() + Send + 'static) {
         let s = self.shared();
-        s.room_need.fetch_add(weight, Ordering::AcqRel);
         let mut waiters = s.room_waiters.lock();
         if let Some(list) = waiters.as_mut()
             && !s.closed.load(Ordering::Acquire)
         {
+            // The need and the caller together: the pass that takes one
+            // takes the other.
+            s.room_need.fetch_add(weight, Ordering::AcqRel);
             list.push(Box::new(done));
             Counters::bump(&s.counters.room_waits);
             drop(waiters);

@@ -47,7 +47,7 @@ where
     K: Hash + Eq + Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
     V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
 {
-    pub(crate) fn start(b: CacheBuilder<K, V>) -> Result<Self, Error> {
+    pub(crate) fn start(mut b: CacheBuilder<K, V>) -> Result<Self, Error> {
         let (policy, hot_status) = TierPolicy::build(PolicyTier::Hot, &b.policy, b.max_capacity)?;
         let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
         let shards = b.shards.unwrap_or((cores * 8).max(16));
@@ -64,21 +64,15 @@ where
         let prefetch = b
             .prefetch
             .as_ref()
-            .map(|factory| factory.build(PREFETCH_STATE_ENTRIES))
+            .map(|factory| crate::policy::guarded(|| factory.build(PREFETCH_STATE_ENTRIES)))
             .transpose()
             .map_err(|e| Error::InvalidConfig {
                 reason: format!("prefetch policy: {e}"),
             })?;
-        let cold = match b.cold {
-            Some(config) => Some(ColdTier::open::<K>(
-                config,
-                &b.name,
-                &b.clock,
-                b.failover.as_ref(),
-                b.write_policy,
-            )?),
-            None => None,
-        };
+        let (failover, latency) = (b.failover.as_ref(), b.latency.as_ref());
+        let cold = (b.cold.take())
+            .map(|c| ColdTier::open::<K>(c, &b.name, &b.clock, failover, b.write_policy, latency))
+            .transpose()?;
         let first_version = cold.as_ref().map_or(0, |c| c.store.max_version());
         // One hash space for every tier: the cold directory's seed, if any.
         let hasher = cold
@@ -96,6 +90,9 @@ where
             slack: b.slack.unwrap_or(b.max_capacity / 16),
             clock: b.clock,
             listener: b.listener,
+            departures: b.departures,
+            latency: b.latency,
+            swap_deadline: b.swap_deadline,
             overflow: Mutex::new(Vec::new()),
             room_waiters: Mutex::new(Some(Vec::new())),
             room_need: AtomicU64::new(0),

@@ -10,11 +10,13 @@ mod lifecycle;
 mod load;
 mod scan;
 mod tiers;
+mod update;
 mod write;
 
 pub use batch::Batch;
 pub use conditional::{Expiration, SetIf, SetOutcome};
 pub use durable::DurabilityMark;
+pub use update::Update;
 
 use std::borrow::Borrow;
 use std::hash::Hash;

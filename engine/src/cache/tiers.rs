@@ -190,6 +190,9 @@ where
             cause
         };
         let live = if d.expired { None } else { d.value.clone() };
+        if d.value.is_none() {
+            s.departed(&d.key, cause);
+        }
         match d.value {
             Some(v) => s.notify(d.key, v, cause),
             None => Counters::bump(s.counters.removal(cause)),

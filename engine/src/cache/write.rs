@@ -198,7 +198,8 @@ where
         Applied::Updated {
             event: WriteEvent::hot(EventKind::Update, hash, weight, expires_at),
             old_weight,
-            old_key: s.listener.as_ref().map(|_| slot.key.clone()),
+            old_key: (s.listener.is_some() || (expired && s.departures.is_some()))
+                .then(|| slot.key.clone()),
             old_value,
             expired,
         }
@@ -249,6 +250,11 @@ where
                 // The old value goes to whoever asked (`look`) or to the
                 // listener; it is copied only when both want it.
                 let previous = match old_key {
+                    Some(old_key) if s.listener.is_none() => {
+                        s.departed(&old_key, cause);
+                        Counters::bump(s.counters.removal(cause));
+                        (look && !expired).then_some(old_value)
+                    }
                     Some(old_key) => {
                         let previous = (look && !expired).then(|| old_value.clone());
                         s.notify(old_key, old_value, cause);

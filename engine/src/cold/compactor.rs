@@ -202,6 +202,7 @@ impl Compactor {
             &self.s.counters.compaction_nanos,
             started.elapsed().as_nanos() as u64,
         );
+        self.s.took(crate::LatencyEvent::ColdCompaction, started);
         Ok(true)
     }
 

@@ -112,6 +112,9 @@ pub(crate) struct ColdState {
     pub(crate) last_error: Mutex<Option<String>>,
     /// Set when the store closes: the compactor stops between segments.
     pub(crate) closing: AtomicBool,
+    /// Told how long each sync and each segment's compaction took (the
+    /// cache's latency listener, once it is set).
+    pub(crate) latency: std::sync::OnceLock<crate::latency::LatencyListener>,
 }
 
 impl ColdState {
@@ -124,6 +127,16 @@ impl ColdState {
     pub(crate) fn queue_has_room(&self, bytes: u64) -> bool {
         let queued = self.counters.queued_bytes.load(Ordering::Acquire);
         queued == 0 || queued.saturating_add(bytes) <= COLD_WRITE_QUEUE_BYTES
+    }
+
+    /// Tells the latency listener, if any, that `event` took the time since
+    /// `began`; a panicking listener is ignored (the store has no counter
+    /// for it: the cache counts its own listener's panics).
+    pub(crate) fn took(&self, event: crate::LatencyEvent, began: std::time::Instant) {
+        if let Some(listener) = self.latency.get() {
+            let told = std::panic::AssertUnwindSafe(|| listener(event, began.elapsed()));
+            let _ = std::panic::catch_unwind(told);
+        }
     }
 
     pub(crate) fn io_error(&self, what: &str, e: &std::io::Error) {
@@ -220,6 +233,7 @@ impl ColdStore {
             now,
             last_error: Mutex::new(None),
             closing: AtomicBool::new(false),
+            latency: std::sync::OnceLock::new(),
             config,
         });
         let (report, next_id) = recover::recover(&shared)?;
@@ -250,6 +264,14 @@ impl ColdStore {
 
     fn shared(&self) -> &ColdState {
         &self.inner.shared
+    }
+
+    /// Tells `listener` how long each sync and each segment's compaction
+    /// takes ([`crate::LatencyEvent::ColdSync`],
+    /// [`crate::LatencyEvent::ColdCompaction`]); the first listener set
+    /// stays.
+    pub(crate) fn set_latency_listener(&self, listener: crate::latency::LatencyListener) {
+        let _ = self.shared().latency.set(listener);
     }
 
     /// What recovery found when the store was opened.

@@ -357,7 +357,10 @@ where
             .and_then(|_| s.warm.as_ref()?.decode::<V>(&entry));
         match decoded {
             Some(value) => s.notify(entry.key, value, cause),
-            None => Counters::bump(s.counters.removal(cause)),
+            None => {
+                s.departed(&entry.key, cause);
+                Counters::bump(s.counters.removal(cause));
+            }
         }
     }
 }

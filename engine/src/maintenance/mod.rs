@@ -19,9 +19,11 @@ pub(crate) use tier::TierPolicy;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, bounded, select};
 
+use crate::LatencyEvent;
 use crate::expiry::{Timer, TimerWheel};
 use crate::hot::{MISS_BIT, NEVER};
 use crate::policy::{
@@ -73,7 +75,7 @@ struct PanicGuard<K, V> {
 impl<K, V> Drop for PanicGuard<K, V> {
     fn drop(&mut self) {
         // No pass will run again: nobody may wait for one.
-        self.shared.release_room_waiters(true);
+        self.shared.release_room_waiters();
         if !std::thread::panicking() {
             return;
         }
@@ -196,21 +198,30 @@ where
     /// One pass: rebuild a failed policy when due, drain, apply, expire,
     /// prefetch, evict.
     fn pass(&mut self, need: u64) {
-        let waiting = self.shared.room_need.swap(0, Ordering::AcqRel);
+        let began = Instant::now();
+        let (waiting, waiters) = self.shared.take_room_waiters();
         let need = need.max(waiting.min(self.shared.capacity));
         self.rebuild_policies();
+        self.abandon_overdue_swaps();
         self.drain();
+        let expiring = Instant::now();
         self.expire();
+        self.shared.took(LatencyEvent::ExpireCycle, expiring);
         self.prefetch();
+        let evicting = Instant::now();
         self.evict(need);
         self.evict_warm(0);
+        self.shared.took(LatencyEvent::EvictionCycle, evicting);
         self.flush();
         self.follow_selectors();
+        self.shared.took(LatencyEvent::MaintenancePass, began);
         let done = self.shared.started.elapsed().as_nanos();
         self.shared
             .last_pass
             .store(u64::try_from(done).unwrap_or(u64::MAX), Ordering::Release);
-        self.shared.release_room_waiters(false);
+        for done in waiters {
+            done();
+        }
     }
 
     fn push(&mut self, kind: EventKind, hash: u64, weight: u32) {

@@ -44,7 +44,8 @@ where
             &self.shared.counters.prefetch_observed,
             self.observed.len() as u64,
         );
-        let result = policy.observe(&self.observed, &self.observed_hits);
+        let (observed, hits) = (&self.observed, &self.observed_hits);
+        let result = crate::policy::guarded(|| policy.observe(observed, hits));
         self.observed.clear();
         self.observed_hits.clear();
         if result.is_err() {
@@ -68,7 +69,7 @@ where
             return;
         };
         let mut proposals = Vec::with_capacity(PREFETCH_MAX as usize);
-        if policy.propose(PREFETCH_MAX, &mut proposals).is_err() {
+        if crate::policy::guarded(|| policy.propose(PREFETCH_MAX, &mut proposals)).is_err() {
             self.drop_prefetch();
             return;
         }

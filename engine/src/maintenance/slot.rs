@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 
 use crate::policy::{
     EventBatch, EventKind, EvictionPolicy, POLICY_BATCH_MAX, PolicyChoice, PolicyError,
-    PolicyState, PolicyStatus,
+    PolicyState, PolicyStatus, guarded,
 };
 use crate::shared::{POLICY_FAILURES_MAX, POLICY_HEALTHY_AFTER, POLICY_REBUILD_BACKOFF};
 
@@ -57,9 +57,8 @@ impl PolicySlot {
         choice: &PolicyChoice,
         capacity: u64,
     ) -> Result<(PolicySlot, Arc<Mutex<PolicyStatus>>), crate::error::Error> {
-        let policy = choice
-            .build(capacity)
-            .map_err(|e| crate::error::Error::InvalidConfig {
+        let policy =
+            guarded(|| choice.build(capacity)).map_err(|e| crate::error::Error::InvalidConfig {
                 reason: e.to_string(),
             })?;
         let status = Arc::new(Mutex::new(PolicyStatus::new(policy.name())));
@@ -148,10 +147,11 @@ impl PolicySlot {
     /// into it; returns whether it is live again. A failure counts like any
     /// other and schedules the next attempt.
     pub(crate) fn rebuild(&mut self, resident: &[(u64, u32)], now: u64) -> bool {
-        let built = self
-            .choice
-            .build(self.capacity)
-            .and_then(|mut policy| replay(policy.as_mut(), resident).map(|()| policy));
+        let built = guarded(|| {
+            self.choice
+                .build(self.capacity)
+                .and_then(|mut policy| replay(policy.as_mut(), resident).map(|()| policy))
+        });
         match built {
             Ok(policy) => {
                 self.policy = Some(policy);
@@ -256,19 +256,4 @@ pub(crate) fn replay_within(
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// Runs one call into a policy. A panic is the policy's failure like any
-/// other (the slot drops the policy, the fallback decides, a rebuild comes
-/// later), not the end of the maintenance thread. The policy is dropped
-/// after a panic, so whatever state it left half-changed is never used.
-fn guarded<T>(call: impl FnOnce() -> Result<T, PolicyError>) -> Result<T, PolicyError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a non-string payload".to_owned());
-        Err(PolicyError::Failed(format!("the policy panicked: {what}")))
-    })
 }

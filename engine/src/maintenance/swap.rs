@@ -20,6 +20,29 @@ where
     K: std::hash::Hash + Eq + Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
     V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
 {
+    /// Abandons each tier's swap that has run past the deadline: its caller
+    /// gets an error, the running policy stays, and the swap thread's
+    /// result, should it ever come, is ignored.
+    pub(super) fn abandon_overdue_swaps(&mut self) {
+        let deadline = self.shared.swap_deadline;
+        for tier in [PolicyTier::Hot, PolicyTier::Warm] {
+            let Some(target) = self.tier_mut(tier) else {
+                continue;
+            };
+            if let Some(id) = target.overdue_swap(deadline) {
+                target.abandon_swap(
+                    id,
+                    PolicyError::Failed(format!(
+                        "the swap did not finish within {} s (building the policy and replaying \
+                         the resident set into it); the running policy stays",
+                        deadline.as_secs_f64()
+                    )),
+                );
+                Counters::bump(&self.shared.counters.policy_failures);
+            }
+        }
+    }
+
     /// Rebuilds a failed policy whose backoff has passed, replaying the
     /// tier's resident set into the new instance.
     pub(super) fn rebuild_policies(&mut self) {
@@ -96,7 +119,8 @@ where
                         deferred,
                     })
                 };
-                let result = build();
+                // A panicking policy fails the swap like any other error.
+                let result = crate::policy::guarded(build);
                 let _ = done.send(SwapDone { tier, id, result });
             });
         if let Err(e) = spawned {
@@ -117,9 +141,11 @@ where
                 .as_ref()
                 .is_some_and(|w| w.index.contains_hash(hash)),
         };
+        let began = std::time::Instant::now();
         if let Some(target) = self.tier_mut(tier) {
             target.finish(done, now, &resident);
         }
+        self.shared.took(crate::LatencyEvent::PolicySwap, began);
     }
 }
 

@@ -345,6 +345,14 @@ impl TierPolicy {
         self.pending.as_ref().map(|p| p.choice.clone())
     }
 
+    /// The pending swap, if it started more than `deadline` ago.
+    pub(crate) fn overdue_swap(&self, deadline: std::time::Duration) -> Option<u64> {
+        self.pending
+            .as_ref()
+            .filter(|p| p.started.elapsed() > deadline)
+            .map(|p| p.id)
+    }
+
     /// Abandons the pending swap `id` with `error` (e.g. its thread could
     /// not start).
     pub(crate) fn abandon_swap(&mut self, id: u64, error: PolicyError) {
@@ -371,9 +379,12 @@ impl TierPolicy {
                 deferred,
             } = r;
             let catch_up = reconcile(&pending.missed, &deferred, resident);
-            for chunk in chunks(&catch_up) {
-                policy.apply(&chunk)?;
-            }
+            crate::policy::guarded(|| {
+                for chunk in chunks(&catch_up) {
+                    policy.apply(&chunk)?;
+                }
+                Ok(())
+            })?;
             Ok((policy, replayed))
         });
         let report = match result {

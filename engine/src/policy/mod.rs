@@ -28,12 +28,14 @@
 //!   fallback in the same pass.
 
 pub mod auto;
+mod guard;
 mod list;
 mod lru;
 mod prefetch;
 mod sieve;
 mod status;
 
+pub(crate) use guard::guarded;
 pub(crate) use list::{HashMap64, HashSet64};
 pub use lru::Lru;
 pub use prefetch::{PrefetchChoice, PrefetchFactory, PrefetchPolicy};

@@ -146,13 +146,36 @@ fn shutdown_drains_and_refuses_writes_but_serves_reads() {
 
 #[test]
 fn dropping_the_last_handle_stops_maintenance() {
-    for _ in 0..50 {
-        let cache: Cache<u64, u64> = Cache::new(1_000).unwrap();
-        let clone = cache.clone();
-        clone.insert(1, 1).unwrap();
-        drop(cache);
-        drop(clone); // joins the maintenance thread; a hang fails the test run
-    }
+    // The cache's state, which the maintenance thread holds while it runs,
+    // owns a listener holding `token`: once the last handle is dropped
+    // (which joins the thread), nothing holds the token but the test.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for _ in 0..50 {
+            let token = Arc::new(());
+            let held = Arc::clone(&token);
+            let cache: Cache<u64, u64> = Cache::builder(1_000)
+                .departure_listener(move |_, _| {
+                    let _ = &held;
+                })
+                .build()
+                .unwrap();
+            let clone = cache.clone();
+            clone.insert(1, 1).unwrap();
+            drop(cache);
+            assert_eq!(Arc::strong_count(&token), 2, "one handle left: running");
+            drop(clone);
+            assert_eq!(
+                Arc::strong_count(&token),
+                1,
+                "the last handle dropped: maintenance stopped and let go of the state"
+            );
+        }
+        done.send(()).unwrap();
+    });
+    finished
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("dropping the handles returns (a hang would be a maintenance thread never joined)");
 }
 
 #[test]

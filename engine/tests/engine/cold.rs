@@ -12,7 +12,7 @@ use goldylox::health::{BreakerState, FailoverPolicy, NativeBreaker};
 use goldylox::{Cache, ManualClock, WritePolicy};
 use proptest::prelude::*;
 
-fn cold_config(dir: &Path) -> ColdConfig {
+pub(crate) fn cold_config(dir: &Path) -> ColdConfig {
     let mut c = ColdConfig::new(dir, 64 << 20);
     c.segment_size = 256 << 10;
     c.sync = SyncMode::Never;
@@ -541,5 +541,48 @@ fn compaction_reads_large_segments_through_its_window() {
     for (key, (i, len)) in &newest {
         let found = store.get(key.as_bytes()).unwrap().expect(key);
         assert_eq!(found.value, value(*i, *len), "{key}");
+    }
+}
+
+#[test]
+fn the_latency_listener_times_cold_syncs_and_compactions() {
+    // A write-through cache whose keys are written over and over: sealed
+    // segments fill with garbage, a sync makes them durable, a compaction
+    // rewrites them. The cache's latency listener hears both, by name.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = cold_config(dir.path());
+    config.segment_size = 64 << 10;
+    config.compact_at = None;
+    let heard: Arc<std::sync::Mutex<Vec<goldylox::LatencyEvent>>> = Arc::default();
+    let ears = Arc::clone(&heard);
+    let cache: Cache<String, Vec<u8>> = Cache::builder(16 << 10)
+        .cold(config)
+        .write_policy(WritePolicy::WriteThrough)
+        .latency_listener(move |event, _| ears.lock().unwrap().push(event))
+        .build()
+        .unwrap();
+    for i in 0..400u64 {
+        cache
+            .insert(format!("k{}", i % 20), value(i, 1_000))
+            .unwrap();
+    }
+    cache.sync_cold().unwrap();
+    let compacted = cache.compact_cold(true).unwrap();
+    assert!(compacted >= 3, "{compacted} segments compacted");
+    use goldylox::LatencyEvent::{ColdCompaction, ColdSync};
+    let heard = heard.lock().unwrap().clone();
+    let count = |event| heard.iter().filter(|e| **e == event).count();
+    assert!(count(ColdSync) >= 1, "no cold sync heard: {heard:?}");
+    assert_eq!(
+        count(ColdCompaction),
+        compacted,
+        "one per segment rewritten"
+    );
+    assert_eq!(
+        (ColdSync.name(), ColdCompaction.name()),
+        ("cold-fsync", "cold-compaction")
+    );
+    for i in 380..400u64 {
+        assert_eq!(cache.get(&format!("k{}", i % 20)), Some(value(i, 1_000)));
     }
 }

@@ -108,3 +108,151 @@ fn replace_and_cas_keep_the_deadline_insert_resets_it() {
     assert_eq!(cache.time_to_live(&1), Some(None));
     assert_eq!(cache.time_to_live(&99), None);
 }
+
+#[test]
+fn the_departure_listener_hears_keys_the_cache_drops_and_nothing_else() {
+    let clock = ManualClock::new();
+    let heard: Arc<Mutex<Vec<(u64, RemovalCause)>>> = Arc::default();
+    let ears = Arc::clone(&heard);
+    // Room for about ten entries of 100 bytes.
+    let cache: Cache<u64, u64> = Cache::builder(1_000)
+        .clock(clock.clone())
+        .weigher(|_, _| 100)
+        .departure_listener(move |k, cause| ears.lock().unwrap().push((*k, cause)))
+        .build()
+        .unwrap();
+    cache.insert(1, 10).unwrap();
+    cache.insert(1, 11).unwrap(); // replaced: not its business
+    assert_eq!(cache.remove(&1), Some(11)); // removed: not its business
+    cache
+        .insert_with_ttl(2, 20, Duration::from_secs(1))
+        .unwrap();
+    clock.advance(Duration::from_secs(2));
+    cache.run_pending_tasks();
+    assert_eq!(*heard.lock().unwrap(), vec![(2, RemovalCause::Expired)]);
+    heard.lock().unwrap().clear();
+    for k in 100..200u64 {
+        cache.insert(k, k).unwrap();
+        cache.run_pending_tasks();
+    }
+    let heard = heard.lock().unwrap().clone();
+    assert!(
+        heard.len() >= 85,
+        "100 inserts into room for 10: {} evictions heard",
+        heard.len()
+    );
+    for (k, cause) in &heard {
+        assert_eq!(*cause, RemovalCause::Evicted);
+        assert!(
+            !cache.contains_key(k),
+            "{k} was reported evicted but is present"
+        );
+    }
+}
+
+#[test]
+fn a_demotion_is_not_a_departure_but_leaving_the_last_tier_is() {
+    let heard: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let ears = Arc::clone(&heard);
+    let cache: Cache<u64, Vec<u8>> = Cache::builder(4_000)
+        .slack(0)
+        .warm(1 << 20)
+        .departure_listener(move |k, _| ears.lock().unwrap().push(*k))
+        .build()
+        .unwrap();
+    // Far more than the hot tier holds, far less than the warm tier does.
+    for k in 0..100u64 {
+        cache.insert(k, vec![k as u8; 200]).unwrap();
+        cache.run_pending_tasks();
+    }
+    assert!(
+        cache.stats().warm_entries > 0,
+        "entries were demoted to warm"
+    );
+    assert!(
+        heard.lock().unwrap().is_empty(),
+        "demoted, not departed: {:?}",
+        heard.lock().unwrap()
+    );
+    // Now past what the warm tier holds: entries leave the cache.
+    for k in 100..20_000u64 {
+        cache
+            .insert(k, (0..200).map(|i| (k * 31 + i) as u8).collect())
+            .unwrap();
+    }
+    cache.run_pending_tasks();
+    let heard = heard.lock().unwrap().clone();
+    assert!(!heard.is_empty(), "evictions from the last tier are heard");
+    for k in heard.iter().take(500) {
+        assert!(
+            !cache.contains_key(k),
+            "{k} was reported gone but is present"
+        );
+    }
+}
+
+/// A value whose drop takes a while, as a large collection's does.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct SlowToDrop;
+
+impl Drop for SlowToDrop {
+    fn drop(&mut self) {
+        std::thread::sleep(Duration::from_millis(30));
+    }
+}
+
+#[test]
+fn the_latency_listener_times_the_expiry_that_drops_a_slow_value() {
+    let clock = ManualClock::new();
+    let heard: Arc<Mutex<Vec<(goldylox::LatencyEvent, Duration)>>> = Arc::default();
+    let ears = Arc::clone(&heard);
+    let cache: Cache<u64, SlowToDrop> = Cache::builder(1_000)
+        .clock(clock.clone())
+        .weigher(|_, _| 10)
+        .latency_listener(move |event, took| ears.lock().unwrap().push((event, took)))
+        .build()
+        .unwrap();
+    cache
+        .insert_with_ttl(1, SlowToDrop, Duration::from_secs(1))
+        .unwrap();
+    cache.run_pending_tasks();
+    heard.lock().unwrap().clear();
+    clock.advance(Duration::from_secs(2));
+    cache.run_pending_tasks();
+    assert!(!cache.contains_key(&1));
+    let heard = heard.lock().unwrap().clone();
+    let longest = |event| {
+        heard
+            .iter()
+            .filter(|(e, _)| *e == event)
+            .map(|(_, took)| *took)
+            .max()
+            .unwrap_or_else(|| panic!("{event:?} was reported: {heard:?}"))
+    };
+    use goldylox::LatencyEvent::{EvictionCycle, ExpireCycle, MaintenancePass};
+    assert!(
+        longest(ExpireCycle) >= Duration::from_millis(30),
+        "{heard:?}"
+    );
+    assert!(
+        longest(MaintenancePass) >= longest(ExpireCycle),
+        "{heard:?}"
+    );
+    assert!(heard.iter().any(|(e, _)| *e == EvictionCycle), "{heard:?}");
+    assert_eq!(ExpireCycle.name(), "expire-cycle");
+}
+
+#[test]
+fn a_panicking_latency_listener_is_counted_and_maintenance_goes_on() {
+    let clock = ManualClock::new();
+    let cache: Cache<u64, u64> = Cache::builder(1_000)
+        .clock(clock.clone())
+        .latency_listener(|_, _| panic!("a broken listener"))
+        .build()
+        .unwrap();
+    cache.insert_with_ttl(1, 1, Duration::from_secs(1)).unwrap();
+    clock.advance(Duration::from_secs(2));
+    cache.run_pending_tasks();
+    assert!(!cache.contains_key(&1), "expired all the same");
+    assert!(cache.stats().listener_panics > 0);
+}

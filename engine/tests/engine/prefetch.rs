@@ -13,6 +13,7 @@ struct Successor {
     next: HashMap<u64, u64>,
     last: Option<u64>,
     fail: bool,
+    panics: bool,
 }
 
 impl PrefetchPolicy for Successor {
@@ -33,6 +34,7 @@ impl PrefetchPolicy for Successor {
         if self.fail {
             return Err(PolicyError::Failed("no crystal ball today".into()));
         }
+        assert!(!self.panics, "a prefetch policy that panics");
         let mut at = self.last;
         for _ in 0..max {
             let Some(next) = at.and_then(|h| self.next.get(&h).copied()) else {
@@ -47,12 +49,14 @@ impl PrefetchPolicy for Successor {
 
 struct Factory {
     fail: bool,
+    panics: bool,
 }
 
 impl PrefetchFactory for Factory {
     fn build(&self, _capacity: u64) -> Result<Box<dyn PrefetchPolicy>, PolicyError> {
         Ok(Box::new(Successor {
             fail: self.fail,
+            panics: self.panics,
             ..Successor::default()
         }))
     }
@@ -95,7 +99,10 @@ fn run_loop(prefetch: Option<Factory>) -> (f64, goldylox::CacheStats) {
 #[test]
 fn successor_prefetch_turns_a_loop_into_hot_hits() {
     let (without, plain) = run_loop(None);
-    let (with, stats) = run_loop(Some(Factory { fail: false }));
+    let (with, stats) = run_loop(Some(Factory {
+        fail: false,
+        panics: false,
+    }));
     println!(
         "hot hit ratio on a 3000-key loop over a 1000-entry hot tier: {:.1} % without prefetch, \
          {:.1} % with ({:?})",
@@ -114,7 +121,21 @@ fn successor_prefetch_turns_a_loop_into_hot_hits() {
 
 #[test]
 fn a_failing_prefetch_policy_is_dropped_and_nothing_else_changes() {
-    let (_, stats) = run_loop(Some(Factory { fail: true }));
+    let (_, stats) = run_loop(Some(Factory {
+        fail: true,
+        panics: false,
+    }));
+    assert_eq!(stats.prefetch.failures, 1);
+    assert_eq!(stats.prefetch.promoted, 0);
+    assert!(stats.warm.hits > 0, "the warm tier still serves");
+}
+
+#[test]
+fn a_panicking_prefetch_policy_is_dropped_the_same_way() {
+    let (_, stats) = run_loop(Some(Factory {
+        fail: false,
+        panics: true,
+    }));
     assert_eq!(stats.prefetch.failures, 1);
     assert_eq!(stats.prefetch.promoted, 0);
     assert!(stats.warm.hits > 0, "the warm tier still serves");

@@ -60,10 +60,14 @@ fn soak_mixed_operations_on_two_tiers() {
     let start_rss = rss_mib();
     let stop = Arc::new(AtomicBool::new(false));
     let ops = Arc::new(AtomicU64::new(0));
+    // Compare-and-sets that stored (most do: a race with another writer
+    // of the same key, among 50,000, is rare).
+    let swaps = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let workers: Vec<_> = (0..4u64)
         .map(|t| {
             let (cache, stop, ops) = (cache.clone(), Arc::clone(&stop), Arc::clone(&ops));
+            let swaps = Arc::clone(&swaps);
             thread::spawn(move || {
                 let mut rng = Rng::new(t + 1);
                 let mut seq = t << 48;
@@ -96,12 +100,17 @@ fn soak_mixed_operations_on_two_tiers() {
                             ),
                             _ => {
                                 if let Some(cur) = cache.get(&key) {
-                                    let _ = cache.compare_and_set(
-                                        key,
-                                        Some(&cur),
-                                        value(key, seq, &mut rng),
-                                        goldylox::Expiration::Keep,
-                                    );
+                                    let stored = cache
+                                        .compare_and_set(
+                                            key,
+                                            Some(&cur),
+                                            value(key, seq, &mut rng),
+                                            goldylox::Expiration::Keep,
+                                        )
+                                        .expect("a compare-and-set of a fitting value");
+                                    if stored {
+                                        swaps.fetch_add(1, Ordering::Relaxed);
+                                    }
                                 }
                             }
                         }
@@ -136,6 +145,10 @@ fn soak_mixed_operations_on_two_tiers() {
         rss_mib()
     );
     assert!(peak <= cache.bound());
+    assert!(
+        swaps.load(Ordering::Relaxed) > 0,
+        "no compare-and-set stored"
+    );
     assert!(pool.held_bytes <= pool.max_bytes);
     assert_eq!(s.movement.warm_corrupt, 0);
     assert!(

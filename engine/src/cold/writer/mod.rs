@@ -491,6 +491,13 @@ impl Writer {
     /// Makes everything appended so far durable: sealed-but-unsynced
     /// segments, the active one, and its directory entry.
     fn sync_all(&mut self) -> Result<(), Error> {
+        let began = Instant::now();
+        let synced = self.sync_files();
+        self.s.took(crate::LatencyEvent::ColdSync, began);
+        synced
+    }
+
+    fn sync_files(&mut self) -> Result<(), Error> {
         let fs = Arc::clone(&self.s.config.fs);
         for file in std::mem::take(&mut self.unsynced) {
             bump(&self.s.counters.syncs, 1);

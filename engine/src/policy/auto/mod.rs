@@ -26,7 +26,7 @@
 //! scores). SHARDS' estimate of a miss ratio at a sample of `S` resident
 //! entries has a standard error of roughly `1/√(requests sampled)` per epoch
 //! plus a bias from the scaled-down capacity; `goldylox replay` measures
-//! both against full simulation (see the README's figures).
+//! both against full simulation (see reports/auto.md).
 //!
 //! # Choosing
 //!

@@ -41,7 +41,7 @@ impl Shadow {
     /// A shadow of `choice` holding `capacity` weight (bytes, scaled by the
     /// sample rate). A candidate that cannot be built starts out failed.
     pub(super) fn new(name: String, choice: PolicyChoice, capacity: u64) -> Shadow {
-        match choice.build(capacity) {
+        match crate::policy::guarded(|| choice.build(capacity)) {
             Ok(policy) => Shadow::with(name, choice, capacity, Some(policy), None),
             Err(e) => Shadow::with(name, choice, capacity, None, Some(e.to_string())),
         }
@@ -176,7 +176,7 @@ impl Shadow {
             return;
         }
         if let Some(policy) = &mut self.policy
-            && let Err(e) = policy.apply(&self.batch)
+            && let Err(e) = crate::policy::guarded(|| policy.apply(&self.batch))
         {
             self.fail(e.to_string());
         }
@@ -195,7 +195,9 @@ impl Shadow {
             };
             let over = self.used.saturating_sub(self.capacity);
             self.victims.clear();
-            if let Err(e) = policy.evict(EVICT_BATCH_MAX, over, &mut self.victims) {
+            let victims = &mut self.victims;
+            if let Err(e) = crate::policy::guarded(|| policy.evict(EVICT_BATCH_MAX, over, victims))
+            {
                 return self.fail(e.to_string());
             }
             for victim in self.victims.drain(..) {
