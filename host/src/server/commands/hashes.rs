@@ -1,91 +1,52 @@
 //! Hash commands: a key holding field → value pairs (`HSET`, `HGET`,
 //! `HINCRBY`, `HRANDFIELD`, `HSCAN`, …), stored through every tier like a
-//! string. A write copies the hash, changes the copy and stores it with
-//! [`Store::compare_and_set`] (retrying a lost race); a change that leaves
-//! the hash empty removes the key with [`Store::remove_if`], as Redis does.
+//! string and changed in place ([`collection::edit`]).
 
 use bytes::BytesMut;
-use goldylox::Expiration;
 
+use super::collection::{self, Absent, Refused, growth_of};
+use super::sample::{distinct_indices, random_below};
 use super::strings::{format_f64, parse_f64};
-use super::{
-    Ctx, RMW_RETRIES, Store, Value, arity_error, contention, lower, not_integer, parse_i64,
-    store_error, syntax_error, wrong_type,
-};
+use super::{Ctx, Store, arity_error, lower, not_integer, parse_i64, syntax_error, wrong_type};
 use crate::server::glob;
 use crate::server::resp::reply;
-use crate::server::value::{Fields, WrongType};
+use crate::server::value::{Hash, WrongType, scan_positions};
 
 /// The most elements `HRANDFIELD` returns in one reply (a bound on the
 /// memory one command can make the server allocate).
 const RANDFIELD_MAX: u64 = 1 << 24;
 
-/// What an edit did to the copy of a hash it was given.
-enum Edit<R> {
-    /// Nothing changed: store nothing, answer `R`.
-    Unchanged(R),
-    /// The copy changed: store it (or remove the key if it is empty).
-    Changed(R),
-}
+/// Bytes charged per field ([`growth_of`]'s overhead).
+const FIELD: usize = crate::server::value::FIELD_OVERHEAD;
 
-/// Runs `edit` on a copy of the hash at `key` (empty if absent) and stores
-/// the result atomically; `Some(answer)` once stored. On `WRONGTYPE`, an
-/// error from `edit` (written as is) or a store error, the reply is
-/// written and `None` returned.
+/// Runs `edit` on the hash at `key` in place (a new one if absent and
+/// `absent` says so): `Some(answer)`, or `None` once an error was written
+/// (for a skipped absent key, `Some(missing)`).
 fn edit_hash<R>(
     store: &Store,
     key: &[u8],
     out: &mut BytesMut,
-    mut edit: impl FnMut(&mut Fields) -> Result<Edit<R>, &'static str>,
+    (absent, missing): (Absent, R),
+    growth: usize,
+    edit: impl FnOnce(&mut Hash) -> Result<(bool, R), Refused>,
 ) -> Option<R> {
-    for _ in 0..RMW_RETRIES {
-        let current = store.get(key);
-        let mut fields = match &current {
-            None => Fields::new(),
-            Some(Value::Hash(fields)) => fields.clone(),
-            Some(Value::Str(_)) => {
-                wrong_type(out);
-                return None;
-            }
-        };
-        let answer = match edit(&mut fields) {
-            Err(message) => {
-                reply::error(out, message);
-                return None;
-            }
-            Ok(Edit::Unchanged(answer)) => return Some(answer),
-            Ok(Edit::Changed(answer)) => answer,
-        };
-        if fields.is_empty() {
-            let Some(current) = current else {
-                return Some(answer);
-            };
-            if store.remove_if(key, |v| *v == current).is_some() {
-                return Some(answer);
-            }
-            continue;
-        }
-        let new = Value::Hash(fields);
-        match store.compare_and_set(key.to_vec(), current.as_ref(), new, Expiration::Keep) {
-            Ok(true) => return Some(answer),
-            Ok(false) => continue,
-            Err(e) => {
-                store_error(out, &e);
-                return None;
-            }
+    match collection::edit(store, key, absent, growth, edit) {
+        Ok(Some(answer)) => Some(answer),
+        Ok(None) => Some(missing),
+        Err(refused) => {
+            refused.reply(out);
+            None
         }
     }
-    contention(out);
-    None
 }
 
 /// Runs `read` on the hash at `key`: `Ok(None)` if absent.
 fn read_hash<R>(
     store: &Store,
     key: &[u8],
-    read: impl FnOnce(&Fields) -> R,
+    read: impl FnOnce(&Hash) -> R,
 ) -> Result<Option<R>, WrongType> {
-    store.get_with(key, |v| v.as_hash().map(read)).transpose()
+    collection::read(store, key, read)
 }
 
 /// `HSET key field value [field value …]` (the number of new fields) and
@@ -96,14 +57,16 @@ pub(super) fn hset(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
         return arity_error(c.out, &name);
     }
     let (key, pairs) = args[1..].split_first_mut().expect("arity checked");
-    let added = edit_hash(c.store, key, c.out, |fields| {
+    let growth = growth_of(pairs, FIELD);
+    let added = edit_hash(c.store, key, c.out, (Absent::Create, 0), growth, |fields| {
         let mut added = 0;
-        for pair in pairs.chunks(2) {
-            if fields.insert(pair[0].clone(), pair[1].clone()).is_none() {
+        for pair in pairs.chunks_mut(2) {
+            let (f, v) = (std::mem::take(&mut pair[0]), std::mem::take(&mut pair[1]));
+            if fields.insert(f, v).is_none() {
                 added += 1;
             }
         }
-        Ok(Edit::Changed(added))
+        Ok((true, added))
     });
     match added {
         Some(_) if name == "hmset" => reply::ok(c.out),
@@ -115,13 +78,21 @@ pub(super) fn hset(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
 /// `HSETNX key field value`: sets the field only if it is absent.
 pub(super) fn hsetnx(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
     let (field, value) = (&args[2], &args[3]);
-    let set = edit_hash(c.store, &args[1], c.out, |fields| {
-        if fields.contains_key(field) {
-            return Ok(Edit::Unchanged(0));
-        }
-        fields.insert(field.clone(), value.clone());
-        Ok(Edit::Changed(1))
-    });
+    let growth = growth_of(&args[2..], FIELD);
+    let set = edit_hash(
+        c.store,
+        &args[1],
+        c.out,
+        (Absent::Create, 0),
+        growth,
+        |fields| {
+            if fields.contains_key(field) {
+                return Ok((false, 0));
+            }
+            fields.insert(field.clone(), value.clone());
+            Ok((true, 1))
+        },
+    );
     if let Some(n) = set {
         reply::int(c.out, n);
     }
@@ -130,16 +101,12 @@ pub(super) fn hsetnx(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
 /// `HDEL key field…`: the number removed; the last field takes the key.
 pub(super) fn hdel(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
     let doomed = &args[2..];
-    let removed = edit_hash(c.store, &args[1], c.out, |fields| {
+    let removed = edit_hash(c.store, &args[1], c.out, (Absent::Skip, 0), 0, |fields| {
         let removed = doomed
             .iter()
-            .filter(|f| fields.shift_remove(f.as_slice()).is_some())
+            .filter(|f| fields.remove(f.as_slice()).is_some())
             .count();
-        Ok(if removed == 0 {
-            Edit::Unchanged(0)
-        } else {
-            Edit::Changed(removed as i64)
-        })
+        Ok((removed > 0, removed as i64))
     });
     if let Some(n) = removed {
         reply::int(c.out, n);
@@ -152,17 +119,25 @@ pub(super) fn hincrby(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
         return not_integer(c.out);
     };
     let field = &args[2];
-    let next = edit_hash(c.store, &args[1], c.out, |fields| {
-        let base = match fields.get(field) {
-            None => 0,
-            Some(v) => parse_i64(v).ok_or("ERR hash value is not an integer")?,
-        };
-        let next = base
-            .checked_add(delta)
-            .ok_or("ERR increment or decrement would overflow")?;
-        fields.insert(field.clone(), next.to_string().into_bytes());
-        Ok(Edit::Changed(next))
-    });
+    let growth = growth_of(&args[2..3], FIELD + 20);
+    let next = edit_hash(
+        c.store,
+        &args[1],
+        c.out,
+        (Absent::Create, 0),
+        growth,
+        |fields| {
+            let base = match fields.get(field) {
+                None => 0,
+                Some(v) => parse_i64(v).ok_or("ERR hash value is not an integer")?,
+            };
+            let next = base
+                .checked_add(delta)
+                .ok_or("ERR increment or decrement would overflow")?;
+            fields.insert(field.clone(), next.to_string().into_bytes());
+            Ok((true, next))
+        },
+    );
     if let Some(n) = next {
         reply::int(c.out, n);
     }
@@ -178,19 +153,27 @@ pub(super) fn hincrbyfloat(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
         return reply::error(c.out, "ERR value is NaN or Infinity");
     }
     let field = &args[2];
-    let next = edit_hash(c.store, &args[1], c.out, |fields| {
-        let base = match fields.get(field) {
-            None => 0.0,
-            Some(v) => parse_f64(v).ok_or("ERR hash value is not a float")?,
-        };
-        let next = base + delta;
-        if !next.is_finite() {
-            return Err("ERR increment would produce NaN or Infinity");
-        }
-        let text = format_f64(next).into_bytes();
-        fields.insert(field.clone(), text.clone());
-        Ok(Edit::Changed(text))
-    });
+    let growth = growth_of(&args[2..3], FIELD + 40);
+    let next = edit_hash(
+        c.store,
+        &args[1],
+        c.out,
+        (Absent::Create, Vec::new()),
+        growth,
+        |fields| {
+            let base = match fields.get(field) {
+                None => 0.0,
+                Some(v) => parse_f64(v).ok_or("ERR hash value is not a float")?,
+            };
+            let next = base + delta;
+            if !next.is_finite() {
+                return Err("ERR increment would produce NaN or Infinity".into());
+            }
+            let text = format_f64(next).into_bytes();
+            fields.insert(field.clone(), text.clone());
+            Ok((true, text))
+        },
+    );
     if let Some(text) = next {
         reply::bulk(c.out, &text);
     }
@@ -269,7 +252,7 @@ pub(super) fn hgetall(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
         match name.as_str() {
             "hgetall" => {
                 reply::map(out, fields.len());
-                for (f, v) in fields {
+                for (f, v) in fields.iter() {
                     reply::bulk(out, f);
                     reply::bulk(out, v);
                 }
@@ -361,103 +344,117 @@ pub(super) fn hrandfield(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
     reply_read(out, found, |out| reply::array(out, 0), |_, ()| {});
 }
 
-/// `HSCAN key cursor [MATCH pattern] [COUNT count]`: the whole hash in one
-/// reply with cursor 0, as Redis answers for a small hash; COUNT is a hint
-/// Redis may exceed too. Every field present throughout is returned.
+/// `HSCAN key cursor [MATCH pattern] [COUNT count] [NOVALUES]`: a small
+/// hash whole, with cursor 0, as Redis answers for a listpack; a large one
+/// `COUNT` positions at a time ([`scan_positions`]: every field present
+/// throughout the scan is returned).
 pub(super) fn hscan(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
-    if super::keys::parse_cursor(&args[2]).is_none() {
-        return reply::error(c.out, "ERR invalid cursor");
-    }
-    let mut pattern = None;
-    let mut i = 3;
-    while i < args.len() {
-        match (lower(&args[i]).as_str(), args.get(i + 1)) {
-            ("match", Some(p)) => pattern = Some(p.clone()),
-            ("count", Some(n)) => match parse_i64(n) {
-                Some(n) if n >= 1 => {}
-                Some(_) => return syntax_error(c.out),
-                None => return not_integer(c.out),
-            },
-            _ => return syntax_error(c.out),
-        }
-        i += 2;
-    }
-    let matches = |f: &[u8]| pattern.as_deref().is_none_or(|p| glob::matches(p, f));
+    let Some(scan) = ScanArgs::parse(args, c.out) else {
+        return;
+    };
     let out = &mut *c.out;
     let found = read_hash(c.store, &args[1], |fields| {
-        let hits: Vec<(&Vec<u8>, &Vec<u8>)> = fields.iter().filter(|(f, _)| matches(f)).collect();
-        reply::array(out, 2);
-        reply::bulk(out, b"0");
-        reply::array(out, hits.len() * 2);
+        let (positions, next) = scan.positions(fields.len());
+        let hits: Vec<(&Vec<u8>, &Vec<u8>)> = positions
+            .filter_map(|at| fields.get_index(at))
+            .filter(|(f, _)| scan.matches(f))
+            .collect();
+        scan.header(out, next);
+        reply::array(out, hits.len() * if scan.no_values { 1 } else { 2 });
         for (f, v) in hits {
             reply::bulk(out, f);
-            reply::bulk(out, v);
+            if !scan.no_values {
+                reply::bulk(out, v);
+            }
         }
     });
-    reply_read(
-        out,
-        found,
-        |out| {
-            reply::array(out, 2);
-            reply::bulk(out, b"0");
-            reply::array(out, 0);
-        },
-        |_, ()| {},
-    );
+    reply_read(out, found, ScanArgs::empty, |_, ()| {});
 }
 
-/// `min(want, len)` distinct indices below `len`, in random order (a
-/// partial Fisher–Yates shuffle).
-fn distinct_indices(len: usize, want: usize) -> Vec<usize> {
-    let mut all: Vec<usize> = (0..len).collect();
-    let want = want.min(len);
-    for i in 0..want {
-        let j = i + random_below((len - i) as u64) as usize;
-        all.swap(i, j);
-    }
-    all.truncate(want);
-    all
+/// The arguments every `*SCAN` of a collection takes after its cursor.
+pub(super) struct ScanArgs {
+    cursor: u64,
+    count: usize,
+    pattern: Option<Vec<u8>>,
+    /// `NOVALUES` (HSCAN, Redis 7.4): fields only.
+    no_values: bool,
 }
 
-/// A uniformly random number below `n` (> 0), from a per-thread
-/// xorshift generator seeded by the standard library's random keys.
-pub(super) fn random_below(n: u64) -> u64 {
-    use std::cell::Cell;
-    use std::hash::BuildHasher;
-    thread_local! {
-        static STATE: Cell<u64> = Cell::new(
-            std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64) | 1,
-        );
-    }
-    STATE.with(|s| {
-        let mut x = s.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        s.set(x);
-        // Lemire's multiply-shift: unbiased enough for sampling keys.
-        ((u128::from(x) * u128::from(n)) >> 64) as u64
-    })
-}
+/// Members up to which a collection is scanned in one reply (Redis's
+/// listpack and intset encodings answer so).
+const SCAN_WHOLE_UP_TO: usize = 128;
 
-#[cfg(test)]
-mod tests {
-    use super::{distinct_indices, random_below};
-
-    #[test]
-    fn distinct_indices_are_distinct_and_in_range() {
-        for (len, want) in [(10, 3), (10, 10), (10, 20), (0, 5), (1, 1)] {
-            let mut got = distinct_indices(len, want);
-            assert_eq!(got.len(), want.min(len));
-            got.sort_unstable();
-            got.dedup();
-            assert_eq!(got.len(), want.min(len));
-            assert!(got.iter().all(|&i| i < len));
+impl ScanArgs {
+    /// Parses `key cursor [MATCH p] [COUNT n]` (from `args[2]` on); `None`
+    /// once the error was written.
+    pub(super) fn parse(args: &[Vec<u8>], out: &mut BytesMut) -> Option<Self> {
+        let Some(cursor) = super::keys::parse_cursor(&args[2]) else {
+            reply::error(out, "ERR invalid cursor");
+            return None;
+        };
+        let mut scan = ScanArgs {
+            cursor,
+            count: 10,
+            pattern: None,
+            no_values: false,
+        };
+        let hscan = lower(&args[0]) == "hscan";
+        let mut i = 3;
+        while i < args.len() {
+            if hscan && lower(&args[i]) == "novalues" {
+                scan.no_values = true;
+                i += 1;
+                continue;
+            }
+            match (lower(&args[i]).as_str(), args.get(i + 1)) {
+                ("match", Some(p)) => scan.pattern = Some(p.clone()),
+                ("count", Some(n)) => match parse_i64(n) {
+                    Some(n) if n >= 1 => scan.count = usize::try_from(n).unwrap_or(usize::MAX),
+                    Some(_) => {
+                        syntax_error(out);
+                        return None;
+                    }
+                    None => {
+                        not_integer(out);
+                        return None;
+                    }
+                },
+                _ => {
+                    syntax_error(out);
+                    return None;
+                }
+            }
+            i += 2;
         }
-        let mut seen = [0u32; 10];
-        for _ in 0..10_000 {
-            seen[random_below(10) as usize] += 1;
+        Some(scan)
+    }
+
+    /// The positions to visit in a collection of `len`, and the next
+    /// cursor.
+    pub(super) fn positions(&self, len: usize) -> (std::ops::Range<usize>, u64) {
+        if len <= SCAN_WHOLE_UP_TO {
+            return (0..len, 0);
         }
-        assert!(seen.iter().all(|&n| (800..1200).contains(&n)), "{seen:?}");
+        scan_positions(len, self.cursor, self.count)
+    }
+
+    /// Whether `member` passes `MATCH`.
+    pub(super) fn matches(&self, member: &[u8]) -> bool {
+        self.pattern
+            .as_deref()
+            .is_none_or(|p| glob::matches(p, member))
+    }
+
+    /// Writes the reply's head: the next cursor (the members follow).
+    pub(super) fn header(&self, out: &mut BytesMut, next: u64) {
+        reply::array(out, 2);
+        reply::bulk(out, next.to_string().as_bytes());
+    }
+
+    /// The reply for a missing key.
+    pub(super) fn empty(out: &mut BytesMut) {
+        reply::array(out, 2);
+        reply::bulk(out, b"0");
+        reply::array(out, 0);
     }
 }
