@@ -224,6 +224,7 @@ fn run_serve(args: ServeArgs) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("goldylox-serve")
+        .thread_stack_size(SERVE_THREAD_STACK_BYTES)
         .build()
         .context("starting the tokio runtime")?;
     runtime.block_on(async {
@@ -236,6 +237,12 @@ fn run_serve(args: ServeArgs) -> Result<()> {
         Ok(())
     })
 }
+
+/// The stack of each thread serving clients. Scripts run there, and
+/// converting a script's deeply nested result (up to the scripting
+/// engine's depth limit, as Redis allows) recurses once per level: 2 MiB,
+/// tokio's default, is not enough in a debug build.
+const SERVE_THREAD_STACK_BYTES: usize = 16 << 20;
 
 /// Returns on SIGINT or SIGTERM; reloads the configuration on SIGHUP.
 async fn wait_for_signals(running: &server::Running) -> Result<()> {

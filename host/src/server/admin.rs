@@ -8,15 +8,51 @@ use super::commands::{AdminAnswer, AdminReply};
 use super::{ServerState, reload};
 
 impl super::commands::Server for ServerState {
-    fn password(&self) -> Option<String> {
-        self.config().server.password.clone()
+    fn acl(&self) -> &super::acl::Acl {
+        &self.acl
+    }
+
+    fn memory_stats(&self) -> Vec<(&'static str, super::figure::Value)> {
+        super::memory_stats::stats(self)
+    }
+
+    fn memory_doctor(&self) -> String {
+        super::memory_stats::doctor(self)
     }
 
     fn max_bulk_bytes(&self) -> usize {
         self.config().server.max_bulk_bytes
     }
 
-    fn info(&self, sections: &[String]) -> String {
+    fn keyspace(&self) -> &super::keyspace::Keyspace {
+        &self.keyspace
+    }
+
+    fn scripts(&self) -> &super::scripting::Scripts {
+        &self.scripts
+    }
+
+    fn script_limits(&self) -> super::scripting::Limits {
+        let s = &self.config().server;
+        super::scripting::Limits {
+            busy_after: std::time::Duration::from_millis(s.busy_reply_threshold_ms),
+            memory_bytes: s.script_memory_bytes,
+        }
+    }
+
+    fn pubsub(&self) -> &super::pubsub::PubSub {
+        &self.pubsub
+    }
+
+    fn pause(&self, mode: super::pause::Mode, until: tokio::time::Instant) {
+        self.pause.pause(mode, until);
+    }
+
+    fn unpause(&self) {
+        self.pause.unpause();
+    }
+
+    fn info(&self, sections: &[String]) -> Vec<u8> {
         super::info::info(self, sections)
     }
 
@@ -27,6 +63,9 @@ impl super::commands::Server for ServerState {
         );
         self.persist_on_stop
             .store(save, std::sync::atomic::Ordering::Release);
+        // A script stuck in a loop would keep its connection, and so the
+        // server, from stopping.
+        self.scripts.abort();
         let _ = self.stop.send(true);
     }
 
@@ -38,11 +77,62 @@ impl super::commands::Server for ServerState {
         &self.command_stats
     }
 
+    fn error_stats(&self) -> &super::stats::ErrorStats {
+        &self.error_stats
+    }
+
+    fn slowlog(&self) -> &super::slowlog::SlowLog {
+        &self.slowlog
+    }
+
+    fn latency(&self) -> &super::latency::LatencyMonitor {
+        &self.latency
+    }
+
+    fn reset_stats(&self) {
+        self.command_stats.reset();
+        self.latency.reset_histograms();
+        self.error_stats.reset();
+        self.acl.reset_denied();
+        for counter in [
+            &self.connections_total,
+            &self.rejected_connections,
+            &self.commands_total,
+            &self.protocol_errors,
+        ] {
+            counter.store(0, std::sync::atomic::Ordering::Relaxed);
+        }
+        let now = super::info::engine_counters(&self.store.stats());
+        *self.baseline.lock().unwrap_or_else(|e| e.into_inner()) = now;
+    }
+
     fn config_get(&self, pattern: &str) -> Vec<(String, String)> {
         let config = self.config();
         let s = &config.server;
         let all = [
             ("maxclients", s.maxclients.to_string()),
+            (
+                "busy-reply-threshold",
+                s.busy_reply_threshold_ms.to_string(),
+            ),
+            ("lua-time-limit", s.busy_reply_threshold_ms.to_string()),
+            (
+                "notify-keyspace-events",
+                super::keyspace::events::parse(&s.notify_keyspace_events)
+                    .map(super::keyspace::events::format)
+                    .unwrap_or_default(),
+            ),
+            (
+                "tracking-table-max-keys",
+                s.tracking_table_max_keys.to_string(),
+            ),
+            (
+                "client-output-buffer-limit",
+                format!(
+                    "normal 0 0 0 slave 268435456 67108864 60 pubsub {} {} {}",
+                    s.pubsub_hard_bytes, s.pubsub_soft_bytes, s.pubsub_soft_seconds
+                ),
+            ),
             ("maxmemory", config.cache.memory_bytes.to_string()),
             ("proto-max-bulk-len", s.max_bulk_bytes.to_string()),
             (
@@ -50,6 +140,13 @@ impl super::commands::Server for ServerState {
                 s.max_query_buffer_bytes.to_string(),
             ),
             ("requirepass", s.password.clone().unwrap_or_default()),
+            (
+                "aclfile",
+                s.aclfile
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
             ("port", s.listen.port().to_string()),
             (
                 "tls-port",
@@ -62,6 +159,16 @@ impl super::commands::Server for ServerState {
             ("databases", "1".to_owned()),
             ("save", String::new()),
             ("appendonly", "no".to_owned()),
+            (
+                "slowlog-log-slower-than",
+                s.slowlog_slower_than_us.to_string(),
+            ),
+            ("slowlog-max-len", s.slowlog_max_len.to_string()),
+            ("acllog-max-len", s.acllog_max_len.to_string()),
+            (
+                "latency-monitor-threshold",
+                s.latency_monitor_threshold_ms.to_string(),
+            ),
         ];
         let knobs = self
             .encoding_knobs
@@ -70,6 +177,7 @@ impl super::commands::Server for ServerState {
             .clone();
         let aliases = knobs
             .iter()
+            .filter(|(k, _)| k.contains("listpack"))
             .map(|(k, v)| (k.replace("listpack", "ziplist"), v.clone()));
         all.into_iter()
             .map(|(n, v)| (n.to_owned(), v))
@@ -79,8 +187,8 @@ impl super::commands::Server for ServerState {
             .collect()
     }
 
-    fn config_set(&self, name: &str, value: &str) -> Result<(), String> {
-        reload::config_set(self, name, value)
+    fn config_set(&self, pairs: &[(String, String)]) -> Result<(), String> {
+        super::config_set::config_set(self, pairs)
     }
 
     fn admin(&self, args: &[Vec<u8>]) -> AdminReply {

@@ -80,11 +80,12 @@ impl Running {
             let _ = writeln!(out, "  tls on {tls} ({clients})");
         }
         out.push_str(&cluster_line(&config));
-        if config.server.protects() {
+        if config.server.protects() && shared.acl.default_is_open() {
             let _ = writeln!(
                 out,
                 "  protected mode: listening beyond loopback without a password, so only \
-                 loopback clients are accepted (set server.password, or protected_mode = false)"
+                 loopback clients are accepted (set server.password, give the default user \
+                 a password in server.aclfile, or protected_mode = false)"
             );
         }
         out

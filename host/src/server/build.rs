@@ -1,7 +1,8 @@
 //! What a configuration builds: the cache (each tier's policy resolved
 //! from its spec — `builtin:NAME`, `wasm:NAME`, a component file, `auto` —
 //! the entry weigher, and the builder calls), used at startup and by
-//! reload; and the listeners it asks for.
+//! reload; the listeners it asks for; and the settings of the keyspace
+//! and of pub/sub it applies.
 
 use std::sync::Arc;
 
@@ -189,6 +190,37 @@ pub fn entry_weight(key: &[u8], value: &value::Value) -> u32 {
 
 /// Builds the cache a configuration describes.
 pub fn build_cache(config: &Config, runtime: &Runtime) -> Result<Store> {
+    build_cache_told(config, runtime, None)
+}
+
+/// Who the server's cache tells what it does by itself.
+pub(super) struct Told {
+    /// Every key the cache drops by itself (expired, evicted from the last
+    /// tier): what keyspace notifications and client-side caching need.
+    pub keyspace: std::sync::Arc<super::keyspace::Keyspace>,
+    /// How long its maintenance steps take (`LATENCY`'s engine events).
+    pub latency: std::sync::Arc<super::latency::LatencyMonitor>,
+}
+
+impl Told {
+    /// Telling `keyspace` and `latency`.
+    pub(super) fn new(
+        keyspace: &std::sync::Arc<super::keyspace::Keyspace>,
+        latency: &std::sync::Arc<super::latency::LatencyMonitor>,
+    ) -> Self {
+        Told {
+            keyspace: std::sync::Arc::clone(keyspace),
+            latency: std::sync::Arc::clone(latency),
+        }
+    }
+}
+
+/// [`build_cache`], telling `told` what the cache does by itself.
+pub(super) fn build_cache_told(
+    config: &Config,
+    runtime: &Runtime,
+    told: Option<Told>,
+) -> Result<Store> {
     let c = &config.cache;
     let policies = resolve_policies(config, runtime)?;
     let mut b = Cache::builder(c.memory_bytes)
@@ -200,6 +232,13 @@ pub fn build_cache(config: &Config, runtime: &Runtime) -> Result<Store> {
     }
     if let Some(prefetch) = policies.prefetch {
         b = b.prefetch(prefetch);
+    }
+    if let Some(Told { keyspace, latency }) = told {
+        b = b
+            .departure_listener(move |key, cause| keyspace.departed(key, cause))
+            .latency_listener(move |event, took| {
+                latency.offer(event.name(), took.as_millis() as u64);
+            });
     }
     if let (Some(cold), Some(failover)) = (&c.cold, policies.failover) {
         value::check_data_format(&cold.dir)?;
@@ -245,4 +284,23 @@ pub(super) async fn bind(
         None => (None, None),
     };
     Ok((listener, metrics, tls_listener, tls))
+}
+
+/// Applies the configuration's notification classes, tracking bound and
+/// subscriber limits.
+pub(super) fn configure_keyspace(
+    config: &Config,
+    pubsub: &super::pubsub::PubSub,
+    keyspace: &super::keyspace::Keyspace,
+) -> Result<()> {
+    let s = &config.server;
+    let classes = super::keyspace::events::parse(&s.notify_keyspace_events).with_context(|| {
+        format!(
+            "server.notify_keyspace_events = {:?}: not Redis's event classes",
+            s.notify_keyspace_events
+        )
+    })?;
+    keyspace.configure(classes, s.tracking_table_max_keys);
+    pubsub.set_limits(s.pubsub_output_limits());
+    Ok(())
 }

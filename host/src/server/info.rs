@@ -17,26 +17,11 @@ pub(super) struct Figure {
     pub(super) value: Value,
 }
 
-/// A figure's value: numbers are also exported to Prometheus.
-pub(super) enum Value {
-    Int(u64),
-    Float(f64),
-    Text(String),
-}
-
-impl std::fmt::Display for Value {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Value::Int(n) => write!(f, "{n}"),
-            Value::Float(x) => write!(f, "{x:.4}"),
-            Value::Text(t) => f.write_str(t),
-        }
-    }
-}
+pub(super) use super::figure::Value;
 
 /// The INFO sections, in order, and whether `INFO` / `INFO default`
 /// shows each (`all` and `everything` show every one).
-pub(super) const SECTIONS: [(&str, bool); 13] = [
+pub(super) const SECTIONS: [(&str, bool); 14] = [
     ("server", true),
     ("clients", true),
     ("memory", true),
@@ -48,6 +33,7 @@ pub(super) const SECTIONS: [(&str, bool); 13] = [
     ("policies", true),
     ("persistence", true),
     ("commandstats", false),
+    ("errorstats", true),
     ("keyspace", true),
     ("cluster", true),
 ];
@@ -66,8 +52,9 @@ pub(super) fn figures(shared: &ServerState) -> Vec<Figure> {
     };
     server_figures(shared, &config, &mut add);
     client_figures(shared, &config, &mut add);
-    memory_figures(shared, &mut add);
+    super::memory::memory_figures(shared, &mut add);
     redis_sections(shared, &mut add);
+    error_figures(shared, &mut add);
     // The policy that runs now (after any swap), not the configured name.
     let running = shared
         .store
@@ -99,13 +86,39 @@ fn server_figures(
         "goldylox_version",
         Text(env!("CARGO_PKG_VERSION").to_owned()),
     );
-    add("server", "redis_version", Text("7.0.15".to_owned()));
+    add(
+        "server",
+        "redis_version",
+        Text(crate::server::REDIS_VERSION.to_owned()),
+    );
     let mode = if config.cluster_map().is_some() {
         "cluster"
     } else {
         "standalone"
     };
     add("server", "redis_mode", Text(mode.to_owned()));
+    add(
+        "server",
+        "os",
+        Text(format!(
+            "{} {}",
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        )),
+    );
+    add("server", "arch_bits", Int(u64::from(usize::BITS)));
+    add("server", "multiplexing_api", Text("epoll".to_owned()));
+    add("server", "process_id", Int(u64::from(std::process::id())));
+    add("server", "run_id", Text(shared.run_id.clone()));
+    add(
+        "server",
+        "executable",
+        Text(
+            std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        ),
+    );
     add(
         "server",
         "tcp_port",
@@ -145,6 +158,11 @@ fn client_figures(
         "maxclients",
         Int(config.server.maxclients as u64),
     );
+    add(
+        "clients",
+        "blocked_clients",
+        Int((shared.keyspace.blocked.clients() + shared.pause.held()) as u64),
+    );
 }
 
 /// The stats section: connections, commands, hits and misses over every tier.
@@ -154,35 +172,27 @@ fn stat_figures(
     add: &mut impl FnMut(&'static str, &str, Value),
 ) {
     use Value::Int;
+    for (name, counter) in [
+        ("total_connections_received", &shared.connections_total),
+        ("rejected_connections", &shared.rejected_connections),
+        ("total_commands_processed", &shared.commands_total),
+        ("protocol_errors", &shared.protocol_errors),
+    ] {
+        add("stats", name, Int(counter.load(Ordering::Relaxed)));
+    }
     add(
         "stats",
-        "total_connections_received",
-        Int(shared.connections_total.load(Ordering::Relaxed)),
+        "total_error_replies",
+        Int(shared.error_stats.total()),
     );
-    add(
-        "stats",
-        "rejected_connections",
-        Int(shared.rejected_connections.load(Ordering::Relaxed)),
-    );
-    add(
-        "stats",
-        "total_commands_processed",
-        Int(shared.commands_total.load(Ordering::Relaxed)),
-    );
-    add(
-        "stats",
-        "protocol_errors",
-        Int(shared.protocol_errors.load(Ordering::Relaxed)),
-    );
-    let hits = stats.hot.hits + stats.warm.hits + stats.cold.hits;
-    let misses = stats
-        .hot
-        .misses
-        .saturating_sub(stats.warm.hits + stats.cold.hits);
-    add("stats", "keyspace_hits", Int(hits));
-    add("stats", "keyspace_misses", Int(misses));
-    add("stats", "evicted_keys", Int(stats.removals.evicted));
-    add("stats", "expired_keys", Int(stats.removals.expired));
+    for (name, n) in shared.acl.denied() {
+        add("stats", name, Int(n));
+    }
+    let counted = shared.baseline().since(engine_counters(stats));
+    add("stats", "keyspace_hits", Int(counted.hits));
+    add("stats", "keyspace_misses", Int(counted.misses));
+    add("stats", "evicted_keys", Int(counted.evicted));
+    add("stats", "expired_keys", Int(counted.expired));
     // Writes that stalled: on a full write buffer (maintenance behind on
     // events), or over the memory bound (maintenance behind on eviction);
     // and writes that awaited a maintenance pass first, under write
@@ -190,6 +200,48 @@ fn stat_figures(
     add("stats", "write_backpressure", Int(stats.write_backpressure));
     add("stats", "capacity_waits", Int(stats.capacity_waits));
     add("stats", "room_waits", Int(stats.room_waits));
+    let pubsub = &shared.pubsub;
+    use crate::server::pubsub::Kind;
+    add(
+        "stats",
+        "pubsub_channels",
+        Int(pubsub.count(Kind::Channel) as u64),
+    );
+    add(
+        "stats",
+        "pubsub_patterns",
+        Int(pubsub.count(Kind::Pattern) as u64),
+    );
+    add(
+        "stats",
+        "pubsubshard_channels",
+        Int(pubsub.count(Kind::Shard) as u64),
+    );
+    let (keys, items, clients, prefixes) = shared.keyspace.tracking.figures();
+    add("stats", "tracking_total_keys", Int(keys as u64));
+    add("stats", "tracking_total_items", Int(items as u64));
+    add("stats", "tracking_total_prefixes", Int(prefixes as u64));
+    add("stats", "tracking_clients", Int(clients as u64));
+    // Subscribers disconnected for letting too many messages wait.
+    add(
+        "stats",
+        "client_output_buffer_limit_disconnections",
+        Int(pubsub.disconnections()),
+    );
+}
+
+/// The engine's counters that `INFO`'s stats section reports: hits and
+/// misses over every tier, evictions and expiries.
+pub(super) fn engine_counters(stats: &CacheStats) -> super::stats::Baseline {
+    super::stats::Baseline {
+        hits: stats.hot.hits + stats.warm.hits + stats.cold.hits,
+        misses: stats
+            .hot
+            .misses
+            .saturating_sub(stats.warm.hits + stats.cold.hits),
+        evicted: stats.removals.evicted,
+        expired: stats.removals.expired,
+    }
 }
 
 /// The tiers section: each memory tier's entries, hits, and movement between them.
@@ -379,83 +431,16 @@ fn policy_figures(
     );
 }
 
-/// The memory section: what each tier holds in RAM and the total, the
-/// process's resident set, the budgets.
-fn memory_figures(shared: &ServerState, add: &mut impl FnMut(&'static str, &str, Value)) {
-    use Value::{Float, Int, Text};
-    let store = &shared.store;
-    let hot = store.weighted_size();
-    let (warm, warm_max) = store
-        .pool_stats()
-        .map_or((0, 0), |p| (p.held_bytes, p.max_bytes));
-    // The cold tier's RAM: its index and the records queued for its writer.
-    let (cold_index, cold_queue) = store
-        .cold_stats()
-        .map_or((0, 0), |c| (c.index_bytes, c.queued_bytes));
-    let total = hot + warm + cold_index + cold_queue;
-    add("memory", "used_memory", Int(total));
-    add(
-        "memory",
-        "used_memory_human",
-        Text(super::human_bytes(total)),
-    );
-    let rss = resident_bytes();
-    if let Some(rss) = rss {
-        add("memory", "used_memory_rss", Int(rss));
-        add(
-            "memory",
-            "used_memory_rss_human",
-            Text(super::human_bytes(rss)),
-        );
-    }
-    add("memory", "used_memory_hot", Int(hot));
-    add("memory", "used_memory_warm", Int(warm));
-    add("memory", "used_memory_cold_index", Int(cold_index));
-    add("memory", "used_memory_cold_queue", Int(cold_queue));
-    add("memory", "maxmemory", Int(store.max_capacity() + warm_max));
-    add("memory", "maxmemory_hot", Int(store.max_capacity()));
-    add("memory", "maxmemory_warm", Int(warm_max));
-    add("memory", "maxmemory_bound", Int(store.bound()));
-    if let Some(rss) = rss {
-        // Redis's ratio: resident memory over what the tiers account for.
-        add(
-            "memory",
-            "mem_fragmentation_ratio",
-            Float(rss as f64 / total.max(1) as f64),
-        );
-    }
-    if let Some(a) = crate::allocator::stats() {
-        add("memory", "mem_allocator", Text(a.name));
-        add("memory", "allocator_allocated", Int(a.allocated));
-        add("memory", "allocator_active", Int(a.active));
-        add("memory", "allocator_resident", Int(a.resident));
-        add(
-            "memory",
-            "allocator_frag_ratio",
-            Float(a.active as f64 / a.allocated.max(1) as f64),
-        );
-    } else {
-        add("memory", "mem_allocator", Text("libc".to_owned()));
-    }
-}
-
-/// The process's resident set size, from `VmRSS` in `/proc/self/status`
-/// (Linux; `None` elsewhere).
-fn resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
-    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
-    Some(kib << 10)
-}
-
 /// `INFO [section …]` text, as Redis selects: no name or `default` for
 /// the default sections, `all` or `everything` for every one, names
-/// otherwise (case-insensitive, each section once).
-pub(super) fn info(shared: &ServerState, wanted: &[String]) -> String {
+/// otherwise (case-insensitive, each section once). Bytes, not text: an
+/// error code is shown as the reply had it, even if it is not UTF-8 (a
+/// script's `redis.error_reply` may make any), as Redis shows it.
+pub(super) fn info(shared: &ServerState, wanted: &[String]) -> Vec<u8> {
     let figures = figures(shared);
     let default = wanted.is_empty() || wanted.iter().any(|w| w == "default");
     let every = wanted.iter().any(|w| w == "all" || w == "everything");
-    let mut text = String::new();
+    let mut text = Vec::new();
     for (name, in_default) in SECTIONS {
         let shown = every || (default && in_default) || wanted.iter().any(|w| w == name);
         if !shown {
@@ -463,11 +448,21 @@ pub(super) fn info(shared: &ServerState, wanted: &[String]) -> String {
         }
         let mut title = name.to_owned();
         title[..1].make_ascii_uppercase();
-        text.push_str(&format!("# {title}\r\n"));
-        for f in figures.iter().filter(|f| f.section == name) {
-            text.push_str(&format!("{}:{}\r\n", f.name, f.value));
+        text.extend_from_slice(format!("# {title}\r\n").as_bytes());
+        if name == "errorstats" {
+            for (code, count) in shared.error_stats.by_code() {
+                text.extend_from_slice(b"errorstat_");
+                text.extend_from_slice(&code);
+                text.extend_from_slice(format!(":count={count}\r\n").as_bytes());
+            }
         }
-        text.push_str("\r\n");
+        for f in figures
+            .iter()
+            .filter(|f| f.section == name && name != "errorstats")
+        {
+            text.extend_from_slice(format!("{}:{}\r\n", f.name, f.value).as_bytes());
+        }
+        text.extend_from_slice(b"\r\n");
     }
     text
 }
@@ -531,6 +526,17 @@ fn redis_sections(shared: &ServerState, add: &mut impl FnMut(&'static str, &str,
     }
 }
 
+/// The errorstats section: error replies by code, as Redis names them.
+fn error_figures(shared: &ServerState, add: &mut impl FnMut(&'static str, &str, Value)) {
+    for (code, count) in shared.error_stats.by_code() {
+        add(
+            "errorstats",
+            &format!("errorstat_{}", String::from_utf8_lossy(&code)),
+            Value::Text(format!("count={count}")),
+        );
+    }
+}
+
 /// INFO's figures of an `auto` tier: the choice, switches, sample rate,
 /// and each candidate's shadow hit ratio.
 fn auto_figures(
@@ -576,4 +582,14 @@ fn auto_figures(
             Value::Float(ratio),
         );
     }
+}
+
+/// A run id as Redis makes one: 40 random hex digits (here the SHA1 of the
+/// process id and the start time, unique enough to tell runs apart).
+pub(super) fn run_id() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let seed = format!("{}:{}", std::process::id(), now.as_nanos());
+    super::scripting::sha1hex(seed.as_bytes())
 }

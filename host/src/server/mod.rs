@@ -20,21 +20,39 @@
 //! SIGINT/SIGTERM stop accepting, let in-flight requests finish, then shut
 //! the cache down.
 
+pub mod acl;
 mod admin;
 mod banner;
+mod blocking;
 mod build;
 pub mod clients;
 pub mod cluster;
 pub mod commands;
+mod config_set;
+mod dispatch;
+mod encodings;
+pub mod figure;
 mod info;
 mod loader;
+mod lolwut;
+mod memory;
+mod memory_stats;
+pub mod pause;
 pub use banner::{describe, human_bytes};
 pub mod config;
+pub mod gate;
 mod glob;
+pub mod keyspace;
+pub mod latency;
 mod metrics;
+pub mod pubsub;
+pub mod push;
 mod reload;
 mod replies;
 pub mod resp;
+pub mod scripting;
+pub mod slowlog;
+pub mod stats;
 pub mod tls;
 pub mod units;
 pub mod value;
@@ -59,12 +77,17 @@ use config::Config;
 use replies::Replies;
 use resp::{Parser, reply};
 
+/// The Redis version goldylox answers as (`HELLO`, `INFO`'s
+/// `redis_version`, scripts' `redis.REDIS_VERSION`): the commands it has
+/// follow Redis 7.0's semantics, and its client-side caching Redis 7.4's,
+/// the first version redis-py's client-side cache accepts.
+pub const REDIS_VERSION: &str = "7.4.0";
+/// [`REDIS_VERSION`] as a number (`0x00MMmmpp`).
+pub const REDIS_VERSION_NUM: u32 = 0x00_07_04_00;
+
 /// Read buffer growth step.
 const READ_CHUNK: usize = 16 << 10;
 
-/// How many maintenance passes a write awaits while the cache reports
-/// write pressure; then it runs, and the engine's own bounded wait applies.
-const ROOM_WAITS_MAX: u32 = 8;
 /// An idle connection's buffers are given back once they grew past this
 /// (a large value grows them to its size), as Redis resizes idle query
 /// buffers: a thousand connections that once carried a megabyte value
@@ -85,28 +108,6 @@ restart it with the '--protected-mode no' option. 4) Setup a an authentication p
 default user. NOTE: You only need to do one of the above things in order for the server to start \
 accepting connections from the outside.\r\n";
 
-/// Redis's encoding thresholds. Goldylox keeps one encoding per type, so
-/// these change nothing; `CONFIG SET` accepts them (clients and Redis's own
-/// tests set them) and `CONFIG GET` reports what was set. The `ziplist`
-/// spellings are Redis's aliases of the `listpack` ones.
-const ENCODING_KNOBS: [&str; 4] = [
-    "hash-max-listpack-entries",
-    "hash-max-listpack-value",
-    "hash-max-ziplist-entries",
-    "hash-max-ziplist-value",
-];
-
-/// Redis's defaults for [`ENCODING_KNOBS`], by their `listpack` names.
-fn encoding_defaults() -> std::collections::BTreeMap<String, String> {
-    [
-        ("hash-max-listpack-entries", "128"),
-        ("hash-max-listpack-value", "64"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
-}
-
 /// Server-wide state shared by the connections.
 struct ServerState {
     /// The running configuration; replaced whole by a reload.
@@ -124,7 +125,14 @@ struct ServerState {
     rejected_connections: AtomicU64,
     commands_total: AtomicU64,
     command_stats: commands::CommandStats,
-    /// What `CONFIG SET` gave the [`ENCODING_KNOBS`].
+    error_stats: stats::ErrorStats,
+    /// The engine's counters at the last `CONFIG RESETSTAT`.
+    baseline: std::sync::Mutex<stats::Baseline>,
+    slowlog: slowlog::SlowLog,
+    /// `LATENCY`: events' samples and commands' histograms (the engine
+    /// reports its events to it too).
+    latency: Arc<latency::LatencyMonitor>,
+    /// What `CONFIG SET` gave the [`encodings::KNOBS`].
     encoding_knobs: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
     /// The live connections.
     connections: clients::Registry,
@@ -140,15 +148,58 @@ struct ServerState {
     loader: loader::Loader,
     /// This, for requests sent to the loader.
     me: std::sync::Weak<ServerState>,
+    /// What makes `EXEC` and scripts atomic.
+    gate: Arc<gate::Gate>,
+    /// The Lua scripts and their interpreter.
+    scripts: scripting::Scripts,
+    /// The watched keys.
+    keyspace: Arc<keyspace::Keyspace>,
+    /// 40 hex digits naming this run of the server (`INFO`'s `run_id`).
+    run_id: String,
+    /// Who subscribes to what.
+    pubsub: Arc<pubsub::PubSub>,
+    /// `CLIENT PAUSE`.
+    pause: pause::Pause,
+    /// The users and their permissions.
+    acl: acl::Acl,
+    /// The allocated bytes at start and at their highest.
+    peak: memory_stats::Peak,
 }
 
 impl ServerState {
+    /// Applies the slow log's, the latency monitor's and the ACL log's
+    /// settings of `config`.
+    fn configure_logs(&self, config: &Config) {
+        self.acl.log().set_max_len(config.server.acllog_max_len);
+        self.slowlog.configure(
+            config.server.slowlog_slower_than_us,
+            config.server.slowlog_max_len,
+        );
+        self.latency
+            .configure(config.server.latency_monitor_threshold_ms);
+    }
+
+    /// The engine's counters at the last `CONFIG RESETSTAT`.
+    fn baseline(&self) -> stats::Baseline {
+        *self.baseline.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The running configuration.
     fn config(&self) -> Arc<Config> {
         Arc::clone(&self.config.read().unwrap_or_else(|e| e.into_inner()))
     }
 
     fn set_config(&self, config: Config) {
+        let old = self.config();
+        if old.server.password != config.server.password {
+            self.acl
+                .set_default_password(config.server.password.as_deref());
+        }
+        self.acl.set_file(config.server.aclfile.clone());
+        if let Err(e) = build::configure_keyspace(&config, &self.pubsub, &self.keyspace) {
+            log::warn!("{e:#}");
+        }
+        self.configure_logs(&config);
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
     }
 }
@@ -183,6 +234,9 @@ impl Running {
     /// Stops accepting, lets connections finish what they have read, shuts
     /// the cache down, and returns when all of that is done.
     pub async fn shutdown(self) {
+        // A script stuck in a loop would keep its connection, and so the
+        // server, from stopping (SIGTERM stops it as SHUTDOWN does).
+        self.shared.scripts.abort();
         let _ = self.shared.stop.send(true);
         let _ = self.done.await;
     }
@@ -202,13 +256,23 @@ pub async fn start(
     path: Option<std::path::PathBuf>,
     runtime: Runtime,
 ) -> Result<Running> {
-    let store = build_cache(&config, &runtime)?;
+    let pubsub = Arc::new(pubsub::PubSub::default());
+    let keyspace = Arc::new(keyspace::Keyspace::new(Arc::clone(&pubsub)));
+    build::configure_keyspace(&config, &pubsub, &keyspace)?;
+    let latency = Arc::new(latency::LatencyMonitor::new(
+        commands::table::names(),
+        commands::subcommands::is_container,
+    ));
+    let told = build::Told::new(&keyspace, &latency);
+    let store = build::build_cache_told(&config, &runtime, Some(told))?;
     let (listener, metrics, tls_listener, tls) = build::bind(&config).await?;
     let addr = listener.local_addr()?;
     let metrics_addr = metrics.as_ref().map(|l| l.local_addr()).transpose()?;
     let tls_addr = tls_listener.as_ref().map(|l| l.local_addr()).transpose()?;
     let (stop, stopped) = watch::channel(false);
     let loader = loader::Loader::start().context("cannot start the policy loader thread")?;
+    let gate = Arc::new(gate::Gate::default());
+    let acl = acl::Acl::configured(config.server.password.as_deref(), &config.server.aclfile)?;
     let shared = Arc::new_cyclic(|me| ServerState {
         config: std::sync::RwLock::new(Arc::new(config)),
         config_path: path,
@@ -221,8 +285,12 @@ pub async fn start(
         connections_total: AtomicU64::new(0),
         rejected_connections: AtomicU64::new(0),
         commands_total: AtomicU64::new(0),
-        command_stats: commands::CommandStats::default(),
-        encoding_knobs: std::sync::Mutex::new(encoding_defaults()),
+        command_stats: stats::CommandStats::new(commands::table::names()),
+        error_stats: stats::ErrorStats::default(),
+        baseline: std::sync::Mutex::new(stats::Baseline::default()),
+        slowlog: slowlog::SlowLog::default(),
+        latency: Arc::clone(&latency),
+        encoding_knobs: std::sync::Mutex::new(encodings::defaults()),
         connections: clients::Registry::default(),
         protocol_errors: AtomicU64::new(0),
         stop,
@@ -230,20 +298,17 @@ pub async fn start(
         persist_on_stop: std::sync::atomic::AtomicBool::new(true),
         loader,
         me: me.clone(),
+        gate: Arc::clone(&gate),
+        scripts: scripting::Scripts::new(gate),
+        keyspace,
+        run_id: info::run_id(),
+        pubsub,
+        pause: pause::Pause::default(),
+        acl,
+        peak: memory_stats::Peak::default(),
     });
-    if let Some(map) = shared.config().cluster_map() {
-        // Keys the cold tier kept of slots this node no longer owns.
-        cluster::purge_in_background(shared.store.clone(), Arc::clone(map));
-    }
+    run_beside(&shared, metrics, &stopped);
     let (done_tx, done) = tokio::sync::oneshot::channel();
-    tokio::spawn(reload::watch_file(Arc::clone(&shared), stopped.clone()));
-    if let Some(listener) = metrics {
-        tokio::spawn(metrics::serve(
-            listener,
-            Arc::clone(&shared),
-            stopped.clone(),
-        ));
-    }
     tokio::spawn(accept_loop(
         listener,
         tls_listener,
@@ -259,6 +324,34 @@ pub async fn start(
         shared,
         done,
     })
+}
+
+/// Starts what runs beside the connections: the logs' settings, the
+/// memory peak's sampling, the purge of slots this node no longer owns,
+/// the configuration file's watcher and the metrics endpoint.
+fn run_beside(
+    shared: &Arc<ServerState>,
+    metrics: Option<TcpListener>,
+    stopped: &watch::Receiver<bool>,
+) {
+    shared.peak.start(memory_stats::allocated(shared));
+    shared.configure_logs(&shared.config());
+    if let Some(map) = shared.config().cluster_map() {
+        // Keys the cold tier kept of slots this node no longer owns.
+        cluster::purge_in_background(shared.store.clone(), Arc::clone(map));
+    }
+    tokio::spawn(reload::watch_file(Arc::clone(shared), stopped.clone()));
+    tokio::spawn(memory_stats::track_peak(
+        Arc::clone(shared),
+        stopped.clone(),
+    ));
+    if let Some(listener) = metrics {
+        tokio::spawn(metrics::serve(
+            listener,
+            Arc::clone(shared),
+            stopped.clone(),
+        ));
+    }
 }
 
 /// Accepts on the plain listener and, when TLS is on, the TLS one, until
@@ -329,12 +422,16 @@ async fn accept_client(
 ) -> Result<()> {
     stream.set_nodelay(true)?;
     let (peer, local) = (stream.peer_addr()?, stream.local_addr()?);
-    if shared.config().server.protects() && !peer.ip().to_canonical().is_loopback() {
+    if shared.config().server.protects()
+        && shared.acl.default_is_open()
+        && !peer.ip().to_canonical().is_loopback()
+    {
         stream.write_all(PROTECTED_MODE_DENIED.as_bytes()).await?;
         return Ok(());
     }
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
     if !encrypted {
-        return serve_client(stream, peer, local, shared, stopped).await;
+        return serve_client(stream, (peer, local, fd), shared, stopped).await;
     }
     let acceptor = shared
         .tls
@@ -346,13 +443,12 @@ async fn accept_client(
         .await
         .context("the TLS handshake timed out")?
         .context("the TLS handshake failed")?;
-    serve_client(stream, peer, local, shared, stopped).await
+    serve_client(stream, (peer, local, fd), shared, stopped).await
 }
 
 async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
-    peer: std::net::SocketAddr,
-    local: std::net::SocketAddr,
+    (peer, local, fd): (std::net::SocketAddr, std::net::SocketAddr, i32),
     shared: &ServerState,
     mut stopped: watch::Receiver<bool>,
 ) -> Result<()> {
@@ -363,19 +459,16 @@ async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
         max_inline: c.server.max_inline_bytes,
     };
     let mut parser = Parser::new(parser_limits(&config));
-    let registered = shared.connections.register(clients::Connection::new(
-        shared.next_client_id.fetch_add(1, Ordering::Relaxed),
-        peer,
-        local,
-    ));
-    let mut client = Client {
-        connection: Arc::clone(&registered.connection),
-        authenticated: config.server.password.is_none(),
-        resp3: false,
-        cluster: config.cluster_map().cloned(),
-        wrote: false,
-        pending: None,
-    };
+    let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let (connection, mut inbox) = clients::Connection::new(id, peer, local, fd);
+    let registered = shared.connections.register(connection);
+    let mut client = Client::new(
+        Arc::clone(&registered.connection),
+        &shared.keyspace,
+        &shared.pubsub,
+        &shared.acl,
+        config.cluster_map().cloned(),
+    );
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut replies = Replies::new(shared, &config);
     loop {
@@ -388,27 +481,72 @@ async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
         }
         let limits = &config.server;
         replies.stall = Duration::from_millis(limits.output_stall_ms);
-        // Run every complete request already buffered.
+        // Run every complete request already buffered, sharing the gate
+        // across the batch (given back before any wait on the socket).
+        let mut gate = None;
         loop {
+            let unprocessed = input.len() + parser.held_bytes();
             let mut request = match parser.next(&mut input) {
                 Ok(Some(request)) => request,
                 Ok(None) => break,
                 Err(e) => {
+                    drop(gate);
                     shared.protocol_errors.fetch_add(1, Ordering::Relaxed);
                     reply::error(&mut replies.output, &format!("ERR {e}"));
                     replies.deliver(&mut stream, shared, &mut client).await?;
                     return Ok(());
                 }
             };
-            let next = run(shared, &mut client, &mut request, &mut replies.output).await;
+            client.connection.note_input(unprocessed, input.capacity());
+            let next = dispatch::run(
+                shared,
+                &mut client,
+                &mut request,
+                &mut replies.output,
+                &mut gate,
+            )
+            .await;
             if next == Next::Close {
+                drop(gate);
+                client.connection.mark_closed();
+                shared.keyspace.tracking.flush_broadcast();
                 replies.deliver(&mut stream, shared, &mut client).await?;
                 return Ok(());
             }
+            if let Some(blocked) = client.blocked.take() {
+                gate = None;
+                shared.keyspace.tracking.flush_broadcast();
+                replies.deliver(&mut stream, shared, &mut client).await?;
+                let waited = blocking::wait(
+                    shared,
+                    blocked,
+                    &mut stream,
+                    &mut input,
+                    &mut stopped,
+                    &client.connection,
+                )
+                .await?;
+                match waited {
+                    Some((answer, mark)) => {
+                        // Pushes raised while it waited (invalidations)
+                        // come before the answer, as they happened; those
+                        // its own served command raised come after.
+                        let mailbox = &client.connection.mailbox;
+                        inbox.drain_waiting(mailbox, &mut replies.output, client.resp3, mark);
+                        replies.output.extend_from_slice(&answer);
+                    }
+                    None => return Ok(()),
+                }
+            }
             if replies.output.len() >= limits.output_buffer_bytes {
+                gate = None;
                 replies.deliver(&mut stream, shared, &mut client).await?;
             }
         }
+        drop(gate);
+        // Broadcast tracking hears of this batch's changes in one message
+        // per prefix.
+        shared.keyspace.tracking.flush_broadcast();
         if input.len() + parser.held_bytes() > limits.max_query_buffer_bytes {
             bail!("query buffer limit exceeded; closing");
         }
@@ -424,53 +562,18 @@ async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
                 if read? == 0 {
                     return Ok(());
                 }
+                // Pushes already raised go before these requests' replies.
+                let mailbox = &client.connection.mailbox;
+                inbox.drain_waiting(mailbox, &mut replies.output, client.resp3, mailbox.queued());
             }
             _ = stopped.changed() => return Ok(()),
             () = client.connection.killed() => return Ok(()),
-        }
-    }
-}
-
-/// Runs one request, appending its reply to `out`; a `GOLDYLOX` command
-/// the policy loader runs is awaited here, off this task's worker.
-async fn run(
-    shared: &ServerState,
-    client: &mut Client,
-    request: &mut [Vec<u8>],
-    out: &mut BytesMut,
-) -> Next {
-    shared.commands_total.fetch_add(1, Ordering::Relaxed);
-    room_for_write(&shared.store, request).await;
-    let next = commands::execute(&shared.store, shared, client, request, out);
-    if let Some(pending) = client.pending.take() {
-        let answer = pending
-            .await
-            .unwrap_or_else(|_| Err("ERR the policy loader failed this request".into()));
-        commands::admin_reply(out, answer);
-    }
-    next
-}
-
-/// While the cache reports write pressure for a write the size of
-/// `request` (its arguments and an entry's overhead) and `request` is a
-/// write, awaits the maintenance pass that makes room (at most
-/// [`ROOM_WAITS_MAX`]), so that the write does not block this runtime
-/// worker and every other connection on it. Costs two atomic loads when
-/// there is no pressure.
-async fn room_for_write(store: &Store, request: &[Vec<u8>]) {
-    let weight = request.iter().skip(1).map(|a| a.len() as u64).sum::<u64>()
-        + u64::from(build::ENTRY_OVERHEAD);
-    if !store.write_pressure(weight) || !commands::is_write(request) {
-        return;
-    }
-    for _ in 0..ROOM_WAITS_MAX {
-        let (room, made) = tokio::sync::oneshot::channel();
-        store.when_room(weight, move || {
-            let _ = room.send(());
-        });
-        let _ = made.await;
-        if !store.write_pressure(weight) {
-            return;
+            push = inbox.next() => {
+                if let Some(push) = push {
+                    let mailbox = &client.connection.mailbox;
+                    inbox.drain_into(push, mailbox, &mut replies.output, client.resp3, limits.output_buffer_bytes);
+                }
+            }
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Live reconfiguration: from the config file (on change, on SIGHUP, or by
-//! `GOLDYLOX RELOAD`) and by `CONFIG SET`.
+//! Live reconfiguration from the config file (on change, on SIGHUP, or by
+//! `GOLDYLOX RELOAD`); `CONFIG SET` is in `config_set.rs`.
 //!
 //! A reload is all or nothing up to the point of applying it: the file is
 //! parsed and checked, and every policy that changed is loaded and
@@ -81,11 +81,24 @@ pub(super) fn apply(shared: &ServerState, mut new: Config) -> Result<Changes> {
         .map(super::tls::acceptor)
         .transpose()
         .context("server.tls")?;
+    // A users file that does not load refuses the reload.
+    if let Some(path) = &new.server.aclfile {
+        super::acl::read_file(path)
+            .map_err(|e| anyhow::anyhow!("{}", e.trim_start_matches("ERR ")))
+            .context("server.aclfile")?;
+    }
     // Load and type-check every changed policy before touching anything.
     let hot = changed_policy(shared, &old, &new, PolicyTier::Hot)?;
     let warm = changed_policy(shared, &old, &new, PolicyTier::Warm)?;
     swap_policies(shared, &old, &new, [hot, warm], &mut changes)?;
     let remap = live_changes(&old, &new, &mut changes);
+    let users_file = new.server.aclfile.clone();
+    if let Some(path) = &users_file {
+        changes.push(format!(
+            "server.aclfile: users loaded from {}",
+            path.display()
+        ));
+    }
     if changes.is_empty() {
         changes.push("no changes".to_owned());
     }
@@ -94,6 +107,17 @@ pub(super) fn apply(shared: &ServerState, mut new: Config) -> Result<Changes> {
     }
     let new_map = new.cluster_map().cloned();
     shared.set_config(new);
+    if users_file.is_some()
+        && let Err(e) = shared.acl.load()
+    {
+        // Checked above; only a change to the file since then gets here.
+        log::warn!("reload: server.aclfile: {e}");
+        changes.push(format!("server.aclfile: {e}"));
+    }
+    if users_file.is_some() {
+        // No connection of the reload's own is spared: id 0 is nobody's.
+        super::commands::users_changed(shared, 0);
+    }
     if let (true, Some(map)) = (remap, new_map) {
         super::cluster::purge_in_background(shared.store.clone(), map);
     }
@@ -326,83 +350,6 @@ fn live_changes(old: &Config, new: &Config, changes: &mut Changes) -> bool {
         }
     }
     remap
-}
-
-/// `CONFIG SET name value` for the settings that can change live.
-pub(super) fn config_set(shared: &ServerState, name: &str, value: &str) -> Result<(), String> {
-    let _serialised = shared.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
-    let mut config = (*shared.config()).clone();
-    let number = || {
-        value
-            .parse::<usize>()
-            .ok()
-            .filter(|&n| n > 0)
-            .ok_or_else(|| format!("ERR CONFIG SET failed (possibly related to argument '{name}') - argument couldn't be parsed into an integer"))
-    };
-    // Memory sizes take units, as in redis.conf (`1mb`, `1gb`).
-    let size = || {
-        super::units::parse_size(value)
-            .ok()
-            .and_then(|n| usize::try_from(n).ok())
-            .filter(|&n| n > 0)
-            .ok_or_else(|| format!("ERR CONFIG SET failed (possibly related to argument '{name}') - argument must be a memory value"))
-    };
-    match name {
-        "maxclients" => config.server.maxclients = number()?,
-        "proto-max-bulk-len" => config.server.max_bulk_bytes = size()?,
-        "client-query-buffer-limit" => config.server.max_query_buffer_bytes = size()?,
-        "requirepass" => {
-            config.server.password = (!value.is_empty()).then(|| value.to_owned());
-        }
-        "loglevel" => {
-            let level = match value {
-                "debug" => log::LevelFilter::Debug,
-                "verbose" | "notice" => log::LevelFilter::Info,
-                "warning" => log::LevelFilter::Warn,
-                _ => {
-                    return Err(format!(
-                        "ERR CONFIG SET failed (possibly related to argument '{name}') - argument(s) must be one of the following: debug, verbose, notice, warning"
-                    ));
-                }
-            };
-            log::set_max_level(level);
-            config.log.level = level.to_string().to_ascii_lowercase();
-        }
-        "protected-mode" => {
-            config.server.protected_mode = match value.to_ascii_lowercase().as_str() {
-                "yes" => true,
-                "no" => false,
-                _ => {
-                    return Err(format!(
-                        "ERR CONFIG SET failed (possibly related to argument '{name}') - argument must be 'yes' or 'no'"
-                    ));
-                }
-            };
-        }
-        "maxmemory" | "port" | "bind" | "tls-port" | "cluster-enabled" => {
-            return Err(format!(
-                "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config; it needs a restart"
-            ));
-        }
-        knob if super::ENCODING_KNOBS.contains(&knob) => {
-            value.parse::<u64>().map_err(|_| format!("ERR CONFIG SET failed (possibly related to argument '{name}') - argument couldn't be parsed into an integer"))?;
-            let canonical = knob.replace("ziplist", "listpack");
-            let mut knobs = shared
-                .encoding_knobs
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            knobs.insert(canonical, value.to_owned());
-            return Ok(());
-        }
-        _ => {
-            return Err(format!(
-                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
-            ));
-        }
-    }
-    shared.set_config(config);
-    log::info!("CONFIG SET {name}");
-    Ok(())
 }
 
 /// Watches the configuration file and reloads when it changes (polled once

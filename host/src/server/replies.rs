@@ -71,7 +71,13 @@ impl Replies {
                 bail!("writes not durable: {why}");
             }
         }
-        flush(stream, &mut self.output, self.stall).await
+        // A connection closed by the server (`CLIENT KILL`, a subscriber
+        // over its output limit) stops waiting on a client that reads
+        // nothing.
+        tokio::select! {
+            flushed = flush(stream, &mut self.output, self.stall) => flushed,
+            () = client.connection.killed() => bail!("connection closed by the server"),
+        }
     }
 }
 

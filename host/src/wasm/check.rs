@@ -10,6 +10,7 @@ use goldylox::{EventBatch, EventKind, EvictionPolicy, PrefetchPolicy};
 
 use super::failover::HealthEvent;
 use super::{Loaded, WasmFailover, WasmPolicy, WasmPrefetch, World};
+use goldylox::health::Action;
 
 /// Events per smoke-test batch (the engine's batch size).
 const BATCH: usize = 1024;
@@ -44,6 +45,11 @@ pub struct CheckReport {
     pub rejected: u64,
     /// Answers accepted.
     pub accepted: u64,
+    /// A failover policy's decisions: keep, bypass, probe, restore (the
+    /// host takes every one, so it counts what they were instead).
+    pub actions: [u64; 4],
+    /// Decisions other than keep during the smoke test's outage.
+    pub outage_responses: u64,
     /// Linear memory at the end of the smoke test (eviction policies).
     pub memory_bytes: usize,
 }
@@ -70,11 +76,21 @@ impl fmt::Display for CheckReport {
             "smoke      {} events: {:.1} ns/event in batches of {BATCH}, {:.0} ns per decision",
             self.events, self.ns_per_event, self.ns_per_decision
         )?;
-        writeln!(
-            f,
-            "answers    {} accepted, {} the host would reject",
-            self.accepted, self.rejected
-        )?;
+        if self.world == World::Failover {
+            let [keep, bypass, probe, restore] = self.actions;
+            writeln!(
+                f,
+                "answers    {keep} keep, {bypass} bypass, {probe} probe, {restore} restore; \
+                 {} not keep during the outage",
+                self.outage_responses
+            )?;
+        } else {
+            writeln!(
+                f,
+                "answers    {} accepted, {} the host would reject",
+                self.accepted, self.rejected
+            )?;
+        }
         if self.memory_bytes > 0 {
             writeln!(
                 f,
@@ -101,6 +117,8 @@ pub fn check(loaded: &Loaded, params: &[(String, String)]) -> Result<CheckReport
         ns_per_decision: 0.0,
         rejected: 0,
         accepted: 0,
+        actions: [0; 4],
+        outage_responses: 0,
         memory_bytes: 0,
     };
     match loaded.world {
@@ -169,14 +187,18 @@ fn check_eviction(
         batch.clear();
         for _ in 0..BATCH {
             let hash = rng.key(4 * CAPACITY).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-            // No removes: a hash removed in the batch that also makes the
-            // policy choose it would look like a bad answer when it is not.
+            // A removed hash is no longer resident: the batch is applied
+            // before `evict`, so a policy that proposes it is wrong, as the
+            // host would judge it.
             if resident.contains(&hash) {
-                let kind = if rng.next().is_multiple_of(20) {
-                    EventKind::Update
-                } else {
-                    EventKind::Hit
+                let kind = match rng.next() % 40 {
+                    0 => EventKind::Remove,
+                    1 | 2 => EventKind::Update,
+                    _ => EventKind::Hit,
                 };
+                if kind == EventKind::Remove {
+                    resident.remove(&hash);
+                }
                 batch.push(kind, hash, 1);
             } else {
                 resident.insert(hash);
@@ -286,11 +308,26 @@ fn check_failover(
         report.events += events.len() as u64;
         for tier in 0..3 {
             let t = Instant::now();
-            policy.decide(tier, round * 100 + 64).context("decide")?;
+            let decision = policy.decide(tier, round * 100 + 64).context("decide")?;
             decide_time += t.elapsed();
             decisions += 1;
-            report.accepted += 1;
+            let action = match decision.action {
+                Action::Keep => 0,
+                Action::Bypass => 1,
+                Action::Probe => 2,
+                Action::Restore => 3,
+            };
+            report.actions[action] += 1;
+            if outage && decision.action != Action::Keep {
+                report.outage_responses += 1;
+            }
         }
+    }
+    if report.outage_responses == 0 {
+        bail!(
+            "the policy kept every tier through an outage in which half the events were errors \
+             (it never bypassed or probed one)"
+        );
     }
     report.ns_per_event = observe_time.as_nanos() as f64 / report.events.max(1) as f64;
     report.ns_per_decision = decide_time.as_nanos() as f64 / f64::from(decisions.max(1));

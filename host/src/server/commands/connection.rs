@@ -7,6 +7,12 @@ use super::{Client, Ctx, Server, arity_error, lower, not_integer, parse_i64, syn
 use crate::server::resp::reply;
 
 pub(super) fn ping(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
+    // A subscribed RESP2 connection reads arrays only: `["pong", arg]`.
+    if c.client.subs.active() && !c.client.resp3 && args.len() <= 2 {
+        reply::array(c.out, 2);
+        reply::bulk(c.out, b"pong");
+        return reply::bulk(c.out, args.get(1).map_or(&[][..], Vec::as_slice));
+    }
     match args.len() {
         1 => reply::simple(c.out, "PONG"),
         2 => reply::bulk(c.out, &args[1]),
@@ -16,6 +22,46 @@ pub(super) fn ping(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
 
 pub(super) fn echo(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
     reply::bulk(c.out, &args[1]);
+}
+
+/// `WAIT numreplicas timeout`: how many replicas acknowledged the writes
+/// so far, which is 0 (goldylox has no replicas). Asked for none, it
+/// answers at once, as a standalone Redis does; asked for some, it answers
+/// after `timeout` milliseconds, as Redis does when they never come, except
+/// that a timeout of 0 (Redis: forever) answers at once.
+pub(super) fn wait(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
+    let Some(replicas) = parse_i64(&args[1]) else {
+        return not_integer(c.out);
+    };
+    match parse_i64(&args[2]) {
+        None => return reply::error(c.out, "ERR timeout is not an integer or out of range"),
+        Some(ms) if ms < 0 => return reply::error(c.out, "ERR timeout is negative"),
+        Some(ms) if replicas > 0 && ms > 0 => {
+            c.client.delay = Some(std::time::Duration::from_millis(ms as u64));
+        }
+        Some(_) => {}
+    }
+    reply::int(c.out, 0);
+}
+
+/// `RESET`: the connection as if new — out of `MULTI`, nothing watched,
+/// no subscriptions, tracking off, replies on, RESP2, no name, and logged
+/// in as the default user (if it needs no password; otherwise not logged
+/// in).
+pub(super) fn reset(c: &mut Ctx<'_>, _: &mut [Vec<u8>]) {
+    let client = &mut *c.client;
+    client.tx.reset();
+    client.subs.clear();
+    client.tracking.reset();
+    client.replies = super::ReplyMode::On;
+    client.resp3 = false;
+    client.connection.set_resp3(false);
+    client.connection.set_name(None);
+    let (session, implicit) = c.server.acl().start();
+    client.connection.set_user(session.name());
+    client.user = session;
+    client.authenticated = implicit;
+    reply::simple(c.out, "RESET");
 }
 
 pub(super) fn quit(c: &mut Ctx<'_>, _: &mut [Vec<u8>]) {
@@ -76,7 +122,7 @@ pub(super) fn hello_command(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
 pub(super) fn info(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
     let sections: Vec<String> = args[1..].iter().map(|a| lower(a)).collect();
     let text = c.server.info(&sections);
-    reply::bulk(c.out, text.as_bytes());
+    reply::bulk(c.out, &text);
 }
 
 pub(super) fn config_command(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
@@ -84,26 +130,11 @@ pub(super) fn config_command(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
 }
 
 pub(super) fn client_command(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
-    client(c.server, c.client, args, c.out);
-}
-
-/// `FUNCTION FLUSH|LIST|…`: there are no functions (no scripting), so
-/// flushing succeeds and listing is empty; loading is refused.
-pub(super) fn function(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
-    match lower(&args[1]).as_str() {
-        "flush" if args.len() <= 3 => reply::ok(c.out),
-        "list" => reply::array(c.out, 0),
-        "load" | "restore" | "delete" | "dump" | "kill" | "stats" => reply::error(
-            c.out,
-            "ERR goldylox has no scripting: functions are not supported",
-        ),
-        _ => reply::error(
-            c.out,
-            &format!(
-                "ERR unknown subcommand '{}'. Try FUNCTION HELP.",
-                String::from_utf8_lossy(&args[1])
-            ),
-        ),
+    // A client that kills itself gets its reply, then is closed.
+    if lower(&args[1]) == "kill" && args.len() >= 3 {
+        c.close = client_kill(c.server, c.client, args, c.out);
+    } else {
+        client(c.server, c.client, args, c.out);
     }
 }
 
@@ -115,29 +146,7 @@ pub(super) fn goldylox(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
 }
 
 fn auth(server: &dyn Server, client: &mut Client, args: &[Vec<u8>], out: &mut BytesMut) {
-    let Some(password) = server.password() else {
-        reply::error(
-            out,
-            "ERR AUTH <password> called without any password configured for the default user. \
-             Are you sure your configuration is correct?",
-        );
-        return;
-    };
-    let (user, given) = match args.len() {
-        2 => (None, &args[1]),
-        3 => (Some(&args[1]), &args[2]),
-        _ => return syntax_error(out),
-    };
-    let user_ok = user.is_none_or(|u| u.as_slice() == b"default");
-    if user_ok && given.as_slice() == password.as_bytes() {
-        client.authenticated = true;
-        reply::ok(out);
-    } else {
-        reply::error(
-            out,
-            "WRONGPASS invalid username-password pair or user is disabled.",
-        );
-    }
+    super::acl::auth(server, client, args, out);
 }
 
 fn hello(server: &dyn Server, client: &mut Client, args: &[Vec<u8>], out: &mut BytesMut) {
@@ -161,11 +170,7 @@ fn hello(server: &dyn Server, client: &mut Client, args: &[Vec<u8>], out: &mut B
     while i < args.len() {
         match lower(&args[i]).as_str() {
             "auth" if i + 2 < args.len() => {
-                let creds = [args[i].clone(), args[i + 1].clone(), args[i + 2].clone()];
-                let mut scratch = BytesMut::new();
-                auth(server, client, &creds, &mut scratch);
-                if !client.authenticated {
-                    out.extend_from_slice(&scratch);
+                if !super::acl::login(server, client, &args[i + 1], &args[i + 2], out) {
                     return;
                 }
                 i += 3;
@@ -185,6 +190,7 @@ fn hello(server: &dyn Server, client: &mut Client, args: &[Vec<u8>], out: &mut B
     }
     // The reply already speaks the protocol chosen.
     client.resp3 = resp3;
+    client.connection.set_resp3(resp3);
     reply::with_protocol(resp3, || hello_reply(client, out));
 }
 
@@ -192,8 +198,11 @@ fn hello(server: &dyn Server, client: &mut Client, args: &[Vec<u8>], out: &mut B
 fn hello_reply(client: &Client, out: &mut BytesMut) {
     let proto = if client.resp3 { "3" } else { "2" };
     let fields: [(&str, String); 7] = [
-        ("server", "goldylox".into()),
-        ("version", env!("CARGO_PKG_VERSION").into()),
+        // As Redis answers: clients decide what they may use from these
+        // (redis-py's client-side caching wants "redis", 7.4 or later).
+        // INFO's goldylox_version says what this really is.
+        ("server", "redis".into()),
+        ("version", crate::server::REDIS_VERSION.into()),
         ("proto", proto.into()),
         ("id", client.connection.id.to_string()),
         ("mode", "standalone".into()),
@@ -230,18 +239,30 @@ fn config(server: &dyn Server, args: &[Vec<u8>], out: &mut BytesMut) {
             }
         }
         ("set", n) if n >= 4 && n.is_multiple_of(2) => {
-            for pair in args[2..].chunks(2) {
-                let (name, value) = (
-                    lower(&pair[0]),
-                    String::from_utf8_lossy(&pair[1]).into_owned(),
-                );
-                if let Err(message) = server.config_set(&name, &value) {
-                    return reply::error(out, &message);
-                }
+            let pairs: Vec<(String, String)> = args[2..]
+                .chunks(2)
+                .map(|pair| {
+                    (
+                        lower(&pair[0]),
+                        String::from_utf8_lossy(&pair[1]).into_owned(),
+                    )
+                })
+                .collect();
+            match server.config_set(&pairs) {
+                Ok(()) => reply::ok(out),
+                Err(message) => reply::error(out, &message),
             }
+        }
+        ("resetstat", 2) => {
+            server.reset_stats();
             reply::ok(out);
         }
-        ("resetstat" | "rewrite", 2) => reply::ok(out),
+        // The configuration is a TOML file the server reloads when it
+        // changes: goldylox does not write it.
+        ("rewrite", 2) => reply::error(
+            out,
+            "ERR CONFIG REWRITE is not supported: goldylox's configuration is its TOML file, which it reloads when the file changes (docs/redis-compatibility.md)",
+        ),
         ("get" | "set", _) => arity_error(out, &format!("config|{sub}")),
         _ => reply::error(
             out,
@@ -251,6 +272,24 @@ fn config(server: &dyn Server, args: &[Vec<u8>], out: &mut BytesMut) {
             ),
         ),
     }
+}
+
+/// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: 1 if the client was blocked.
+fn client_unblock(server: &dyn Server, args: &[Vec<u8>], out: &mut BytesMut) {
+    use crate::server::keyspace::blocked::GaveUp;
+    let Some(id) = super::parse_i64(&args[2]) else {
+        return super::not_integer(out);
+    };
+    let how = match args.get(3).map(|a| lower(a)).as_deref() {
+        None | Some("timeout") => GaveUp::Timeout,
+        Some("error") => GaveUp::Error,
+        Some(_) => {
+            return reply::error(out, "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+        }
+    };
+    let unblocked =
+        u64::try_from(id).is_ok_and(|id| server.keyspace().blocked.unblock_client(id, how));
+    reply::int(out, i64::from(unblocked));
 }
 
 fn client(server: &dyn Server, client: &mut Client, args: &[Vec<u8>], out: &mut BytesMut) {
@@ -272,14 +311,49 @@ fn client(server: &dyn Server, client: &mut Client, args: &[Vec<u8>], out: &mut 
             me.set_name((!args[2].is_empty()).then(|| args[2].clone()));
             reply::ok(out);
         }
-        // Client libraries announce themselves (Redis 7.2); accept it.
-        ("setinfo", 4) => reply::ok(out),
-        ("info", 2) => reply::bulk(out, format!("{}\n", describe(me)).as_bytes()),
-        ("list", _) => client_list(server, args, out),
-        ("kill", n) if n >= 3 => client_kill(server, client, args, out),
-        ("id" | "getname" | "setname" | "setinfo" | "info" | "kill", _) => {
-            arity_error(out, &format!("client|{sub}"))
+        ("tracking", n) if n >= 3 => {
+            super::tracking::tracking(server, &mut client.tracking, args, out)
         }
+        ("caching", 3) => super::tracking::caching(&mut client.tracking, args, out),
+        ("getredir", 2) => super::tracking::getredir(&client.tracking, out),
+        ("trackinginfo", 2) => super::tracking::trackinginfo(&client.tracking, out),
+        ("reply", 3) => match lower(&args[2]).as_str() {
+            "on" => {
+                client.replies = super::ReplyMode::On;
+                reply::ok(out);
+            }
+            "off" => client.replies = super::ReplyMode::Off,
+            "skip" => client.replies = super::ReplyMode::Skip,
+            _ => syntax_error(out),
+        },
+        // Client libraries announce themselves (Redis 7.2).
+        ("setinfo", 4) => match me.set_info(&lower(&args[2]), &args[3]) {
+            Ok(()) => reply::ok(out),
+            Err(message) => reply::error(out, &message),
+        },
+        ("info", 2) => reply::bulk(out, format!("{}\n", describe(me, Some(args))).as_bytes()),
+        ("list", _) => client_list(server, me.id, args, out),
+        ("unblock", 3 | 4) => client_unblock(server, args, out),
+        ("pause", 3 | 4) => client_pause(server, args, out),
+        ("unpause", 2) => {
+            server.unpause();
+            reply::ok(out);
+        }
+        // Redis exempts such a client from client eviction
+        // (`maxmemory-clients`); goldylox evicts no clients, so the flag
+        // is kept and shown (CLIENT LIST's `e`) and nothing else changes.
+        ("no-evict", 3) => match lower(&args[2]).as_str() {
+            "on" | "off" => {
+                me.set_no_evict(lower(&args[2]) == "on");
+                reply::ok(out);
+            }
+            _ => syntax_error(out),
+        },
+        (
+            "id" | "getname" | "setname" | "setinfo" | "info" | "kill" | "tracking" | "caching"
+            | "getredir" | "trackinginfo" | "reply" | "unblock" | "pause" | "unpause" | "no-evict",
+            _,
+        ) => arity_error(out, &format!("client|{sub}")),
         _ => reply::error(
             out,
             &format!(
@@ -290,8 +364,29 @@ fn client(server: &dyn Server, client: &mut Client, args: &[Vec<u8>], out: &mut 
     }
 }
 
+/// The longest pause taken as it is (30 years); a longer one lasts that.
+const PAUSE_MAX: std::time::Duration = std::time::Duration::from_secs(30 * 365 * 86_400);
+
+/// `CLIENT PAUSE timeout [WRITE|ALL]`: holds every command, or those that
+/// write, for `timeout` milliseconds (see [`crate::server::pause`]).
+fn client_pause(server: &dyn Server, args: &[Vec<u8>], out: &mut BytesMut) {
+    use crate::server::pause::Mode;
+    let mode = match args.get(3).map(|a| lower(a)).as_deref() {
+        None | Some("all") => Mode::All,
+        Some("write") => Mode::Write,
+        Some(_) => return reply::error(out, "ERR CLIENT PAUSE mode must be WRITE or ALL"),
+    };
+    let ms = match parse_i64(&args[2]) {
+        None => return reply::error(out, "ERR timeout is not an integer or out of range"),
+        Some(ms) if ms < 0 => return reply::error(out, "ERR timeout is negative"),
+        Some(ms) => std::time::Duration::from_millis(ms as u64).min(PAUSE_MAX),
+    };
+    server.pause(mode, tokio::time::Instant::now() + ms);
+    reply::ok(out);
+}
+
 /// `CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id …]`.
-fn client_list(server: &dyn Server, args: &[Vec<u8>], out: &mut BytesMut) {
+fn client_list(server: &dyn Server, me: u64, args: &[Vec<u8>], out: &mut BytesMut) {
     let mut ids: Option<Vec<u64>> = None;
     let mut normal = true;
     let mut i = 2;
@@ -328,7 +423,7 @@ fn client_list(server: &dyn Server, args: &[Vec<u8>], out: &mut BytesMut) {
     let mut text = String::new();
     for c in server.clients().iter().filter(|_| normal) {
         if ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) {
-            text.push_str(&describe(c));
+            text.push_str(&describe(c, (c.id == me).then_some(args)));
             text.push('\n');
         }
     }
@@ -336,22 +431,14 @@ fn client_list(server: &dyn Server, args: &[Vec<u8>], out: &mut BytesMut) {
 }
 
 /// `CLIENT KILL addr` (answers OK) and `CLIENT KILL <filter value> …` with
-/// ID, ADDR, LADDR, USER, SKIPME (answers how many were killed).
-fn client_kill(server: &dyn Server, client: &Client, args: &[Vec<u8>], out: &mut BytesMut) {
+/// ID, ADDR, LADDR, USER, TYPE, MAXAGE (seconds connected, at least),
+/// SKIPME (answers how many were killed).
+/// `CLIENT KILL`'s filters (name, value) and its SKIPME, or the error.
+fn kill_filters(
+    server: &dyn Server,
+    args: &[Vec<u8>],
+) -> Result<(Vec<(String, String)>, bool), String> {
     let text = |a: &Vec<u8>| String::from_utf8_lossy(a).into_owned();
-    if args.len() == 3 {
-        let addr = text(&args[2]);
-        return match server.clients().iter().find(|c| c.addr.to_string() == addr) {
-            Some(c) => {
-                c.kill();
-                reply::ok(out);
-            }
-            None => reply::error(out, "ERR No such client"),
-        };
-    }
-    if !(args.len() - 2).is_multiple_of(2) {
-        return syntax_error(out);
-    }
     let mut skip_me = true;
     let mut filters: Vec<(String, String)> = Vec::new();
     for pair in args[2..].chunks(2) {
@@ -360,10 +447,20 @@ fn client_kill(server: &dyn Server, client: &Client, args: &[Vec<u8>], out: &mut
             "skipme" => match value.to_ascii_lowercase().as_str() {
                 "yes" => skip_me = true,
                 "no" => skip_me = false,
-                _ => return syntax_error(out),
+                _ => return Err("ERR syntax error".to_owned()),
             },
             "id" if parse_i64(&pair[1]).is_none_or(|n| n <= 0) => {
-                return reply::error(out, "ERR client-id should be greater than 0");
+                return Err("ERR client-id should be greater than 0".to_owned());
+            }
+            "maxage" => match parse_i64(&pair[1]) {
+                None => return Err("ERR maxage is not an integer or out of range".to_owned()),
+                Some(age) if age <= 0 => {
+                    return Err("ERR maxage should be greater than 0".to_owned());
+                }
+                Some(_) => filters.push((key, value)),
+            },
+            "user" if server.acl().user(&value).is_none() => {
+                return Err(format!("ERR No such user '{value}'"));
             }
             "id" | "addr" | "laddr" | "user" => filters.push((key, value)),
             "type" => {
@@ -371,34 +468,78 @@ fn client_kill(server: &dyn Server, client: &Client, args: &[Vec<u8>], out: &mut
                     value.to_ascii_lowercase().as_str(),
                     "normal" | "master" | "replica" | "slave" | "pubsub"
                 ) {
-                    return reply::error(out, &format!("ERR Unknown client type '{value}'"));
+                    return Err(format!("ERR Unknown client type '{value}'"));
                 }
                 filters.push((key, value.to_ascii_lowercase()));
             }
-            _ => return syntax_error(out),
+            _ => return Err("ERR syntax error".to_owned()),
         }
     }
+    Ok((filters, skip_me))
+}
+
+/// `CLIENT KILL addr` and `CLIENT KILL filter value …`: whether the caller
+/// killed itself (it is closed after this reply, as in Redis).
+fn client_kill(server: &dyn Server, client: &Client, args: &[Vec<u8>], out: &mut BytesMut) -> bool {
+    let text = |a: &Vec<u8>| String::from_utf8_lossy(a).into_owned();
     let me = client.connection.id;
+    if args.len() == 3 {
+        let addr = text(&args[2]);
+        return match server.clients().iter().find(|c| c.addr.to_string() == addr) {
+            Some(c) => {
+                if c.id != me {
+                    c.kill();
+                }
+                reply::ok(out);
+                c.id == me
+            }
+            None => {
+                reply::error(out, "ERR No such client");
+                false
+            }
+        };
+    }
+    if !(args.len() - 2).is_multiple_of(2) {
+        syntax_error(out);
+        return false;
+    }
+    let (filters, skip_me) = match kill_filters(server, args) {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            reply::error(out, &message);
+            return false;
+        }
+    };
     let matches = |c: &crate::server::clients::Connection| {
         filters.iter().all(|(key, value)| match key.as_str() {
             "id" => c.id.to_string() == *value,
             "addr" => c.addr.to_string() == *value,
             "laddr" => c.laddr.to_string() == *value,
-            "user" => value == "default",
+            "user" => *c.user() == **value,
+            "maxage" => value
+                .parse::<u64>()
+                .is_ok_and(|age| c.age().as_secs() >= age),
             _ => value == "normal",
         })
     };
-    let mut killed = 0;
+    let (mut killed, mut myself) = (0, false);
     for c in server.clients() {
         if matches(&c) && !(skip_me && c.id == me) {
-            c.kill();
+            if c.id == me {
+                myself = true;
+            } else {
+                c.kill();
+            }
             killed += 1;
         }
     }
     reply::int(out, killed);
+    myself
 }
 
-/// A connection's `CLIENT LIST` line, naming its last command.
-fn describe(c: &crate::server::clients::Connection) -> String {
-    c.describe(super::name_of(c.last_command()).unwrap_or("NULL"))
+/// A connection's `CLIENT LIST` line, naming its last command; `running`
+/// is the request the caller runs, if `c` is the caller.
+fn describe(c: &crate::server::clients::Connection, running: Option<&[Vec<u8>]>) -> String {
+    let argv = running.map_or(0, |args| args.iter().map(Vec::len).sum());
+    c.describe(super::name_of(c.last_command()).unwrap_or("NULL"), argv)
 }

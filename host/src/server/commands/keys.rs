@@ -220,7 +220,17 @@ pub(super) fn scan(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
         }
         i += 2;
     }
-    let (keys, next) = c.store.scan(cursor, count);
+    // Steps on until COUNT keys are found or the scan ends (within a bound
+    // on the steps, as Redis bounds the buckets one call visits), so a
+    // small keyspace answers whole, with cursor 0, as Redis's does.
+    let (mut keys, mut next) = c.store.scan(cursor, count);
+    let mut steps = 1;
+    while keys.len() < count && next != 0 && steps < SCAN_STEPS_MAX {
+        let (more, after) = c.store.scan(next, count - keys.len());
+        keys.extend(more);
+        next = after;
+        steps += 1;
+    }
     let keys: Vec<Vec<u8>> = keys
         .into_iter()
         .filter(|k| pattern.as_deref().is_none_or(|p| glob::matches(p, k)))
@@ -236,6 +246,25 @@ pub(super) fn scan(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
         reply::bulk(c.out, &k);
     }
 }
+
+/// `SAVE`: what Redis's snapshot is for, the cold tier gives — every hot
+/// and warm entry it does not hold yet is written to disk and synced, so
+/// a restart finds everything the cache holds now.
+pub(super) fn save(c: &mut Ctx<'_>, _args: &mut [Vec<u8>]) {
+    if c.store.cold_stats().is_none() {
+        return reply::error(
+            c.out,
+            "ERR no cold tier to save to ([cache.cold] enabled = false)",
+        );
+    }
+    match c.store.persist() {
+        Ok(_) => reply::ok(c.out),
+        Err(e) => super::store_error(c.out, &e),
+    }
+}
+
+/// Most engine scan steps one SCAN takes looking for COUNT keys.
+const SCAN_STEPS_MAX: usize = 64;
 
 /// `KEYS pattern`: every key of every tier that matches (a full scan:
 /// O(keys), like Redis's).
@@ -277,7 +306,32 @@ pub(super) fn memory(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
             }
         }
         "usage" => syntax_error(c.out),
-        "help" => help(c.out, &["MEMORY USAGE <key> [SAMPLES <count>]"]),
+        "stats" if args.len() == 2 => {
+            let figures = c.server.memory_stats();
+            reply::map(c.out, figures.len());
+            for (name, figure) in figures {
+                reply::bulk(c.out, name.as_bytes());
+                use crate::server::figure::Value as Figure;
+                match figure {
+                    Figure::Int(n) => reply::int(c.out, n as i64),
+                    Figure::Float(x) => reply::double(c.out, x),
+                    Figure::Text(t) => reply::bulk(c.out, t.as_bytes()),
+                }
+            }
+        }
+        "doctor" if args.len() == 2 => reply::verbatim(c.out, &c.server.memory_doctor()),
+        "malloc-stats" if args.len() == 2 => {
+            reply::verbatim(c.out, &crate::server::memory_stats::malloc_stats())
+        }
+        "help" => help(
+            c.out,
+            &[
+                "MEMORY USAGE <key> [SAMPLES <count>]",
+                "MEMORY STATS",
+                "MEMORY DOCTOR",
+                "MEMORY MALLOC-STATS",
+            ],
+        ),
         _ => unknown_subcommand(c.out, &args[1], "MEMORY"),
     }
 }
@@ -303,8 +357,18 @@ pub(super) fn object(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
         return reply::nil(c.out);
     };
     match sub.as_str() {
-        // One encoding per type: bytes, and an insertion-ordered hash table.
-        "encoding" => reply::bulk(c.out, if kind == "hash" { b"hashtable" } else { b"raw" }),
+        // One encoding per type, named as Redis names its general one: bytes;
+        // insertion-ordered hash tables for hashes and sets; a ring buffer
+        // for lists; a hash table beside an ordered sequence for sorted sets.
+        "encoding" => {
+            let name: &[u8] = match kind {
+                "hash" | "set" => b"hashtable",
+                "list" => b"quicklist",
+                "zset" => b"skiplist",
+                _ => b"raw",
+            };
+            reply::bulk(c.out, name);
+        }
         "refcount" => reply::int(c.out, 1),
         "freq" | "idletime" => reply::error(
             c.out,
@@ -317,7 +381,8 @@ pub(super) fn object(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
     }
 }
 
-fn help(out: &mut BytesMut, lines: &[&str]) {
+/// A `HELP` subcommand's reply: its lines.
+pub(super) fn help(out: &mut BytesMut, lines: &[&str]) {
     reply::array(out, lines.len());
     for line in lines {
         reply::simple(out, line);

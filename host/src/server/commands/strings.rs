@@ -358,15 +358,25 @@ pub(super) fn set(store: &Store, args: &mut [Vec<u8>], out: &mut BytesMut) {
 /// `GETEX key [EX s|PX ms|EXAT ts|PXAT ts-ms|PERSIST]`.
 pub(super) fn getex(store: &Store, args: &[Vec<u8>], out: &mut BytesMut) {
     let key = &args[1];
-    let expiration = match args.len() {
-        2 => None,
-        3 if lower(&args[2]) == "persist" => Some(Expiration::Never),
-        4 => {
-            let opt = lower(&args[2]);
-            if !matches!(opt.as_str(), "ex" | "px" | "exat" | "pxat") {
-                return syntax_error(out);
-            }
-            let Some(amount) = parse_i64(&args[3]) else {
+    // As Redis: the options' syntax, then the key (absent: nil; not a
+    // string: WRONGTYPE), then the time's value.
+    let timed = match args.len() {
+        2 => return reply_string(out, store.get(key).as_ref()),
+        3 if lower(&args[2]) == "persist" => None,
+        4 if matches!(lower(&args[2]).as_str(), "ex" | "px" | "exat" | "pxat") => {
+            Some((lower(&args[2]), &args[3]))
+        }
+        _ => return syntax_error(out),
+    };
+    match store.get(key) {
+        None => return reply::nil(out),
+        Some(v) if v.as_str().is_err() => return wrong_type(out),
+        Some(_) => {}
+    }
+    let expiration = match timed {
+        None => Expiration::Never,
+        Some((opt, amount)) => {
+            let Some(amount) = parse_i64(amount) else {
                 return not_integer(out);
             };
             let invalid = "ERR invalid expire time in 'getex' command";
@@ -374,14 +384,10 @@ pub(super) fn getex(store: &Store, args: &[Vec<u8>], out: &mut BytesMut) {
                 return reply::error(out, invalid);
             }
             match ttl_ns(amount, opt.starts_with('p'), opt.ends_with("at")) {
-                Some(ns) => Some(after_ns(ns)),
+                Some(ns) => after_ns(ns),
                 None => return reply::error(out, invalid),
             }
         }
-        _ => return syntax_error(out),
-    };
-    let Some(expiration) = expiration else {
-        return reply_string(out, store.get(key).as_ref());
     };
     for _ in 0..RMW_RETRIES {
         let Some(value) = store.get(key) else {

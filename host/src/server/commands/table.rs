@@ -1,38 +1,24 @@
 //! The command table: every command's name, arity, flags, key positions and
-//! handler, in one place. `COMMAND` reports from it, dispatch looks names up
-//! in it, and a test keeps it sorted.
+//! handler, in one place. `COMMAND` reports from it, dispatch looks names up in it.
 
-use bytes::BytesMut;
+use std::sync::LazyLock;
 
-use super::{Ctx, cluster, connection, hashes, keys, lower, multikey, strings};
-use crate::server::resp::reply;
+use super::subcommands;
+use super::{
+    Ctx, acl, bits, blocking, cluster, connection, diagnostics, dump, hashes, introspect, keys,
+    lists, multikey, pubsub, scripts, sets, sort, strings, transaction, unsupported, zsets,
+};
 
 /// A command's handler: reads `args` (which it may move out of) and
 /// writes its reply to `ctx.out`.
 pub type Handler = fn(&mut Ctx<'_>, &mut [Vec<u8>]);
 
-/// Changes data.
-pub const WRITE: u16 = 1;
-/// Reads data only.
-pub const READONLY: u16 = 1 << 1;
-/// Constant or logarithmic time.
-pub const FAST: u16 = 1 << 2;
-/// Allowed before `AUTH`.
-pub const NO_AUTH: u16 = 1 << 3;
-/// Administrative.
-pub const ADMIN: u16 = 1 << 4;
-/// May refuse to grow memory (Redis's `denyoom`).
-pub const DENY_OOM: u16 = 1 << 5;
-
-/// The flag names `COMMAND` reports, as Redis spells them.
-const FLAG_NAMES: [(u16, &str); 6] = [
-    (WRITE, "write"),
-    (READONLY, "readonly"),
-    (FAST, "fast"),
-    (NO_AUTH, "no_auth"),
-    (ADMIN, "admin"),
-    (DENY_OOM, "denyoom"),
-];
+pub use super::flags::{
+    ADMIN, ALLOW_BUSY, DENY_OOM, EXCLUSIVE, FAST, MAY_REPLICATE, MOVABLE, NO_AUTH, NO_MULTI,
+    NO_QUEUE, NO_SCRIPT, READONLY, REPORTS, SUBSCRIBED, WRITE,
+};
+/// A write whose handler reports what it changed.
+pub(super) const REPORTED_WRITE: u16 = WRITE | REPORTS;
 
 /// One command.
 pub struct Spec {
@@ -58,18 +44,48 @@ impl Spec {
     /// subcommand (`OBJECT ENCODING key`, `MEMORY USAGE key`), as the key
     /// specs of Redis's subcommands do.
     pub fn keys<'a>(&self, args: &'a [Vec<u8>]) -> impl Iterator<Item = &'a [u8]> + 'a {
-        let n = args.len() as i32;
-        let (first, last, step) = match self.name {
-            "object" | "memory" if n >= 3 => (2, 2, 1),
-            _ => (self.first_key, self.last_key, self.key_step),
-        };
-        let last = if last < 0 { n + last } else { last.min(n - 1) };
-        let positions =
-            (first > 0 && step > 0 && last >= first).then(|| (first..=last).step_by(step as usize));
-        positions
+        self.key_positions(args)
             .into_iter()
-            .flatten()
-            .map(move |i| args[i as usize].as_slice())
+            .map(move |i| args[i].as_slice())
+    }
+
+    /// The positions of the keys among `args`.
+    pub(crate) fn key_positions(&self, args: &[Vec<u8>]) -> Vec<usize> {
+        let n = args.len();
+        // Keys after a count: `EVAL body 2 k1 k2 arg`, `ZUNION 2 a b`.
+        let counted = |at: usize| -> Vec<usize> {
+            let count = args.get(at).and_then(|c| super::parse_i64(c)).unwrap_or(0);
+            let count = count.clamp(0, n.saturating_sub(at + 1) as i64) as usize;
+            (at + 1..at + 1 + count).collect()
+        };
+        // A container's keys are its subcommand's (`MEMORY USAGE key`).
+        if let Some(sub) = args.get(1).and_then(|a| subcommands::find(self.name, a)) {
+            return positions(sub.keys, n);
+        }
+        match self.name {
+            "eval" | "eval_ro" | "evalsha" | "evalsha_ro" | "fcall" | "fcall_ro" if n >= 3 => {
+                return counted(2);
+            }
+            "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop"
+                if n >= 2 =>
+            {
+                return counted(1);
+            }
+            "blmpop" | "bzmpop" if n >= 3 => return counted(2),
+            "zunionstore" | "zinterstore" | "zdiffstore" if n >= 3 => {
+                return std::iter::once(1).chain(counted(2)).collect();
+            }
+            "sort" | "sort_ro" if n >= 2 => {
+                // The last STORE wins, as in the command itself.
+                let store = (2..n.saturating_sub(1))
+                    .rev()
+                    .find(|&i| args[i].eq_ignore_ascii_case(b"store"))
+                    .map(|i| i + 1);
+                return std::iter::once(1).chain(store).collect();
+            }
+            _ => {}
+        }
+        positions((self.first_key, self.last_key, self.key_step), n)
     }
 
     /// Whether `n` arguments (the name included) fit the arity.
@@ -83,7 +99,20 @@ impl Spec {
     }
 }
 
-const fn spec(
+/// The positions (first, last, step) name among `n` arguments.
+fn positions((first, last, step): (i32, i32, i32), n: usize) -> Vec<usize> {
+    let n = n as i32;
+    let last = if last < 0 { n + last } else { last.min(n - 1) };
+    if first <= 0 || step <= 0 || last < first {
+        return Vec::new();
+    }
+    (first..=last)
+        .step_by(step as usize)
+        .map(|i| i as usize)
+        .collect()
+}
+
+pub(super) const fn spec(
     name: &'static str,
     arity: i32,
     flags: u16,
@@ -101,25 +130,71 @@ const fn spec(
     }
 }
 
-const NONE: (i32, i32, i32) = (0, 0, 0);
-const ONE: (i32, i32, i32) = (1, 1, 1);
-const ALL: (i32, i32, i32) = (1, -1, 1);
-const PAIRS: (i32, i32, i32) = (1, -1, 2);
-const R: u16 = READONLY;
-const W: u16 = WRITE;
-const F: u16 = FAST;
+pub(super) const NONE: (i32, i32, i32) = (0, 0, 0);
+pub(super) const ONE: (i32, i32, i32) = (1, 1, 1);
+pub(super) const ALL: (i32, i32, i32) = (1, -1, 1);
+pub(super) const PAIRS: (i32, i32, i32) = (1, -1, 2);
+pub(super) const R: u16 = READONLY;
+pub(super) const W: u16 = WRITE;
+pub(super) const F: u16 = FAST;
+/// The (un)subscribe commands: not from scripts, allowed once subscribed.
+const SUB: u16 = NO_SCRIPT | SUBSCRIBED;
 
-/// Every command, sorted by name.
-pub static TABLE: &[Spec] = &[
-    spec("append", 3, W | DENY_OOM, ONE, |c, a| {
+/// Every command, sorted by name: the commands of this file and each
+/// collection family's own list.
+pub static TABLE: LazyLock<Vec<&'static Spec>> = LazyLock::new(|| {
+    let mut all: Vec<&'static Spec> = BASE
+        .iter()
+        .chain(lists::SPECS)
+        .chain(sets::SPECS)
+        .chain(zsets::SPECS)
+        .chain(blocking::SPECS)
+        .chain(sort::SPECS)
+        .chain(bits::SPECS)
+        .chain(dump::SPECS)
+        .chain(diagnostics::SPECS)
+        .chain(unsupported::SPECS)
+        .chain(acl::SPECS)
+        .collect();
+    all.sort_by_key(|s| s.name);
+    all
+});
+
+/// Every command's name, in the table's order (the order the statistics
+/// keep them in).
+pub fn names() -> Vec<&'static str> {
+    TABLE.iter().map(|s| s.name).collect()
+}
+
+/// The commands of the families without a list of their own, sorted.
+static BASE: &[Spec] = &[
+    spec("append", 3, W | DENY_OOM | F, ONE, |c, a| {
         strings::append(c.store, &a[1], &a[2], c.out)
     }),
     spec("asking", 1, F, NONE, cluster::accepted_in_cluster),
-    spec("auth", -2, NO_AUTH | F, NONE, connection::auth_command),
-    spec("client", -2, ADMIN, NONE, connection::client_command),
+    spec(
+        "auth",
+        -2,
+        NO_AUTH | F | NO_SCRIPT | ALLOW_BUSY,
+        NONE,
+        connection::auth_command,
+    ),
+    spec(
+        "client",
+        -2,
+        ADMIN | NO_SCRIPT,
+        NONE,
+        connection::client_command,
+    ),
     spec("cluster", -2, 0, NONE, cluster::cluster),
-    spec("command", -1, 0, NONE, command),
-    spec("config", -2, ADMIN, NONE, connection::config_command),
+    spec("command", -1, 0, NONE, introspect::command),
+    spec(
+        "config",
+        -2,
+        ADMIN | NO_SCRIPT,
+        NONE,
+        connection::config_command,
+    ),
     spec("copy", -3, W | DENY_OOM, (1, 2, 1), multikey::copy),
     spec("dbsize", 1, R | F, NONE, keys::dbsize),
     spec("decr", 2, W | DENY_OOM | F, ONE, |c, a| {
@@ -130,14 +205,76 @@ pub static TABLE: &[Spec] = &[
         strings::incr_by(c.store, &a[1], delta, c.out)
     }),
     spec("del", -2, W, ALL, keys::del),
+    spec(
+        "discard",
+        1,
+        NO_SCRIPT | F | ALLOW_BUSY | NO_QUEUE,
+        NONE,
+        transaction::discard,
+    ),
     spec("echo", 2, F, NONE, connection::echo),
+    spec(
+        "eval",
+        -3,
+        NO_SCRIPT | EXCLUSIVE | MAY_REPLICATE | MOVABLE,
+        NONE,
+        scripts::eval,
+    ),
+    spec(
+        "eval_ro",
+        -3,
+        NO_SCRIPT | EXCLUSIVE | MOVABLE,
+        NONE,
+        scripts::eval,
+    ),
+    spec(
+        "evalsha",
+        -3,
+        NO_SCRIPT | EXCLUSIVE | MAY_REPLICATE | MOVABLE,
+        NONE,
+        scripts::eval,
+    ),
+    spec(
+        "evalsha_ro",
+        -3,
+        NO_SCRIPT | EXCLUSIVE | MOVABLE,
+        NONE,
+        scripts::eval,
+    ),
+    spec(
+        "exec",
+        1,
+        NO_SCRIPT | EXCLUSIVE | NO_QUEUE,
+        NONE,
+        transaction::exec,
+    ),
     spec("exists", -2, R | F, ALL, keys::exists),
     spec("expire", -3, W | F, ONE, keys::expire_command),
     spec("expireat", -3, W | F, ONE, keys::expire_command),
     spec("expiretime", 2, R | F, ONE, keys::expiretime),
+    spec(
+        "fcall",
+        -3,
+        NO_SCRIPT | EXCLUSIVE | MAY_REPLICATE | MOVABLE,
+        NONE,
+        scripts::fcall,
+    ),
+    spec(
+        "fcall_ro",
+        -3,
+        NO_SCRIPT | EXCLUSIVE | MOVABLE,
+        NONE,
+        scripts::fcall,
+    ),
     spec("flushall", -1, W, NONE, keys::flush),
     spec("flushdb", -1, W, NONE, keys::flush),
-    spec("function", -2, 0, NONE, connection::function),
+    spec(
+        "function",
+        -2,
+        NO_SCRIPT | EXCLUSIVE,
+        NONE,
+        scripts::function,
+    ),
     spec("get", 2, R | F, ONE, strings::get),
     spec("getbit", 3, R | F, ONE, strings::getbit),
     spec("getdel", 2, W | F, ONE, strings::getdel),
@@ -146,9 +283,21 @@ pub static TABLE: &[Spec] = &[
     }),
     spec("getrange", 4, R, ONE, strings::getrange),
     spec("getset", 3, W | DENY_OOM | F, ONE, strings::getset),
-    spec("goldylox", -2, ADMIN, NONE, connection::goldylox),
+    spec(
+        "goldylox",
+        -2,
+        ADMIN | NO_MULTI | NO_SCRIPT,
+        NONE,
+        connection::goldylox,
+    ),
     spec("hdel", -3, W | F, ONE, hashes::hdel),
-    spec("hello", -1, NO_AUTH | F, NONE, connection::hello_command),
+    spec(
+        "hello",
+        -1,
+        NO_AUTH | F | NO_SCRIPT | ALLOW_BUSY,
+        NONE,
+        connection::hello_command,
+    ),
     spec("hexists", 3, R | F, ONE, hashes::hcount),
     spec("hget", 3, R | F, ONE, hashes::hget),
     spec("hgetall", 2, R, ONE, hashes::hgetall),
@@ -188,23 +337,55 @@ pub static TABLE: &[Spec] = &[
     spec("lcs", -3, R, (1, 2, 1), multikey::lcs),
     spec("memory", -2, R, NONE, keys::memory),
     spec("mget", -2, R | F, ALL, strings::mget),
+    spec(
+        "monitor",
+        1,
+        ADMIN | NO_SCRIPT | NO_MULTI,
+        NONE,
+        pubsub::monitor,
+    ),
     spec("mset", -3, W | DENY_OOM, PAIRS, strings::mset),
     spec("msetnx", -3, W | DENY_OOM, PAIRS, multikey::msetnx),
+    spec(
+        "multi",
+        1,
+        NO_SCRIPT | F | ALLOW_BUSY | NO_QUEUE,
+        NONE,
+        transaction::multi,
+    ),
     spec("object", -2, R, NONE, keys::object),
     spec("persist", 2, W | F, ONE, keys::persist_command),
     spec("pexpire", -3, W | F, ONE, keys::expire_command),
     spec("pexpireat", -3, W | F, ONE, keys::expire_command),
     spec("pexpiretime", 2, R | F, ONE, keys::expiretime),
-    spec("ping", -1, F, NONE, connection::ping),
+    spec("ping", -1, F | SUBSCRIBED, NONE, connection::ping),
     spec("psetex", 4, W | DENY_OOM, ONE, strings::setex),
+    spec("psubscribe", -2, SUB, NONE, pubsub::subscribe),
     spec("pttl", 2, R | F, ONE, keys::ttl),
-    spec("quit", -1, NO_AUTH | F, NONE, connection::quit),
+    spec("publish", 3, F | MAY_REPLICATE, NONE, pubsub::publish),
+    spec("pubsub", -2, 0, NONE, pubsub::pubsub),
+    spec("punsubscribe", -1, SUB, NONE, pubsub::unsubscribe),
+    spec(
+        "quit",
+        -1,
+        NO_AUTH | F | NO_SCRIPT | ALLOW_BUSY | NO_QUEUE | SUBSCRIBED,
+        NONE,
+        connection::quit,
+    ),
     spec("randomkey", 1, R, NONE, keys::randomkey),
     spec("readonly", 1, F, NONE, cluster::accepted_in_cluster),
     spec("readwrite", 1, F, NONE, cluster::accepted_in_cluster),
     spec("rename", 3, W, (1, 2, 1), multikey::rename),
     spec("renamenx", 3, W | F, (1, 2, 1), multikey::rename),
+    spec(
+        "reset",
+        1,
+        NO_AUTH | F | NO_SCRIPT | ALLOW_BUSY | NO_QUEUE | SUBSCRIBED,
+        NONE,
+        connection::reset,
+    ),
     spec("scan", -2, R, NONE, keys::scan),
+    spec("script", -2, NO_SCRIPT | EXCLUSIVE, NONE, scripts::script),
     spec("select", 2, F, NONE, connection::select),
     spec("set", -3, W | DENY_OOM, ONE, |c, a| {
         strings::set(c.store, a, c.out)
@@ -213,25 +394,91 @@ pub static TABLE: &[Spec] = &[
     spec("setex", 4, W | DENY_OOM, ONE, strings::setex),
     spec("setnx", 3, W | DENY_OOM | F, ONE, strings::setnx),
     spec("setrange", 4, W | DENY_OOM, ONE, strings::setrange),
-    spec("shutdown", -1, ADMIN, NONE, connection::shutdown),
+    spec("save", 1, ADMIN | NO_SCRIPT | NO_MULTI, NONE, keys::save),
+    spec(
+        "shutdown",
+        -1,
+        ADMIN | NO_SCRIPT | ALLOW_BUSY | NO_MULTI,
+        NONE,
+        connection::shutdown,
+    ),
+    spec("spublish", 3, F | MAY_REPLICATE, ONE, pubsub::publish),
+    spec("ssubscribe", -2, SUB, ALL, pubsub::subscribe),
     spec("strlen", 2, R | F, ONE, strings::strlen),
+    spec("subscribe", -2, SUB, NONE, pubsub::subscribe),
     spec("substr", 4, R, ONE, strings::getrange),
+    spec("sunsubscribe", -1, SUB, ALL, pubsub::unsubscribe),
     spec("time", 1, F, NONE, connection::time),
     spec("touch", -2, R | F, ALL, keys::touch),
     spec("ttl", 2, R | F, ONE, keys::ttl),
     spec("type", 2, R | F, ONE, keys::type_of),
     spec("unlink", -2, W | F, ALL, keys::del),
+    spec("unsubscribe", -1, SUB, NONE, pubsub::unsubscribe),
+    spec(
+        "unwatch",
+        1,
+        NO_SCRIPT | F | ALLOW_BUSY,
+        NONE,
+        transaction::unwatch,
+    ),
+    spec("wait", 3, NO_SCRIPT, NONE, connection::wait),
+    spec(
+        "watch",
+        -2,
+        NO_SCRIPT | F | NO_QUEUE,
+        ALL,
+        transaction::watch,
+    ),
 ];
+
+/// `CLUSTER`'s subcommands that change the cluster, which Redis refuses
+/// from scripts (the others only read).
+const CLUSTER_NO_SCRIPT: &[&str] = &[
+    "addslots",
+    "addslotsrange",
+    "bumpepoch",
+    "delslots",
+    "delslotsrange",
+    "failover",
+    "flushslots",
+    "forget",
+    "meet",
+    "replicate",
+    "reset",
+    "saveconfig",
+    "set-config-epoch",
+    "setslot",
+];
+
+/// `spec`'s flags for its subcommand `sub`: those the subcommand table
+/// gives `ALLOW_BUSY` (`SCRIPT KILL`, `FUNCTION KILL|STATS`) run while a
+/// script is busy (and take no part of the gate); `CLUSTER`'s subcommands
+/// that change the cluster are refused from scripts.
+pub fn subcommand_flags(spec: &Spec, sub: Option<&[u8]>) -> u16 {
+    let busy =
+        |s: &[u8]| subcommands::find(spec.name, s).is_some_and(|s| s.flags & ALLOW_BUSY != 0);
+    match (spec.name, sub) {
+        (_, Some(s)) if busy(s) => (spec.flags & !EXCLUSIVE) | ALLOW_BUSY,
+        ("cluster", Some(s))
+            if CLUSTER_NO_SCRIPT
+                .iter()
+                .any(|c| c.as_bytes().eq_ignore_ascii_case(s)) =>
+        {
+            spec.flags | NO_SCRIPT
+        }
+        _ => spec.flags,
+    }
+}
 
 /// The command named `name` (any case).
 pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
-    lookup_index(name).map(|i| &TABLE[i])
+    lookup_index(name).map(|i| TABLE[i])
 }
 
 /// The position in [`TABLE`] of the command named `name` (any case).
 pub fn lookup_index(name: &[u8]) -> Option<usize> {
     // Lower-cased on the stack: no command name is longer than this.
-    let mut buf = [0u8; 16];
+    let mut buf = [0u8; 24];
     let lowered = buf.get_mut(..name.len())?;
     for (dst, src) in lowered.iter_mut().zip(name) {
         *dst = src.to_ascii_lowercase();
@@ -240,59 +487,6 @@ pub fn lookup_index(name: &[u8]) -> Option<usize> {
     TABLE
         .binary_search_by(|s| s.name.as_bytes().cmp(lowered))
         .ok()
-}
-
-/// `COMMAND`, `COMMAND COUNT|INFO|DOCS|LIST`, from the table.
-fn command(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
-    let out = &mut *c.out;
-    match args.get(1).map(|a| lower(a)).as_deref() {
-        None => {
-            reply::array(out, TABLE.len());
-            TABLE.iter().for_each(|s| describe(out, s));
-        }
-        Some("count") => reply::int(out, TABLE.len() as i64),
-        Some("list") => {
-            reply::array(out, TABLE.len());
-            for s in TABLE {
-                reply::bulk(out, s.name.as_bytes());
-            }
-        }
-        Some("info") => {
-            reply::array(out, args.len() - 2);
-            for name in &args[2..] {
-                match lookup(name) {
-                    Some(s) => describe(out, s),
-                    None => reply::nil(out),
-                }
-            }
-        }
-        // redis-cli asks for docs to drive its hints; none is a valid answer.
-        Some("docs") => reply::array(out, 0),
-        Some(other) => reply::error(
-            out,
-            &format!("ERR unknown subcommand '{other}'. Try COMMAND HELP."),
-        ),
-    }
-}
-
-/// One command as `COMMAND INFO` describes it: name, arity, flags, first
-/// key, last key, step.
-fn describe(out: &mut BytesMut, s: &Spec) {
-    reply::array(out, 6);
-    reply::bulk(out, s.name.as_bytes());
-    reply::int(out, i64::from(s.arity));
-    let flags: Vec<&str> = FLAG_NAMES
-        .iter()
-        .filter(|(bit, _)| s.flags & bit != 0)
-        .map(|&(_, name)| name)
-        .collect();
-    reply::set(out, flags.len());
-    for flag in flags {
-        reply::simple(out, flag);
-    }
-    reply::int(out, i64::from(s.first_key));
-    reply::int(out, i64::from(s.last_key));
-    reply::int(out, i64::from(s.key_step));
 }
 
 #[cfg(test)]
@@ -318,6 +512,18 @@ mod tests {
         assert!(keys_of(&["OBJECT", "HELP"]).is_empty());
         assert!(keys_of(&["PING"]).is_empty());
         assert!(keys_of(&["SCAN", "0"]).is_empty());
+        assert_eq!(
+            keys_of(&["ZUNIONSTORE", "d", "2", "a", "b", "WEIGHTS", "1", "2"]),
+            ["d", "a", "b"]
+        );
+        assert_eq!(keys_of(&["LMPOP", "2", "a", "b", "LEFT"]), ["a", "b"]);
+        assert_eq!(keys_of(&["BLMPOP", "0", "1", "a", "LEFT"]), ["a"]);
+        assert_eq!(keys_of(&["BLPOP", "a", "b", "0"]), ["a", "b"]);
+        assert_eq!(keys_of(&["SMOVE", "a", "b", "m"]), ["a", "b"]);
+        assert_eq!(
+            keys_of(&["SORT", "a", "LIMIT", "0", "1", "STORE", "d"]),
+            ["a", "d"]
+        );
     }
 
     #[test]
@@ -330,12 +536,12 @@ mod tests {
                 pair[1].name
             );
         }
-        for s in TABLE {
+        for s in TABLE.iter() {
             assert_eq!(lookup(s.name.as_bytes()).map(|f| f.name), Some(s.name));
             let upper = s.name.to_ascii_uppercase();
             assert_eq!(lookup(upper.as_bytes()).map(|f| f.name), Some(s.name));
             assert!(
-                s.name.len() <= 16,
+                s.name.len() <= 24,
                 "{} is longer than lookup's buffer",
                 s.name
             );

@@ -12,8 +12,11 @@ use serde::Deserialize;
 
 use super::units;
 
+mod server;
+pub use server::ServerConfig;
+
 /// The configuration built into the binary.
-pub const DEFAULT_TOML: &str = include_str!("../../../examples/goldylox.toml");
+pub const DEFAULT_TOML: &str = include_str!("../../../../examples/goldylox.toml");
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -41,73 +44,6 @@ pub struct Config {
 pub struct MetricsConfig {
     /// Where to serve `GET /metrics`.
     pub listen: SocketAddr,
-}
-
-/// `[server]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerConfig {
-    /// Where to listen (default 127.0.0.1:6380).
-    pub listen: SocketAddr,
-    /// The password `AUTH` must give (none: no authentication).
-    pub password: Option<String>,
-    /// Most clients connected at once (Redis: `maxclients`; 10000).
-    pub maxclients: usize,
-    /// Largest bulk argument (Redis: `proto-max-bulk-len`; 512 MiB).
-    #[serde(deserialize_with = "units::size_usize")]
-    pub max_bulk_bytes: usize,
-    /// Most arguments in one request (1048576).
-    pub max_args: usize,
-    /// Longest inline request (64 KiB).
-    #[serde(deserialize_with = "units::size_usize")]
-    pub max_inline_bytes: usize,
-    /// Most unparsed request bytes a client may hold (Redis:
-    /// `client-query-buffer-limit`; 1 GiB).
-    #[serde(deserialize_with = "units::size_usize")]
-    pub max_query_buffer_bytes: usize,
-    /// Replies buffered for a client before the server waits for it to read
-    /// (Redis: `client-output-buffer-limit`, soft; 1 MiB).
-    #[serde(deserialize_with = "units::size_usize")]
-    pub output_buffer_bytes: usize,
-    /// A client that reads nothing of its replies for this long is
-    /// disconnected, in milliseconds (10000).
-    pub output_stall_ms: u64,
-    /// Redis's protected mode (true): listening on a non-loopback address
-    /// without a password, the server refuses clients that are not on the
-    /// loopback interface, with Redis's explanation.
-    pub protected_mode: bool,
-    /// A TLS listener beside the plain one (off when absent).
-    pub tls: Option<super::tls::TlsConfig>,
-}
-
-impl ServerConfig {
-    /// Whether protected mode refuses clients from non-loopback addresses:
-    /// it is on, there is no password, and some listener is not on
-    /// loopback.
-    pub fn protects(&self) -> bool {
-        let exposed = std::iter::once(self.listen)
-            .chain(self.tls.as_ref().map(|t| t.listen))
-            .any(|a| !a.ip().to_canonical().is_loopback());
-        self.protected_mode && self.password.is_none() && exposed
-    }
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 6380)),
-            password: None,
-            maxclients: 10_000,
-            max_bulk_bytes: 512 << 20,
-            max_args: 1 << 20,
-            max_inline_bytes: 64 << 10,
-            max_query_buffer_bytes: 1 << 30,
-            output_buffer_bytes: 1 << 20,
-            output_stall_ms: 10_000,
-            protected_mode: true,
-            tls: None,
-        }
-    }
 }
 
 /// Settings given on `goldylox serve`'s command line, like redis-server's
@@ -435,6 +371,18 @@ impl Config {
         }
         if s.output_buffer_bytes == 0 || s.output_stall_ms == 0 {
             bail!("server.output_buffer_bytes and server.output_stall_ms must be positive");
+        }
+        if super::keyspace::events::parse(&s.notify_keyspace_events).is_none() {
+            bail!(
+                "server.notify_keyspace_events = {:?}: Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
+                s.notify_keyspace_events
+            );
+        }
+        if s.busy_reply_threshold_ms == 0 || s.script_memory_bytes < 1 << 20 {
+            bail!(
+                "server.busy_reply_threshold_ms must be positive and server.script_memory_bytes \
+                 at least 1 MiB"
+            );
         }
         if self.cache.memory_bytes < 1 << 20 {
             bail!("cache.memory_bytes must be at least 1 MiB");
