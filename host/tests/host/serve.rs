@@ -299,6 +299,27 @@ fn strings_keys_and_their_redis_replies() {
         cmd(&mut c, &["CLIENT", "ID"]).unwrap(),
         Value::Int(_)
     ));
+    // CLIENT SETINFO is kept and shown; a value that would break CLIENT
+    // LIST's format is refused and changes nothing.
+    for (attr, value) in [("lib-name", "test"), ("LIB-VER", "1.2.3")] {
+        assert_eq!(
+            cmd(&mut c, &["CLIENT", "SETINFO", attr, value]).unwrap(),
+            Value::Okay
+        );
+    }
+    assert_eq!(
+        err_text(cmd(&mut c, &["CLIENT", "SETINFO", "lib-name", "two words"])),
+        "ERR lib-name cannot contain spaces, newlines or special characters."
+    );
+    assert_eq!(
+        err_text(cmd(&mut c, &["CLIENT", "SETINFO", "badger", "x"])),
+        "ERR Unrecognized option 'badger'"
+    );
+    let me: String = redis::cmd("CLIENT").arg("INFO").query(&mut c).unwrap();
+    assert!(
+        me.contains(" name=me ") && me.contains(" lib-name=test lib-ver=1.2.3"),
+        "{me}"
+    );
     let info: String = redis::cmd("INFO").query(&mut c).unwrap();
     for section in ["# Server", "# Clients", "# Memory", "# Stats", "# Keyspace"] {
         assert!(info.contains(section), "{info}");
@@ -351,7 +372,17 @@ fn strings_keys_and_their_redis_replies() {
             .query(&mut c)
             .unwrap();
         assert!(swapped[0].starts_with("hot:"), "{swapped:?}");
-        let info: String = redis::cmd("INFO").arg("policies").query(&mut c).unwrap();
+        // The replaced instance is dropped by the thread that ran it, a
+        // moment after the swap answers (a trapping one may be rebuilt
+        // once meanwhile): one lives once that is done.
+        let mut info = String::new();
+        for _ in 0..100 {
+            info = redis::cmd("INFO").arg("policies").query(&mut c).unwrap();
+            if info.contains("policy_instances_live:1\r\n") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         assert!(
             info.contains("policy_instances_live:1\r\n"),
             "after swapping to {spec}: {info}"

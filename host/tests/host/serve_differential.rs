@@ -1,6 +1,9 @@
 //! The same random command sequence against goldylox and Debian's
 //! `redis-server`, reply by reply: strings, hashes on the same keys (so
-//! WRONGTYPE comes up both ways), expiry, and the multi-key commands.
+//! WRONGTYPE comes up both ways), expiry, the multi-key commands,
+//! transactions (MULTI/EXEC/DISCARD/WATCH, with commands refused while
+//! queueing), Lua scripts from a corpus that calls the supported commands,
+//! and the keyspace notifications all of it raises.
 
 use std::time::Duration;
 
@@ -25,74 +28,15 @@ fn replies_equal_redis_server_in_cluster_mode() {
 }
 
 fn differential(cluster: bool) {
-    let Ok(status) = std::process::Command::new("redis-server")
-        .arg("--version")
-        .output()
-    else {
-        // CI installs it (.ci/run): there, its absence is a failure.
-        crate::skip("redis-server (apt-get install redis-server)");
+    let Some(reference) = Reference::start(cluster) else {
         return;
     };
-    assert!(status.status.success());
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let cluster_args = [
-        "--cluster-enabled",
-        "yes",
-        "--cluster-config-file",
-        "nodes.conf",
-    ];
-    let mut redis_server = std::process::Command::new("redis-server")
-        .current_dir(dir.path())
-        .args(if cluster { &cluster_args[..] } else { &[] })
-        .args([
-            "--port",
-            &port.to_string(),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--bind",
-            "127.0.0.1",
-        ])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let reference = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
-    let mut theirs = None;
-    for _ in 0..100 {
-        if let Ok(c) = reference.get_connection() {
-            theirs = Some(c);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let mut theirs = theirs.expect("redis-server did not start");
+    let mut theirs = reference.connection();
     let server = TestServer::start(|c| {
         if cluster {
             c.cluster = one_node_cluster();
         }
     });
-    if cluster {
-        let _: () = redis::cmd("CLUSTER")
-            .arg("ADDSLOTSRANGE")
-            .arg(0)
-            .arg(16383)
-            .query(&mut theirs)
-            .unwrap();
-        let ready = (0..200).any(|_| {
-            let info: String = redis::cmd("CLUSTER")
-                .arg("INFO")
-                .query(&mut theirs)
-                .unwrap();
-            std::thread::sleep(Duration::from_millis(50));
-            info.contains("cluster_state:ok")
-        });
-        assert!(ready, "redis-server's cluster did not become ok");
-    }
     let mut ours = server.client();
     let mut x = 0x1234_5678_u64;
     let mut next = move |n: u64| {
@@ -157,8 +101,25 @@ fn differential(cluster: bool) {
         "GETBIT",
         "KEYS",
     ];
+    // Keyspace notifications on both, read by a subscriber on each and
+    // compared at the end (not `x`/`e`: when an expiry or eviction is
+    // noticed differs by design).
+    for c in [&mut ours, &mut theirs] {
+        let () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("notify-keyspace-events")
+            .arg("KEg$hn")
+            .query(c)
+            .unwrap();
+    }
+    let mut listeners: Vec<redis::Connection> = vec![server.client(), reference.connection()];
+    for l in &mut listeners {
+        let _: () = redis::cmd("PSUBSCRIBE").arg("__key*__:*").query(l).unwrap();
+    }
     let mut compared = 0;
     let mut crossslot = 0;
+    let mut scripted = 0;
+    let mut transactions = 0;
     let tags = if cluster { ["{a}", "{b}"] } else { ["", ""] };
     let k = |n: u64| format!("{}k{n}", tags[(n % 2) as usize]);
     for _ in 0..20_000 {
@@ -169,6 +130,28 @@ fn differential(cluster: bool) {
             2 => "abc".to_owned(),
             _ => "9223372036854775806".to_owned(),
         };
+        // One in ten rounds is a transaction or a script instead.
+        match next(20) {
+            0 => {
+                let round = transaction(&mut next, &k);
+                transactions += 1;
+                // Shown if a reply differs (the test's output is kept then).
+                println!("transaction {round:?}");
+                for args in round {
+                    let _agreed = compare(&args, &mut ours, &mut theirs);
+                    compared += 1;
+                }
+                continue;
+            }
+            1 => {
+                let args = script(&mut next, &k);
+                scripted += 1;
+                let _agreed = compare(&args, &mut ours, &mut theirs);
+                compared += 1;
+                continue;
+            }
+            _ => {}
+        }
         let verb = verbs[next(verbs.len() as u64) as usize];
         let args: Vec<String> = match verb {
             "SETNX" => vec!["SET".into(), key, val, "NX".into()],
@@ -274,33 +257,28 @@ fn differential(cluster: bool) {
             "MSET" => vec!["MSET".into(), key, val, k(next(40)), "x".into()],
             _ => vec![verb.into(), key],
         };
-        let mut c1 = redis::cmd(&args[0]);
-        let mut c2 = redis::cmd(&args[0]);
-        for a in &args[1..] {
-            c1.arg(a);
-            c2.arg(a);
-        }
-        let a: redis::RedisResult<Value> = c1.query(&mut ours);
-        let b: redis::RedisResult<Value> = c2.query(&mut theirs);
-        let same = match (&a, &b) {
-            // TTLs may differ by the second that passes between the two.
-            (Ok(Value::Int(x)), Ok(Value::Int(y)))
-                if args[0] == "TTL" || args[0] == "EXPIRETIME" =>
-            {
-                (x - y).abs() <= 1
-            }
-            // KEYS answers in no particular order.
-            (Ok(x), Ok(y)) if args[0] == "KEYS" => sorted(x) == sorted(y),
-            (Ok(x), Ok(y)) => x == y,
-            (Err(x), Err(y)) => x.code() == y.code() && x.detail() == y.detail(),
-            _ => false,
-        };
-        assert!(same, "{args:?}: goldylox {a:?} vs redis-server {b:?}");
+        let a = compare(&args, &mut ours, &mut theirs);
         compared += 1;
         crossslot += usize::from(matches!(&a, Err(e) if e.code() == Some("CROSSSLOT")));
     }
-    let _ = redis_server.kill();
-    let _ = redis_server.wait();
+    // Every keyspace event either raised, in the same order.
+    let [ours_events, theirs_events] = [0, 1].map(|i| drain_events(&mut listeners[i]));
+    assert!(ours_events.len() > 1_000, "{} events", ours_events.len());
+    if let Some(at) = (0..ours_events.len().max(theirs_events.len()))
+        .find(|&i| ours_events.get(i) != theirs_events.get(i))
+    {
+        panic!(
+            "keyspace events differ at {at} of {}: goldylox {:?} vs redis-server {:?}",
+            ours_events.len(),
+            &ours_events[at.saturating_sub(3)..(at + 3).min(ours_events.len())],
+            &theirs_events[at.saturating_sub(3)..(at + 3).min(theirs_events.len())]
+        );
+    }
+    println!(
+        "{} keyspace events, {transactions} transactions, {scripted} scripts",
+        ours_events.len()
+    );
+    drop(reference);
     let mode = if cluster { "cluster" } else { "standalone" };
     println!(
         "{mode}: {compared} random commands ({crossslot} CROSSSLOT): 0 mismatches with redis-server"
@@ -313,8 +291,231 @@ fn differential(cluster: bool) {
     }
 }
 
+/// A redis-server to compare with, stopped when dropped.
+pub(crate) struct Reference {
+    child: std::process::Child,
+    client: redis::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Reference {
+    /// Starts redis-server (with one node owning every slot when
+    /// `cluster`); `None`, with the skip reported, if it is not installed.
+    pub(crate) fn start(cluster: bool) -> Option<Reference> {
+        let Ok(status) = std::process::Command::new("redis-server")
+            .arg("--version")
+            .output()
+        else {
+            // CI installs it (.ci/run): there, its absence is a failure.
+            crate::skip("redis-server (apt-get install redis-server)");
+            return None;
+        };
+        assert!(status.status.success());
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let cluster_args = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+        ];
+        let child = std::process::Command::new("redis-server")
+            .current_dir(dir.path())
+            .args(if cluster { &cluster_args[..] } else { &[] })
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--bind",
+                "127.0.0.1",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+        let reference = Reference {
+            child,
+            client,
+            _dir: dir,
+        };
+        let mut c = reference.connection();
+        if cluster {
+            let _: () = redis::cmd("CLUSTER")
+                .arg("ADDSLOTSRANGE")
+                .arg(0)
+                .arg(16383)
+                .query(&mut c)
+                .unwrap();
+            let ready = (0..200).any(|_| {
+                let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut c).unwrap();
+                std::thread::sleep(Duration::from_millis(50));
+                info.contains("cluster_state:ok")
+            });
+            assert!(ready, "redis-server's cluster did not become ok");
+        }
+        Some(reference)
+    }
+
+    /// A new connection, once the server answers.
+    pub(crate) fn connection(&self) -> redis::Connection {
+        for _ in 0..100 {
+            if let Ok(c) = self.client.get_connection() {
+                return c;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("redis-server did not start");
+    }
+}
+
+impl Drop for Reference {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends `args` to both and checks the replies agree; goldylox's reply.
+/// Replies Redis gives in no particular order (set members) are compared
+/// sorted; random draws by their length.
+pub(crate) fn compare(
+    args: &[String],
+    ours: &mut redis::Connection,
+    theirs: &mut redis::Connection,
+) -> redis::RedisResult<Value> {
+    let mut c1 = redis::cmd(&args[0]);
+    let mut c2 = redis::cmd(&args[0]);
+    for a in &args[1..] {
+        c1.arg(a);
+        c2.arg(a);
+    }
+    let a: redis::RedisResult<Value> = c1.query(ours);
+    let b: redis::RedisResult<Value> = c2.query(theirs);
+    let same = match (&a, &b) {
+        // TTLs may differ by the second that passes between the two.
+        (Ok(Value::Int(x)), Ok(Value::Int(y))) if args[0] == "TTL" || args[0] == "EXPIRETIME" => {
+            (x - y).abs() <= 1
+        }
+        // KEYS and set members come in no particular order.
+        (Ok(x), Ok(y))
+            if matches!(
+                args[0].as_str(),
+                "KEYS" | "SMEMBERS" | "SINTER" | "SUNION" | "SDIFF" | "SPOP"
+            ) =>
+        {
+            sorted(x) == sorted(y)
+        }
+        (Ok(Value::Array(x)), Ok(Value::Array(y)))
+            if matches!(
+                args[0].as_str(),
+                "SRANDMEMBER" | "ZRANDMEMBER" | "HRANDFIELD"
+            ) =>
+        {
+            x.len() == y.len()
+        }
+        (Ok(x), Ok(y)) => x == y,
+        (Err(x), Err(y)) => x.code() == y.code() && x.detail() == y.detail(),
+        _ => false,
+    };
+    assert!(same, "{args:?}: goldylox {a:?} vs redis-server {b:?}");
+    a
+}
+
+/// A transaction: MULTI, a few commands (now and then one refused while
+/// queueing, or a WATCH made dirty first), then EXEC or DISCARD.
+fn transaction(next: &mut impl FnMut(u64) -> u64, k: &impl Fn(u64) -> String) -> Vec<Vec<String>> {
+    let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<String>>();
+    let key = k(next(40));
+    let mut round = Vec::new();
+    if next(3) == 0 {
+        round.push(s(&["WATCH", &key]));
+        if next(2) == 0 {
+            round.push(s(&["SET", &key, "watched"]));
+        }
+    }
+    round.push(s(&["MULTI"]));
+    for _ in 0..1 + next(3) {
+        let other = k(next(40));
+        round.push(match next(9) {
+            0 => s(&["SET", &other, &next(100).to_string()]),
+            1 => s(&["INCR", &other]),
+            2 => s(&["GET", &other]),
+            3 => s(&["DEL", &other]),
+            4 => s(&["APPEND", &other, "x"]),
+            5 => s(&["HSET", &other, "f", "1"]),
+            6 => s(&["EXPIRE", &other, &next(100).to_string()]),
+            7 => s(&["NOSUCHCOMMAND", &other]),
+            _ => s(&["GET"]),
+        });
+    }
+    round.push(s(&[if next(8) == 0 { "DISCARD" } else { "EXEC" }]));
+    round
+}
+
+/// A script from the corpus, on a random key and argument.
+fn script(next: &mut impl FnMut(u64) -> u64, k: &impl Fn(u64) -> String) -> Vec<String> {
+    const CORPUS: [&str; 22] = [
+        "return redis.call('GET', KEYS[1])",
+        "return redis.call('INCRBY', KEYS[1], ARGV[1])",
+        "redis.call('SET', KEYS[1], ARGV[1]) return redis.call('STRLEN', KEYS[1])",
+        "return redis.pcall('INCR', KEYS[1])",
+        "return {redis.call('EXISTS', KEYS[1]), redis.call('TYPE', KEYS[1])}",
+        "return #redis.call('HGETALL', KEYS[1])",
+        "return redis.call('HSET', KEYS[1], 'f', ARGV[1])",
+        "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DEL', KEYS[1]) \
+         else return redis.call('SET', KEYS[1], ARGV[1]) end",
+        "return cjson.encode({redis.call('GET', KEYS[1])})",
+        "return tonumber(redis.call('GET', KEYS[1])) * 2",
+        "return redis.call('EXPIRE', KEYS[1], ARGV[1])",
+        "return bit.band(tonumber(ARGV[1]) or 0, 255)",
+        "local ok, e = pcall(redis.call, 'INCR', KEYS[1]) return {tostring(ok), e}",
+        "return redis.call('GETEX', KEYS[1], 'EX', ARGV[1])",
+        // The bundled libraries, checked byte for byte against Redis's.
+        "return cjson.encode({1, ARGV[1], {x = tonumber(ARGV[1])}, 0.1, 1/3, 'a/b'})",
+        "return cjson.encode(cjson.decode('[1,\"a/b\",null,true,{\"k\":[2.5e3]}]'))",
+        "local ok, e = pcall(cjson.decode, ARGV[1]) return {tostring(ok), tostring(e)}",
+        "return struct.pack('>i2Hbs', tonumber(ARGV[1]) or 7, 513, -1, ARGV[1])",
+        "return {struct.unpack('<i4dc0', struct.pack('<i4dc0', tonumber(ARGV[1]) or 1, 0.5, ARGV[1]))}",
+        "return cmsgpack.pack({ARGV[1], 1, -1, 0.5, true, {a = 1}})",
+        "return cmsgpack.unpack(cmsgpack.pack(ARGV[1], tonumber(ARGV[1])))",
+        "return redis.call('SET', KEYS[1], (tonumber(ARGV[1]) or 1) / 3)",
+    ];
+    let body = CORPUS[next(CORPUS.len() as u64) as usize];
+    let arg = match next(3) {
+        0 => "abc".to_owned(),
+        1 => format!("-{}", next(20)),
+        _ => (next(1000) + 1).to_string(),
+    };
+    let verb = if next(4) == 0 { "EVAL_RO" } else { "EVAL" };
+    vec![verb.into(), body.into(), "1".into(), k(next(40)), arg]
+}
+
+/// The keyspace events a subscriber received: (channel, payload) pairs.
+pub(crate) fn drain_events(listener: &mut redis::Connection) -> Vec<(String, String)> {
+    listener
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut events = Vec::new();
+    while let Ok(Value::Array(items)) = listener.recv_response() {
+        let text = |v: &Value| match v {
+            Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+            other => format!("{other:?}"),
+        };
+        if items.len() == 4 {
+            events.push((text(&items[2]), text(&items[3])));
+        }
+    }
+    events
+}
+
 /// `[cluster]` with one node owning every slot.
-fn one_node_cluster() -> Option<goldylox_host::server::cluster::ClusterConfig> {
+pub(crate) fn one_node_cluster() -> Option<goldylox_host::server::cluster::ClusterConfig> {
     let text = "[cluster]\nmyself = \"solo\"\n[[cluster.nodes]]\nname = \"solo\"\n\
                 address = \"127.0.0.1:1\"\nslots = [\"0-16383\"]\n";
     goldylox_host::server::config::Config::parse(text, "test")
@@ -323,7 +524,7 @@ fn one_node_cluster() -> Option<goldylox_host::server::cluster::ClusterConfig> {
 }
 
 /// The strings of an array reply, sorted.
-fn sorted(v: &Value) -> Vec<String> {
+pub(crate) fn sorted(v: &Value) -> Vec<String> {
     let mut items: Vec<String> = redis::from_redis_value(v).expect("an array of strings");
     items.sort();
     items

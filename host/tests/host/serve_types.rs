@@ -160,7 +160,7 @@ fn hello_3_switches_the_connection_to_resp3() {
     assert_eq!(ask("HGETALL h"), "*2\r\n$1\r\na\r\n$1\r\n1\r\n");
     let hello = ask("HELLO 3");
     assert!(
-        hello.starts_with("%7\r\n$6\r\nserver\r\n$8\r\ngoldylox\r\n"),
+        hello.starts_with("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$5\r\n7.4.0\r\n"),
         "{hello}"
     );
     assert!(hello.contains("$5\r\nproto\r\n:3\r\n"), "{hello}");

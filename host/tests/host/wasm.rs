@@ -24,7 +24,11 @@ fn every_embedded_component_type_checks_and_passes_its_smoke_test() {
             "{}: answers the host would reject",
             e.name
         );
-        assert!(report.accepted > 0, "{}", e.name);
+        if loaded.world == World::Failover {
+            assert!(report.outage_responses > 0, "{}", e.name);
+        } else {
+            assert!(report.accepted > 0, "{}", e.name);
+        }
     }
     assert_eq!(worlds.len(), 3, "all three worlds have a component");
     for name in [
@@ -89,10 +93,21 @@ fn a_component_drives_a_real_cache_and_swaps_in_live() {
     );
     assert_eq!(s.policy.failures, 0);
     assert_eq!(
-        s.policy.fallback_evictions, 0,
-        "the component chose every victim"
+        s.policy.invalid_unknown + s.policy.invalid_duplicate + s.policy.invalid_excess,
+        0,
+        "the host accepted every victim the component chose"
     );
     assert!(s.removals.evicted > 0);
+    // The fallback decides only when the policy has nothing to propose
+    // because the writes that took the cache over are still queued: none
+    // on a quiet machine, 335 of about 72,000 evictions once under CI's
+    // load. The component chose at least 99 % of the victims.
+    assert!(
+        s.policy.fallback_evictions * 100 <= s.removals.evicted,
+        "the component chose the victims: {} of {} evictions by the fallback",
+        s.policy.fallback_evictions,
+        s.removals.evicted
+    );
     // A policy with parameters is named with them.
     assert_eq!(
         cache.policy_status(PolicyTier::Hot).unwrap().name,
@@ -239,4 +254,105 @@ fn the_markov_component_prefetches_a_loop_into_the_hot_tier() {
     );
     assert!(with_component > none + 0.3);
     assert!((with_component - with_native).abs() < 0.05);
+}
+
+/// The breaker component as the cold tier's failover policy, on a disk
+/// that fails and comes back (the engine's own outage test drives the
+/// native breaker; this one the component, through the sandbox).
+#[test]
+fn the_breaker_component_opens_on_a_failing_disk_and_closes_when_it_heals() {
+    use goldylox::cold::{ColdConfig, FaultFs, FaultOp, SyncMode};
+    use goldylox::health::{BreakerState, FailoverPolicy};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    let runtime = Runtime::shared().unwrap();
+    let loaded = Arc::new(runtime.load_spec("wasm:breaker").unwrap());
+    let params: Vec<(String, String)> = [
+        ("error-threshold", "3"),
+        ("backoff-ms", "50"),
+        ("max-backoff-ms", "200"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let failover: goldylox::health::FailoverFactory = Arc::new(move || {
+        wasm::WasmFailover::new(&loaded, &params)
+            .map(|p| Box::new(p) as Box<dyn FailoverPolicy>)
+            .map_err(|e| goldylox::PolicyError::Init(format!("{e:#}")))
+    });
+    let fs = FaultFs::new();
+    let mut config = ColdConfig::new("/breaker-component", 64 << 20);
+    config.segment_size = 256 << 10;
+    config.sync = SyncMode::Never;
+    config.fs = Arc::new(fs.clone());
+    let cache = Cache::<String, Vec<u8>>::builder(16 << 10)
+        .warm(1 << 20)
+        .cold(config)
+        .failover(failover)
+        .build()
+        .unwrap();
+    // 200 incompressible bytes naming `i`: the warm tier compresses, and
+    // only what overflows it reaches the disk.
+    let value = |i: u64| {
+        let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut v = i.to_le_bytes().to_vec();
+        while v.len() < 200 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            v.extend_from_slice(&x.to_le_bytes());
+        }
+        v.truncate(200);
+        v
+    };
+    for i in 0..8_000u64 {
+        cache.insert(format!("k{i}"), value(i)).unwrap();
+    }
+    cache.run_pending_tasks();
+    cache.sync_cold().unwrap();
+    assert_eq!(cache.cold_health().unwrap().0, BreakerState::Closed);
+
+    let wait_for = |what: &str, f: &mut dyn FnMut() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !f() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {:?}",
+                cache.cold_health()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    for op in [FaultOp::Write, FaultOp::Sync, FaultOp::Create] {
+        fs.fail(op, u32::MAX);
+    }
+    let mut i = 8_000u64;
+    wait_for("the component to open the breaker", &mut || {
+        cache.insert(format!("k{i}"), value(i)).unwrap();
+        i += 1;
+        cache.run_pending_tasks();
+        cache.cold_health().unwrap().0 != BreakerState::Closed
+    });
+    // Serving goes on from memory while the disk is bypassed.
+    for j in 0..200u64 {
+        cache.insert(format!("o{j}"), value(j)).unwrap();
+        assert_eq!(cache.get(&format!("o{j}")), Some(value(j)));
+    }
+    for op in [FaultOp::Write, FaultOp::Sync, FaultOp::Create] {
+        fs.fail(op, 0);
+    }
+    wait_for("the component to close the breaker", &mut || {
+        cache.cold_health().unwrap().0 == BreakerState::Closed
+    });
+    let (_, health) = cache.cold_health().unwrap();
+    assert!(
+        health.opened >= 1 && health.closed >= 1 && health.probes >= 1,
+        "{health:?}"
+    );
+    assert_eq!(
+        health.policy_failures, 0,
+        "the component decided throughout"
+    );
+    assert_eq!(cache.get("k5"), Some(value(5)));
 }
