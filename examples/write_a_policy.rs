@@ -140,6 +140,14 @@ fn main() -> Result<()> {
             100.0 * ours as f64 / n,
             100.0 * opt as f64 / n
         );
+        anyhow::ensure!(
+            lru <= opt && ours <= opt,
+            "OPT bounds every policy: LRU {lru}, SLRU {ours}, OPT {opt} hits"
+        );
+        anyhow::ensure!(
+            ours > lru,
+            "SLRU keeps the hot set through the scans that flush LRU: LRU {lru}, SLRU {ours} hits"
+        );
     }
 
     // 2. Use it: a cache whose hot tier is ordered by the new policy.
@@ -162,5 +170,14 @@ fn main() -> Result<()> {
         cache.contains_key(&5),
         s.policy.invalid_unknown + s.policy.invalid_duplicate
     );
+    anyhow::ensure!(
+        s.weighted_size <= cache.max_capacity(),
+        "the cache stays within its budget"
+    );
+    anyhow::ensure!(
+        s.policy.invalid_unknown + s.policy.invalid_duplicate == 0,
+        "the host ignored none of SLRU's answers"
+    );
+    anyhow::ensure!(cache.contains_key(&5), "SLRU keeps the hot set");
     Ok(())
 }

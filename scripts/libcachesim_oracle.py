@@ -20,6 +20,7 @@ import libcachesim as lcs
 HERE = os.path.dirname(os.path.abspath(__file__))
 TRACES = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "..", "shared", "traces")
 OUT = os.path.join(HERE, "..", "host", "tests", "data", "libcachesim.tsv")
+OUT_NEAR = os.path.join(HERE, "..", "host", "tests", "data", "libcachesim_near.tsv")
 OUT_BYTES = os.path.join(HERE, "..", "host", "tests", "data", "libcachesim_bytes.tsv")
 BYTE_TRACE = "libcachesim/cloudPhysicsIO.oracleGeneral.bin"
 BYTE_POLICIES = {"lru": "LRU", "fifo": "FIFO"}
@@ -48,6 +49,9 @@ def byte_rows():
 LIRS = ["gli", "cpp", "cs", "ps", "multi2", "2_pools"]
 POLICIES = {"lru": "LRU", "fifo": "FIFO", "clock": "Clock", "sieve": "Sieve", "s3fifo": "S3FIFO", "arc": "ARC"}
 SIZES = [100, 500, 1000, 2000]
+# Compared within a margin: libCacheSim's defaults (W-TinyLFU: a 1 % window
+# in front of an SLRU; LeCaR: learning rate and discount as published).
+NEAR_POLICIES = {"wtinylfu": "WTinyLFU", "lecar": "LeCaR"}
 
 
 def lirs_keys(path):
@@ -60,24 +64,28 @@ def main():
               for name in LIRS]
     with open(os.path.join(TRACES, "libcachesim/cloudPhysicsIO.txt")) as f:
         traces.append(("cloudPhysicsIO", "libcachesim/cloudPhysicsIO.txt", [l.strip() for l in f if l.strip()]))
-    rows = ["trace\tpath\tpolicy\tsize\trequests\thits"]
+    header = "trace\tpath\tpolicy\tsize\trequests\thits"
+    rows, near = [header], [header]
     with tempfile.TemporaryDirectory() as tmp:
         for name, rel, keys in traces:
             plain = os.path.join(tmp, name + ".txt")
             with open(plain, "w") as f:
                 f.write("\n".join(keys) + "\n")
-            for ours, theirs in POLICIES.items():
-                for size in SIZES:
-                    reader = lcs.TraceReader(plain, lcs.TraceType.PLAIN_TXT_TRACE)
-                    miss_ratio, _ = getattr(lcs, theirs)(size).process_trace(reader)
-                    hits = round((1.0 - miss_ratio) * len(keys))
-                    rows.append(f"{name}\t{rel}\t{ours}\t{size}\t{len(keys)}\t{hits}")
-                    print(rows[-1], flush=True)
-    with open(OUT, "w") as f:
-        f.write("# libCacheSim " + getattr(lcs, "__version__", "0.3.5") + " (PyPI libcachesim), written by scripts/libcachesim_oracle.py\n")
-        f.write("\n".join(rows) + "\n")
-    rows = byte_rows()
-    with open(OUT_BYTES, "w") as f:
+            for table, policies in ((rows, POLICIES), (near, NEAR_POLICIES)):
+                for ours, theirs in policies.items():
+                    for size in SIZES:
+                        reader = lcs.TraceReader(plain, lcs.TraceType.PLAIN_TXT_TRACE)
+                        miss_ratio, _ = getattr(lcs, theirs)(size).process_trace(reader)
+                        hits = round((1.0 - miss_ratio) * len(keys))
+                        table.append(f"{name}\t{rel}\t{ours}\t{size}\t{len(keys)}\t{hits}")
+                        print(table[-1], flush=True)
+    write(OUT, rows)
+    write(OUT_NEAR, near)
+    write(OUT_BYTES, byte_rows())
+
+
+def write(path, rows):
+    with open(path, "w") as f:
         f.write("# libCacheSim " + getattr(lcs, "__version__", "0.3.5") + " (PyPI libcachesim), written by scripts/libcachesim_oracle.py\n")
         f.write("\n".join(rows) + "\n")
 

@@ -58,10 +58,27 @@ ready() {
   tail -n 5 "$work"/*.log >&2
   exit 1
 }
-# bench ARGS…: redis-benchmark SET and GET; prints "set get" in ops/s.
+# bench NAME ARGS…: redis-benchmark SET and GET; sets NAME_set and NAME_get
+# (ops/s). A failed run, or one without both figures, ends the script: a
+# figure is never printed empty.
 bench() {
-  redis-benchmark "$@" -t set,get -n "$requests" -r 100000 -d 100 -c 50 -P 16 -q 2>/dev/null \
-    | tr '\r' '\n' | awk '/^(SET|GET): [0-9.]+ requests per second/ {printf "%s ", $2} END {print ""}'
+  local name=$1 out figures s g
+  shift
+  if ! out=$(redis-benchmark "$@" -t set,get -n "$requests" -r 100000 -d 100 -c 50 -P 16 -q 2>&1); then
+    echo "redis-benchmark $* failed:" >&2
+    echo "$out" >&2
+    exit 1
+  fi
+  figures=$(tr '\r' '\n' <<<"$out" \
+    | awk '/^(SET|GET): [0-9.]+ requests per second/ {printf "%s ", $2} END {print ""}')
+  read -r s g <<<"$figures"
+  if [ -z "${s:-}" ] || [ -z "${g:-}" ] || ! awk -v s="$s" -v g="$g" 'BEGIN { exit !(s > 0 && g > 0) }'; then
+    echo "redis-benchmark $* gave no SET and GET figures:" >&2
+    echo "$out" >&2
+    exit 1
+  fi
+  printf -v "${name}_set" '%s' "$s"
+  printf -v "${name}_get" '%s' "$g"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
@@ -74,8 +91,8 @@ for name in a b c; do
 done
 start single "${common[@]}" "$here/plain.toml" --port 7021 --dir data
 for port in 7001 7002 7003 7021; do ready "$port"; done
-read -r cluster_set cluster_get <<<"$(bench --cluster -p 7001)"
-read -r single_set single_get <<<"$(bench -p 7021)"
+bench cluster --cluster -p 7001
+bench single -p 7021
 echo "3-node cluster: SET $cluster_set GET $cluster_get ops/s"
 echo "1 node:         SET $single_set GET $single_get ops/s"
 echo "ratio cluster/single: SET $(ratio "$cluster_set" "$single_set") GET $(ratio "$cluster_get" "$single_get")"
@@ -93,7 +110,7 @@ for _ in $(seq 1 100); do
   redis-cli -p 22121 SET probe 1 2>/dev/null | grep -q OK && break
   sleep 0.05
 done
-read -r proxy_set proxy_get <<<"$(bench -p 22121)"
+bench proxy -p 22121
 echo "through nutcracker: SET $proxy_set GET $proxy_get ops/s"
 echo "1 node directly:    SET $single_set GET $single_get ops/s"
 echo "ratio proxy/direct: SET $(ratio "$proxy_set" "$single_set") GET $(ratio "$proxy_get" "$single_get")"
@@ -120,8 +137,8 @@ EOF
 start tls --config "$work/tls.toml"
 ready 7031
 ready 7032 --tls --cacert "$work/server.crt"
-read -r tls_set tls_get <<<"$(bench --tls --cacert "$work/server.crt" -p 7032)"
-read -r plain_set plain_get <<<"$(bench -p 7031)"
+bench tls --tls --cacert "$work/server.crt" -p 7032
+bench plain -p 7031
 echo "TLS:   SET $tls_set GET $tls_get ops/s"
 echo "plain: SET $plain_set GET $plain_get ops/s"
 echo "ratio tls/plain: SET $(ratio "$tls_set" "$plain_set") GET $(ratio "$tls_get" "$plain_get")"
