@@ -15,6 +15,7 @@ mod serve_atomic;
 mod serve_clients;
 mod serve_cluster;
 mod serve_collections;
+mod serve_command_docs;
 mod serve_commands;
 mod serve_default;
 mod serve_diagnostics;

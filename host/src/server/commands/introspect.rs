@@ -1,15 +1,18 @@
 //! `COMMAND`: what the server says about its commands — their count,
 //! their names (subcommands too, filtered by ACL category or pattern),
-//! their arity, flags and key positions, and the keys a request names —
-//! from the command table and the subcommand table.
+//! Redis 7.0's ten fields of each (arity, flags, key positions, ACL
+//! categories, tips, key specifications, subcommands), their
+//! documentation (`docs.rs`), and the keys a request names — from the
+//! command table and the subcommand table.
 
 use std::sync::LazyLock;
 
 use bytes::BytesMut;
 
 use super::flags::{FLAG_NAMES, MOVABLE};
+use super::keyspecs::{self, Search};
 use super::table::{Spec, TABLE, lookup};
-use super::{Ctx, keyspecs, lower, subcommands};
+use super::{Ctx, docs, lower, subcommands, tips};
 use crate::server::acl::categories;
 use crate::server::glob;
 use crate::server::resp::reply;
@@ -22,6 +25,7 @@ pub(super) fn command(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
             reply::array(out, TABLE.len());
             TABLE.iter().for_each(|s| describe(out, s));
         }
+        Some("docs") => docs::command_docs(out, &args[2..], keyspecs::count),
         Some("count") => reply::int(out, TABLE.len() as i64),
         Some("list") => list(out, &args[2..]),
         Some("info") => {
@@ -35,8 +39,6 @@ pub(super) fn command(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
         }
         Some("getkeys") if args.len() >= 3 => getkeys(out, &args[2..], false),
         Some("getkeysandflags") if args.len() >= 3 => getkeys(out, &args[2..], true),
-        // redis-cli asks for docs to drive its hints; none is a valid answer.
-        Some("docs") => reply::array(out, 0),
         Some(other) => reply::error(
             out,
             &format!("ERR unknown subcommand '{other}'. Try COMMAND HELP."),
@@ -136,10 +138,16 @@ const NO_MANDATORY_KEYS: [&str; 6] = [
     "fcall_ro",
 ];
 
-/// One command as `COMMAND INFO` describes it: name, arity, flags, first
-/// key, last key, step.
+/// One command as `COMMAND INFO` describes it, with its subcommands.
 fn describe(out: &mut BytesMut, s: &Spec) {
-    reply::array(out, 6);
+    describe_with(out, s, &subcommands_of(s.name, &SUBCOMMAND_SPECS));
+}
+
+/// `spec` in Redis 7.0's ten fields: name, arity, flags, first key, last
+/// key, step, ACL categories, tips, key specifications, and its
+/// subcommands (`subs`, each described the same way).
+fn describe_with(out: &mut BytesMut, s: &Spec, subs: &[&Spec]) {
+    reply::array(out, 10);
     reply::bulk(out, s.name.as_bytes());
     reply::int(out, i64::from(s.arity));
     let flags: Vec<&str> = FLAG_NAMES
@@ -148,12 +156,95 @@ fn describe(out: &mut BytesMut, s: &Spec) {
         .map(|&(_, name)| name)
         .collect();
     reply::set(out, flags.len());
-    for flag in flags {
-        reply::simple(out, flag);
-    }
+    flags.iter().for_each(|f| reply::simple(out, f));
     reply::int(out, i64::from(s.first_key));
     reply::int(out, i64::from(s.last_key));
     reply::int(out, i64::from(s.key_step));
+    // A container is described as Redis describes it, in `@slow` only
+    // (`COMMAND` also `@connection`); the ACL checks a container against
+    // its subcommands' categories.
+    let bits = match (subs.is_empty(), s.name) {
+        (true, _) => categories::of(s),
+        (false, "command") => named("slow") | named("connection"),
+        (false, _) => named("slow"),
+    };
+    let names: Vec<&str> = categories::NAMES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bits & (1 << i) != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    reply::set(out, names.len());
+    names
+        .iter()
+        .for_each(|n| reply::simple(out, &format!("@{n}")));
+    let tips = tips::tips(s.name);
+    reply::set(out, tips.len());
+    tips.iter().for_each(|t| reply::bulk(out, t.as_bytes()));
+    key_specs(out, s);
+    reply::set(out, subs.len());
+    for sub in subs {
+        describe_with(out, sub, &[]);
+    }
+}
+
+fn named(category: &str) -> u32 {
+    categories::bit(category).expect("a category of NAMES")
+}
+
+/// The subcommands of `container` among `all` (sorted by name).
+fn subcommands_of<'a>(container: &str, all: &'a [Spec]) -> Vec<&'a Spec> {
+    if subcommands::of(container).is_none() {
+        return Vec::new();
+    }
+    let prefix = format!("{container}|");
+    all.iter().filter(|s| s.name.starts_with(&prefix)).collect()
+}
+
+/// Each key specification: its flags, where its keys begin and how they
+/// are found.
+fn key_specs(out: &mut BytesMut, s: &Spec) {
+    let specs = keyspecs::layout(
+        s.name,
+        (s.first_key, s.last_key, s.key_step),
+        s.numkeys_at(),
+    );
+    reply::set(out, specs.len());
+    for (flags, search) in specs {
+        reply::map(out, 3);
+        reply::bulk(out, b"flags");
+        reply::set(out, flags.len());
+        flags.iter().for_each(|f| reply::simple(out, f));
+        let (begin, find) = match search {
+            Search::Range { begin, last, step } => (
+                ("index", vec![("index", begin)]),
+                (
+                    "range",
+                    vec![("lastkey", last), ("keystep", step), ("limit", 0)],
+                ),
+            ),
+            Search::Counted { begin } => (
+                ("index", vec![("index", begin)]),
+                (
+                    "keynum",
+                    vec![("keynumidx", 0), ("firstkey", 1), ("keystep", 1)],
+                ),
+            ),
+            Search::Unknown => (("unknown", Vec::new()), ("unknown", Vec::new())),
+        };
+        for (field, (kind, spec)) in [("begin_search", begin), ("find_keys", find)] {
+            reply::bulk(out, field.as_bytes());
+            reply::map(out, 2);
+            reply::bulk(out, b"type");
+            reply::bulk(out, kind.as_bytes());
+            reply::bulk(out, b"spec");
+            reply::map(out, spec.len());
+            for (name, value) in spec {
+                reply::bulk(out, name.as_bytes());
+                reply::int(out, i64::from(value));
+            }
+        }
+    }
 }
 
 /// Every subcommand as a command of its own, named `container|sub`,

@@ -212,10 +212,7 @@ static SPECS: &[(&str, &[&str])] = &[
 /// table name, or `container|sub`) in the request `args`; `None` for a
 /// command the table does not know.
 pub(super) fn of(command: &str, args: &[Vec<u8>], keys: usize) -> Option<Vec<&'static str>> {
-    let specs = SPECS
-        .binary_search_by(|(name, _)| name.cmp(&command))
-        .ok()
-        .map(|i| SPECS[i].1)?;
+    let specs = flags_of(command)?;
     Some(
         (0..keys)
             .map(|i| match command {
@@ -226,6 +223,84 @@ pub(super) fn of(command: &str, args: &[Vec<u8>], keys: usize) -> Option<Vec<&'s
             })
             .collect(),
     )
+}
+
+/// How many key specifications `command` has (0: none known).
+pub(super) fn count(command: &str) -> usize {
+    flags_of(command).map_or(0, <[_]>::len)
+}
+
+fn flags_of(command: &str) -> Option<&'static [&'static str]> {
+    SPECS
+        .binary_search_by(|(name, _)| name.cmp(&command))
+        .ok()
+        .map(|i| SPECS[i].1)
+}
+
+/// Where a specification's keys start and how they run, as `COMMAND
+/// INFO` describes it.
+#[derive(Debug, PartialEq)]
+pub(super) enum Search {
+    /// From argument `begin`: keys up to `last` (relative to `begin`,
+    /// negative from the end), `step` apart.
+    Range { begin: i32, last: i32, step: i32 },
+    /// From argument `begin`, which counts the keys after it.
+    Counted { begin: i32 },
+    /// Where no position says (`SORT`'s `BY`, `GET` and `STORE` keys).
+    Unknown,
+}
+
+/// `command`'s key specifications, each its flags and where its keys
+/// are: the first key by the first, the others by the last, from the
+/// table's positions (`first`, `last`, `step`) and the count's position
+/// (`numkeys`) of commands whose keys follow a count.
+pub(super) fn layout(
+    command: &str,
+    (first, last, step): (i32, i32, i32),
+    numkeys: Option<usize>,
+) -> Vec<(Vec<&'static str>, Search)> {
+    let Some(specs) = flags_of(command) else {
+        return Vec::new();
+    };
+    let variable = matches!(command, "set" | "bitfield");
+    let positioned = !matches!(
+        command,
+        "sort" | "sort_ro" | "migrate" | "georadius" | "georadiusbymember"
+    );
+    let relative = |begin: i32| if last < 0 { last } else { last - begin };
+    specs
+        .iter()
+        .enumerate()
+        .map(|(i, flags)| {
+            let mut words: Vec<&'static str> = flags.split(' ').collect();
+            if variable {
+                words.push("variable_flags");
+            }
+            let only = specs.len() == 1;
+            let search = match (i, numkeys) {
+                _ if first <= 0 && numkeys.is_none() => Search::Unknown,
+                (0, Some(at)) if only => Search::Counted { begin: at as i32 },
+                (0, _) if only => Search::Range {
+                    begin: first,
+                    last: relative(first),
+                    step,
+                },
+                (0, _) => Search::Range {
+                    begin: first,
+                    last: 0,
+                    step: 1,
+                },
+                (_, Some(at)) if i == specs.len() - 1 => Search::Counted { begin: at as i32 },
+                _ if i == specs.len() - 1 && positioned => Search::Range {
+                    begin: first + step,
+                    last: relative(first + step),
+                    step,
+                },
+                _ => Search::Unknown,
+            };
+            (words, search)
+        })
+        .collect()
 }
 
 /// `SET key value`: the value is overwritten, unless `GET` reads it first.

@@ -62,30 +62,33 @@ impl Spec {
         if let Some(sub) = args.get(1).and_then(|a| subcommands::find(self.name, a)) {
             return positions(sub.keys, n);
         }
-        match self.name {
-            "eval" | "eval_ro" | "evalsha" | "evalsha_ro" | "fcall" | "fcall_ro" if n >= 3 => {
-                return counted(2);
-            }
-            "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop"
-                if n >= 2 =>
-            {
-                return counted(1);
-            }
-            "blmpop" | "bzmpop" if n >= 3 => return counted(2),
-            "zunionstore" | "zinterstore" | "zdiffstore" if n >= 3 => {
-                return std::iter::once(1).chain(counted(2)).collect();
-            }
-            "sort" | "sort_ro" if n >= 2 => {
-                // The last STORE wins, as in the command itself.
-                let store = (2..n.saturating_sub(1))
-                    .rev()
-                    .find(|&i| args[i].eq_ignore_ascii_case(b"store"))
-                    .map(|i| i + 1);
-                return std::iter::once(1).chain(store).collect();
-            }
-            _ => {}
+        if let Some(at) = self.numkeys_at().filter(|&at| n > at) {
+            // `ZUNIONSTORE dest 2 a b`: the destination, then the counted.
+            let first = (self.name.ends_with("store")).then_some(1);
+            return first.into_iter().chain(counted(at)).collect();
+        }
+        if matches!(self.name, "sort" | "sort_ro") && n >= 2 {
+            // The last STORE wins, as in the command itself.
+            let store = (2..n.saturating_sub(1))
+                .rev()
+                .find(|&i| args[i].eq_ignore_ascii_case(b"store"))
+                .map(|i| i + 1);
+            return std::iter::once(1).chain(store).collect();
         }
         positions((self.first_key, self.last_key, self.key_step), n)
+    }
+
+    /// Where the count of keys stands, for the commands whose keys follow
+    /// one (`EVAL body 2 k1 k2`: 2; `ZUNIONSTORE dest 2 a b`: 2).
+    pub(crate) fn numkeys_at(&self) -> Option<usize> {
+        match self.name {
+            "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => {
+                Some(1)
+            }
+            "eval" | "eval_ro" | "evalsha" | "evalsha_ro" | "fcall" | "fcall_ro" | "blmpop"
+            | "bzmpop" | "zunionstore" | "zinterstore" | "zdiffstore" => Some(2),
+            _ => None,
+        }
     }
 
     /// Whether `n` arguments (the name included) fit the arity.
