@@ -13,6 +13,9 @@
 //!   the same batch interface its maintenance thread drives — at several cache
 //!   sizes, next to Belady's OPT and the infinite-cache ceiling.
 //! * [`server`] is `goldylox serve`: the cache over the Redis protocol.
+//! * [`bench`](mod@bench) is `goldylox bench`: a cache trace driven against any
+//!   Redis-protocol server, cache-aside, for hit ratio, throughput,
+//!   latency and the server's memory.
 //! * [`cluster_info`] is `goldylox cluster info`: one table over the nodes
 //!   of a cluster (or behind a proxy) for operators.
 //! * [`wasm`] is the policy sandbox: components of `wit/policy.wit` compiled
@@ -21,6 +24,7 @@
 
 pub mod allocator;
 pub mod author;
+pub mod bench;
 pub mod cluster_info;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;

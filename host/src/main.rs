@@ -6,6 +6,7 @@
 //! `goldylox policy` checks, lists and exports policy components.
 //! `goldylox serve` serves the cache over the Redis protocol.
 //! `goldylox cluster info` shows a cluster's nodes in one table.
+//! `goldylox bench` drives any Redis-protocol server with a cache trace.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -39,6 +40,11 @@ enum Command {
     /// Look at a running cluster.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Drive a Redis-protocol server (goldylox, redis-server, a proxy) with
+    /// a cache trace, cache-aside, and report hits, throughput, latency and
+    /// the server's memory.
+    #[command(subcommand)]
+    Bench(goldylox_host::bench::BenchCommand),
 }
 
 #[derive(Subcommand)]
@@ -166,6 +172,9 @@ struct ReplayArgs {
     /// `auto`: weight of the newest epoch in a candidate's score (default 0.2).
     #[arg(long)]
     auto_smoothing: Option<f64>,
+    /// Replay only the trace's first N requests.
+    #[arg(long)]
+    requests: Option<usize>,
     /// Print CSV instead of a markdown table.
     #[arg(long)]
     csv: bool,
@@ -186,6 +195,7 @@ fn main() -> Result<()> {
         Command::Serve(args) => run_serve(args),
         Command::Replay(args) => run_replay(args),
         Command::Policy(cmd) => run_policy(cmd),
+        Command::Bench(command) => goldylox_host::bench::main(command),
         Command::Cluster(ClusterCommand::Info { nodes, password }) => {
             print!(
                 "{}",
@@ -470,6 +480,10 @@ fn replay_trace(args: &ReplayArgs) -> Result<(String, trace::Trace)> {
             trace::Trace::unsized_keys(replay::synthetic()),
         ),
     };
+    let mut trace = trace;
+    if let Some(n) = args.requests {
+        trace.truncate(n);
+    }
     if trace.is_empty() {
         bail!("{name}: the trace holds no requests");
     }

@@ -5,25 +5,25 @@ use std::fmt::Write;
 
 use crate::replay::Row;
 
-const W: f64 = 760.0;
-const H: f64 = 440.0;
-const LEFT: f64 = 64.0;
-const RIGHT: f64 = 170.0;
-const TOP: f64 = 40.0;
-const BOTTOM: f64 = 56.0;
-const COLOURS: [&str; 10] = [
+pub(crate) const W: f64 = 760.0;
+pub(crate) const H: f64 = 440.0;
+pub(crate) const LEFT: f64 = 64.0;
+pub(crate) const RIGHT: f64 = 170.0;
+pub(crate) const TOP: f64 = 40.0;
+pub(crate) const BOTTOM: f64 = 56.0;
+pub(crate) const COLOURS: [&str; 10] = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
     "#bcbd22", "#17becf",
 ];
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
 
 /// Starts an SVG of the chart width and `height` on white, with `title`.
-fn open(s: &mut String, height: f64, title: &str) {
+pub(crate) fn open(s: &mut String, height: f64, title: &str) {
     let _ = writeln!(
         s,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" font-family="sans-serif" font-size="12">"#

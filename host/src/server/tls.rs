@@ -73,7 +73,7 @@ pub fn acceptor(config: &TlsConfig) -> Result<TlsAcceptor> {
 }
 
 /// Every certificate in the PEM file at `path` (at least one).
-fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+pub(crate) fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     let certs = CertificateDer::pem_file_iter(path)
         .with_context(|| format!("reading {}", path.display()))?
         .collect::<Result<Vec<_>, _>>()

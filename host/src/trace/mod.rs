@@ -143,6 +143,14 @@ impl Trace {
         self.sizes.as_ref().map_or(1, |s| s[i])
     }
 
+    /// Keeps only the first `n` requests.
+    pub fn truncate(&mut self, n: usize) {
+        self.keys.truncate(n);
+        if let Some(sizes) = &mut self.sizes {
+            sizes.truncate(n);
+        }
+    }
+
     /// Bytes requested in all (the number of requests without sizes).
     pub fn total_bytes(&self) -> u64 {
         self.sizes.as_ref().map_or(self.keys.len() as u64, |s| {

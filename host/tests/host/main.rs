@@ -5,6 +5,7 @@ mod adaptive;
 mod animals;
 mod authoring;
 mod auto;
+mod bench;
 mod conformance;
 mod engine;
 mod replay;

@@ -295,6 +295,8 @@ fn differential(cluster: bool) {
 pub(crate) struct Reference {
     child: std::process::Child,
     client: redis::Client,
+    /// Where it listens, HOST:PORT.
+    pub(crate) addr: String,
     _dir: tempfile::TempDir,
 }
 
@@ -342,6 +344,7 @@ impl Reference {
         let reference = Reference {
             child,
             client,
+            addr: format!("127.0.0.1:{port}"),
             _dir: dir,
         };
         let mut c = reference.connection();

@@ -247,3 +247,42 @@ fn protected_mode_refuses_outside_clients_without_a_password() {
         .unwrap();
     assert_eq!(mode, ["protected-mode", "yes"]);
 }
+
+#[test]
+fn goldylox_bench_runs_over_tls() {
+    let pki = Pki::new();
+    let tls = pki.tls(false);
+    let server = TestServer::start(move |c| c.server.tls = Some(tls));
+    let port = server.tls.expect("a TLS listener").port();
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.txt");
+    let keys: String = (0..2_000).map(|i| format!("{}\n", i % 300)).collect();
+    std::fs::write(&trace, keys).unwrap();
+    let args = goldylox_host::bench::RunArgs {
+        server: format!("127.0.0.1:{port}"),
+        password: None,
+        tls_ca: Some(pki.path("ca.crt")),
+        trace,
+        format: Some("plain".to_owned()),
+        requests: None,
+        value_size: 64,
+        payload: goldylox_host::bench::Payload::Random,
+        ttl: Some(600),
+        connections: 2,
+        pipeline: 4,
+        warmup: 0.1,
+        flush: true,
+        pid: None,
+        label: None,
+        csv: None,
+        series: None,
+    };
+    let run = goldylox_host::bench::run(&args).unwrap();
+    let counts = &run.outcome.counts;
+    assert_eq!((counts.requests, counts.wrong), (1_800, 0));
+    // 300 keys, 2,000 requests: after the first sight of each, hits.
+    assert!(counts.hits >= 1_400, "{} hits", counts.hits);
+    let mut plain = server.client();
+    let ttl: i64 = redis::cmd("TTL").arg("bench:0").query(&mut plain).unwrap();
+    assert!((1..=600).contains(&ttl), "TTL {ttl}");
+}

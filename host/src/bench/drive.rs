@@ -1,0 +1,275 @@
+//! The cache-aside loop: connections take the trace's requests in order,
+//! a pipelined batch at a time — GET each key; every miss is then SET
+//! with its value — while a sampler reads the server's memory every
+//! second. A hit's value is checked byte for byte.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use super::conn::{Conn, Tls, info_field};
+use super::histogram::Histogram;
+use super::payload::{self, Payload};
+use crate::trace::Trace;
+
+/// How often the sampler reads the server's memory.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+/// What a run is told.
+pub(super) struct Plan<'a> {
+    /// HOST:PORT.
+    pub(super) server: &'a str,
+    /// AUTH's password.
+    pub(super) password: Option<&'a str>,
+    /// TLS, if the server is reached over it.
+    pub(super) tls: Option<&'a Tls>,
+    /// The requests.
+    pub(super) trace: &'a Trace,
+    /// The value size of a trace without sizes.
+    pub(super) value_size: usize,
+    /// The values' kind.
+    pub(super) payload: Payload,
+    /// A time to live for every SET, in seconds.
+    pub(super) ttl: Option<u64>,
+    /// Connections.
+    pub(super) connections: usize,
+    /// Requests per batch on a connection.
+    pub(super) pipeline: usize,
+    /// Requests at the start left out of the figures.
+    pub(super) warmup: usize,
+    /// The server's process, for its RSS from /proc.
+    pub(super) pid: Option<u32>,
+}
+
+/// The counts of one connection (or all of them, merged).
+#[derive(Default, Clone)]
+pub struct Counts {
+    /// Requests measured (past the warm-up).
+    pub requests: u64,
+    /// Of those, hits.
+    pub hits: u64,
+    /// Bytes those requests asked for.
+    pub bytes: u64,
+    /// Bytes the hits returned.
+    pub hit_bytes: u64,
+    /// Hits whose value was not the one written.
+    pub wrong: u64,
+    /// GET latencies (a batch's round trip, for each request in it).
+    pub latency: Histogram,
+}
+
+impl Counts {
+    fn merge(&mut self, o: &Counts) {
+        self.requests += o.requests;
+        self.hits += o.hits;
+        self.bytes += o.bytes;
+        self.hit_bytes += o.hit_bytes;
+        self.wrong += o.wrong;
+        self.latency.merge(&o.latency);
+    }
+}
+
+/// One second of the run: requests done, cumulative hit ratio, memory.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    /// Seconds since the start.
+    pub seconds: f64,
+    /// Requests done so far.
+    pub requests: u64,
+    /// Hits over requests so far (the warm-up included).
+    pub hit_ratio: f64,
+    /// The server's resident memory (from /proc, else INFO's
+    /// `used_memory_rss`), bytes.
+    pub rss: u64,
+    /// INFO's `used_memory`, bytes.
+    pub used_memory: u64,
+}
+
+/// A finished run.
+pub struct Outcome {
+    /// The merged counts.
+    pub counts: Counts,
+    /// Wall time of the whole run.
+    pub elapsed: Duration,
+    /// The samples, one a second and one at the end.
+    pub samples: Vec<Sample>,
+}
+
+struct Progress {
+    next: AtomicUsize,
+    done: AtomicU64,
+    hits: AtomicU64,
+    finished: AtomicBool,
+}
+
+/// Runs `plan` to the end of the trace.
+pub(super) fn run(plan: &Plan<'_>) -> Result<Outcome> {
+    let progress = Arc::new(Progress {
+        next: AtomicUsize::new(0),
+        done: AtomicU64::new(0),
+        hits: AtomicU64::new(0),
+        finished: AtomicBool::new(false),
+    });
+    let started = Instant::now();
+    let (counts, samples) = std::thread::scope(|scope| -> Result<_> {
+        let sampler = std::thread::Builder::new()
+            .name("bench-sampler".into())
+            .spawn_scoped(scope, || sample(plan, &progress, started))?;
+        let workers: Vec<_> = (0..plan.connections)
+            .map(|i| {
+                std::thread::Builder::new()
+                    .name(format!("bench-conn-{i}"))
+                    .spawn_scoped(scope, || drive(plan, &progress))
+            })
+            .collect::<Result<_, _>>()?;
+        let mut total = Counts::default();
+        let mut failure = None;
+        for w in workers {
+            match w.join().expect("a bench connection panicked") {
+                Ok(c) => total.merge(&c),
+                Err(e) => failure = failure.or(Some(e)),
+            }
+        }
+        progress.finished.store(true, Ordering::Release);
+        let samples = sampler.join().expect("the sampler panicked")?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok((total, samples)),
+        }
+    })?;
+    Ok(Outcome {
+        counts,
+        elapsed: started.elapsed(),
+        samples,
+    })
+}
+
+/// One connection's loop.
+fn drive(plan: &Plan<'_>, progress: &Progress) -> Result<Counts> {
+    let mut conn = Conn::open(plan.server, plan.tls, plan.password)?;
+    let mut counts = Counts::default();
+    let (mut value, mut scratch) = (Vec::new(), Vec::new());
+    let ttl = plan.ttl.map(|t| t.to_string());
+    let n = plan.trace.len();
+    let mut missed = Vec::with_capacity(plan.pipeline);
+    loop {
+        let begin = progress.next.fetch_add(plan.pipeline, Ordering::Relaxed);
+        if begin >= n {
+            return Ok(counts);
+        }
+        let end = (begin + plan.pipeline).min(n);
+        for i in begin..end {
+            conn.command(&[b"GET", key_name(plan.trace.keys[i]).as_bytes()]);
+        }
+        let sent = Instant::now();
+        conn.flush()?;
+        missed.clear();
+        let mut hits = 0;
+        for i in begin..end {
+            let key = plan.trace.keys[i];
+            let hit = conn.bulk(&mut value).context("GET")?;
+            let measured = i >= plan.warmup;
+            if hit {
+                hits += 1;
+                let wrong = !payload::verify(key, plan.payload, &value, &mut scratch);
+                if measured {
+                    counts.hits += 1;
+                    counts.hit_bytes += size_of(plan, i) as u64;
+                    counts.wrong += u64::from(wrong);
+                }
+            } else {
+                missed.push(i);
+            }
+            if measured {
+                counts.requests += 1;
+                counts.bytes += size_of(plan, i) as u64;
+            }
+        }
+        let round_trip = sent.elapsed().as_nanos() as u64;
+        let measured = end.saturating_sub(begin.max(plan.warmup)) as u64;
+        if measured > 0 {
+            counts.latency.record(round_trip, measured);
+        }
+        for &i in &missed {
+            let key = plan.trace.keys[i];
+            payload::fill(key, size_of(plan, i), plan.payload, &mut value);
+            let name = key_name(key);
+            match &ttl {
+                Some(t) => conn.command(&[b"SET", name.as_bytes(), &value, b"EX", t.as_bytes()]),
+                None => conn.command(&[b"SET", name.as_bytes(), &value]),
+            }
+        }
+        conn.flush()?;
+        for _ in &missed {
+            conn.simple().context("SET")?;
+        }
+        progress
+            .done
+            .fetch_add((end - begin) as u64, Ordering::Relaxed);
+        progress.hits.fetch_add(hits, Ordering::Relaxed);
+    }
+}
+
+fn key_name(key: u64) -> String {
+    format!("bench:{key:x}")
+}
+
+fn size_of(plan: &Plan<'_>, i: usize) -> usize {
+    plan.trace
+        .sizes
+        .as_ref()
+        .map_or(plan.value_size, |s| s[i] as usize)
+}
+
+/// Reads the server's memory every second until the run ends, then once
+/// more.
+fn sample(plan: &Plan<'_>, progress: &Progress, started: Instant) -> Result<Vec<Sample>> {
+    let mut conn = Conn::open(plan.server, plan.tls, plan.password)?;
+    let mut samples = Vec::new();
+    loop {
+        let finished = progress.finished.load(Ordering::Acquire);
+        let info = conn.info("memory").context("INFO memory")?;
+        let used_memory = info_field(&info, "used_memory").unwrap_or(0);
+        let rss = plan
+            .pid
+            .and_then(proc_rss)
+            .or_else(|| info_field(&info, "used_memory_rss"))
+            .unwrap_or(0);
+        let requests = progress.done.load(Ordering::Relaxed);
+        let hits = progress.hits.load(Ordering::Relaxed);
+        samples.push(Sample {
+            seconds: started.elapsed().as_secs_f64(),
+            requests,
+            hit_ratio: if requests == 0 {
+                0.0
+            } else {
+                hits as f64 / requests as f64
+            },
+            rss,
+            used_memory,
+        });
+        if finished {
+            return Ok(samples);
+        }
+        let wake = Instant::now() + SAMPLE_EVERY;
+        while Instant::now() < wake && !progress.finished.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A local process's resident memory, from /proc.
+pub fn proc_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
