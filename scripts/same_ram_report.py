@@ -281,13 +281,14 @@ def table(frac, budget, rows, opt, chart):
     if opt is not None:
         ceiling = f"; OPT {opt[0] * 100:.2f} %" + (f", {opt[1] * 100:.2f} % of bytes" if opt[1] is not None else "")
     out = [f"### {frac:.0%} of the footprint: maxmemory {budget / 2**20:,.0f} MiB{ceiling}", "",
-           "| server | peak RSS | hit % | byte hit % | req/s × | p99 ms | wrong |", "|---|---:|---:|---:|---:|---:|---:|"]
+           "| server | peak RSS | hit % | byte hit % | req/s × | p99 ms | wrong | refused SETs |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         over = "" if r.get("fits", True) else " (over: did not fit)"
         out.append(f"| {r['label']}{over} | {int(r['peak_rss_bytes']) / 2**20:,.1f} MiB | "
                    f"{float(r['hit_ratio']) * 100:.2f} | {float(r['byte_hit_ratio']) * 100:.2f} | "
                    f"{float(r['requests_per_s']) / float(base['requests_per_s']):.2f} | "
-                   f"{float(r['p99_us']) / 1000:.2f} | {r['wrong_values']} |")
+                   f"{float(r['p99_us']) / 1000:.2f} | {r['wrong_values']} | {r['refused_sets']} |")
     out += ["", f"![{chart}](./{chart})", ""]
     return out
 

@@ -145,6 +145,17 @@ impl Conn {
         }
     }
 
+    /// Reads a status reply: `Ok(None)` for a status, `Ok(Some(error))`
+    /// for an error reply (the server refused the command: `-OOM`).
+    pub(super) fn status(&mut self) -> Result<Option<String>> {
+        let line = self.line()?;
+        match line.as_bytes().first() {
+            Some(b'+') => Ok(None),
+            Some(b'-') => Ok(Some(line[1..].to_owned())),
+            _ => bail!("expected a status, got {line:?}"),
+        }
+    }
+
     /// `INFO section` as text.
     pub(super) fn info(&mut self, section: &str) -> Result<String> {
         self.command(&[b"INFO", section.as_bytes()]);

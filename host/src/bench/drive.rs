@@ -56,6 +56,11 @@ pub struct Counts {
     pub hit_bytes: u64,
     /// Hits whose value was not the one written.
     pub wrong: u64,
+    /// SETs the server refused (`-OOM`: a value it had no room for), as
+    /// a cache-aside client would log and go on.
+    pub refused: u64,
+    /// The first refusal's message.
+    pub refusal: Option<String>,
     /// GET latencies (a batch's round trip, for each request in it).
     pub latency: Histogram,
 }
@@ -67,6 +72,10 @@ impl Counts {
         self.bytes += o.bytes;
         self.hit_bytes += o.hit_bytes;
         self.wrong += o.wrong;
+        self.refused += o.refused;
+        if self.refusal.is_none() {
+            self.refusal.clone_from(&o.refusal);
+        }
         self.latency.merge(&o.latency);
     }
 }
@@ -203,7 +212,10 @@ fn drive(plan: &Plan<'_>, progress: &Progress) -> Result<Counts> {
         }
         conn.flush()?;
         for _ in &missed {
-            conn.simple().context("SET")?;
+            if let Some(error) = conn.status().context("SET")? {
+                counts.refused += 1;
+                counts.refusal.get_or_insert(error);
+            }
         }
         progress
             .done

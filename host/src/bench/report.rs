@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use super::{Run, Sample};
 
 /// The CSV's columns.
-const CSV_HEADER: &str = "label,trace,payload,connections,pipeline,requests,hit_ratio,byte_hit_ratio,requests_per_s,p50_us,p99_us,p999_us,peak_rss_bytes,peak_used_memory_bytes,wrong_values";
+const CSV_HEADER: &str = "label,trace,payload,connections,pipeline,requests,hit_ratio,byte_hit_ratio,requests_per_s,p50_us,p99_us,p999_us,peak_rss_bytes,peak_used_memory_bytes,wrong_values,refused_sets";
 
 /// What a table row and a CSV row say of a run.
 struct Figures {
@@ -45,7 +45,7 @@ fn figures(run: &Run) -> Figures {
 /// The runs as a table.
 pub(super) fn table(runs: &[Run]) -> String {
     let mut out = format!(
-        "{:<24} {:>10} {:>7} {:>9} {:>10} {:>8} {:>8} {:>8} {:>10} {:>10} {:>6}\n",
+        "{:<24} {:>10} {:>7} {:>9} {:>10} {:>8} {:>8} {:>8} {:>10} {:>10} {:>6} {:>8}\n",
         "server",
         "requests",
         "hit %",
@@ -56,13 +56,14 @@ pub(super) fn table(runs: &[Run]) -> String {
         "p999 ms",
         "peak RSS",
         "used_mem",
-        "wrong"
+        "wrong",
+        "refused"
     );
     for run in runs {
         let f = figures(run);
         let _ = writeln!(
             out,
-            "{:<24} {:>10} {:>7.2} {:>9.2} {:>10.0} {:>8.3} {:>8.3} {:>8.3} {:>10} {:>10} {:>6}",
+            "{:<24} {:>10} {:>7.2} {:>9.2} {:>10.0} {:>8.3} {:>8.3} {:>8.3} {:>10} {:>10} {:>6} {:>8}",
             run.label,
             run.outcome.counts.requests,
             f.hit_ratio * 100.0,
@@ -73,8 +74,12 @@ pub(super) fn table(runs: &[Run]) -> String {
             f.p999 / 1000.0,
             mib(f.peak_rss),
             mib(f.peak_used),
-            run.outcome.counts.wrong
+            run.outcome.counts.wrong,
+            run.outcome.counts.refused
         );
+        if let Some(refusal) = &run.outcome.counts.refusal {
+            let _ = writeln!(out, "  (first refused SET: {refusal})");
+        }
     }
     out
 }
@@ -100,7 +105,7 @@ pub(super) fn append_csv(path: &Path, run: &Run) -> Result<()> {
     }
     let _ = writeln!(
         line,
-        "{},{},{:?},{},{},{},{:.6},{:.6},{:.1},{:.1},{:.1},{:.1},{},{},{}",
+        "{},{},{:?},{},{},{},{:.6},{:.6},{:.1},{:.1},{:.1},{:.1},{},{},{},{}",
         run.label.replace(',', ";"),
         run.trace.replace(',', ";"),
         run.payload,
@@ -115,7 +120,8 @@ pub(super) fn append_csv(path: &Path, run: &Run) -> Result<()> {
         f.p999,
         f.peak_rss,
         f.peak_used,
-        run.outcome.counts.wrong
+        run.outcome.counts.wrong,
+        run.outcome.counts.refused
     );
     file.write_all(line.as_bytes())
         .with_context(|| format!("writing {}", path.display()))

@@ -134,3 +134,19 @@ fn redis_server_runs_clean_with_many_connections() {
     let svg = std::fs::read_to_string(chart).unwrap();
     assert_eq!(svg.matches("<polyline").count(), 4, "two runs, two panels");
 }
+
+#[test]
+fn refused_sets_are_counted_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (trace, keys) = trace_file(dir.path(), 50);
+    // A hot tier of 1 MiB cannot take a 2 MiB value: SET answers -OOM.
+    let server = TestServer::start(|c| c.cache.memory_bytes = 1 << 20);
+    let mut a = args(server.addr.to_string(), trace);
+    a.value_size = 2 << 20;
+    let run = bench::run(&a).unwrap();
+    let counts = &run.outcome.counts;
+    assert_eq!(counts.requests, keys.len() as u64);
+    assert_eq!((counts.hits, counts.refused), (0, keys.len() as u64));
+    let refusal = counts.refusal.as_deref().unwrap_or_default();
+    assert!(refusal.starts_with("OOM"), "{refusal}");
+}
