@@ -121,9 +121,12 @@ def redis_run(policy, budget, trace, value_size, extra, work):
 
 
 def goldylox_config(policy, hot, warm, cold, total, footprint, data):
+    # The warm tier is at least 1 MiB when it is on, the hot tier too.
+    warm_bytes = max(int(total * warm), 1 << 20) if warm else 0
+    hot_bytes = max(total - warm_bytes, 1 << 20) if warm else max(int(total * hot), 1 << 20)
     cold_section = (f'[cache.cold]\nenabled = true\ndir = "{data}"\ncapacity_bytes = {max(footprint * 2, 1 << 26)}\n'
                     if cold else "[cache.cold]\nenabled = false\n")
-    return (f'[cache]\nmemory_bytes = {max(int(total * hot), 1 << 20)}\nwarm_bytes = {int(total * warm)}\n'
+    return (f'[cache]\nmemory_bytes = {hot_bytes}\nwarm_bytes = {warm_bytes}\n'
             f'policy = "{policy}"\n{cold_section}[log]\nlevel = "warn"\n')
 
 
@@ -239,10 +242,11 @@ def main():
                                stdout=subprocess.DEVNULL)
                 body += table(frac, budget, rows, opt, chart.name)
                 cells.append((name, frac, rows))
+                # Written after every cell, so a failure later keeps these.
+                REPORT.write_text("\n".join(lines + summary(cells) + body) + "\n")
             finally:
                 shutil.rmtree(work, ignore_errors=True)
-    lines += summary(cells) + body
-    REPORT.write_text("\n".join(lines) + "\n")
+    REPORT.write_text("\n".join(lines + summary(cells) + body) + "\n")
     log(f"wrote {REPORT}")
 
 

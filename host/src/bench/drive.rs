@@ -3,12 +3,14 @@
 //! with its value — while a sampler reads the server's memory every
 //! second. A hit's value is checked byte for byte.
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use super::cluster::Topology;
 use super::conn::{Conn, Tls, info_field};
 use super::histogram::Histogram;
 use super::payload::{self, Payload};
@@ -19,8 +21,10 @@ const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 
 /// What a run is told.
 pub(super) struct Plan<'a> {
-    /// HOST:PORT.
-    pub(super) server: &'a str,
+    /// The servers, HOST:PORT: one, or a cluster's primaries.
+    pub(super) servers: &'a [String],
+    /// Which of `servers` owns each key, for a cluster.
+    pub(super) topology: Option<&'a Topology>,
     /// AUTH's password.
     pub(super) password: Option<&'a str>,
     /// TLS, if the server is reached over it.
@@ -39,8 +43,8 @@ pub(super) struct Plan<'a> {
     pub(super) pipeline: usize,
     /// Requests at the start left out of the figures.
     pub(super) warmup: usize,
-    /// The server's process, for its RSS from /proc.
-    pub(super) pid: Option<u32>,
+    /// Each server's process, for its RSS from /proc.
+    pub(super) pids: Vec<Option<u32>>,
 }
 
 /// The counts of one connection (or all of them, merged).
@@ -155,64 +159,111 @@ pub(super) fn run(plan: &Plan<'_>) -> Result<Outcome> {
     })
 }
 
-/// One connection's loop.
+/// A worker's connections, one per node (one in all without a cluster),
+/// and the requests queued on each in the order their replies come.
+struct Route<'a> {
+    conns: Vec<Conn>,
+    topology: Option<&'a Topology>,
+    queued: Vec<Vec<usize>>,
+}
+
+impl<'a> Route<'a> {
+    fn open(plan: &Plan<'a>) -> Result<Route<'a>> {
+        let conns = plan
+            .servers
+            .iter()
+            .map(|s| Conn::open(s, plan.tls, plan.password))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Route {
+            queued: vec![Vec::new(); conns.len()],
+            conns,
+            topology: plan.topology,
+        })
+    }
+
+    /// Queues request `i`'s command `args` on its key `name`'s node.
+    fn queue(&mut self, i: usize, name: &[u8], args: &[&[u8]]) {
+        let node = self.topology.map_or(0, |t| t.node_of(name));
+        self.conns[node].command(args);
+        self.queued[node].push(i);
+    }
+
+    /// Sends what is queued; the requests in the order to read replies.
+    fn flush(&mut self) -> Result<Vec<(usize, usize)>> {
+        let mut order = Vec::new();
+        for (node, queued) in self.queued.iter_mut().enumerate() {
+            if !queued.is_empty() {
+                self.conns[node].flush()?;
+                order.extend(queued.drain(..).map(|i| (node, i)));
+            }
+        }
+        Ok(order)
+    }
+}
+
+/// One connection's loop; an error stops the other connections too.
 fn drive(plan: &Plan<'_>, progress: &Progress) -> Result<Counts> {
-    let mut conn = Conn::open(plan.server, plan.tls, plan.password)?;
+    let result = batches(plan, progress);
+    if result.is_err() {
+        progress.next.store(usize::MAX / 2, Ordering::Relaxed);
+    }
+    result
+}
+
+fn batches(plan: &Plan<'_>, progress: &Progress) -> Result<Counts> {
+    let mut route = Route::open(plan)?;
     let mut counts = Counts::default();
     let (mut value, mut scratch) = (Vec::new(), Vec::new());
     let ttl = plan.ttl.map(|t| t.to_string());
     let n = plan.trace.len();
-    let mut missed = Vec::with_capacity(plan.pipeline);
     loop {
         let begin = progress.next.fetch_add(plan.pipeline, Ordering::Relaxed);
         if begin >= n {
             return Ok(counts);
         }
         let end = (begin + plan.pipeline).min(n);
-        for i in begin..end {
-            conn.command(&[b"GET", key_name(plan.trace.keys[i]).as_bytes()]);
+        let names: Vec<String> = (begin..end).map(|i| key_name(plan.trace.keys[i])).collect();
+        for (i, name) in (begin..end).zip(&names) {
+            route.queue(i, name.as_bytes(), &[b"GET", name.as_bytes()]);
         }
         let sent = Instant::now();
-        conn.flush()?;
-        missed.clear();
+        let mut missed = Vec::new();
         let mut hits = 0;
-        for i in begin..end {
-            let key = plan.trace.keys[i];
-            let hit = conn.bulk(&mut value).context("GET")?;
-            let measured = i >= plan.warmup;
-            if hit {
-                hits += 1;
-                let wrong = !payload::verify(key, plan.payload, &value, &mut scratch);
-                if measured {
-                    counts.hits += 1;
-                    counts.hit_bytes += size_of(plan, i) as u64;
-                    counts.wrong += u64::from(wrong);
-                }
-            } else {
+        for (node, i) in route.flush()? {
+            let hit = route.conns[node].bulk(&mut value).context("GET")?;
+            hits += u64::from(hit);
+            if !hit {
                 missed.push(i);
             }
-            if measured {
-                counts.requests += 1;
-                counts.bytes += size_of(plan, i) as u64;
-            }
+            account(
+                plan,
+                &mut counts,
+                i,
+                hit.then_some(&value[..]),
+                &mut scratch,
+            );
         }
-        let round_trip = sent.elapsed().as_nanos() as u64;
         let measured = end.saturating_sub(begin.max(plan.warmup)) as u64;
         if measured > 0 {
-            counts.latency.record(round_trip, measured);
+            counts
+                .latency
+                .record(sent.elapsed().as_nanos() as u64, measured);
         }
         for &i in &missed {
-            let key = plan.trace.keys[i];
-            payload::fill(key, size_of(plan, i), plan.payload, &mut value);
-            let name = key_name(key);
+            payload::fill(
+                plan.trace.keys[i],
+                size_of(plan, i),
+                plan.payload,
+                &mut value,
+            );
+            let name = names[i - begin].as_bytes();
             match &ttl {
-                Some(t) => conn.command(&[b"SET", name.as_bytes(), &value, b"EX", t.as_bytes()]),
-                None => conn.command(&[b"SET", name.as_bytes(), &value]),
+                Some(t) => route.queue(i, name, &[b"SET", name, &value, b"EX", t.as_bytes()]),
+                None => route.queue(i, name, &[b"SET", name, &value]),
             }
         }
-        conn.flush()?;
-        for _ in &missed {
-            if let Some(error) = conn.status().context("SET")? {
+        for (node, _) in route.flush()? {
+            if let Some(error) = route.conns[node].status().context("SET")? {
                 counts.refused += 1;
                 counts.refusal.get_or_insert(error);
             }
@@ -221,6 +272,29 @@ fn drive(plan: &Plan<'_>, progress: &Progress) -> Result<Counts> {
             .done
             .fetch_add((end - begin) as u64, Ordering::Relaxed);
         progress.hits.fetch_add(hits, Ordering::Relaxed);
+    }
+}
+
+/// Counts request `i` (a hit when `value` is some, checked against what
+/// was written), if it is past the warm-up.
+fn account(
+    plan: &Plan<'_>,
+    counts: &mut Counts,
+    i: usize,
+    value: Option<&[u8]>,
+    scratch: &mut Vec<u8>,
+) {
+    if i < plan.warmup {
+        return;
+    }
+    let size = size_of(plan, i) as u64;
+    counts.requests += 1;
+    counts.bytes += size;
+    if let Some(value) = value {
+        counts.hits += 1;
+        counts.hit_bytes += size;
+        let right = payload::verify(plan.trace.keys[i], plan.payload, value, scratch);
+        counts.wrong += u64::from(!right);
     }
 }
 
@@ -235,34 +309,49 @@ fn size_of(plan: &Plan<'_>, i: usize) -> usize {
         .map_or(plan.value_size, |s| s[i] as usize)
 }
 
-/// Reads the server's memory every second until the run ends, then once
-/// more.
+/// Reads the servers' memory every second until the run ends, then once
+/// more (a cluster's nodes summed); on a terminal, shows the progress.
 fn sample(plan: &Plan<'_>, progress: &Progress, started: Instant) -> Result<Vec<Sample>> {
-    let mut conn = Conn::open(plan.server, plan.tls, plan.password)?;
+    let mut conns = plan
+        .servers
+        .iter()
+        .map(|s| Conn::open(s, plan.tls, plan.password))
+        .collect::<Result<Vec<_>>>()?;
+    let show = std::io::stderr().is_terminal();
     let mut samples = Vec::new();
     loop {
         let finished = progress.finished.load(Ordering::Acquire);
-        let info = conn.info("memory").context("INFO memory")?;
-        let used_memory = info_field(&info, "used_memory").unwrap_or(0);
-        let rss = plan
-            .pid
-            .and_then(proc_rss)
-            .or_else(|| info_field(&info, "used_memory_rss"))
-            .unwrap_or(0);
+        let (mut rss, mut used_memory) = (0, 0);
+        for (conn, pid) in conns.iter_mut().zip(&plan.pids) {
+            let info = conn.info("memory").context("INFO memory")?;
+            used_memory += info_field(&info, "used_memory").unwrap_or(0);
+            rss += pid
+                .and_then(proc_rss)
+                .or_else(|| info_field(&info, "used_memory_rss"))
+                .unwrap_or(0);
+        }
         let requests = progress.done.load(Ordering::Relaxed);
         let hits = progress.hits.load(Ordering::Relaxed);
-        samples.push(Sample {
+        let sample = Sample {
             seconds: started.elapsed().as_secs_f64(),
             requests,
-            hit_ratio: if requests == 0 {
-                0.0
-            } else {
-                hits as f64 / requests as f64
-            },
+            hit_ratio: hits as f64 / requests.max(1) as f64,
             rss,
             used_memory,
-        });
+        };
+        if show {
+            eprint!(
+                "\r  {requests}/{} requests, hit ratio {:.2} %, {:.0} requests/s   ",
+                plan.trace.len(),
+                sample.hit_ratio * 100.0,
+                requests as f64 / sample.seconds.max(1e-9)
+            );
+        }
+        samples.push(sample);
         if finished {
+            if show {
+                eprintln!();
+            }
             return Ok(samples);
         }
         let wake = Instant::now() + SAMPLE_EVERY;

@@ -1,11 +1,12 @@
 //! `goldylox bench`: drives any Redis-protocol server (goldylox,
-//! redis-server, a proxy) with a cache trace in a cache-aside loop and
+//! redis-server, a proxy, a Redis Cluster; over TLS or not) with a cache trace in a cache-aside loop and
 //! reports what an operator would see: hit ratio and byte hit ratio,
 //! throughput, latency percentiles, wrong values (must be 0), and the
 //! server's memory over the run. `goldylox bench chart` draws several
 //! runs' hit ratio and memory on one chart.
 
 mod chart;
+mod cluster;
 mod conn;
 mod drive;
 mod histogram;
@@ -32,6 +33,10 @@ pub struct RunArgs {
     /// The password to AUTH with (also from GOLDYLOX_PASSWORD).
     #[arg(long, env = "GOLDYLOX_PASSWORD")]
     pub password: Option<String>,
+    /// The server is a Redis Cluster node: read the cluster's map from it
+    /// and send each key to its owner (RSS and memory summed over nodes).
+    #[arg(long)]
+    pub cluster: bool,
     /// Reach the server over TLS, trusting the CA certificates in this PEM
     /// file (the server's certificate is checked against --server's host).
     #[arg(long, value_name = "PEM")]
@@ -67,7 +72,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub flush: bool,
     /// The server's process id, for its RSS from /proc (default: INFO's
-    /// process_id when the server is on this machine's loopback).
+    /// process_id of each server on this machine's loopback).
     #[arg(long)]
     pub pid: Option<u32>,
     /// The run's name in the table, the CSV and the chart.
@@ -213,15 +218,35 @@ pub fn run(args: &RunArgs) -> Result<Run> {
         }
         None => None,
     };
-    let mut conn = conn::Conn::open(&args.server, tls.as_ref(), args.password.as_deref())?;
-    if args.flush {
-        conn.command(&[b"FLUSHALL"]);
-        conn.flush()?;
-        conn.simple().context("FLUSHALL")?;
+    let topology = if args.cluster {
+        Some(cluster::Topology::discover(
+            &args.server,
+            tls.as_ref(),
+            args.password.as_deref(),
+        )?)
+    } else {
+        None
+    };
+    let servers = topology
+        .as_ref()
+        .map_or_else(|| vec![args.server.clone()], |t| t.nodes.clone());
+    let mut pids = Vec::new();
+    for server in &servers {
+        let mut conn = conn::Conn::open(server, tls.as_ref(), args.password.as_deref())?;
+        if args.flush {
+            conn.command(&[b"FLUSHALL"]);
+            conn.flush()?;
+            conn.simple()
+                .with_context(|| format!("FLUSHALL on {server}"))?;
+        }
+        pids.push(match args.pid {
+            Some(pid) if !args.cluster => Some(pid),
+            _ => local_pid(server, &mut conn),
+        });
     }
-    let pid = args.pid.or_else(|| local_pid(&args.server, &mut conn));
     let plan = drive::Plan {
-        server: &args.server,
+        servers: &servers,
+        topology: topology.as_ref(),
         password: args.password.as_deref(),
         tls: tls.as_ref(),
         trace: &trace,
@@ -231,7 +256,7 @@ pub fn run(args: &RunArgs) -> Result<Run> {
         connections: args.connections,
         pipeline: args.pipeline,
         warmup: (trace.len() as f64 * args.warmup) as usize,
-        pid,
+        pids,
     };
     let outcome = drive::run(&plan)?;
     Ok(Run {

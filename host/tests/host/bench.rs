@@ -29,6 +29,7 @@ fn args(server: String, trace: PathBuf) -> RunArgs {
     RunArgs {
         server,
         password: None,
+        cluster: false,
         tls_ca: None,
         trace,
         format: Some("plain".to_owned()),

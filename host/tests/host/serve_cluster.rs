@@ -525,3 +525,49 @@ fn twemproxy_shards_three_plain_nodes() {
     assert_eq!(per_node.iter().sum::<i64>(), 3_001);
     assert!(per_node.iter().all(|&n| n > 500), "{per_node:?}");
 }
+
+#[test]
+fn goldylox_bench_sends_each_key_to_its_owner() {
+    let cluster = Cluster::start(&ports(3), &THIRDS);
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.txt");
+    let keys: String = (0..3_000).map(|i| format!("{}\n", i % 500)).collect();
+    std::fs::write(&trace, keys).unwrap();
+    let args = goldylox_host::bench::RunArgs {
+        server: cluster.nodes[1].addr.to_string(),
+        password: None,
+        cluster: true,
+        tls_ca: None,
+        trace,
+        format: Some("plain".to_owned()),
+        requests: None,
+        value_size: 64,
+        payload: goldylox_host::bench::Payload::Random,
+        ttl: None,
+        connections: 3,
+        pipeline: 8,
+        warmup: 0.0,
+        flush: true,
+        pid: None,
+        label: None,
+        csv: None,
+        series: None,
+    };
+    // A key sent to a node that does not own it would answer MOVED and
+    // stop the run.
+    let run = goldylox_host::bench::run(&args).unwrap();
+    let counts = &run.outcome.counts;
+    assert_eq!(
+        (counts.requests, counts.wrong, counts.refused),
+        (3_000, 0, 0)
+    );
+    assert!(counts.hits >= 2_400, "{} hits", counts.hits);
+    for node in &cluster.nodes {
+        let mut c = redis::Client::open(format!("redis://{}/", node.addr))
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let keys: u64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+        assert!((100..=250).contains(&keys), "{}: {keys} keys", node.addr);
+    }
+}

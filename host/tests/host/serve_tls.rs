@@ -261,6 +261,7 @@ fn goldylox_bench_runs_over_tls() {
     let args = goldylox_host::bench::RunArgs {
         server: format!("127.0.0.1:{port}"),
         password: None,
+        cluster: false,
         tls_ca: Some(pki.path("ca.crt")),
         trace,
         format: Some("plain".to_owned()),
