@@ -14,7 +14,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use goldylox_host::replay::{self, Contender};
-use goldylox_host::trace::{self, Format};
+use goldylox_host::trace;
 use goldylox_host::{author, server, wasm};
 
 #[derive(Parser)]
@@ -461,33 +461,22 @@ fn run_replay(args: ReplayArgs) -> Result<()> {
 
 /// The trace `replay` reads (or its embedded synthetic workload), named.
 fn replay_trace(args: &ReplayArgs) -> Result<(String, trace::Trace)> {
-    let (name, trace) = match &args.trace {
-        Some(path) => {
-            let format = match &args.format {
-                Some(f) => f.parse::<Format>()?,
-                None => Format::guess(path).with_context(|| {
-                    format!(
-                        "cannot guess the format of {}; pass --format ({})",
-                        path.display(),
-                        trace::FORMAT_NAMES
-                    )
-                })?,
-            };
-            (path.display().to_string(), trace::read_trace(path, format)?)
+    match &args.trace {
+        Some(path) => Ok((
+            path.display().to_string(),
+            trace::load(path, args.format.as_deref(), args.requests)?,
+        )),
+        None => {
+            let mut trace = trace::Trace::unsized_keys(replay::synthetic());
+            if let Some(n) = args.requests {
+                trace.truncate(n);
+            }
+            if trace.is_empty() {
+                bail!("--requests 0 leaves nothing to replay");
+            }
+            Ok(("embedded synthetic workload".to_owned(), trace))
         }
-        None => (
-            "embedded synthetic workload".to_owned(),
-            trace::Trace::unsized_keys(replay::synthetic()),
-        ),
-    };
-    let mut trace = trace;
-    if let Some(n) = args.requests {
-        trace.truncate(n);
     }
-    if trace.is_empty() {
-        bail!("{name}: the trace holds no requests");
-    }
-    Ok((name, trace))
 }
 
 /// `--sizes`: positive, and in bytes only for a trace with object sizes.

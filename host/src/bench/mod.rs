@@ -22,7 +22,7 @@ pub use drive::{Counts, Outcome, Sample, proc_rss};
 pub use histogram::Histogram;
 pub use payload::Payload;
 
-use crate::trace::{self, Format};
+use crate::trace;
 
 /// `goldylox bench run`'s arguments.
 #[derive(clap::Args, Debug)]
@@ -84,6 +84,32 @@ pub struct RunArgs {
     /// Write the per-second samples to this CSV file, for `bench chart`.
     #[arg(long)]
     pub series: Option<PathBuf>,
+}
+
+impl RunArgs {
+    /// A run of `trace` against `server` with the command line's defaults.
+    pub fn new(server: impl Into<String>, trace: impl Into<PathBuf>) -> RunArgs {
+        RunArgs {
+            server: server.into(),
+            password: None,
+            cluster: false,
+            tls_ca: None,
+            trace: trace.into(),
+            format: None,
+            requests: None,
+            value_size: 1024,
+            payload: Payload::Random,
+            ttl: None,
+            connections: 8,
+            pipeline: 16,
+            warmup: 0.0,
+            flush: false,
+            pid: None,
+            label: None,
+            csv: None,
+            series: None,
+        }
+    }
 }
 
 /// `goldylox bench`'s subcommands.
@@ -149,7 +175,7 @@ pub fn main(command: BenchCommand) -> Result<()> {
             requests,
             value_size,
         } => {
-            let t = load(&trace, format.as_deref(), requests)?;
+            let t = trace::load(&trace, format.as_deref(), requests)?;
             let mut sizes = std::collections::HashMap::new();
             for i in 0..t.len() {
                 let size = t.sizes.as_ref().map_or(value_size, |s| s[i] as usize);
@@ -204,7 +230,7 @@ pub fn run(args: &RunArgs) -> Result<Run> {
     if !(0.0..1.0).contains(&args.warmup) {
         bail!("--warmup is a fraction of the requests, from 0 to below 1");
     }
-    let trace = load(&args.trace, args.format.as_deref(), args.requests)?;
+    let trace = trace::load(&args.trace, args.format.as_deref(), args.requests)?;
     let tls = match &args.tls_ca {
         Some(ca) => {
             let host = args
@@ -272,32 +298,6 @@ pub fn run(args: &RunArgs) -> Result<Run> {
     })
 }
 
-/// Reads a trace (its first `requests`, if given).
-fn load(
-    path: &std::path::Path,
-    format: Option<&str>,
-    requests: Option<usize>,
-) -> Result<trace::Trace> {
-    let format = match format {
-        Some(name) => name.parse::<Format>()?,
-        None => Format::guess(path).with_context(|| {
-            format!(
-                "cannot guess the format of {}; pass --format ({})",
-                path.display(),
-                trace::FORMAT_NAMES
-            )
-        })?,
-    };
-    let mut trace = trace::read_trace(path, format)?;
-    if let Some(n) = requests {
-        trace.truncate(n);
-    }
-    if trace.is_empty() {
-        bail!("{} has no requests", path.display());
-    }
-    Ok(trace)
-}
-
 /// INFO's process_id, when the server listens on loopback and /proc has it.
 fn local_pid(server: &str, conn: &mut conn::Conn) -> Option<u32> {
     let local = server.to_socket_addrs().ok()?.all(|a| a.ip().is_loopback());
@@ -307,4 +307,26 @@ fn local_pid(server: &str, conn: &mut conn::Conn) -> Option<u32> {
     let info = conn.info("server").ok()?;
     let pid = u32::try_from(conn::info_field(&info, "process_id")?).ok()?;
     proc_rss(pid).map(|_| pid)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    #[test]
+    fn new_has_the_command_line_defaults() {
+        let parsed = Cli::parse_from(["bench", "--server", "h:1", "--trace", "t"]).run;
+        assert_eq!(
+            format!("{parsed:?}"),
+            format!("{:?}", RunArgs::new("h:1", "t"))
+        );
+    }
 }

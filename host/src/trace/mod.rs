@@ -159,6 +159,29 @@ impl Trace {
     }
 }
 
+/// Reads the trace at `path` in `format` (guessed from the name when
+/// `None`), keeping its first `requests` if given; an empty result is an
+/// error.
+pub fn load(path: &Path, format: Option<&str>, requests: Option<usize>) -> Result<Trace> {
+    let format = match format {
+        Some(name) => name.parse::<Format>()?,
+        None => Format::guess(path).with_context(|| {
+            format!(
+                "cannot guess the format of {}; pass --format ({FORMAT_NAMES})",
+                path.display()
+            )
+        })?,
+    };
+    let mut trace = read_trace(path, format)?;
+    if let Some(n) = requests {
+        trace.truncate(n);
+    }
+    if trace.is_empty() {
+        bail!("{}: the trace holds no requests", path.display());
+    }
+    Ok(trace)
+}
+
 /// Reads a whole trace's keys (sizes, if any, are dropped; see [`read_trace`]).
 pub fn read(path: &Path, format: Format) -> Result<Vec<u64>> {
     Ok(read_trace(path, format)?.keys)

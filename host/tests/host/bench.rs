@@ -25,26 +25,15 @@ fn trace_file(dir: &Path, n: usize) -> (PathBuf, Vec<u64>) {
     (path, keys)
 }
 
+/// One connection, one request at a time, 100-byte values, from empty.
 fn args(server: String, trace: PathBuf) -> RunArgs {
     RunArgs {
-        server,
-        password: None,
-        cluster: false,
-        tls_ca: None,
-        trace,
         format: Some("plain".to_owned()),
-        requests: None,
         value_size: 100,
-        payload: Payload::Random,
-        ttl: None,
         connections: 1,
         pipeline: 1,
-        warmup: 0.0,
         flush: true,
-        pid: None,
-        label: None,
-        csv: None,
-        series: None,
+        ..RunArgs::new(server, trace)
     }
 }
 

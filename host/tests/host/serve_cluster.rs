@@ -534,24 +534,13 @@ fn goldylox_bench_sends_each_key_to_its_owner() {
     let keys: String = (0..3_000).map(|i| format!("{}\n", i % 500)).collect();
     std::fs::write(&trace, keys).unwrap();
     let args = goldylox_host::bench::RunArgs {
-        server: cluster.nodes[1].addr.to_string(),
-        password: None,
         cluster: true,
-        tls_ca: None,
-        trace,
         format: Some("plain".to_owned()),
-        requests: None,
         value_size: 64,
-        payload: goldylox_host::bench::Payload::Random,
-        ttl: None,
         connections: 3,
         pipeline: 8,
-        warmup: 0.0,
         flush: true,
-        pid: None,
-        label: None,
-        csv: None,
-        series: None,
+        ..goldylox_host::bench::RunArgs::new(cluster.nodes[1].addr.to_string(), trace)
     };
     // A key sent to a node that does not own it would answer MOVED and
     // stop the run.

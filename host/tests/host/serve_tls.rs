@@ -259,24 +259,15 @@ fn goldylox_bench_runs_over_tls() {
     let keys: String = (0..2_000).map(|i| format!("{}\n", i % 300)).collect();
     std::fs::write(&trace, keys).unwrap();
     let args = goldylox_host::bench::RunArgs {
-        server: format!("127.0.0.1:{port}"),
-        password: None,
-        cluster: false,
         tls_ca: Some(pki.path("ca.crt")),
-        trace,
         format: Some("plain".to_owned()),
-        requests: None,
         value_size: 64,
-        payload: goldylox_host::bench::Payload::Random,
         ttl: Some(600),
         connections: 2,
         pipeline: 4,
         warmup: 0.1,
         flush: true,
-        pid: None,
-        label: None,
-        csv: None,
-        series: None,
+        ..goldylox_host::bench::RunArgs::new(format!("127.0.0.1:{port}"), trace)
     };
     let run = goldylox_host::bench::run(&args).unwrap();
     let counts = &run.outcome.counts;
