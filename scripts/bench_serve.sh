@@ -6,6 +6,8 @@
 #   bash scripts/bench_serve.sh full       # also -d 4096, -c 200, -P 1
 #   bash scripts/bench_serve.sh matrix     # -P 16 and -P 1, each with -d 100
 #                                          # and -d 4096 (performance_report.sh)
+#   PIN=1 bash scripts/bench_serve.sh ...  # pinned per core: each server on
+#                                          # core 0, redis-benchmark on core 1
 # Needs redis-server and redis-tools (apt-get install redis-server redis-tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +21,16 @@ for port in $REDIS_PORT $GX_PORT; do
   fi
 done
 work=$(mktemp -d)
+# Pinned per core (PIN=1): both servers are confined to core 0 and the
+# client to core 1 (taskset), so neither server shares a core with the
+# client and the figure is per core, the one that predicts a larger
+# machine. Unpinned, the client and the server share both cores.
+server_cpu=() client_cpu=()
+if [ "${PIN:-0}" = 1 ]; then
+  command -v taskset >/dev/null || { echo "PIN=1 needs taskset (util-linux)" >&2; exit 1; }
+  [ "$(nproc)" -ge 2 ] || { echo "PIN=1 needs two cores" >&2; exit 1; }
+  server_cpu=(taskset -c 0) client_cpu=(taskset -c 1)
+fi
 # The embedded default (hot + warm + cold, as `goldylox serve` runs it),
 # quieter, with its data directory in the scratch directory, and the same
 # memory as redis-server gets: its 1 GB maxmemory is goldylox's hot tier.
@@ -26,10 +38,10 @@ work=$(mktemp -d)
 # warm tier and the run measures tier movement rather than the server;
 # reports/performance-profiles.md has those figures.)
 printf '[log]\nlevel = "warn"\n[cache]\nmemory_bytes = "1gb"\n' > "$work/goldylox.toml"
-redis-server --port $REDIS_PORT --save "" --appendonly no --bind 127.0.0.1 \
+${server_cpu[@]+"${server_cpu[@]}"} redis-server --port $REDIS_PORT --save "" --appendonly no --bind 127.0.0.1 \
   --maxmemory 1gb --maxmemory-policy allkeys-lru >/dev/null &
 redis_pid=$!
-./target/release/goldylox serve --config "$work/goldylox.toml" --port $GX_PORT \
+${server_cpu[@]+"${server_cpu[@]}"} ./target/release/goldylox serve --config "$work/goldylox.toml" --port $GX_PORT \
   --dir "$work/data" 2>"$work/serve.log" &
 gx_pid=$!
 trap 'kill $redis_pid $gx_pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
@@ -61,7 +73,7 @@ for cfg in "${configs[@]}"; do
     case "$cfg" in *"-P 1") n=300000 ;; *) n=1000000 ;; esac
     # shellcheck disable=SC2086
     # A server that stops answering fails the run instead of hanging it.
-    timeout 900 redis-benchmark -p "$port" -t set,get -n $n -r 100000 $cfg --csv -q \
+    timeout 900 ${client_cpu[@]+"${client_cpu[@]}"} redis-benchmark -p "$port" -t set,get -n $n -r 100000 $cfg --csv -q \
       | tail -n +2 | tr -d '"' | sed "s/^/$name,/; s/,/,$cfg,/2"
   done
 done

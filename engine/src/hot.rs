@@ -91,6 +91,15 @@ pub(crate) fn random_seed() -> u64 {
     std::collections::hash_map::RandomState::new().hash_one(0x676f_6c64_796c_6f78_u64)
 }
 
+/// Where a write left its entry: its position in the shard's slab and the
+/// version it wrote. A hint, not a handle: a removal moves the last slot
+/// into the hole, and a later write changes the version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Resident {
+    pub(crate) position: u32,
+    pub(crate) version: u64,
+}
+
 /// One shard's entries.
 pub(crate) struct Table<K, V> {
     index: HashTable<u32>,
@@ -132,22 +141,26 @@ impl<K: Hash + Eq, V> Table<K, V> {
         self.position(hash, key).map(|i| &self.slots[i])
     }
 
-    /// The entry for `key`, mutably.
-    pub(crate) fn get_mut<Q>(&mut self, hash: u64, key: &Q) -> Option<&mut Slot<K, V>>
+    /// The entry for `key`, mutably, and its position in the slab (what a
+    /// [`Resident`] hint names).
+    pub(crate) fn get_mut_at<Q>(&mut self, hash: u64, key: &Q) -> Option<(u32, &mut Slot<K, V>)>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        self.position(hash, key).map(|i| &mut self.slots[i])
+        let i = self.position(hash, key)?;
+        Some((i as u32, &mut self.slots[i]))
     }
 
-    /// Adds an entry whose key is known to be absent.
-    pub(crate) fn insert_new(&mut self, hasher: &KeyHasher, hash: u64, slot: Slot<K, V>) {
+    /// Adds an entry whose key is known to be absent; returns its position
+    /// in the slab.
+    pub(crate) fn insert_new(&mut self, hasher: &KeyHasher, hash: u64, slot: Slot<K, V>) -> u32 {
         let i = u32::try_from(self.slots.len()).expect("fewer than 2^32 entries per shard");
         self.slots.push(slot);
         let slots = &self.slots;
         self.index
             .insert_unique(hash, i, |&j| hasher.hash(&slots[j as usize].key));
+        i
     }
 
     /// Removes the first entry among those in `hash`'s probe sequence that
@@ -306,7 +319,25 @@ impl<K: Hash + Eq, V> HotIndex<K, V> {
 
     /// Whether any entry's key hashes to `hash`.
     pub(crate) fn contains_hash(&self, hash: u64) -> bool {
+        self.holds(hash, None)
+    }
+
+    /// Whether any entry's key hashes to `hash`. With a `hint` of where the
+    /// write that made it left it, the common case costs one slot read and
+    /// no hashing: versions are unique, so the slot at that position still
+    /// carrying that version is the entry. Otherwise (the slot moved, or
+    /// was rewritten or removed since) the index is probed and the
+    /// candidates' keys hashed.
+    pub(crate) fn holds(&self, hash: u64, hint: Option<Resident>) -> bool {
         let table = self.shard(hash).read();
+        if let Some(at) = hint
+            && table
+                .slots
+                .get(at.position as usize)
+                .is_some_and(|s| s.version == at.version)
+        {
+            return true;
+        }
         table
             .index
             .find(hash, |&i| {

@@ -14,7 +14,7 @@ use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
 use crate::clock::Clock;
-use crate::hot::HotIndex;
+use crate::hot::{HotIndex, Resident};
 use crate::policy::{EventKind, PolicyStatus};
 use crate::stats::{Counters, RemovalCause};
 use crate::stripe::Stripes;
@@ -77,6 +77,9 @@ pub(crate) struct WriteEvent {
     pub(crate) weight: u32,
     /// Deadline of the written entry (`hot::NEVER` if none).
     pub(crate) expires_at: u64,
+    /// Where a hot insert or update left its entry, so that maintenance
+    /// can tell it is still there without probing the index.
+    pub(crate) at: Option<Resident>,
 }
 
 impl WriteEvent {
@@ -88,6 +91,15 @@ impl WriteEvent {
             hash,
             weight,
             expires_at,
+            at: None,
+        }
+    }
+
+    /// The same event, with where its entry was left.
+    pub(crate) fn at(self, position: u32, version: u64) -> Self {
+        WriteEvent {
+            at: Some(Resident { position, version }),
+            ..self
         }
     }
 
@@ -99,6 +111,7 @@ impl WriteEvent {
             hash,
             weight: 0,
             expires_at: 0,
+            at: None,
         }
     }
 }

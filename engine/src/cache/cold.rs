@@ -171,10 +171,12 @@ where
             key: k,
             value: value.clone(),
         };
-        table.insert_new(&s.index.hasher, hash, slot);
+        let position = table.insert_new(&s.index.hasher, hash, slot);
         drop(table);
         Counters::bump(&s.counters.cold_promotions);
-        self.send(WriteEvent::hot(EventKind::Insert, hash, weight, expires_at));
+        self.send(
+            WriteEvent::hot(EventKind::Insert, hash, weight, expires_at).at(position, version),
+        );
         Some(value)
     }
 

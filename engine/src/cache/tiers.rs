@@ -93,12 +93,14 @@ where
             key: entry.key,
             value: value.clone(),
         };
-        table.insert_new(&s.index.hasher, hash, slot);
+        let position = table.insert_new(&s.index.hasher, hash, slot);
         drop(table);
         warm.pool.free(vec![entry.loc]);
         Counters::bump(&s.counters.promotions);
         self.send(WriteEvent::warm_removed(hash));
-        self.send(WriteEvent::hot(EventKind::Insert, hash, weight, expires_at));
+        self.send(
+            WriteEvent::hot(EventKind::Insert, hash, weight, expires_at).at(position, version),
+        );
         Some(value)
     }
 

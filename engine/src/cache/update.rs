@@ -101,7 +101,7 @@ where
     ) -> Result<(Finish<K, V>, R), Error> {
         let s = self.shared();
         let now = || s.clock.now_nanos();
-        if let Some(slot) = table.get_mut(hash, &key)
+        if let Some((position, slot)) = table.get_mut_at(hash, &key)
             && !slot.expired(now)
         {
             let (what, answer) = edit(Some(&mut slot.value));
@@ -113,7 +113,8 @@ where
                     slot.weight = weight;
                     slot.version = s.version.fetch_add(1, Ordering::AcqRel) + 1;
                     self.cold_on_write(&slot.key, &slot.value, slot.version, slot.expires_at);
-                    let event = WriteEvent::hot(EventKind::Update, hash, weight, slot.expires_at);
+                    let event = WriteEvent::hot(EventKind::Update, hash, weight, slot.expires_at)
+                        .at(position, slot.version);
                     Finish::Changed { event, grew }
                 }
                 Update::Insert(value) => self.replace_locked(table, key, value, Deadline::Keep)?,

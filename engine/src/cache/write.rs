@@ -141,7 +141,7 @@ where
             weight,
             version,
         } = p;
-        let Some(slot) = table.get_mut(hash, &key) else {
+        let Some((position, slot)) = table.get_mut_at(hash, &key) else {
             // Not hot: the current value, if any, is a warm or cold copy.
             // Both are examined and replaced under this hot-shard lock.
             let lower = if look {
@@ -170,9 +170,10 @@ where
                 key,
                 value,
             };
-            table.insert_new(&s.index.hasher, hash, slot);
+            let position = table.insert_new(&s.index.hasher, hash, slot);
             return Applied::Inserted {
-                event: WriteEvent::hot(EventKind::Insert, hash, weight, expires_at),
+                event: WriteEvent::hot(EventKind::Insert, hash, weight, expires_at)
+                    .at(position, version),
                 displaced,
                 lower_current: lower.map(|(v, _)| v),
             };
@@ -196,7 +197,8 @@ where
         let expires_at = slot.expires_at;
         self.cold_on_write(&slot.key, &slot.value, version, expires_at);
         Applied::Updated {
-            event: WriteEvent::hot(EventKind::Update, hash, weight, expires_at),
+            event: WriteEvent::hot(EventKind::Update, hash, weight, expires_at)
+                .at(position, version),
             old_weight,
             old_key: (s.listener.is_some() || (expired && s.departures.is_some()))
                 .then(|| slot.key.clone()),

@@ -268,7 +268,7 @@ where
         // a writer whose event overtook this one) must not reach the policy:
         // it would track a hash the index does not hold.
         if matches!(ev.kind, EventKind::Insert | EventKind::Update)
-            && !self.shared.index.contains_hash(ev.hash)
+            && !self.shared.index.holds(ev.hash, ev.at)
         {
             return;
         }

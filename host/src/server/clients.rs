@@ -244,7 +244,11 @@ impl Connection {
         let g = &self.gauges;
         g.query.store(unprocessed, Ordering::Relaxed);
         g.read_size.store(size, Ordering::Relaxed);
-        g.read_peak.fetch_max(size, Ordering::Relaxed);
+        // Only this connection raises it: a load first spares every
+        // request a locked read-modify-write.
+        if size > g.read_peak.load(Ordering::Relaxed) {
+            g.read_peak.fetch_max(size, Ordering::Relaxed);
+        }
     }
 
     /// Records how many commands `MULTI` has queued and their bytes

@@ -129,10 +129,10 @@ impl Parser {
                             other => return Ok(other),
                         }
                     }
-                    let Some(line) = self.line(buf, ProtocolError::TooBigMbulkCount)? else {
+                    let Some(count) = self.count_line(buf, ProtocolError::TooBigMbulkCount)? else {
                         return Ok(None);
                     };
-                    let count = parse_int(&line[1..])
+                    let count = count
                         .filter(|&n| n <= self.limits.max_args as i64)
                         .ok_or(ProtocolError::InvalidMultibulkLength)?;
                     if count <= 0 {
@@ -157,10 +157,11 @@ impl Parser {
                             if first != b'$' {
                                 return Err(ProtocolError::ExpectedDollar(first));
                             }
-                            let Some(line) = self.line(buf, ProtocolError::TooBigBulkCount)? else {
+                            let Some(len) = self.count_line(buf, ProtocolError::TooBigBulkCount)?
+                            else {
                                 return Ok(None);
                             };
-                            let len = parse_int(&line[1..])
+                            let len = len
                                 .filter(|&n| n >= 0 && n <= self.limits.max_bulk as i64)
                                 .ok_or(ProtocolError::InvalidBulkLength)?;
                             self.state = State::Multibulk {
@@ -175,8 +176,11 @@ impl Parser {
                             if buf.len() < len + 2 {
                                 return Ok(None);
                             }
-                            let arg = buf.split_to(len).to_vec();
-                            buf.advance(2);
+                            // Copied out and skipped: no `split_to`,
+                            // which would make `buf` shared and count
+                            // references for every argument.
+                            let arg = buf[..len].to_vec();
+                            buf.advance(len + 2);
                             self.args.push(arg);
                             self.state = State::Multibulk {
                                 remaining: remaining - 1,
@@ -194,23 +198,34 @@ impl Parser {
         !matches!(self.state, State::Idle)
     }
 
-    /// Takes one CRLF-terminated line (without its terminator) out of `buf`.
-    fn line(
+    /// Takes a count line (`*N` or `$N`) out of `buf` and reads its number
+    /// (after the type byte): `Ok(None)` until the line is whole;
+    /// `Some(None)` if it is not a number.
+    fn count_line(
         &self,
         buf: &mut BytesMut,
         too_big: ProtocolError,
-    ) -> Result<Option<Vec<u8>>, ProtocolError> {
+    ) -> Result<Option<Option<i64>>, ProtocolError> {
+        let Some(end) = self.line_end(buf, too_big)? else {
+            return Ok(None);
+        };
+        let line = &buf[..end];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let count = parse_int(&line[1..]);
+        buf.advance(end + 1);
+        Ok(Some(count))
+    }
+
+    /// Where the first line of `buf` ends (its `\n`), once it is whole and
+    /// within the limit (not counting its terminator).
+    fn line_end(&self, buf: &[u8], too_big: ProtocolError) -> Result<Option<usize>, ProtocolError> {
         match memchr(b'\n', buf) {
             Some(end) => {
-                let mut line = buf.split_to(end + 1).to_vec();
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                if line.len() > self.limits.max_inline {
+                let len = end - usize::from(end > 0 && buf[end - 1] == b'\r');
+                if len > self.limits.max_inline {
                     return Err(too_big);
                 }
-                Ok(Some(line))
+                Ok(Some(end))
             }
             // Too long already, whatever comes: a trailing `\r` may be the
             // terminator's first half, so it does not count (the verdict
@@ -222,6 +237,21 @@ impl Parser {
             }
             None => Ok(None),
         }
+    }
+
+    /// Takes one CRLF-terminated line (without its terminator) out of `buf`.
+    fn line(
+        &self,
+        buf: &mut BytesMut,
+        too_big: ProtocolError,
+    ) -> Result<Option<Vec<u8>>, ProtocolError> {
+        let Some(end) = self.line_end(buf, too_big)? else {
+            return Ok(None);
+        };
+        let line = &buf[..end];
+        let line = line.strip_suffix(b"\r").unwrap_or(line).to_vec();
+        buf.advance(end + 1);
+        Ok(Some(line))
     }
 
     fn inline(&self, buf: &mut BytesMut) -> Result<Option<Vec<Vec<u8>>>, ProtocolError> {

@@ -44,7 +44,7 @@ macro_rules! collection {
                 }
             }
             fn wrap(self) -> Value {
-                Value::$variant(self)
+                Value::$variant(Box::new(self))
             }
             fn is_empty(&self) -> bool {
                 self.len() == 0

@@ -153,7 +153,7 @@ mod tests {
     fn payloads_round_trip_and_damage_is_refused_with_a_reason() {
         let mut z = ZSet::default();
         z.insert(b"m", 1.5);
-        let value = Value::ZSet(z);
+        let value = Value::ZSet(Box::new(z));
         let payload = encode(&value);
         assert!(payload.starts_with(b"GLXD\x01"));
         assert_eq!(decode(&payload).unwrap(), value);

@@ -524,7 +524,7 @@ fn moved_in(
                 (Update::Changed, ())
             }
             _ => (
-                Update::Insert(Value::List(std::iter::once(pushed).collect())),
+                Update::Insert(Value::List(Box::new(std::iter::once(pushed).collect()))),
                 (),
             ),
         })

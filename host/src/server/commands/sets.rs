@@ -254,7 +254,7 @@ fn smove(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
                     (Update::Changed, ())
                 }
                 _ => (
-                    Update::Insert(Value::Set([member.clone()].into_iter().collect())),
+                    Update::Insert(Value::Set(Box::new([member.clone()].into_iter().collect()))),
                     (),
                 ),
             })
@@ -322,7 +322,7 @@ fn algebra(c: &mut Ctx<'_>, args: &mut [Vec<u8>]) {
         let members = combine(batch, sources, op)?;
         if let Some(dest) = &dest {
             let n = members.len();
-            let value = (n > 0).then(|| Value::Set(members.into_iter().collect()));
+            let value = (n > 0).then(|| Value::Set(Box::new(members.into_iter().collect())));
             let existed = batch
                 .update(dest.clone(), |v| {
                     let existed = v.is_some();

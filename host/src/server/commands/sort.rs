@@ -255,8 +255,11 @@ fn lookup(c: &mut Ctx<'_>, pattern: &[u8], element: &[u8]) -> Option<Vec<u8>> {
 /// empty string); none removes it.
 fn store_rows(c: &mut Ctx<'_>, dest: &[u8], rows: Vec<Option<Vec<u8>>>) {
     let n = rows.len();
-    let value =
-        (n > 0).then(|| Value::List(rows.into_iter().map(Option::unwrap_or_default).collect()));
+    let value = (n > 0).then(|| {
+        Value::List(Box::new(
+            rows.into_iter().map(Option::unwrap_or_default).collect(),
+        ))
+    });
     let stored = c.store.update(dest.to_vec(), |v| {
         let existed = v.is_some();
         (value.map_or(Update::Remove, Update::Replace), existed)

@@ -8,6 +8,11 @@
 //! subcommands exist. This module names no other: the table, the ACL and
 //! the latency monitor all read it.
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use foldhash::fast::FixedState;
+
 use super::flags::{ADMIN, ALLOW_BUSY, DENY_OOM, NO_SCRIPT, READONLY, WRITE};
 
 /// One subcommand.
@@ -246,11 +251,13 @@ pub static CONTAINERS: &[(&str, &[Sub])] = &[
 
 /// The subcommands of the container named `container`, if it is one.
 pub fn of(container: &str) -> Option<&'static [Sub]> {
-    CONTAINERS
-        .binary_search_by(|(name, _)| name.cmp(&container))
-        .ok()
-        .map(|i| CONTAINERS[i].1)
+    BY_CONTAINER.get(container).copied()
 }
+
+/// [`CONTAINERS`] by name: asked of every command a connection runs (most
+/// are not containers), so a hash probe rather than a binary search.
+static BY_CONTAINER: LazyLock<HashMap<&'static str, &'static [Sub], FixedState>> =
+    LazyLock::new(|| CONTAINERS.iter().copied().collect());
 
 /// Whether `name` is a container: its first argument is a subcommand (a
 /// denial, a histogram, `CLIENT LIST`'s `cmd=` name both: `client|kill`).

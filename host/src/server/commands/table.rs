@@ -1,7 +1,10 @@
 //! The command table: every command's name, arity, flags, key positions and
 //! handler, in one place. `COMMAND` reports from it, dispatch looks names up in it.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
+
+use foldhash::fast::FixedState;
 
 use super::subcommands;
 use super::{
@@ -478,18 +481,48 @@ pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
     lookup_index(name).map(|i| TABLE[i])
 }
 
-/// The position in [`TABLE`] of the command named `name` (any case).
-pub fn lookup_index(name: &[u8]) -> Option<usize> {
-    // Lower-cased on the stack: no command name is longer than this.
-    let mut buf = [0u8; 24];
-    let lowered = buf.get_mut(..name.len())?;
+/// The longest command name.
+const NAME_MAX: usize = 24;
+
+/// A name as [`BY_NAME`] keys it: its bytes lower-cased and zero-padded
+/// in the first three words, its length in the fourth (which keeps `get\0`
+/// apart from `get`). Words, so that comparing two is four integer
+/// compares, not a call to `memcmp`.
+type NameKey = [u64; 4];
+
+/// [`TABLE`]'s positions by name: every request looks its command up, some
+/// several times, so this is a hash probe and one fixed-size compare, not a
+/// binary search of byte-string compares.
+static BY_NAME: LazyLock<HashMap<NameKey, u16, FixedState>> = LazyLock::new(|| {
+    let mut map = HashMap::with_capacity_and_hasher(TABLE.len(), FixedState::default());
+    for (i, spec) in TABLE.iter().enumerate() {
+        let key = name_key(spec.name.as_bytes()).expect("command names fit NAME_MAX");
+        map.insert(key, u16::try_from(i).expect("fewer than 65,536 commands"));
+    }
+    map
+});
+
+/// `name`, lower-cased, as [`BY_NAME`] keys it; `None` if too long to be
+/// a command's.
+#[inline]
+fn name_key(name: &[u8]) -> Option<NameKey> {
+    let mut bytes = [0u8; NAME_MAX];
+    let lowered = bytes.get_mut(..name.len())?;
     for (dst, src) in lowered.iter_mut().zip(name) {
         *dst = src.to_ascii_lowercase();
     }
-    let lowered = &*lowered;
-    TABLE
-        .binary_search_by(|s| s.name.as_bytes().cmp(lowered))
-        .ok()
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
+        u64::from_le_bytes(w)
+    };
+    Some([word(0), word(1), word(2), name.len() as u64])
+}
+
+/// The position in [`TABLE`] of the command named `name` (any case).
+#[inline]
+pub fn lookup_index(name: &[u8]) -> Option<usize> {
+    BY_NAME.get(&name_key(name)?).map(|&i| usize::from(i))
 }
 
 #[cfg(test)]

@@ -372,7 +372,7 @@ pub(super) fn store_entries(
         for (m, s) in entries {
             z.insert(&m, s);
         }
-        Value::ZSet(z)
+        Value::ZSet(Box::new(z))
     });
     let existed = batch
         .update(dest.to_vec(), |v| {

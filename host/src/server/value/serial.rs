@@ -14,12 +14,16 @@ pub(super) mod hash {
         s.collect_seq(h.iter().map(|(f, v)| (Bytes::new(f), Bytes::new(v))))
     }
 
-    pub(in super::super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Hash, D::Error> {
+    pub(in super::super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Box<Hash>, D::Error> {
         let pairs = Vec::<(ByteBuf, ByteBuf)>::deserialize(d)?;
-        Ok(pairs
-            .into_iter()
-            .map(|(f, v)| (f.into_vec(), v.into_vec()))
-            .collect())
+        Ok(Box::new(
+            pairs
+                .into_iter()
+                .map(|(f, v)| (f.into_vec(), v.into_vec()))
+                .collect(),
+        ))
     }
 }
 
@@ -34,9 +38,11 @@ pub(super) mod list {
         s.collect_seq(l.iter().map(|x| Bytes::new(x)))
     }
 
-    pub(in super::super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<List, D::Error> {
+    pub(in super::super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Box<List>, D::Error> {
         let items = Vec::<ByteBuf>::deserialize(d)?;
-        Ok(items.into_iter().map(ByteBuf::into_vec).collect())
+        Ok(Box::new(items.into_iter().map(ByteBuf::into_vec).collect()))
     }
 }
 
@@ -52,14 +58,16 @@ pub(super) mod set {
         s.collect_seq(set.iter().map(|x| Bytes::new(x)))
     }
 
-    pub(in super::super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Set, D::Error> {
+    pub(in super::super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Box<Set>, D::Error> {
         let items = Vec::<ByteBuf>::deserialize(d)?;
         let n = items.len();
         let set: Set = items.into_iter().map(ByteBuf::into_vec).collect();
         if set.len() != n {
             return Err(D::Error::custom("a set with a repeated member"));
         }
-        Ok(set)
+        Ok(Box::new(set))
     }
 }
 
@@ -82,7 +90,9 @@ pub(super) mod zset {
         seq.end()
     }
 
-    pub(in super::super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ZSet, D::Error> {
+    pub(in super::super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Box<ZSet>, D::Error> {
         let pairs = Vec::<(ByteBuf, f64)>::deserialize(d)?;
         let ordered = pairs.windows(2).all(|w| {
             let (a, b) = (&w[0], &w[1]);
@@ -96,6 +106,6 @@ pub(super) mod zset {
         if z.len() != n {
             return Err(D::Error::custom("a sorted set with a repeated member"));
         }
-        Ok(z)
+        Ok(Box::new(z))
     }
 }
