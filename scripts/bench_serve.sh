@@ -60,20 +60,63 @@ case "${1:-}" in
   "") ;;
   *) echo "usage: $0 [full|matrix]" >&2; exit 2 ;;
 esac
-echo "server,test,config,rps,avg_ms,min_ms,p50_ms,p95_ms,p99_ms,max_ms"
+# What each server spends per request, from perf stat on its process while
+# the test runs: CPU time (task-clock, every thread, user and kernel), and
+# instructions and last-level cache misses where the machine exposes
+# hardware counters (`perf stat -e instructions true` says; on this
+# project's virtual machine it says <not supported>, and those columns are
+# empty). CPU time per request is the per-core figure without the
+# scheduler's say: a server that sleeps while the client works is not
+# charged for it.
+counters=""
+if command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; then
+  counters=task-clock
+  if perf stat -x, -e instructions,LLC-load-misses true 2>&1 >/dev/null \
+      | grep -qv "not supported"; then
+    counters=task-clock,instructions,LLC-load-misses
+  fi
+fi
+pid_of() { redis-cli -p "$1" info server | tr -d '\r' | sed -n 's/^process_id://p'; }
+# perf stat's total for `event` in `file` (-x, output), or empty.
+counted() { awk -F, -v e="$2" '$3 == e && $1 ~ /^[0-9.]+$/ {print $1}' "$1"; }
+echo "server,test,config,rps,avg_ms,min_ms,p50_ms,p95_ms,p99_ms,max_ms,cpu_ns_per_req,instructions_per_req,llc_misses_per_req"
 # GOLDYLOX_FIRST=1 runs goldylox before redis-server in each configuration
 # (the report alternates, so neither always gets the warmer machine).
 targets="redis-server:$REDIS_PORT goldylox:$GX_PORT"
 [ "${GOLDYLOX_FIRST:-0}" = 1 ] && targets="goldylox:$GX_PORT redis-server:$REDIS_PORT"
+# The configuration as the CSV names it: pinned runs say so.
+label_of() { if [ "${PIN:-0}" = 1 ]; then echo "$1 pinned"; else echo "$1"; fi; }
 for cfg in "${configs[@]}"; do
   for target in $targets; do
     name=${target%%:*} port=${target##*:}
     redis-cli -p "$port" flushall >/dev/null
     # Unpipelined runs are slower per request: fewer requests, similar time.
     case "$cfg" in *"-P 1") n=300000 ;; *) n=1000000 ;; esac
-    # shellcheck disable=SC2086
-    # A server that stops answering fails the run instead of hanging it.
-    timeout 900 ${client_cpu[@]+"${client_cpu[@]}"} redis-benchmark -p "$port" -t set,get -n $n -r 100000 $cfg --csv -q \
-      | tail -n +2 | tr -d '"' | sed "s/^/$name,/; s/,/,$cfg,/2"
+    # SET first, so that GET finds the keys.
+    for test in set get; do
+      stat="$work/perf.csv"
+      if [ -n "$counters" ]; then
+        perf stat -x, -e "$counters" -p "$(pid_of "$port")" -o "$stat" -- sleep 100000 2>/dev/null &
+        perf_pid=$!
+        sleep 0.2
+      fi
+      # shellcheck disable=SC2086
+      # A server that stops answering fails the run instead of hanging it.
+      line=$(timeout 900 ${client_cpu[@]+"${client_cpu[@]}"} redis-benchmark -p "$port" -t $test -n $n \
+        -r 100000 $cfg --csv -q | tail -n +2 | tr -d '"')
+      extra=",,"
+      if [ -n "$counters" ]; then
+        # perf stat ends, and writes its counts, when its `sleep` does (a
+        # background job of a script ignores SIGINT).
+        pkill -P "$perf_pid" sleep || true
+        wait "$perf_pid" 2>/dev/null || true
+        per() {
+          local v; v=$(counted "$stat" "$1")
+          [ -z "$v" ] || awk -v v="$v" -v n="$n" -v s="$2" 'BEGIN {printf "%.1f", v * s / n}'
+        }
+        extra="$(per task-clock 1000000),$(per instructions 1),$(per LLC-load-misses 1)"
+      fi
+      echo "$line,$extra" | sed "s/^/$name,/; s/,/,$(label_of "$cfg"),/2"
+    done
   done
 done

@@ -6,7 +6,8 @@
 #   * engine vs moka and quick_cache: get-hit and 90/10 throughput by thread
 #     count, RSS per resident entry      (cargo bench --bench peers);
 #   * goldylox serve vs redis-server: redis-benchmark SET/GET at -P 16 and
-#     -P 1, -d 100 and -d 4096           (scripts/bench_serve.sh matrix);
+#     -P 1, -d 100 and -d 4096, unpinned and pinned per core, with CPU time
+#     per request                        (scripts/bench_serve.sh matrix);
 #   * component vs native policy, per event   (cargo bench --bench sandbox);
 #   * hot + warm vs hot alone, entries per RSS byte, and the hit costs
 #                                        (cargo bench --bench tiers).
@@ -46,8 +47,12 @@ for round in $(seq "$rounds"); do
   cargo bench -q -p goldylox-host --bench sandbox -- --only-per-event | keep "$round"
   cargo bench -q -p goldylox --bench tiers -- --only-memory | keep "$round"
   # Alternate which server goes first in each round.
-  GOLDYLOX_FIRST=$((round % 2 == 0 ? 1 : 0)) bash scripts/bench_serve.sh matrix \
-    | tail -n +2 | sed "s/^/$round,/" >> "$serve"
+  # Both ways: unpinned (client and server share the two cores), and
+  # pinned per core (each server on core 0, redis-benchmark on core 1).
+  for pin in 0 1; do
+    PIN=$pin GOLDYLOX_FIRST=$((round % 2 == 0 ? 1 : 0)) bash scripts/bench_serve.sh matrix \
+      | tail -n +2 | sed "s/^/$round,/" >> "$serve"
+  done
 done
 
 {

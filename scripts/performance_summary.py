@@ -27,11 +27,15 @@ with open(os.path.join(work, "figures.csv")) as f:
         fig[(bench, metric, subject, param)][int(rnd)] = float(value)
 # (server, test, config) -> {round: {field: value}}
 serve = collections.defaultdict(dict)
-SERVE_FIELDS = ["rps", "avg_ms", "min_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms"]
+SERVE_FIELDS = ["rps", "avg_ms", "min_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms",
+                "cpu_ns_per_req", "instructions_per_req", "llc_misses_per_req"]
 with open(os.path.join(work, "serve.csv")) as f:
     for row in csv.reader(f):
         rnd, server, test, config = int(row[0]), row[1], row[2], row[3]
-        serve[(server, test, config)][rnd] = dict(zip(SERVE_FIELDS, map(float, row[4:])))
+        # Older data has no counters; an empty field is a counter the
+        # machine does not expose.
+        fields = zip(SERVE_FIELDS, row[4:])
+        serve[(server, test, config)][rnd] = {k: float(v) for k, v in fields if v != ""}
 
 
 def median(values):
@@ -172,24 +176,38 @@ mix_q = ratio(series("peers", "mix_mops", "goldylox", t_ref), series("peers", "m
 rss = {c: med("peers", "rss_per_entry", c) for c in CACHES}
 overhead = rss["goldylox"] - 16
 
-SERVE_CONFIGS = ["-d 100 -c 50 -P 16", "-d 4096 -c 50 -P 16", "-d 100 -c 50 -P 1", "-d 4096 -c 50 -P 1"]
+SERVE_BASE = ["-d 100 -c 50 -P 16", "-d 4096 -c 50 -P 16", "-d 100 -c 50 -P 1", "-d 4096 -c 50 -P 1"]
+# Unpinned (client and server share both cores), then pinned per core.
+SERVE_CONFIGS = SERVE_BASE + [c + " pinned" for c in SERVE_BASE]
 TESTS = ["SET", "GET"]
 
 
 def serve_field(server, test, config, field):
-    return {r: v[field] for r, v in serve.get((server, test, config), {}).items()}
+    return {r: v[field] for r, v in serve.get((server, test, config), {}).items() if field in v}
 
 
-serve_rows = []  # (config, test, rps ratio, gx p99, redis p99, gx rps, redis rps)
+def cpu_ratio(test, config):
+    """redis-server's CPU time per request over goldylox's (higher is better
+    for goldylox, like the throughput ratio), within each round."""
+    return ratio(serve_field("redis-server", test, config, "cpu_ns_per_req"),
+                 serve_field("goldylox", test, config, "cpu_ns_per_req"))
+
+
+serve_rows = []  # (config, test, rps ratio, gx p99, redis p99, gx rps, redis rps, cpu ratio, gx cpu, redis cpu)
 for config in SERVE_CONFIGS:
     for test in TESTS:
         gx, rd = serve_field("goldylox", test, config, "rps"), serve_field("redis-server", test, config, "rps")
         if not gx or not rd:
             continue
+        gcpu = serve_field("goldylox", test, config, "cpu_ns_per_req")
+        rcpu = serve_field("redis-server", test, config, "cpu_ns_per_req")
         serve_rows.append((config, test, ratio(gx, rd),
                            median(serve_field("goldylox", test, config, "p99_ms").values()),
                            median(serve_field("redis-server", test, config, "p99_ms").values()),
-                           median(gx.values()), median(rd.values())))
+                           median(gx.values()), median(rd.values()),
+                           cpu_ratio(test, config) if gcpu and rcpu else float("nan"),
+                           median(gcpu.values()) if gcpu else float("nan"),
+                           median(rcpu.values()) if rcpu else float("nan")))
 
 SANDBOX = ["fifo", "clock", "s3fifo", "arc", "wtinylfu", "lecar", "lru-c"]
 sandbox_rows = []  # (policy, native ns, component ns, ratio)
@@ -239,9 +257,15 @@ p(f"| get-hit throughput vs quick_cache ({t_ref} threads) | ≥ 1.25× | {hit_q:
 p(f"| 90/10 get/insert vs quick_cache ({t_ref} threads) | ≥ 1.1× | {mix_q:.2f}× | {verdict(mix_q >= 1.1)} |")
 p(f"| overhead per resident entry (RSS − 16 B of key and value) | ≤ 32 B | {overhead:.1f} B "
   f"(quick_cache {rss['quick_cache'] - 16:.1f} B) | {verdict(overhead <= 32)} |")
-for config, test, r, gp99, rp99, _, _ in serve_rows:
-    p(f"| redis-benchmark {test} `{config}` vs redis-server; p99 | ≥ 1.1×; ≤ {rp99:.3f} ms | "
-      f"{r:.2f}×; {gp99:.3f} ms | {verdict(r >= 1.1 and gp99 <= rp99)} |")
+for config, test, r, gp99, rp99, *_ in serve_rows:
+    # The issue's targets: pinned per core ≥ 1.1× with p99 no worse;
+    # unpinned ≥ 1.0×.
+    if config.endswith("pinned"):
+        p(f"| redis-benchmark {test} `{config}` vs redis-server; p99 | ≥ 1.1×; ≤ {rp99:.3f} ms | "
+          f"{r:.2f}×; {gp99:.3f} ms | {verdict(r >= 1.1 and gp99 <= rp99)} |")
+    else:
+        p(f"| redis-benchmark {test} `{config}` vs redis-server | ≥ 1.0× | "
+          f"{r:.2f}× | {verdict(r >= 1.0)} |")
 for pol in ("s3fifo", "wtinylfu", "arc"):
     r = sandbox_ratio.get(pol, float("nan"))
     p(f"| component {pol} vs its native build, per event | ≤ 1.5× | "
@@ -291,18 +315,28 @@ write_svg("perf-bytes-per-entry.svg", bars("RSS per resident entry (bytes; 16 of
 p("")
 
 p("## `goldylox serve` against redis-server\n")
-p("`bash scripts/bench_serve.sh matrix`: `redis-benchmark -t set,get -r 100000 -c 50` (1 M requests "
+p("`bash scripts/bench_serve.sh matrix` (and `PIN=1`): `redis-benchmark -t set`, then `-t get`, `-r 100000 -c 50` (1 M requests "
   "pipelined, 300 k unpipelined) against Debian's redis-server (no persistence, `maxmemory 1gb`, "
   "allkeys-lru) and `goldylox serve` on its embedded default configuration (hot + warm + cold) "
   "with the same memory: a 1 GB hot tier, "
   "one after the other, alternating which goes first. Requests per second and latency are medians "
   "over the rounds.\n")
 p("![redis-benchmark by pipeline depth and value size](perf-redis.svg)\n")
-p("| config | test | redis-server req/s | goldylox req/s | ratio | redis-server p99 ms | goldylox p99 ms |")
-p("|---|---|---:|---:|---:|---:|---:|")
-for config, test, r, gp99, rp99, grps, rrps in serve_rows:
-    p(f"| `{config}` | {test} | {rrps:,.0f} | {grps:,.0f} | {r:.2f}× | {rp99:.3f} | {gp99:.3f} |")
-labels = [f"{t} {c.split()[1]} B\n-P {c.split()[-1]}" for c, t, *_ in serve_rows]
+p("Pinned rows put each server on core 0 and redis-benchmark on core 1 (`taskset`), so the "
+  "server has one core to itself: the per-core figure. *CPU ns/req* is the server's CPU time "
+  "(`perf stat -e task-clock` on its process, all threads, user and kernel) over the requests "
+  "of the test, and *CPU ratio* is redis-server's over goldylox's in the same round (above 1: "
+  "goldylox spends less). Instructions and last-level cache misses per request are printed by "
+  "the script where the machine exposes hardware counters; this virtual machine does not "
+  "(`perf stat -e instructions` says `<not supported>`).\n")
+p("| config | test | redis-server req/s | goldylox req/s | ratio | redis-server p99 ms | goldylox p99 ms "
+  "| redis-server CPU ns/req | goldylox CPU ns/req | CPU ratio |")
+p("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+for config, test, r, gp99, rp99, grps, rrps, cr, gcpu, rcpu in serve_rows:
+    p(f"| `{config}` | {test} | {rrps:,.0f} | {grps:,.0f} | {r:.2f}× | {rp99:.3f} | {gp99:.3f} "
+      f"| {rcpu:,.0f} | {gcpu:,.0f} | {cr:.2f}× |")
+labels = [f"{t} {c.split()[1]} B\n-P {c.split()[5]}{' pin' if c.endswith('pinned') else ''}"
+          for c, t, *_ in serve_rows]
 write_svg("perf-redis.svg", bars("redis-benchmark, thousands of requests per second (-c 50)", labels,
                                  {"redis-server": [row[6] / 1e3 for row in serve_rows],
                                   "goldylox": [row[5] / 1e3 for row in serve_rows]}, "k req/s"))
