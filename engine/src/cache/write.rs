@@ -134,50 +134,16 @@ where
         cond: impl FnOnce(Option<&V>) -> bool,
     ) -> Applied<K, V> {
         let s = self.shared();
+        let Some((position, slot)) = table.get_mut_at(p.hash, &p.key) else {
+            return self.apply_insert(table, p, expiry, look, cond);
+        };
         let Prepared {
-            key,
             value,
             hash,
             weight,
             version,
+            ..
         } = p;
-        let Some((position, slot)) = table.get_mut_at(hash, &key) else {
-            // Not hot: the current value, if any, is a warm or cold copy.
-            // Both are examined and replaced under this hot-shard lock.
-            let lower = if look {
-                self.warm_current(hash, &key)
-                    .or_else(|| self.cold_current(&key))
-            } else {
-                None
-            };
-            if !cond(lower.as_ref().map(|(v, _)| v)) {
-                return Applied::Refused {
-                    weight,
-                    current: lower.map(|(v, _)| v),
-                };
-            }
-            let expires_at = match (expiry, &lower) {
-                (Deadline::At(deadline), _) => deadline,
-                (Deadline::Keep, Some((_, deadline))) => *deadline,
-                (Deadline::Keep, None) => self.default_deadline(),
-            };
-            let displaced = self.warm_discard(hash, &key, look);
-            self.cold_on_write(&key, &value, version, expires_at);
-            let slot = Slot {
-                version,
-                expires_at,
-                weight,
-                key,
-                value,
-            };
-            let position = table.insert_new(&s.index.hasher, hash, slot);
-            return Applied::Inserted {
-                event: WriteEvent::hot(EventKind::Insert, hash, weight, expires_at)
-                    .at(position, version),
-                displaced,
-                lower_current: lower.map(|(v, _)| v),
-            };
-        };
         let expired = slot.expired(|| s.clock.now_nanos());
         if !cond((!expired).then_some(&slot.value)) {
             return Applied::Refused {
@@ -204,6 +170,59 @@ where
                 .then(|| slot.key.clone()),
             old_value,
             expired,
+        }
+    }
+
+    /// [`Cache::apply_write`] of a key the hot tier does not hold: the
+    /// current value, if any, is a warm or cold copy; both are examined
+    /// and replaced under this hot-shard lock.
+    fn apply_insert(
+        &self,
+        table: &mut Table<K, V>,
+        p: Prepared<K, V>,
+        expiry: Deadline,
+        look: bool,
+        cond: impl FnOnce(Option<&V>) -> bool,
+    ) -> Applied<K, V> {
+        let Prepared {
+            key,
+            value,
+            hash,
+            weight,
+            version,
+        } = p;
+        let lower = if look {
+            self.warm_current(hash, &key)
+                .or_else(|| self.cold_current(&key))
+        } else {
+            None
+        };
+        if !cond(lower.as_ref().map(|(v, _)| v)) {
+            return Applied::Refused {
+                weight,
+                current: lower.map(|(v, _)| v),
+            };
+        }
+        let expires_at = match (expiry, &lower) {
+            (Deadline::At(deadline), _) => deadline,
+            (Deadline::Keep, Some((_, deadline))) => *deadline,
+            (Deadline::Keep, None) => self.default_deadline(),
+        };
+        let displaced = self.warm_discard(hash, &key, look);
+        self.cold_on_write(&key, &value, version, expires_at);
+        let slot = Slot {
+            version,
+            expires_at,
+            weight,
+            key,
+            value,
+        };
+        let position = table.insert_new(&self.shared().index.hasher, hash, slot);
+        Applied::Inserted {
+            event: WriteEvent::hot(EventKind::Insert, hash, weight, expires_at)
+                .at(position, version),
+            displaced,
+            lower_current: lower.map(|(v, _)| v),
         }
     }
 

@@ -544,21 +544,12 @@ async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         drop(gate);
-        // Broadcast tracking hears of this batch's changes in one message
-        // per prefix.
+        // Broadcast tracking hears of this batch's changes in one message per prefix.
         shared.keyspace.tracking.flush_broadcast();
         if input.len() + parser.held_bytes() > limits.max_query_buffer_bytes {
             bail!("query buffer limit exceeded; closing");
         }
-        if !replies.output.is_empty() && shared.clients.load(Ordering::Relaxed) > 1 {
-            // Let the other connections this poll made ready run their
-            // requests first, so that the replies leave together, as from
-            // Redis's event loop: a write wakes a client that sleeps, and
-            // on a virtual machine that wake-up (an interrupt to another
-            // core) cost more than the command. Writing as each
-            // connection finished woke the client once per reply.
-            tokio::task::yield_now().await;
-        }
+        replies.let_others_run(shared).await;
         replies.deliver(&mut stream, shared, &mut client).await?;
         if *stopped.borrow() || client.connection.is_killed() {
             return Ok(());
