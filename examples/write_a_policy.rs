@@ -4,7 +4,7 @@
 //!
 //! The same code in a crate under `policies/`, plus
 //! `goldylox_policy_sdk::export_eviction_policy!` and the SDK's `eviction`
-//! feature, is built into a WebAssembly component by `host/build.rs` and
+//! feature, is built into a WebAssembly component by `sandbox/build.rs` and
 //! embedded in the binary as `wasm:NAME`; `goldylox policy check wasm:NAME`
 //! checks it and `goldylox replay --policies wasm:NAME` measures it in the
 //! sandbox. Outside this repository, in Rust, C, Python or JavaScript:
@@ -18,11 +18,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use goldylox::{Cache, PolicyChoice, PolicyError, PolicyFactory};
-use goldylox_host::native::Guest;
 use goldylox_host::replay;
 use goldylox_policy_sdk::{
     Build, EvictionPolicy, Handler, Lists, Params, Pending, answer, drive, param,
 };
+use goldylox_sandbox::Guest;
 
 const PROBATION: usize = 0;
 const PROTECTED: usize = 1;

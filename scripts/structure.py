@@ -25,7 +25,11 @@ import os
 import re
 import sys
 
-CRATES = [("goldylox", "engine/src"), ("goldylox-host", "host/src")]
+CRATES = [
+    ("goldylox", "engine/src"),
+    ("goldylox-sandbox", "sandbox/src"),
+    ("goldylox-host", "host/src"),
+]
 FILE_CAP = 600
 # A builder and its product name each other by design (`Cache::builder()`
 # returns the builder, `build()` returns the cache): the one cycle allowed.

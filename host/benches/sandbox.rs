@@ -25,8 +25,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use goldylox::{Cache, EventBatch, EventKind, EvictionPolicy, PolicyChoice, PolicyTier};
-use goldylox_host::native;
-use goldylox_host::wasm::{self, Limits, Runtime, WasmFactory, WasmPolicy};
+use goldylox_sandbox as native;
+use goldylox_sandbox::{self as wasm, Limits, Runtime, WasmFactory, WasmPolicy};
 
 #[path = "../tests/host/animals.rs"]
 mod animals;

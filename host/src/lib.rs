@@ -6,9 +6,6 @@
 //!   oracleGeneral and CSV; gzip or zstd compressed) into key sequences.
 //! * [`author`] is `goldylox policy new` and `policy build`: policy
 //!   projects in Rust, C, Python and JavaScript, outside this repository.
-//! * [`native`] links the policies written against the policy SDK
-//!   (`policies/`) into the engine natively, behind the same interface a
-//!   sandboxed component will use.
 //! * [`replay`] runs a trace through eviction policies — the engine's, through
 //!   the same batch interface its maintenance thread drives — at several cache
 //!   sizes, next to Belady's OPT and the infinite-cache ceiling.
@@ -18,9 +15,11 @@
 //!   latency and the server's memory.
 //! * [`cluster_info`] is `goldylox cluster info`: one table over the nodes
 //!   of a cluster (or behind a proxy) for operators.
-//! * [`wasm`] is the policy sandbox: components of `wit/policy.wit` compiled
-//!   and run by wasmtime under deadlines and memory caps, the components built
-//!   into this binary, and `goldylox policy check`.
+//!
+//! The policy sandbox — components of `wit/policy.wit` compiled and run by
+//! wasmtime under deadlines and memory caps, the built-in policies, policy
+//! specs and `goldylox policy check` — is its own crate, `goldylox-sandbox`,
+//! so that an application can run component policies without the server.
 
 pub mod allocator;
 pub mod author;
@@ -28,9 +27,7 @@ pub mod bench;
 pub mod cluster_info;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
-pub mod native;
 pub mod plot;
 pub mod replay;
 pub mod server;
 pub mod trace;
-pub mod wasm;

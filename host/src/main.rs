@@ -15,7 +15,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use goldylox_host::replay::{self, Contender};
 use goldylox_host::trace;
-use goldylox_host::{author, server, wasm};
+use goldylox_host::{author, server};
+use goldylox_sandbox as wasm;
 
 #[derive(Parser)]
 #[command(

@@ -16,7 +16,7 @@ use std::str::FromStr;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
-pub use crate::wasm::World;
+pub use goldylox_sandbox::World;
 pub use toolchain::{Built, build, componentize_module};
 
 /// The file that makes a directory a policy project.

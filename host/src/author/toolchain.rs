@@ -13,11 +13,11 @@ use wit_parser::Resolve;
 
 use super::templates::{COMPONENTIZE_JS_VERSION, COMPONENTIZE_PY_VERSION, WIT};
 use super::{Language, Project, World};
-use crate::wasm::{Runtime, is_core_module};
+use goldylox_sandbox::{Runtime, is_core_module};
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
-include!("c_flags.rs");
+use goldylox_sandbox::c_policy_flags;
 
 /// What `build` made.
 #[derive(Debug, Clone)]
@@ -190,7 +190,7 @@ fn build_c(dir: &Path) -> Result<Vec<u8>> {
     let module = out.join("policy.core.wasm");
     let output = Command::new(&clang)
         .current_dir(dir)
-        .args(C_POLICY_FLAGS)
+        .args(c_policy_flags())
         .args(["-I", ".", "-o"])
         .arg(&module)
         .arg("policy.c")

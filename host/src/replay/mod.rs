@@ -26,7 +26,7 @@ pub use progress::{Bar, Progress};
 pub use sim::{AutoRun, Outcome, Requests, auto_simulate, simulate};
 
 use crate::trace::Trace;
-use crate::wasm::{Loaded, Runtime, WasmPolicy};
+use goldylox_sandbox::{Loaded, Runtime, WasmPolicy};
 
 /// Which cache to simulate.
 #[derive(Debug, Clone)]
@@ -87,8 +87,8 @@ impl Contender {
         if name.eq_ignore_ascii_case("opt") || name.eq_ignore_ascii_case("belady") {
             return Ok(Contender::Opt);
         }
-        if crate::native::builtin(name, &[]).is_none() {
-            let known: Vec<String> = crate::native::BUILTINS
+        if goldylox_sandbox::builtin(name, &[]).is_none() {
+            let known: Vec<String> = goldylox_sandbox::BUILTINS
                 .iter()
                 .map(|b| format!("builtin:{b}"))
                 .collect();
@@ -105,7 +105,7 @@ impl Contender {
     pub fn auto(s: &str, tuning: &AutoTuning) -> Result<Contender> {
         let names: Vec<String> = match s.strip_prefix("auto:") {
             Some(list) => list.split('+').map(str::to_owned).collect(),
-            None => crate::native::AUTO_DEFAULT
+            None => goldylox_sandbox::AUTO_DEFAULT
                 .iter()
                 .map(|n| (*n).to_owned())
                 .collect(),
@@ -114,9 +114,11 @@ impl Contender {
             .iter()
             .map(|name| {
                 let choice = match Contender::parse(name)? {
-                    Contender::Builtin(b) => crate::native::builtin(&b, &[]).context("checked")?,
+                    Contender::Builtin(b) => {
+                        goldylox_sandbox::builtin(&b, &[]).context("checked")?
+                    }
                     Contender::Component { loaded, params, .. } => {
-                        PolicyChoice::Custom(crate::wasm::WasmFactory::new(loaded, params)?)
+                        PolicyChoice::Custom(goldylox_sandbox::WasmFactory::new(loaded, params)?)
                     }
                     _ => bail!("{name:?} cannot be an auto candidate"),
                 };
@@ -148,7 +150,7 @@ impl Contender {
                 WasmPolicy::new(&loaded, 1 << 20, params)
                     .with_context(|| format!("{label} refused its parameters"))?;
                 Ok(Contender::Component {
-                    label: format!("{label}({})", crate::native::describe_params(params)),
+                    label: format!("{label}({})", goldylox_sandbox::describe_params(params)),
                     loaded,
                     params: params.to_vec(),
                 })
@@ -209,7 +211,7 @@ pub fn measure(
             Ok(outcome)
         }
         Contender::Builtin(name) => {
-            let choice = crate::native::builtin(name, &[]).expect("checked by parse");
+            let choice = goldylox_sandbox::builtin(name, &[]).expect("checked by parse");
             let mut policy = choice.build(capacity)?;
             simulate(policy.as_mut(), requests, progress)
         }

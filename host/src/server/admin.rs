@@ -286,9 +286,10 @@ impl Swap {
     }
 
     fn run(self, shared: &ServerState) -> AdminAnswer {
-        let choice =
-            super::tier_policy(&self.spec, &self.params, &self.candidates, &shared.runtime)
-                .map_err(|e| format!("ERR {e:#}"))?;
+        let choice = shared
+            .runtime
+            .tier_policy(&self.spec, &self.params, &self.candidates)
+            .map_err(|e| format!("ERR {e:#}"))?;
         let report = shared
             .store
             .swap_policy(self.tier, choice)

@@ -6,126 +6,17 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use goldylox::{Cache, PolicyChoice};
 use tokio::net::TcpListener;
 
 use super::commands::Store;
 use super::config::{self, Config};
 use super::value;
-use crate::wasm::{Runtime, WasmFactory, WasmPrefetchFactory, World};
+use goldylox_sandbox::Runtime;
 
 /// Bytes charged per entry beyond its key and value (index, slot, policy).
 pub(crate) const ENTRY_OVERHEAD: u32 = 64;
-
-/// `key=value` parameters for a policy's `init`.
-pub type Params = Vec<(String, String)>;
-
-/// Resolves an eviction policy spec (`builtin:NAME`, `wasm:NAME`, a
-/// component path) with its parameters; a component is loaded and
-/// type-checked here. The policy reports itself as `name(k=v,…)` when it has
-/// parameters, so INFO and STATUS show what runs.
-pub fn eviction_policy(
-    spec: &str,
-    params: &[(String, String)],
-    runtime: &Runtime,
-) -> Result<PolicyChoice> {
-    if let Some(name) = spec.strip_prefix("builtin:") {
-        return crate::native::builtin_checked(name, params);
-    }
-    let loaded = runtime.load_spec(spec)?;
-    if loaded.world != World::Eviction {
-        bail!("{spec} exports {}, not eviction-policy", loaded.world);
-    }
-    let factory = WasmFactory::new(loaded, params.to_vec())?;
-    // Refuse bad parameters now, with the policy's own message, rather than
-    // at the first build on the maintenance thread.
-    goldylox::PolicyFactory::build(&*factory, 1 << 20)
-        .map_err(|e| anyhow::anyhow!("{spec}: {e}"))?;
-    Ok(PolicyChoice::Custom(factory))
-}
-
-/// Resolves a tier's policy: `auto` (a race between `candidates`, by
-/// default every built-in policy, each resolved like any spec) or a single
-/// policy spec with `params` ([`eviction_policy`]).
-pub fn tier_policy(
-    spec: &str,
-    params: &[(String, String)],
-    candidates: &[String],
-    runtime: &Runtime,
-) -> Result<PolicyChoice> {
-    if spec != "auto" {
-        if !candidates.is_empty() {
-            bail!("auto candidates are given, but the policy is {spec:?}, not \"auto\"");
-        }
-        return eviction_policy(spec, params, runtime);
-    }
-    if !params.is_empty() {
-        bail!("auto takes no parameters (its candidates run with their defaults)");
-    }
-    let defaults: Vec<String>;
-    let names = if candidates.is_empty() {
-        defaults = crate::native::AUTO_DEFAULT
-            .iter()
-            .map(|n| format!("builtin:{n}"))
-            .collect();
-        &defaults[..]
-    } else {
-        candidates
-    };
-    let candidates = names
-        .iter()
-        .map(|name| {
-            if name == "auto" {
-                bail!("auto cannot be its own candidate");
-            }
-            let choice = eviction_policy(name, &[], runtime)
-                .with_context(|| format!("auto candidate {name:?}"))?;
-            Ok(goldylox::Candidate::new(name.clone(), choice))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let config = goldylox::AutoConfig::new(candidates).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(PolicyChoice::Auto(Arc::new(config)))
-}
-
-fn prefetch_policy(
-    spec: &str,
-    params: Params,
-    runtime: &Runtime,
-) -> Result<Arc<dyn goldylox::PrefetchFactory>> {
-    if let Some(name) = spec.strip_prefix("builtin:") {
-        return crate::native::prefetch_builtin(name, &params)
-            .with_context(|| format!("unknown built-in prefetch policy {spec:?}"));
-    }
-    Ok(WasmPrefetchFactory::new(runtime.load_spec(spec)?, params)?)
-}
-
-/// The cold tier's failover policy: `builtin:breaker` (the native breaker)
-/// or a failover component (`wasm:breaker`, a path), loaded and checked now
-/// so a bad one fails the configuration, not the first outage.
-fn failover_policy(
-    spec: &str,
-    params: Vec<(String, String)>,
-    runtime: &Runtime,
-) -> Result<goldylox::health::FailoverFactory> {
-    use goldylox::health::{FailoverPolicy, NativeBreaker};
-    if spec == "builtin:breaker" {
-        NativeBreaker::new(&params).map_err(|e| anyhow::anyhow!("{e}"))?;
-        return Ok(Arc::new(move || {
-            NativeBreaker::new(&params).map(|b| Box::new(b) as Box<dyn FailoverPolicy>)
-        }));
-    }
-    if spec.starts_with("builtin:") {
-        anyhow::bail!("unknown built-in failover policy {spec:?} (there is builtin:breaker)");
-    }
-    let loaded = Arc::new(runtime.load_spec(spec)?);
-    crate::wasm::WasmFailover::new(&loaded, &params)?;
-    Ok(Arc::new(move || {
-        crate::wasm::WasmFailover::new(&loaded, &params)
-            .map(|p| Box::new(p) as Box<dyn FailoverPolicy>)
-            .map_err(|e| goldylox::PolicyError::Init(format!("{e:#}")))
-    }))
-}
 
 /// Every policy a configuration names, loaded and checked.
 pub struct Policies {
@@ -139,24 +30,22 @@ pub struct Policies {
 /// component), so a bad one fails here with the key that names it.
 pub fn resolve_policies(config: &Config, runtime: &Runtime) -> Result<Policies> {
     let c = &config.cache;
-    let hot =
-        tier_policy(&c.policy, &c.params(), &c.auto_candidates, runtime).context("cache.policy")?;
+    let hot = runtime
+        .tier_policy(&c.policy, &c.params(), &c.auto_candidates)
+        .context("cache.policy")?;
     let warm = (c.warm_bytes > 0)
         .then(|| {
-            tier_policy(
-                &c.warm_policy,
-                &c.warm_params(),
-                &c.warm_auto_candidates,
-                runtime,
-            )
-            .context("cache.warm_policy")
+            runtime
+                .tier_policy(&c.warm_policy, &c.warm_params(), &c.warm_auto_candidates)
+                .context("cache.warm_policy")
         })
         .transpose()?;
     let prefetch = c
         .prefetch
         .as_ref()
         .map(|spec| {
-            prefetch_policy(spec, config::params(&c.prefetch_params), runtime)
+            runtime
+                .prefetch_policy(spec, config::params(&c.prefetch_params))
                 .context("cache.prefetch")
         })
         .transpose()?;
@@ -164,12 +53,9 @@ pub fn resolve_policies(config: &Config, runtime: &Runtime) -> Result<Policies> 
         .cold
         .as_ref()
         .map(|cold| {
-            failover_policy(
-                &cold.failover,
-                config::params(&cold.failover_params),
-                runtime,
-            )
-            .context("cache.cold.failover")
+            runtime
+                .failover_policy(&cold.failover, config::params(&cold.failover_params))
+                .context("cache.cold.failover")
         })
         .transpose()?;
     Ok(Policies {

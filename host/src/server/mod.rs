@@ -67,13 +67,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-pub use build::{
-    Params, Policies, build_cache, entry_weight, eviction_policy, resolve_policies, tier_policy,
-};
+pub use build::{Policies, build_cache, entry_weight, resolve_policies};
 
-use crate::wasm::Runtime;
 use commands::{Client, Next, Store};
 use config::Config;
+use goldylox_sandbox::Runtime;
 use replies::Replies;
 use resp::{Parser, reply};
 

@@ -240,7 +240,9 @@ fn changed_policy(
         PolicyTier::Hot => "cache.policy",
         _ => "cache.warm_policy",
     };
-    super::tier_policy(wanted.spec, &params, wanted.candidates, &shared.runtime)
+    shared
+        .runtime
+        .tier_policy(wanted.spec, &params, wanted.candidates)
         .with_context(|| format!("{key} = {:?}", wanted.spec))
         .map(|choice| Some((tier, choice)))
 }

@@ -1,11 +1,11 @@
 //! The adaptive policies adapt: W-TinyLFU resists scans and moves its
 //! window; LeCaR's weights follow the expert that makes fewer mistakes.
 
-use goldylox_host::native::Guest;
 use goldylox_host::replay;
 use goldylox_policy_lecar::LeCaR;
 use goldylox_policy_sdk::Build;
 use goldylox_policy_wtinylfu::WTinyLfu;
+use goldylox_sandbox::Guest;
 
 /// A hot set of 200 keys (half the requests) mixed with a loop over 5 000
 /// keys: recency alone keeps the loop and loses the hot set.

@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use goldylox::EvictionPolicy;
-use goldylox_host::native::builtin;
-use goldylox_host::wasm::{Runtime, WasmPolicy};
+use goldylox_sandbox::builtin;
+use goldylox_sandbox::{Runtime, WasmPolicy};
 
 fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_goldylox"))
@@ -507,7 +507,7 @@ fn a_core_module_is_told_how_to_become_a_component() {
 fn perfmap_names_the_compiled_policy_code_for_perf() {
     let config = repo().join("examples").join("goldylox.toml");
     let child = Command::new(binary())
-        .env(goldylox_host::wasm::PERFMAP_ENV, "1")
+        .env(goldylox_sandbox::PERFMAP_ENV, "1")
         .args(["serve", "--check-config"])
         .arg(&config)
         .stdout(Stdio::null())

@@ -9,7 +9,7 @@ use std::time::Duration;
 use goldylox::{AutoConfig, Cache, Candidate, PolicyChoice, PolicyTier};
 use goldylox_host::replay::{self, Contender};
 use goldylox_host::server::config::Config;
-use goldylox_host::wasm::{Limits, Runtime, WasmFactory};
+use goldylox_sandbox::{Limits, Runtime, WasmFactory};
 
 use super::animals::{Animal, TAME, wat};
 use super::serve::TestServer;

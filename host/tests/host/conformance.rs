@@ -169,7 +169,7 @@ fn wtinylfu_and_lecar_are_near_libcachesim() {
             "wtinylfu" => vec![("adaptive".into(), "false".into())],
             _ => Vec::new(),
         };
-        let choice = goldylox_host::native::builtin(c.policy, &params).unwrap();
+        let choice = goldylox_sandbox::builtin(c.policy, &params).unwrap();
         let got = replay::policy_hits(choice.build(c.size).unwrap().as_mut(), c.keys).unwrap();
         let gap = (got as f64 - c.want as f64) * 100.0 / c.keys.len() as f64;
         let (policy, name, size, want) = (c.policy, c.name, c.size, c.want);

@@ -5,7 +5,7 @@
 //! and the index disagree.)
 
 use goldylox::Cache;
-use goldylox_host::native::{BUILTINS, builtin};
+use goldylox_sandbox::{BUILTINS, builtin};
 
 #[test]
 fn every_builtin_policy_drives_a_real_cache() {

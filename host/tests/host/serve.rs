@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use goldylox_host::server::{self, config::Config};
-use goldylox_host::wasm::Runtime;
+use goldylox_sandbox::Runtime;
 use redis::{Commands, Value};
 
 /// A server on an ephemeral port, on its own runtime; stopped on drop.

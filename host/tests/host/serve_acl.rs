@@ -375,7 +375,7 @@ fn a_broken_acl_file_stops_the_start_with_the_line_at_fault() {
         .block_on(goldylox_host::server::start(
             config,
             None,
-            goldylox_host::wasm::Runtime::shared().unwrap(),
+            goldylox_sandbox::Runtime::shared().unwrap(),
         ))
         .err()
         .expect("the start fails");

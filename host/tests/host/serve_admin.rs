@@ -86,7 +86,7 @@ fn reload_applies_good_files_and_refuses_bad_ones_whole() {
         .replace("policy = \"wasm:s3fifo\"", "policy = \"wasm:lru-c\"")
         .replace("maxclients = 10000", "maxclients = 77")
         .replace("memory_bytes = \"256mb\"", "memory_bytes = 1073741824");
-    let good = if goldylox_host::wasm::embedded("lru-c").is_some() {
+    let good = if goldylox_sandbox::embedded("lru-c").is_some() {
         good
     } else {
         good.replace("wasm:lru-c", "wasm:arc")
@@ -426,7 +426,7 @@ fn reload_sees_changed_parameters_and_rebuilt_component_files() {
     let dir = std::env::temp_dir().join(format!("goldylox-rebuilt-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let component = dir.join("mine.wasm");
-    let embedded = |name: &str| goldylox_host::wasm::embedded(name).unwrap().bytes;
+    let embedded = |name: &str| goldylox_sandbox::embedded(name).unwrap().bytes;
     std::fs::write(&component, embedded("clock")).unwrap();
     let default = goldylox_host::server::config::DEFAULT_TOML;
     // As the test server runs it, so that only the policy differs.

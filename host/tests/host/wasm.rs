@@ -7,7 +7,7 @@ use std::process::Command;
 
 use goldylox::{Cache, PolicyChoice, PolicyState, PolicyTier};
 use goldylox_host::replay::{self, Contender};
-use goldylox_host::wasm::{self, Runtime, WasmFactory, World};
+use goldylox_sandbox::{self as wasm, Runtime, WasmFactory, World};
 
 #[test]
 fn every_embedded_component_type_checks_and_passes_its_smoke_test() {
@@ -242,7 +242,7 @@ fn the_markov_component_prefetches_a_loop_into_the_hot_tier() {
         .load(markov.name, markov.bytes)
         .unwrap();
     let component = wasm::WasmPrefetchFactory::new(loaded, Vec::new()).unwrap();
-    let native = goldylox_host::native::prefetch_builtin("markov", &[]).unwrap();
+    let native = goldylox_sandbox::prefetch_builtin("markov", &[]).unwrap();
     let none = loop_hot_hit_ratio(None);
     let with_native = loop_hot_hit_ratio(Some(native));
     let with_component = loop_hot_hit_ratio(Some(component));
@@ -355,4 +355,92 @@ fn the_breaker_component_opens_on_a_failing_disk_and_closes_when_it_heals() {
         "the component decided throughout"
     );
     assert_eq!(cache.get("k5"), Some(value(5)));
+}
+
+/// An embedder tells failures apart by kind, from the sandbox crate alone,
+/// and every message says what failed.
+#[test]
+fn the_sandbox_crate_resolves_specs_and_classifies_failures() {
+    use goldylox_sandbox::ErrorKind;
+    let runtime = Runtime::shared().unwrap();
+    let kind = |spec: &str, params: &[(String, String)]| {
+        let e = runtime.eviction_policy(spec, params).unwrap_err();
+        (e.kind(), e.to_string())
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let core = dir.path().join("core.wat");
+    std::fs::write(&core, "(module)").unwrap();
+    let missing = dir.path().join("missing.wasm");
+    type Case = (String, Vec<(String, String)>, ErrorKind, &'static str);
+    let cases: [Case; 6] = [
+        (
+            missing.display().to_string(),
+            vec![],
+            ErrorKind::Io,
+            "reading",
+        ),
+        (
+            core.display().to_string(),
+            vec![],
+            ErrorKind::Invalid,
+            "core WebAssembly module",
+        ),
+        (
+            "wasm:nope".into(),
+            vec![],
+            ErrorKind::Unknown,
+            "no component",
+        ),
+        (
+            "builtin:nope".into(),
+            vec![],
+            ErrorKind::Unknown,
+            "unknown built-in policy",
+        ),
+        (
+            "wasm:breaker".into(),
+            vec![],
+            ErrorKind::World,
+            "not eviction-policy",
+        ),
+        (
+            "wasm:clock".into(),
+            vec![("n-bit-counter".into(), "9".into())],
+            ErrorKind::Init,
+            "n-bit-counter must be 1..=8",
+        ),
+    ];
+    for (spec, params, want, says) in cases {
+        let (got, message) = kind(&spec, &params);
+        assert_eq!(got, want, "{spec}: {message}");
+        assert!(message.contains(says), "{spec}: {message:?} lacks {says:?}");
+    }
+    // What resolves builds a working cache, through the crate's own API.
+    for spec in ["wasm:s3fifo", "builtin:wtinylfu", "builtin:lru"] {
+        let policy = runtime.eviction_policy(spec, &[]).unwrap();
+        let cache: goldylox::Cache<u64, u64> = goldylox::Cache::builder(4096)
+            .policy(policy)
+            .build()
+            .unwrap();
+        for k in 0..10_000u64 {
+            cache.insert(k % 3000, k).unwrap();
+            let _ = cache.get(&(k % 100));
+        }
+        cache.run_pending_tasks();
+        assert!(
+            cache.len() < 3000,
+            "{spec} evicted: {} entries",
+            cache.len()
+        );
+        assert!(cache.weighted_size() <= 8192, "{spec} bounds the tier");
+        let status = cache.policy_status(PolicyTier::Hot).unwrap();
+        assert_eq!(status.state, PolicyState::Active, "{spec}: {status:?}");
+        assert_eq!(status.failures, 0, "{spec}: {status:?}");
+    }
+    let auto = runtime.tier_policy("auto", &[], &[]).unwrap();
+    assert!(matches!(auto, goldylox::PolicyChoice::Auto(_)));
+    let e = runtime
+        .tier_policy("auto", &[], &["auto".into()])
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Init, "{e}");
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use goldylox::{
     Cache, EventBatch, EventKind, EvictionPolicy, PolicyChoice, PolicyState, PolicyTier,
 };
-use goldylox_host::wasm::{Limits, Runtime, WasmFactory, WasmPolicy};
+use goldylox_sandbox::{Limits, Runtime, WasmFactory, WasmPolicy};
 
 use super::animals::{Animal, TAME, wat};
 
@@ -22,7 +22,7 @@ fn runtime() -> Runtime {
     Runtime::with(limits, None).unwrap()
 }
 
-fn load(runtime: &Runtime, name: &str, a: &Animal) -> goldylox_host::wasm::Loaded {
+fn load(runtime: &Runtime, name: &str, a: &Animal) -> goldylox_sandbox::Loaded {
     runtime
         .load(name, wat(a).as_bytes())
         .unwrap_or_else(|e| panic!("{name} should load: {e:#}"))
@@ -382,7 +382,7 @@ fn a_faulty_policy_swapped_in_under_load_costs_no_request() {
     };
     let runtime = runtime();
     let bad = WasmFactory::new(load(&runtime, "unreachable", &trapping), Vec::new()).unwrap();
-    let good_component = goldylox_host::wasm::embedded("s3fifo").expect("s3fifo is built in");
+    let good_component = goldylox_sandbox::embedded("s3fifo").expect("s3fifo is built in");
     let good = WasmFactory::new(
         runtime.load("s3fifo", good_component.bytes).unwrap(),
         Vec::new(),

@@ -4,10 +4,11 @@
 //! at once without entering the guest. The three world wrappers are thin
 //! layers over this.
 
-use anyhow::{Result, anyhow};
 use wasmtime::Store;
 
-use super::{Ctx, Loaded, describe};
+use crate::error::{Error, ErrorKind, Result};
+use crate::runtime::{Loaded, describe};
+use crate::store::Ctx;
 
 pub(crate) struct Instance<B> {
     name: String,
@@ -25,11 +26,14 @@ impl<B> Instance<B> {
     ) -> Result<Instance<B>> {
         let runtime = &loaded.runtime;
         let mut store = runtime.store();
-        let bindings = instantiate(&mut store).map_err(|e| anyhow!(describe("instantiate", &e)))?;
+        let bindings = instantiate(&mut store)
+            .map_err(|e| Error::msg(ErrorKind::Init, describe("instantiate", &e)))?;
         store.set_epoch_deadline(runtime.limits().init_deadline_ticks);
         init(&mut store, &bindings)
-            .map_err(|e| anyhow!(describe("init", &e)))?
-            .map_err(|message| anyhow!("init refused: {message}"))?;
+            .map_err(|e| Error::msg(ErrorKind::Init, describe("init", &e)))?
+            .map_err(|message| {
+                Error::msg(ErrorKind::Init, format_args!("init refused: {message}"))
+            })?;
         Ok(Instance {
             name: loaded.name.clone(),
             live: Some((store, bindings)),

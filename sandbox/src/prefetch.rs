@@ -2,12 +2,13 @@
 
 use std::sync::Arc;
 
-use anyhow::Result;
 use goldylox::{PolicyError, PrefetchFactory, PrefetchPolicy};
 
-use super::bindings::prefetch::PrefetchPolicy as Bindings;
-use super::instance::Instance;
-use super::{Loaded, Pre, World};
+use crate::bindings::prefetch::PrefetchPolicy as Bindings;
+use crate::error::Result;
+use crate::instance::Instance;
+use crate::runtime::{Loaded, Pre, World};
+use crate::store::Ctx;
 
 /// One instance of a prefetch-policy component, with its own store. After a
 /// failed call the store is dropped and later calls fail at once.
@@ -36,7 +37,7 @@ impl WasmPrefetch {
     fn call<T>(
         &mut self,
         what: &str,
-        f: impl FnOnce(&mut wasmtime::Store<super::Ctx>, &Bindings) -> wasmtime::Result<T>,
+        f: impl FnOnce(&mut wasmtime::Store<Ctx>, &Bindings) -> wasmtime::Result<T>,
     ) -> Result<T, PolicyError> {
         self.0.call(what, f).map_err(PolicyError::Failed)
     }

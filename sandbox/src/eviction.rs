@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
-use super::bindings::eviction::EvictionPolicy as Bindings;
-use super::instance::Instance;
-use super::{Loaded, Pre, World};
-use anyhow::Result;
+use crate::bindings::eviction::EvictionPolicy as Bindings;
+use crate::error::Result;
+use crate::instance::Instance;
+use crate::runtime::{Loaded, Pre, World};
+use crate::store::Ctx;
 use goldylox::{EventBatch, EvictionPolicy, PolicyError, PolicyFactory};
 
 /// One instance of an eviction-policy component: its own store, called by one
@@ -32,7 +33,7 @@ impl WasmPolicy {
     fn call<T>(
         &mut self,
         what: &str,
-        f: impl FnOnce(&mut wasmtime::Store<super::Ctx>, &Bindings) -> wasmtime::Result<T>,
+        f: impl FnOnce(&mut wasmtime::Store<Ctx>, &Bindings) -> wasmtime::Result<T>,
     ) -> Result<T, PolicyError> {
         self.0.call(what, f).map_err(PolicyError::Failed)
     }
@@ -96,7 +97,7 @@ impl WasmFactory {
 impl PolicyFactory for WasmFactory {
     fn build(&self, capacity: u64) -> Result<Box<dyn EvictionPolicy>, PolicyError> {
         WasmPolicy::new(&self.loaded, capacity, &self.params)
-            .map(|p| crate::native::Named::wrap(Box::new(p), &self.params))
+            .map(|p| crate::builtin::Named::wrap(Box::new(p), &self.params))
             .map_err(|e| PolicyError::Init(format!("{e:#}")))
     }
 }

@@ -1,7 +1,8 @@
-//! The policy sandbox: policies as WebAssembly components, run by wasmtime.
+//! The runtime: the wasmtime engine, the sandbox's limits, and loading.
 //!
 //! One [`Runtime`] per process holds the wasmtime engine (Cranelift, the
-//! component model, no WASI, no async, `concurrency_support(false)` — which
+//! component model, WASI only with the `wasi` feature, no async,
+//! `concurrency_support(false)` — which
 //! makes a call about 3× cheaper), an epoch ticker thread, the sandbox
 //! [`Limits`] and an on-disk cache of compiled artifacts (wasmtime's, keyed by
 //! the component's content hash and the engine's compatibility settings).
@@ -21,15 +22,6 @@
 //! policy, and the engine falls back to its native policy in the same pass and
 //! rebuilds the component with backoff.
 
-mod bindings;
-mod check;
-mod embedded;
-mod eviction;
-mod failover;
-mod instance;
-mod prefetch;
-mod wasi;
-
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,15 +29,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::anyhow;
 use wasmtime::component::{Component, InstancePre, Linker};
-use wasmtime::{Config, Engine, ResourceLimiter, Store};
+use wasmtime::{Config, Engine, Store};
 
-pub use check::{CheckReport, check};
-pub use embedded::{EMBEDDED, Embedded, embedded};
-pub use eviction::{WasmFactory, WasmPolicy};
-pub use failover::{Action, Decision, HealthEvent, MAX_RETRY_AFTER, WasmFailover};
-pub use prefetch::{WasmPrefetch, WasmPrefetchFactory};
+use crate::bindings;
+use crate::embedded::{EMBEDDED, embedded};
+use crate::error::{Classify, Error, ErrorKind, Result};
+use crate::store::Ctx;
 
 /// How often the epoch ticker advances the engine's epoch.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -130,88 +121,6 @@ impl fmt::Display for World {
     }
 }
 
-/// Most table elements an instance may hold.
-const MAX_TABLE_ELEMENTS: usize = 100_000;
-
-/// What a store carries: the sandbox's resource accounting. It is the
-/// store's `ResourceLimiter`: growing memory past the cap traps (rather than
-/// failing `memory.grow`, which a guest could ignore and retry forever).
-pub(crate) struct Ctx {
-    memory_cap: usize,
-    memory_bytes: usize,
-    wasi: wasi::WasiState,
-    _live: LiveStore,
-}
-
-/// Counts a store in its runtime's live count while it exists: a store is
-/// one component instance, dropped when its policy is replaced or fails.
-struct LiveStore(Arc<AtomicUsize>);
-
-impl LiveStore {
-    fn new(count: &Arc<AtomicUsize>) -> Self {
-        count.fetch_add(1, Ordering::AcqRel);
-        LiveStore(Arc::clone(count))
-    }
-}
-
-impl Drop for LiveStore {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-impl Ctx {
-    /// Linear memory the instance holds, in bytes.
-    pub(crate) fn memory_bytes(&self) -> usize {
-        self.memory_bytes
-    }
-}
-
-impl ResourceLimiter for Ctx {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        let total = self.memory_bytes - current.min(self.memory_bytes) + desired;
-        if total > self.memory_cap {
-            return Err(wasmtime::Error::msg(format!(
-                "memory limit exceeded: growing to {desired} bytes would hold {total} of {} bytes",
-                self.memory_cap
-            )));
-        }
-        self.memory_bytes = total;
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > MAX_TABLE_ELEMENTS {
-            return Err(wasmtime::Error::msg(format!(
-                "table limit exceeded: {desired} of {MAX_TABLE_ELEMENTS} elements"
-            )));
-        }
-        Ok(true)
-    }
-
-    fn instances(&self) -> usize {
-        16
-    }
-
-    fn tables(&self) -> usize {
-        8
-    }
-
-    fn memories(&self) -> usize {
-        4
-    }
-}
-
 /// The wasmtime engine, its epoch ticker and the sandbox limits. Cheap to
 /// clone; the ticker stops when the last clone (and every policy built from
 /// it) is gone.
@@ -251,12 +160,12 @@ pub struct Loaded {
     pub bytes: usize,
     /// How long compiling (or fetching from the artifact cache) took.
     pub compile_time: Duration,
-    pre: Pre,
-    runtime: Runtime,
+    pub(crate) pre: Pre,
+    pub(crate) runtime: Runtime,
 }
 
 #[derive(Clone)]
-enum Pre {
+pub(crate) enum Pre {
     Eviction(bindings::eviction::EvictionPolicyPre<Ctx>),
     Prefetch(bindings::prefetch::PrefetchPolicyPre<Ctx>),
     Failover(bindings::failover::FailoverPolicyPre<Ctx>),
@@ -338,11 +247,16 @@ impl Runtime {
             let mut cache = wasmtime::CacheConfig::new();
             cache.with_directory(&dir);
             let cache = wasmtime::Cache::new(cache)
-                .map_err(|e| anyhow!("artifact cache in {}: {e:#}", dir.display()))?;
+                .map_err(|e| anyhow!("artifact cache in {}: {e:#}", dir.display()))
+                .kind(ErrorKind::Runtime)?;
             config.cache(Some(cache));
         }
-        let engine =
-            Engine::new(&config).map_err(|e| anyhow!("creating the wasmtime engine: {e:#}"))?;
+        let engine = Engine::new(&config).map_err(|e| {
+            Error::msg(
+                ErrorKind::Runtime,
+                format_args!("creating the wasmtime engine: {e:#}"),
+            )
+        })?;
         let stop = Arc::new(AtomicBool::new(false));
         let ticker = {
             let (engine, stop) = (engine.clone(), Arc::clone(&stop));
@@ -354,10 +268,20 @@ impl Runtime {
                         engine.increment_epoch();
                     }
                 })
-                .context("starting the epoch ticker")?
+                .map_err(|e| {
+                    Error::msg(
+                        ErrorKind::Runtime,
+                        format_args!("starting the epoch ticker: {e}"),
+                    )
+                })?
         };
+        #[cfg_attr(
+            not(feature = "wasi"),
+            expect(unused_mut, reason = "WASI links into it")
+        )]
         let mut linker = Linker::new(&engine);
-        wasi::link(&mut linker)?;
+        #[cfg(feature = "wasi")]
+        crate::wasi::link(&mut linker).kind(ErrorKind::Runtime)?;
         Ok(Runtime {
             inner: Arc::new(Inner {
                 engine,
@@ -383,14 +307,16 @@ impl Runtime {
 
     /// Loads the component at `path` (binary, or text when it ends in `.wat`).
     pub fn load_file(&self, path: &Path) -> Result<Loaded> {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let bytes = std::fs::read(path)
+            .kind(ErrorKind::Io)
+            .map_err(|e| e.within(format!("reading {}", path.display())))?;
         let name = path
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or("component")
             .to_owned();
         self.load(&name, &bytes)
-            .with_context(|| format!("loading {}", path.display()))
+            .map_err(|e| e.within(format!("loading {}", path.display())))
     }
 
     /// Loads the component a spec names: `wasm:NAME` (one built into this
@@ -398,14 +324,17 @@ impl Runtime {
     pub fn load_spec(&self, spec: &str) -> Result<Loaded> {
         match spec.strip_prefix("wasm:") {
             Some(name) => {
-                let e = embedded(name).with_context(|| {
+                let e = embedded(name).ok_or_else(|| {
                     let known: Vec<String> = EMBEDDED
                         .iter()
                         .map(|e| format!("wasm:{}", e.name))
                         .collect();
-                    format!(
-                        "no component {spec:?} in this build; it has {}",
-                        known.join(", ")
+                    Error::msg(
+                        ErrorKind::Unknown,
+                        format_args!(
+                            "no component {spec:?} in this build; it has {}",
+                            known.join(", ")
+                        ),
                     )
                 })?;
                 self.load(e.name, e.bytes)
@@ -419,18 +348,22 @@ impl Runtime {
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Loaded> {
         let limits = &self.inner.limits;
         if bytes.len() > limits.max_component_bytes {
-            bail!(
-                "component is {} bytes; the limit is {} bytes",
-                bytes.len(),
-                limits.max_component_bytes
-            );
+            return Err(Error::msg(
+                ErrorKind::Invalid,
+                format_args!(
+                    "component is {} bytes; the limit is {} bytes",
+                    bytes.len(),
+                    limits.max_component_bytes
+                ),
+            ));
         }
         if is_core_module(bytes) {
-            bail!(
+            return Err(Error::msg(
+                ErrorKind::Invalid,
                 "this is a core WebAssembly module, not a component: make it one with \
                  `goldylox policy build` in its project directory, or \
-                 `goldylox policy build MODULE.wasm --world eviction -o component.wasm`"
-            );
+                 `goldylox policy build MODULE.wasm --world eviction -o component.wasm`",
+            ));
         }
         let started = Instant::now();
         let component = self.compile(bytes)?;
@@ -463,20 +396,45 @@ impl Runtime {
             .spawn(move || {
                 let _ = tx.send(Component::new(&engine, &bytes));
             })
-            .context("starting a compile thread")?;
+            .map_err(|e| {
+                Error::msg(
+                    ErrorKind::Runtime,
+                    format_args!("starting a compile thread: {e}"),
+                )
+            })?;
         match rx.recv_timeout(self.inner.limits.compile_timeout) {
-            Ok(result) => result.map_err(|e| anyhow!("not a valid component: {e:#}")),
-            Err(_) => bail!(
-                "compilation took longer than {:?}; abandoned",
-                self.inner.limits.compile_timeout
-            ),
+            Ok(result) => result.map_err(|e| {
+                Error::msg(
+                    ErrorKind::Invalid,
+                    format_args!("not a valid component: {e:#}"),
+                )
+            }),
+            Err(_) => Err(Error::msg(
+                ErrorKind::Invalid,
+                format_args!(
+                    "compilation took longer than {:?}; abandoned",
+                    self.inner.limits.compile_timeout
+                ),
+            )),
         }
     }
 
     fn typecheck(&self, component: &Component) -> Result<Pre> {
         let instance_pre: InstancePre<Ctx> =
             self.inner.linker.instantiate_pre(component).map_err(|e| {
-                anyhow!("the component imports something the host does not provide: {e:#}")
+                let message = format!("{e:#}");
+                let hint = if cfg!(feature = "wasi") || !message.contains("wasi:") {
+                    ""
+                } else {
+                    " (it imports WASI, as Python and JavaScript policies do: enable \
+                     goldylox-sandbox's `wasi` feature)"
+                };
+                Error::msg(
+                    ErrorKind::World,
+                    format_args!(
+                        "the component imports something the host does not provide{hint}: {message}"
+                    ),
+                )
             })?;
         let mut mismatches = Vec::new();
         match bindings::eviction::EvictionPolicyPre::new(instance_pre.clone()) {
@@ -491,24 +449,19 @@ impl Runtime {
             Ok(pre) => return Ok(Pre::Failover(pre)),
             Err(e) => mismatches.push(format!("failover-policy: {e:#}")),
         }
-        bail!(
-            "the component exports none of the goldylox:policy@0.1.0 worlds ({})",
-            mismatches.join("; ")
-        )
+        Err(Error::msg(
+            ErrorKind::World,
+            format_args!(
+                "the component exports none of the goldylox:policy@0.1.0 worlds ({})",
+                mismatches.join("; ")
+            ),
+        ))
     }
 
     /// A fresh store with the memory cap, its deadline not yet armed.
     pub(crate) fn store(&self) -> Store<Ctx> {
         let limits = &self.inner.limits;
-        let ctx = Ctx {
-            memory_cap: limits.max_memory_bytes,
-            memory_bytes: 0,
-            wasi: wasi::WasiState {
-                ctx: wasi::context(limits.show_guest_output),
-                table: wasmtime::component::ResourceTable::new(),
-            },
-            _live: LiveStore::new(&self.inner.live),
-        };
+        let ctx = Ctx::new(limits, &self.inner.live);
         let mut store = Store::new(&self.inner.engine, ctx);
         store.limiter(|ctx| ctx);
         store.epoch_deadline_trap();
@@ -532,9 +485,12 @@ impl Loaded {
     }
 
     /// Refuses a component that exports another world than `world`.
-    fn require_world(&self, world: World) -> Result<()> {
+    pub(crate) fn require_world(&self, world: World) -> Result<()> {
         if self.world != world {
-            bail!("{} exports {}, not {world}", self.name, self.world);
+            return Err(Error::msg(
+                ErrorKind::World,
+                format_args!("{} exports {}, not {world}", self.name, self.world),
+            ));
         }
         Ok(())
     }

@@ -27,9 +27,7 @@
 
 use anyhow::{Context, Result};
 use wasmtime::component::{Linker, ResourceTable};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-
-use super::Ctx;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiView};
 
 /// A WASI context with nothing granted. `show_output`: the guest's stdout
 /// and stderr go to this process's stderr (for `policy check`, where a
@@ -49,7 +47,7 @@ pub(crate) fn context(show_output: bool) -> WasiCtx {
 }
 
 /// Adds every WASI 0.2 interface, synchronous, to `linker`.
-pub(crate) fn link(linker: &mut Linker<Ctx>) -> Result<()> {
+pub(crate) fn link<T: WasiView + 'static>(linker: &mut Linker<T>) -> Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker)
         .map_err(|e| anyhow::anyhow!("{e:#}"))
         .context("linking the WASI interfaces")
@@ -59,13 +57,4 @@ pub(crate) fn link(linker: &mut Linker<Ctx>) -> Result<()> {
 pub(crate) struct WasiState {
     pub(crate) ctx: WasiCtx,
     pub(crate) table: ResourceTable,
-}
-
-impl WasiView for Ctx {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi.ctx,
-            table: &mut self.wasi.table,
-        }
-    }
 }

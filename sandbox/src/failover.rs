@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
-
-use super::bindings::failover::{self as wit, FailoverPolicy as Bindings};
-use super::instance::Instance;
-use super::{Loaded, Pre, World};
+use crate::bindings::failover::{self as wit, FailoverPolicy as Bindings};
+use crate::error::{Error, ErrorKind, Result};
+use crate::instance::Instance;
+use crate::runtime::{Loaded, Pre, World};
+use crate::store::Ctx;
 
 /// The longest a failover policy may defer its next decision: whatever it
 /// asks for is clamped to this (the engine's bound).
@@ -39,9 +39,11 @@ impl WasmFailover {
     fn call<T>(
         &mut self,
         what: &str,
-        f: impl FnOnce(&mut wasmtime::Store<super::Ctx>, &Bindings) -> wasmtime::Result<T>,
+        f: impl FnOnce(&mut wasmtime::Store<Ctx>, &Bindings) -> wasmtime::Result<T>,
     ) -> Result<T> {
-        self.0.call(what, f).map_err(anyhow::Error::msg)
+        self.0
+            .call(what, f)
+            .map_err(|m| Error::msg(ErrorKind::Call, m))
     }
 
     /// Observes health events in order.

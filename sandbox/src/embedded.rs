@@ -1,4 +1,4 @@
-//! The policy components built into this binary by `host/build.rs`.
+//! The policy components built into this crate by its `build.rs`.
 
 /// A component embedded in the binary.
 #[derive(Debug, Clone, Copy)]

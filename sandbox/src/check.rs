@@ -5,12 +5,11 @@ use std::collections::HashSet;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use goldylox::health::Action;
 use goldylox::{EventBatch, EventKind, EvictionPolicy, PrefetchPolicy};
 
-use super::failover::HealthEvent;
-use super::{Loaded, WasmFailover, WasmPolicy, WasmPrefetch, World};
-use goldylox::health::Action;
+use crate::error::{Classify, Error, ErrorKind, Result};
+use crate::{HealthEvent, Loaded, WasmFailover, WasmPolicy, WasmPrefetch, World};
 
 /// Events per smoke-test batch (the engine's batch size).
 const BATCH: usize = 1024;
@@ -176,7 +175,8 @@ fn check_eviction(
     report: &mut CheckReport,
 ) -> Result<()> {
     let started = Instant::now();
-    let mut policy = WasmPolicy::new(loaded, CAPACITY, params).context("instantiating")?;
+    let mut policy =
+        WasmPolicy::new(loaded, CAPACITY, params).map_err(|e| e.within("instantiating"))?;
     report.init_time = started.elapsed();
     let mut rng = Rng(0x601d_1e0c);
     let mut resident: HashSet<u64> = HashSet::new();
@@ -206,13 +206,13 @@ fn check_eviction(
             }
         }
         let t = Instant::now();
-        policy.apply(&batch).context("apply")?;
+        policy.apply(&batch).in_call("apply")?;
         apply_time += t.elapsed();
         report.events += batch.len() as u64;
         let over = (resident.len() as u64).saturating_sub(CAPACITY);
         let t = Instant::now();
         victims.clear();
-        policy.evict(256, over, &mut victims).context("evict")?;
+        policy.evict(256, over, &mut victims).in_call("evict")?;
         evict_time += t.elapsed();
         decisions += 1;
         let mut seen = HashSet::new();
@@ -225,16 +225,19 @@ fn check_eviction(
         }
         let candidate = rng.key(4 * CAPACITY);
         let victim = victims.first().copied().unwrap_or(0);
-        policy.admit(candidate, victim).context("admit")?;
+        policy.admit(candidate, victim).in_call("admit")?;
     }
     report.ns_per_event = apply_time.as_nanos() as f64 / report.events.max(1) as f64;
     report.ns_per_decision = evict_time.as_nanos() as f64 / f64::from(decisions.max(1));
     report.memory_bytes = policy.memory_bytes();
     if report.accepted == 0 {
-        bail!(
-            "the policy never proposed a valid victim while {} entries were over a capacity of {CAPACITY}",
-            resident.len() as u64 - CAPACITY.min(resident.len() as u64)
-        );
+        return Err(Error::msg(
+            ErrorKind::Check,
+            format_args!(
+                "the policy never proposed a valid victim while {} entries were over a capacity of {CAPACITY}",
+                resident.len() as u64 - CAPACITY.min(resident.len() as u64)
+            ),
+        ));
     }
     Ok(())
 }
@@ -245,7 +248,8 @@ fn check_prefetch(
     report: &mut CheckReport,
 ) -> Result<()> {
     let started = Instant::now();
-    let mut policy = WasmPrefetch::new(loaded, CAPACITY, params).context("instantiating")?;
+    let mut policy =
+        WasmPrefetch::new(loaded, CAPACITY, params).map_err(|e| e.within("instantiating"))?;
     report.init_time = started.elapsed();
     // A looping sequence: a predictor should learn its successors.
     let sequence: Vec<u64> = (1..=500u64)
@@ -259,12 +263,12 @@ fn check_prefetch(
             .collect();
         let hits: Vec<u8> = hashes.iter().map(|h| u8::from(h % 3 != 0)).collect();
         let t = Instant::now();
-        policy.observe(&hashes, &hits).context("observe")?;
+        policy.observe(&hashes, &hits).in_call("observe")?;
         observe_time += t.elapsed();
         report.events += hashes.len() as u64;
         let t = Instant::now();
         let mut proposals = Vec::new();
-        policy.propose(16, &mut proposals).context("propose")?;
+        policy.propose(16, &mut proposals).in_call("propose")?;
         propose_time += t.elapsed();
         decisions += 1;
         let known: HashSet<u64> = sequence.iter().copied().collect();
@@ -287,7 +291,7 @@ fn check_failover(
     report: &mut CheckReport,
 ) -> Result<()> {
     let started = Instant::now();
-    let mut policy = WasmFailover::new(loaded, params).context("instantiating")?;
+    let mut policy = WasmFailover::new(loaded, params).map_err(|e| e.within("instantiating"))?;
     report.init_time = started.elapsed();
     let (mut observe_time, mut decide_time) = (Duration::ZERO, Duration::ZERO);
     let mut decisions = 0u32;
@@ -303,12 +307,14 @@ fn check_failover(
             })
             .collect();
         let t = Instant::now();
-        policy.observe(&events).context("observe")?;
+        policy.observe(&events).map_err(|e| e.within("observe"))?;
         observe_time += t.elapsed();
         report.events += events.len() as u64;
         for tier in 0..3 {
             let t = Instant::now();
-            let decision = policy.decide(tier, round * 100 + 64).context("decide")?;
+            let decision = policy
+                .decide(tier, round * 100 + 64)
+                .map_err(|e| e.within("decide"))?;
             decide_time += t.elapsed();
             decisions += 1;
             let action = match decision.action {
@@ -324,10 +330,13 @@ fn check_failover(
         }
     }
     if report.outage_responses == 0 {
-        bail!(
-            "the policy kept every tier through an outage in which half the events were errors \
+        return Err(Error::msg(
+            ErrorKind::Check,
+            format_args!(
+                "the policy kept every tier through an outage in which half the events were errors \
              (it never bypassed or probed one)"
-        );
+            ),
+        ));
     }
     report.ns_per_event = observe_time.as_nanos() as f64 / report.events.max(1) as f64;
     report.ns_per_decision = decide_time.as_nanos() as f64 / f64::from(decisions.max(1));

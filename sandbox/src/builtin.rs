@@ -10,6 +10,8 @@ use goldylox::{
 };
 use goldylox_policy_sdk::{Build, EvictionPolicy as GuestPolicy, PrefetchPolicy as GuestPrefetch};
 
+use crate::error::{Error, ErrorKind, Result};
+
 /// An SDK policy behind the engine's policy interface.
 pub struct Guest<P>(pub P);
 
@@ -130,20 +132,28 @@ pub fn builtin(name: &str, params: &[(String, String)]) -> Option<PolicyChoice> 
 
 /// The built-in policy `name` with `params`, checked: an unknown name, or
 /// parameters the policy refuses (LRU and SIEVE take none), are errors.
-pub fn builtin_checked(name: &str, params: &[(String, String)]) -> anyhow::Result<PolicyChoice> {
+pub fn builtin_checked(name: &str, params: &[(String, String)]) -> Result<PolicyChoice> {
     let choice = builtin(name, params).ok_or_else(|| {
-        anyhow::anyhow!(
-            "unknown built-in policy {name:?}; there are {}",
-            BUILTINS.join(", ")
+        Error::msg(
+            ErrorKind::Unknown,
+            format_args!(
+                "unknown built-in policy {name:?}; there are {}",
+                BUILTINS.join(", ")
+            ),
         )
     })?;
     match &choice {
         PolicyChoice::Custom(factory) => {
             factory
                 .build(1 << 20)
-                .map_err(|e| anyhow::anyhow!("builtin:{name}: {e}"))?;
+                .map_err(|e| Error::msg(ErrorKind::Init, format_args!("builtin:{name}: {e}")))?;
         }
-        _ if !params.is_empty() => anyhow::bail!("builtin:{name} takes no parameters"),
+        _ if !params.is_empty() => {
+            return Err(Error::msg(
+                ErrorKind::Init,
+                format_args!("builtin:{name} takes no parameters"),
+            ));
+        }
         _ => {}
     }
     Ok(choice)
