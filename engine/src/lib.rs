@@ -106,9 +106,13 @@ mod stats;
 mod stripe;
 mod sync;
 mod warm;
+mod workers;
 
 pub use builder::{CacheBuilder, WritePolicy};
-pub use cache::{Batch, Cache, DurabilityMark, Expiration, SetIf, SetOutcome, Update};
+pub use cache::{
+    AsyncCache, AsyncEntry, Batch, Cache, Compute, Computed, DurabilityMark, Entry, Expiration,
+    SetIf, SetOutcome, Update,
+};
 pub use clock::{Clock, ManualClock};
 pub use error::{Error, IoCause};
 pub use latency::LatencyEvent;
@@ -124,3 +128,4 @@ pub use stats::{
     CacheStats, ColdMovementStats, LoaderStats, MovementStats, PolicyStats, PrefetchStats,
     RemovalCause, RemovalStats, TierStats,
 };
+pub use workers::DEFAULT_BLOCKING_WORKERS;

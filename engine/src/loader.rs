@@ -3,12 +3,17 @@
 //!
 //! A flight is registered per key in a small sharded table. The first caller
 //! (the leader) runs the loader; waiters block on the flight's condition
-//! variable. If the leader's loader panics the flight is *abandoned*: the
-//! panic propagates to the leader's caller and each waiter retries, so one of
-//! them becomes the next leader. Nothing is left locked or poisoned.
+//! variable, or, in the async API, await it (their wakers are kept with the
+//! outcome). If the leader's loader panics, or its task is cancelled, the
+//! flight is *abandoned*: a panic propagates to the leader's caller and each
+//! waiter retries, so one of them becomes the next leader. Nothing is left
+//! locked or poisoned.
 
 use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use hashbrown::HashTable;
 use parking_lot::{Condvar, Mutex};
@@ -33,18 +38,59 @@ impl<V: Clone> Clone for Outcome<V> {
 }
 
 pub(crate) struct Flight<V> {
-    outcome: Mutex<Outcome<V>>,
+    state: Mutex<State<V>>,
     done: Condvar,
+}
+
+/// The outcome, and the tasks awaiting it (under one lock, so that a
+/// waker registered after a check of the outcome cannot miss its change).
+struct State<V> {
+    outcome: Outcome<V>,
+    wakers: Vec<Waker>,
 }
 
 impl<V: Clone> Flight<V> {
     /// Blocks until the leader publishes, then returns what it published.
     pub(crate) fn wait(&self) -> Outcome<V> {
-        let mut outcome = self.outcome.lock();
-        while matches!(*outcome, Outcome::Running) {
-            self.done.wait(&mut outcome);
+        let mut state = self.state.lock();
+        while matches!(state.outcome, Outcome::Running) {
+            self.done.wait(&mut state);
         }
-        outcome.clone()
+        state.outcome.clone()
+    }
+
+    /// Waits without blocking the thread: the future resolves to what the
+    /// leader published.
+    pub(crate) fn wait_async(self: Arc<Self>) -> FlightWait<V> {
+        FlightWait(self)
+    }
+
+    fn publish(&self, outcome: Outcome<V>) {
+        let wakers = {
+            let mut state = self.state.lock();
+            state.outcome = outcome;
+            std::mem::take(&mut state.wakers)
+        };
+        self.done.notify_all();
+        wakers.into_iter().for_each(Waker::wake);
+    }
+}
+
+/// A task waiting for a flight ([`Flight::wait_async`]).
+pub(crate) struct FlightWait<V>(Arc<Flight<V>>);
+
+impl<V: Clone> Future for FlightWait<V> {
+    type Output = Outcome<V>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<V>> {
+        let mut state = self.0.state.lock();
+        if matches!(state.outcome, Outcome::Running) {
+            if !state.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                state.wakers.push(cx.waker().clone());
+            }
+            return Poll::Pending;
+        }
+        Poll::Ready(state.outcome.clone())
     }
 }
 
@@ -81,7 +127,10 @@ impl<K: Eq + Clone, V: Clone> Flights<K, V> {
             return Role::Waiter(Arc::clone(flight));
         }
         let flight = Arc::new(Flight {
-            outcome: Mutex::new(Outcome::Running),
+            state: Mutex::new(State {
+                outcome: Outcome::Running,
+                wakers: Vec::new(),
+            }),
             done: Condvar::new(),
         });
         table.insert_unique(
@@ -102,8 +151,7 @@ impl<K: Eq + Clone, V: Clone> Flights<K, V> {
                 entry.remove();
             }
         }
-        *flight.outcome.lock() = outcome;
-        flight.done.notify_all();
+        flight.publish(outcome);
     }
 }
 

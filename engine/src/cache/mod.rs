@@ -5,7 +5,9 @@ mod batch;
 mod cold;
 mod conditional;
 mod durable;
+pub(crate) mod entry;
 mod events;
+mod future;
 mod lifecycle;
 mod load;
 mod scan;
@@ -16,6 +18,8 @@ mod write;
 pub use batch::Batch;
 pub use conditional::{Expiration, SetIf, SetOutcome};
 pub use durable::DurabilityMark;
+pub use entry::{Compute, Computed, Entry};
+pub use future::{AsyncCache, AsyncEntry};
 pub use update::Update;
 
 use std::borrow::Borrow;
@@ -138,6 +142,23 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        match self.read_hot(key, f) {
+            Ok(result) => Some(result),
+            Err((hash, f)) => self
+                .get_warm(hash, key)
+                .or_else(|| self.get_lower(hash, key))
+                .map(|v| f(&v)),
+        }
+    }
+
+    /// A read of the hot tier: `f` of the value, counted and recorded as a
+    /// hit; or, on a miss (counted, and recorded when the policy observes
+    /// misses), the key's hash and `f` back.
+    fn read_hot<Q, R, F: FnOnce(&V) -> R>(&self, key: &Q, f: F) -> Result<R, (u64, F)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let s = self.shared();
         let hash = s.index.hasher.hash(key);
         let table = s.index.shard(hash).read();
@@ -149,17 +170,25 @@ where
             if s.stripes.record_hit(hash) {
                 self.wake_for_reads();
             }
-            return Some(result);
+            return Ok(result);
         }
         drop(table);
         s.stripes.count(Op::Miss);
         if s.observe_misses && s.stripes.record_hit(hash | MISS_BIT) {
             self.wake_for_reads();
         }
-        self.get_warm(hash, key)
-            .or_else(|| self.get_cold(hash, key))
+        Err((hash, f))
+    }
+
+    /// A miss in the hot and warm tiers: the cold tier, then the settled
+    /// answer (see `get_settled`). With a cold tier this reads the disk.
+    fn get_lower<Q>(&self, hash: u64, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.get_cold(hash, key)
             .or_else(|| self.get_settled(hash, key))
-            .map(|v| f(&v))
     }
 
     /// Calls `f` with the value for `key` in whichever tier holds it,

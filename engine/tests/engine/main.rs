@@ -1,5 +1,6 @@
 //! The engine's integration tests: one binary, one module per concern.
 
+mod asynchronous;
 mod auto;
 mod bad_input;
 mod cold;
@@ -9,6 +10,7 @@ mod cold_faults;
 mod cold_kill;
 mod concurrency;
 mod conditional;
+mod entry;
 mod expiry;
 mod guards;
 mod model;
