@@ -3,16 +3,22 @@
 //! world (its clock, its keys) and the store's (wall-clock deadlines, seeded
 //! key hashes, bytes).
 //!
-//! The cache's read and write paths use it through `CacheState::cold`
-//! (`cache/cold.rs`); maintenance demotes into it.
+//! It is the one seam between the cache and its disk: the cache's read and
+//! write paths (`cache/cold.rs`), maintenance and the administration calls
+//! use it through `CacheState::cold` and its vocabulary — `read`, `holds`,
+//! `demote` (an entry leaving memory, or persisted), `on_write` (a write
+//! stored hot: appended with write-through, else the old record forgotten),
+//! `on_remove` — never the store beneath it.
 
+use std::borrow::Borrow;
 use std::hash::Hash;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::cold::ColdStore;
+use crate::cold::{ColdStats, ColdStore, ColdValue, RecoveryReport};
 use crate::error::Error;
 use crate::health::Health;
 use crate::hot::{KeyHasher, NEVER};
@@ -23,7 +29,7 @@ pub(crate) struct ColdTier {
     /// Declared before the store: the health actor holds a handle on it and
     /// must stop first.
     pub(crate) health: Health,
-    pub(crate) store: ColdStore,
+    store: ColdStore,
     /// Cache clock nanoseconds + this = the wall nanoseconds deadlines are
     /// stored in.
     pub(crate) offset: u64,
@@ -105,11 +111,24 @@ impl ColdTier {
         }
     }
 
-    /// Appends a demoted or persisted entry unless the cold tier already
-    /// holds this very version; bypassed while the breaker is open. Call
-    /// with the key's hot-shard lock held. Returns whether the cold tier
-    /// holds it afterwards.
+    /// Appends an entry leaving memory (demoted, or persisted) unless the
+    /// cold tier already holds this very version; bypassed while the
+    /// breaker is open. Call with the key's hot-shard lock held. Returns
+    /// whether the cold tier holds it afterwards.
     pub(crate) fn demote<K: Serialize + Hash>(
+        &self,
+        counters: &Counters,
+        key: &K,
+        value: impl FnOnce() -> Option<Vec<u8>>,
+        version: u64,
+        deadline: u64,
+    ) -> bool {
+        self.append(counters, key, value, version, deadline)
+    }
+
+    /// Appends `key`'s record of `version` unless the tier already holds
+    /// it: what a demotion and a write-through both do.
+    fn append<K: Serialize + Hash>(
         &self,
         counters: &Counters,
         key: &K,
@@ -142,6 +161,185 @@ impl ColdTier {
                 false
             }
         }
+    }
+    /// The record of `key`, decoded: its key, value, version and deadline
+    /// (in the cache clock). `None` when there is none, while the breaker
+    /// bypasses the tier (counted), or when it does not decode (counted).
+    pub(crate) fn read<K, V, Q>(&self, counters: &Counters, key: &Q) -> Option<(K, V, u64, u64)>
+    where
+        K: Borrow<Q> + DeserializeOwned,
+        V: DeserializeOwned,
+        Q: Hash + Eq + ?Sized,
+    {
+        if !self.health.usable() {
+            Counters::bump(&counters.cold_bypassed);
+            return None;
+        }
+        let mut decoded = None;
+        let found =
+            self.store.get_hashed(self.hasher.raw(key), |bytes| {
+                match postcard::from_bytes::<K>(bytes) {
+                    Ok(k) if k.borrow() == key => {
+                        decoded = Some(k);
+                        true
+                    }
+                    _ => false,
+                }
+            });
+        self.health.report(found.is_ok());
+        let ColdValue {
+            value,
+            version,
+            expires,
+        } = found.ok()??;
+        let Ok(value) = postcard::from_bytes::<V>(&value) else {
+            Counters::bump(&counters.cold_corrupt);
+            return None;
+        };
+        Some((decoded?, value, version, self.disk_to_clock(expires)))
+    }
+
+    /// Whether the tier has a record of `key` (its index only: no I/O).
+    pub(crate) fn holds<Q: Hash + ?Sized>(&self, key: &Q) -> bool {
+        self.store.tag_of(self.hasher.raw(key)).is_some()
+    }
+
+    /// Whether the tier's record of `key` is this very version.
+    pub(crate) fn holds_version<Q: Hash + ?Sized>(&self, key: &Q, version: u64) -> bool {
+        self.store.tag_of(self.hasher.raw(key)) == Some(version as u32)
+    }
+
+    /// A write of `key` (version `version`) is being stored hot: with
+    /// write-through it is appended; otherwise, or if that append failed
+    /// (counted as a write the tier missed), the old record is forgotten
+    /// so that no reader or restart sees it again. Call with the key's
+    /// hot-shard lock held.
+    pub(crate) fn on_write<K: Serialize + Hash, V: Serialize>(
+        &self,
+        counters: &Counters,
+        key: &K,
+        value: &V,
+        version: u64,
+        deadline: u64,
+    ) {
+        if self.write_through {
+            if self.append(
+                counters,
+                key,
+                || postcard::to_allocvec(value).ok(),
+                version,
+                deadline,
+            ) {
+                return;
+            }
+            self.writes_missed.fetch_add(1, Ordering::AcqRel);
+        }
+        let chash = self.hasher.raw(key);
+        if self.store.tag_of(chash).is_some() {
+            let removed = postcard::to_allocvec(key)
+                .map_err(|e| Error::Encode {
+                    reason: e.to_string(),
+                })
+                .and_then(|kb| self.store.remove_hashed(chash, &kb, version));
+            self.health.report(removed.is_ok());
+        }
+    }
+
+    /// `key` is being removed: the tier forgets it and a tombstone of a
+    /// fresh version (`next_version`, taken only if there is a record)
+    /// keeps it from coming back. `known` is the key when a memory tier had
+    /// it. Call with the key's hot-shard lock held; returns whether the tier
+    /// had a record of it.
+    pub(crate) fn on_remove<K, Q>(
+        &self,
+        key: &Q,
+        known: Option<&K>,
+        next_version: impl FnOnce() -> u64,
+    ) -> bool
+    where
+        K: Borrow<Q> + Serialize + DeserializeOwned,
+        Q: Hash + Eq + ?Sized,
+    {
+        let chash = self.hasher.raw(key);
+        if self.store.tag_of(chash).is_none() {
+            return false;
+        }
+        let version = next_version();
+        let removed = match known.map(postcard::to_allocvec) {
+            Some(Ok(kb)) => self.store.remove_hashed(chash, &kb, version),
+            _ => self.store.remove_matching(
+                chash,
+                |bytes| postcard::from_bytes::<K>(bytes).is_ok_and(|k| k.borrow() == key),
+                version,
+            ),
+        };
+        self.health.report(removed.is_ok());
+        if removed.is_err() {
+            self.writes_missed.fetch_add(1, Ordering::AcqRel);
+        }
+        removed.unwrap_or(false)
+    }
+
+    /// Calls `f` with the bytes and deadline (the cache clock) of every
+    /// stored key whose hash `want` accepts.
+    pub(crate) fn keys_where(&self, want: impl Fn(u64) -> bool, mut f: impl FnMut(&[u8], u64)) {
+        self.store.keys_where(want, |bytes, deadline| {
+            f(bytes, self.disk_to_clock(deadline))
+        });
+    }
+
+    /// Records the tier holds.
+    pub(crate) fn len(&self) -> usize {
+        self.store.len()
+    }
+
+    /// The highest version the tier holds (a new cache continues after it).
+    pub(crate) fn max_version(&self) -> u64 {
+        self.store.max_version()
+    }
+
+    /// Drops every record (a cache's `clear`).
+    pub(crate) fn clear(&self) -> Result<(), Error> {
+        self.store.clear()
+    }
+
+    /// Waits until everything appended so far is durable.
+    pub(crate) fn sync(&self) -> Result<(), Error> {
+        self.store.sync()
+    }
+
+    /// A mark of the appends so far, for [`ColdTier::when_durable`].
+    pub(crate) fn durability_mark(&self) -> u64 {
+        self.store.durability_mark()
+    }
+
+    /// Calls `done` once everything appended before `mark` is durable.
+    pub(crate) fn when_durable(
+        &self,
+        mark: u64,
+        done: impl FnOnce(Result<(), Error>) + Send + 'static,
+    ) {
+        self.store.when_durable(mark, done);
+    }
+
+    /// Runs a compaction pass now ([`ColdStore::compact`]).
+    pub(crate) fn compact(&self, all: bool) -> Result<usize, Error> {
+        self.store.compact(all)
+    }
+
+    /// The store's figures.
+    pub(crate) fn stats(&self) -> ColdStats {
+        self.store.stats()
+    }
+
+    /// What recovery found when the tier was opened.
+    pub(crate) fn recovery(&self) -> &RecoveryReport {
+        self.store.recovery()
+    }
+
+    /// The last I/O error, if the tier ever had one.
+    pub(crate) fn last_error(&self) -> Option<String> {
+        self.store.last_error()
     }
 }
 

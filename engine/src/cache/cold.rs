@@ -20,7 +20,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Cache;
-use crate::cold::ColdValue;
 use crate::error::Error;
 use crate::hot::Slot;
 use crate::policy::EventKind;
@@ -34,7 +33,7 @@ where
 {
     /// The cold store's figures (`None` without a cold tier).
     pub fn cold_stats(&self) -> Option<crate::cold::ColdStats> {
-        self.shared().cold.as_ref().map(|c| c.store.stats())
+        self.shared().cold.as_ref().map(|c| c.stats())
     }
 
     /// Keys the cold tier holds that no memory tier holds, given the hot
@@ -42,21 +41,18 @@ where
     pub(super) fn cold_only_len(&self, tables: &[&crate::hot::Table<K, V>]) -> usize {
         let s = self.shared();
         let Some(cold) = &s.cold else { return 0 };
-        let on_disk = |key: &K| cold.store.tag_of(cold.hasher.raw(key)).is_some();
+        let on_disk = |key: &K| cold.holds(key);
         let hot = tables
             .iter()
             .map(|t| t.iter().filter(|slot| on_disk(&slot.key)).count())
             .sum::<usize>();
         let warm = s.warm.as_ref().map_or(0, |w| w.index.count_keys(on_disk));
-        cold.store.len().saturating_sub(hot + warm)
+        cold.len().saturating_sub(hot + warm)
     }
 
     /// What recovery found when the cold tier was opened.
     pub fn cold_recovery(&self) -> Option<crate::cold::RecoveryReport> {
-        self.shared()
-            .cold
-            .as_ref()
-            .map(|c| c.store.recovery().clone())
+        self.shared().cold.as_ref().map(|c| c.recovery().clone())
     }
 
     /// The cold tier's circuit breaker state and figures.
@@ -70,16 +66,13 @@ where
     /// The cold tier's last I/O error (what failed, with the operating
     /// system's message), if it ever had one.
     pub fn cold_last_error(&self) -> Option<String> {
-        self.shared()
-            .cold
-            .as_ref()
-            .and_then(|c| c.store.last_error())
+        self.shared().cold.as_ref().and_then(|c| c.last_error())
     }
 
     /// Waits until everything appended to the cold tier so far is durable.
     pub fn sync_cold(&self) -> Result<(), Error> {
         match &self.shared().cold {
-            Some(c) => c.store.sync(),
+            Some(c) => c.sync(),
             None => Ok(()),
         }
     }
@@ -91,7 +84,7 @@ where
     /// many segments were compacted or evicted (0 without a cold tier).
     pub fn compact_cold(&self, all: bool) -> Result<usize, Error> {
         match &self.shared().cold {
-            Some(c) => c.store.compact(all),
+            Some(c) => c.compact(all),
             None => Ok(0),
         }
     }
@@ -104,33 +97,7 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let s = self.shared();
-        let cold = s.cold.as_ref()?;
-        if !cold.health.usable() {
-            Counters::bump(&s.counters.cold_bypassed);
-            return None;
-        }
-        let mut decoded = None;
-        let found =
-            cold.store.get_hashed(cold.hasher.raw(key), |bytes| {
-                match postcard::from_bytes::<K>(bytes) {
-                    Ok(k) if k.borrow() == key => {
-                        decoded = Some(k);
-                        true
-                    }
-                    _ => false,
-                }
-            });
-        cold.health.report(found.is_ok());
-        let ColdValue {
-            value,
-            version,
-            expires,
-        } = found.ok()??;
-        let Ok(value) = postcard::from_bytes::<V>(&value) else {
-            Counters::bump(&s.counters.cold_corrupt);
-            return None;
-        };
-        Some((decoded?, value, version, cold.disk_to_clock(expires)))
+        s.cold.as_ref()?.read(&s.counters, key)
     }
 
     /// A miss in the memory tiers: read the cold record, then promote it if
@@ -156,7 +123,7 @@ where
         let mut table = s.index.shard(hash).write();
         let unchanged = table.get(hash, key).is_none()
             && !self.warm_contains(hash, key)
-            && cold.store.tag_of(cold.hasher.raw(key)) == Some(version as u32);
+            && cold.holds_version(key, version);
         if !unchanged {
             // Written, removed or promoted meanwhile; what we read was the
             // current value when we read it.
@@ -195,28 +162,8 @@ where
     /// record. Call with the key's hot-shard lock held.
     pub(super) fn cold_on_write(&self, key: &K, value: &V, version: u64, deadline: u64) {
         let s = self.shared();
-        let Some(cold) = &s.cold else { return };
-        let chash = cold.hasher.raw(key);
-        if cold.write_through {
-            if cold.demote(
-                &s.counters,
-                key,
-                || postcard::to_allocvec(value).ok(),
-                version,
-                deadline,
-            ) {
-                return;
-            }
-            cold.writes_missed
-                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        }
-        if cold.store.tag_of(chash).is_some() {
-            let removed = postcard::to_allocvec(key)
-                .map_err(|e| Error::Encode {
-                    reason: e.to_string(),
-                })
-                .and_then(|kb| cold.store.remove_hashed(chash, &kb, version));
-            cold.health.report(removed.is_ok());
+        if let Some(cold) = &s.cold {
+            cold.on_write(&s.counters, key, value, version, deadline);
         }
     }
 
@@ -231,25 +178,9 @@ where
     {
         let s = self.shared();
         let Some(cold) = &s.cold else { return false };
-        let chash = cold.hasher.raw(key);
-        if cold.store.tag_of(chash).is_none() {
-            return false;
-        }
-        let version = s.version.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1;
-        let removed = match known.map(postcard::to_allocvec) {
-            Some(Ok(kb)) => cold.store.remove_hashed(chash, &kb, version),
-            _ => cold.store.remove_matching(
-                chash,
-                |bytes| postcard::from_bytes::<K>(bytes).is_ok_and(|k| k.borrow() == key),
-                version,
-            ),
-        };
-        cold.health.report(removed.is_ok());
-        if removed.is_err() {
-            cold.writes_missed
-                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        }
-        removed.unwrap_or(false)
+        cold.on_remove(key, known, || {
+            s.version.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1
+        })
     }
 
     /// Writes every hot and warm entry the cold tier does not hold yet into
@@ -303,7 +234,7 @@ where
             .cold_demotions
             .load(std::sync::atomic::Ordering::Relaxed)
             - before;
-        cold.store.sync()?;
+        cold.sync()?;
         Ok(written)
     }
 }

@@ -41,7 +41,7 @@ where
         match &self.shared().cold {
             Some(c) => DurabilityMark {
                 missed: c.writes_missed.load(Ordering::Acquire),
-                failures: c.store.durability_mark(),
+                failures: c.durability_mark(),
             },
             None => DurabilityMark {
                 missed: 0,
@@ -73,7 +73,7 @@ where
             )));
         }
         let missed = std::sync::Arc::clone(&cold.writes_missed);
-        cold.store.when_durable(since.failures, move |synced| {
+        cold.when_durable(since.failures, move |synced| {
             let result = synced.and_then(|()| {
                 if missed.load(Ordering::Acquire) == since.missed {
                     Ok(())

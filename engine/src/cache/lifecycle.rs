@@ -73,7 +73,7 @@ where
         let cold = (b.cold.take())
             .map(|c| ColdTier::open::<K>(c, &b.name, &b.clock, failover, b.write_policy, latency))
             .transpose()?;
-        let first_version = cold.as_ref().map_or(0, |c| c.store.max_version());
+        let first_version = cold.as_ref().map_or(0, |c| c.max_version());
         // One hash space for every tier: the cold directory's seed, if any.
         let hasher = cold
             .as_ref()

@@ -377,7 +377,7 @@ where
             });
         }
         if let Some(cold) = &s.cold
-            && let Err(e) = cold.store.clear()
+            && let Err(e) = cold.clear()
         {
             cold.health.report(false);
             log::warn!("clearing the cold tier failed: {e}");

@@ -59,7 +59,7 @@ where
                 .map_or(0, |w| w.index.len() / s.index.shard_count())
             + s.cold
                 .as_ref()
-                .map_or(0, |c| c.store.len() / s.index.shard_count());
+                .map_or(0, |c| c.len() / s.index.shard_count());
         let parts = (population / count.max(1)).clamp(1, MAX_PARTS as usize) as u64;
         let end = (start + SPAN / parts).min(SPAN);
         let in_range = |hash: u64| (start..end).contains(&(hash & (SPAN - 1)));
@@ -81,13 +81,13 @@ where
                 let hash = memory_form(raw);
                 s.index.shard_of(hash) == shard && in_range(hash)
             };
-            cold.store.keys_where(want, |bytes, deadline| {
+            cold.keys_where(want, |bytes, deadline| {
                 let Ok(key) = postcard::from_bytes::<K>(bytes) else {
                     return;
                 };
                 let hash = s.index.hasher.hash(&key);
                 let in_memory = table.get(hash, &key).is_some() || self.warm_contains(hash, &key);
-                if !in_memory && live(cold.disk_to_clock(deadline)) {
+                if !in_memory && live(deadline) {
                     keys.push(key);
                 }
             });
