@@ -10,7 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use goldylox::{Cache, PolicyChoice, RemovalCause};
+use goldylox::{Cache, Expiration, PolicyChoice, RemovalCause};
 use serde::{Deserialize, Serialize};
 
 /// What the service caches: small, serialisable records.
@@ -93,7 +93,7 @@ fn main() -> Result<()> {
     let mut p = cache.get(&1).context("profile 1 should be cached")?;
     p.bio = "updated".to_owned();
     cache.insert(1, p.clone())?;
-    cache.insert_with_ttl(424_242, p, Duration::from_millis(50))?;
+    cache.put(424_242, p, Expiration::After(Duration::from_millis(50)))?;
     thread::sleep(Duration::from_millis(80));
     assert!(
         cache.get(&424_242).is_none(),

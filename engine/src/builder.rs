@@ -151,7 +151,7 @@ where
     }
 
     /// Default time to live for entries written by `insert` and friends
-    /// (`insert_with_ttl` overrides it per entry).
+    /// (`Cache::put` with an `Expiration` overrides it per entry).
     pub fn time_to_live(mut self, ttl: Duration) -> Self {
         self.time_to_live = Some(ttl);
         self

@@ -73,7 +73,7 @@
 //!
 //! ## Expiry
 //!
-//! Entries may carry a time to live ([`Cache::insert_with_ttl`], or a default
+//! Entries may carry a time to live ([`Cache::put`] with an [`Expiration`], or a default
 //! via [`CacheBuilder::time_to_live`]). An expired entry is never returned; a
 //! hierarchical timer wheel finds expired entries for reaping without scanning
 //! the cache. The [`Clock`] can be a [`ManualClock`] for tests.

@@ -55,6 +55,24 @@ pub(crate) type Weigher<K, V> = Arc<dyn Fn(&K, &V) -> u32 + Send + Sync>;
 /// Reads and writes run on the calling thread against a sharded index; a hit
 /// takes one shard read lock and never waits for the maintenance thread. See
 /// the [crate docs](crate) for the capacity bound and expiry semantics.
+///
+/// # The API, by what it does
+///
+/// | | methods |
+/// |---|---|
+/// | read | [`get`](Cache::get), [`get_with`](Cache::get_with) (lent, not cloned), [`peek_with`](Cache::peek_with) (not counted), [`contains_key`](Cache::contains_key), [`time_to_live`](Cache::time_to_live) |
+/// | write | [`insert`](Cache::insert) (default expiration), [`put`](Cache::put) (any [`Expiration`]), [`set`](Cache::set) (if absent or present, reporting the value it had), [`compare_and_set`](Cache::compare_and_set), [`insert_durable`](Cache::insert_durable) |
+/// | compute | [`entry`](Cache::entry) (`and_compute_with`, `and_upsert_with`), [`update`](Cache::update) (an in-place edit of a large value) |
+/// | remove | [`remove`](Cache::remove), [`remove_if`](Cache::remove_if), [`clear`](Cache::clear) |
+/// | load | [`get_or_insert_with`](Cache::get_or_insert_with), [`try_get_or_insert_with`](Cache::try_get_or_insert_with), [`entry`](Cache::entry) (`or_insert_with`); async: [`AsyncCache`] |
+/// | bulk | [`get_many`](Cache::get_many), [`insert_many`](Cache::insert_many), [`atomically`](Cache::atomically) (a [`Batch`] of reads and writes as one step), [`scan`](Cache::scan), [`for_each_key`](Cache::for_each_key), [`random_key`](Cache::random_key) |
+/// | size | [`len`](Cache::len), [`is_empty`](Cache::is_empty), [`weighted_size`](Cache::weighted_size), [`max_capacity`](Cache::max_capacity), [`bound`](Cache::bound), [`write_pressure`](Cache::write_pressure), [`when_room`](Cache::when_room) |
+/// | policies | [`policy_status`](Cache::policy_status), [`swap_policy`](Cache::swap_policy) |
+/// | figures | [`stats`](Cache::stats), [`pool_stats`](Cache::pool_stats), [`cold_stats`](Cache::cold_stats), [`cold_health`](Cache::cold_health), [`cold_recovery`](Cache::cold_recovery), [`cold_last_error`](Cache::cold_last_error) |
+/// | upkeep | [`run_pending_tasks`](Cache::run_pending_tasks), [`defragment`](Cache::defragment), [`compact_cold`](Cache::compact_cold), [`sync_cold`](Cache::sync_cold), [`durability_mark`](Cache::durability_mark), [`when_durable`](Cache::when_durable), [`persist`](Cache::persist), [`shutdown`](Cache::shutdown), [`shutdown_with`](Cache::shutdown_with) |
+///
+/// One verb per intent: `insert_with_ttl`, `put_if_absent` and `replace`
+/// were special cases of `put` and `set` and are gone.
 pub struct Cache<K, V> {
     inner: Arc<Inner<K, V>>,
 }
@@ -279,16 +297,12 @@ where
     // ---- writes ------------------------------------------------------------
 
     /// Stores `value` under `key` with the cache's default time to live,
-    /// replacing any previous value.
+    /// replacing any previous value. With another expiration:
+    /// [`Cache::put`]; only if absent or present, reporting the value the
+    /// key had: [`Cache::set`]; computed from the current value:
+    /// [`Cache::entry`].
     pub fn insert(&self, key: K, value: V) -> Result<(), Error> {
         let expiry = Deadline::At(self.default_deadline());
-        self.write(key, value, expiry, false, |_| true).map(|_| ())
-    }
-
-    /// Stores `value` under `key`, expiring after `ttl`. A zero `ttl` stores an
-    /// entry that is already expired (it is never returned).
-    pub fn insert_with_ttl(&self, key: K, value: V, ttl: Duration) -> Result<(), Error> {
-        let expiry = Deadline::At(self.shared().clock.deadline_after(ttl));
         self.write(key, value, expiry, false, |_| true).map(|_| ())
     }
 
@@ -301,29 +315,6 @@ where
             n += 1;
         }
         Ok(n)
-    }
-
-    /// Stores `value` only if `key` is absent (or expired). Returns the
-    /// current value if there was one, in which case nothing was stored.
-    pub fn put_if_absent(&self, key: K, value: V) -> Result<Option<V>, Error> {
-        let expiry = Deadline::At(self.default_deadline());
-        Ok(
-            match self.write(key, value, expiry, true, |cur| cur.is_none())? {
-                Written::Stored { .. } => None,
-                Written::Refused { current } => current,
-            },
-        )
-    }
-
-    /// Stores `value` only if `key` is present; keeps the entry's deadline.
-    /// Returns the previous value, or `None` (and stores nothing) if absent.
-    pub fn replace(&self, key: K, value: V) -> Result<Option<V>, Error> {
-        Ok(
-            match self.write(key, value, Deadline::Keep, true, |cur| cur.is_some())? {
-                Written::Stored { previous } => previous,
-                Written::Refused { .. } => None,
-            },
-        )
     }
 
     /// Removes `key`, returning its value if it was present and not expired.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use goldylox::cold::{ColdConfig, FaultFs, FaultOp, StdFs, SyncMode};
 use goldylox::health::{BreakerState, FailoverPolicy, NativeBreaker};
-use goldylox::{Cache, ManualClock, WritePolicy};
+use goldylox::{Cache, Expiration, ManualClock, SetIf, WritePolicy};
 use proptest::prelude::*;
 
 pub(crate) fn cold_config(dir: &Path) -> ColdConfig {
@@ -100,8 +100,12 @@ fn time_to_live_is_kept_across_a_restart() {
             .unwrap()
     };
     let c = build(&clock);
-    c.insert_with_ttl("short".into(), value(1, 50), Duration::from_secs(10))
-        .unwrap();
+    c.put(
+        "short".into(),
+        value(1, 50),
+        Expiration::After(Duration::from_secs(10)),
+    )
+    .unwrap();
     c.insert("forever".into(), value(2, 50)).unwrap();
     c.shutdown();
     drop(c);
@@ -131,13 +135,22 @@ fn conditional_writes_see_cold_values() {
     // k0 is long gone from memory: only the cold tier has it.
     assert!(c.cold_stats().unwrap().entries > 1_000);
     assert_eq!(
-        c.put_if_absent("k0".into(), value(9, 10)).unwrap(),
+        c.set(
+            "k0".into(),
+            value(9, 10),
+            Expiration::Default,
+            SetIf::Absent
+        )
+        .map(|o| o.previous)
+        .unwrap(),
         Some(value(0, 400)),
         "present in the cold tier, so not absent"
     );
     assert!(c.contains_key("k1"));
     assert_eq!(
-        c.replace("k2".into(), value(7, 10)).unwrap(),
+        c.set("k2".into(), value(7, 10), Expiration::Keep, SetIf::Present)
+            .map(|o| o.previous)
+            .unwrap(),
         Some(value(2, 400))
     );
     assert_eq!(c.get("k2"), Some(value(7, 10)));

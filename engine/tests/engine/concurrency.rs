@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use goldylox::{Cache, RemovalCause};
+use goldylox::{Cache, Expiration, RemovalCause, SetIf};
 
 use crate::support::Rng;
 
@@ -69,10 +69,10 @@ fn mixed_operations_keep_the_bound_and_per_key_consistency() {
                         }
                         50..=79 => cache.insert(key, value_for(key, i)).unwrap(),
                         80..=84 => cache
-                            .insert_with_ttl(
+                            .put(
                                 key,
                                 value_for(key, i),
-                                Duration::from_millis(rng.below(20)),
+                                Expiration::After(Duration::from_millis(rng.below(20))),
                             )
                             .unwrap(),
                         85..=89 => {
@@ -81,7 +81,11 @@ fn mixed_operations_keep_the_bound_and_per_key_consistency() {
                             }
                         }
                         90..=93 => {
-                            if let Some(v) = cache.put_if_absent(key, value_for(key, i)).unwrap() {
+                            if let Some(v) = cache
+                                .set(key, value_for(key, i), Expiration::Default, SetIf::Absent)
+                                .map(|o| o.previous)
+                                .unwrap()
+                            {
                                 check(key, v);
                             }
                         }

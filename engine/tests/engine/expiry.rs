@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use goldylox::{Cache, ManualClock, RemovalCause};
+use goldylox::{Cache, Expiration, ManualClock, RemovalCause, SetIf};
 
 type Heard = Arc<Mutex<Vec<(u64, u64, RemovalCause)>>>;
 
@@ -27,7 +27,7 @@ fn the_listener_hears_every_cause() {
     cache.insert(2, 20).unwrap();
     assert_eq!(cache.remove(&2), Some(20)); // removed
     cache
-        .insert_with_ttl(3, 30, Duration::from_secs(1))
+        .put(3, 30, Expiration::After(Duration::from_secs(1)))
         .unwrap();
     clock.advance(Duration::from_secs(2));
     assert_eq!(cache.get(&3), None, "expired entries are never returned");
@@ -56,7 +56,7 @@ fn expired_entries_are_reaped_in_deadline_order_without_reads() {
     // 10 000 entries expiring over 100 s, plus 1 000 that never expire.
     for i in 0..10_000u64 {
         cache
-            .insert_with_ttl(i, i, Duration::from_millis(10 * (i + 1)))
+            .put(i, i, Expiration::After(Duration::from_millis(10 * (i + 1))))
             .unwrap();
     }
     for i in 10_000..11_000u64 {
@@ -94,10 +94,16 @@ fn replace_and_cas_keep_the_deadline_insert_resets_it() {
     let clock = ManualClock::new();
     let (cache, _) = cache_with_ears(1 << 20, &clock);
     cache
-        .insert_with_ttl(1, 1, Duration::from_secs(10))
+        .put(1, 1, Expiration::After(Duration::from_secs(10)))
         .unwrap();
     clock.advance(Duration::from_secs(4));
-    assert_eq!(cache.replace(1, 2).unwrap(), Some(1));
+    assert_eq!(
+        cache
+            .set(1, 2, Expiration::Keep, SetIf::Present)
+            .map(|o| o.previous)
+            .unwrap(),
+        Some(1)
+    );
     assert!(
         cache
             .compare_and_set(1, Some(&2), 3, goldylox::Expiration::Keep)
@@ -125,7 +131,7 @@ fn the_departure_listener_hears_keys_the_cache_drops_and_nothing_else() {
     cache.insert(1, 11).unwrap(); // replaced: not its business
     assert_eq!(cache.remove(&1), Some(11)); // removed: not its business
     cache
-        .insert_with_ttl(2, 20, Duration::from_secs(1))
+        .put(2, 20, Expiration::After(Duration::from_secs(1)))
         .unwrap();
     clock.advance(Duration::from_secs(2));
     cache.run_pending_tasks();
@@ -213,7 +219,7 @@ fn the_latency_listener_times_the_expiry_that_drops_a_slow_value() {
         .build()
         .unwrap();
     cache
-        .insert_with_ttl(1, SlowToDrop, Duration::from_secs(1))
+        .put(1, SlowToDrop, Expiration::After(Duration::from_secs(1)))
         .unwrap();
     cache.run_pending_tasks();
     heard.lock().unwrap().clear();
@@ -250,7 +256,9 @@ fn a_panicking_latency_listener_is_counted_and_maintenance_goes_on() {
         .latency_listener(|_, _| panic!("a broken listener"))
         .build()
         .unwrap();
-    cache.insert_with_ttl(1, 1, Duration::from_secs(1)).unwrap();
+    cache
+        .put(1, 1, Expiration::After(Duration::from_secs(1)))
+        .unwrap();
     clock.advance(Duration::from_secs(2));
     cache.run_pending_tasks();
     assert!(!cache.contains_key(&1), "expired all the same");

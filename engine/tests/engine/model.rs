@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use goldylox::{Cache, ManualClock};
+use goldylox::{Cache, Expiration, ManualClock, SetIf};
 use proptest::prelude::*;
 
 const STEP: Duration = Duration::from_millis(5);
@@ -107,7 +107,9 @@ fn run_with(
                 m.set(k, v, None);
             }
             Op::InsertTtl(k, v, t) => {
-                cache.insert_with_ttl(k, v, STEP * u32::from(t)).unwrap();
+                cache
+                    .put(k, v, Expiration::After(STEP * u32::from(t)))
+                    .unwrap();
                 m.set(k, v, Some(m.now + u64::from(t)));
             }
             Op::Remove(k) => {
@@ -118,7 +120,10 @@ fn run_with(
                 m.map.remove(&k);
             }
             Op::PutIfAbsent(k, v) => {
-                let got = cache.put_if_absent(k, v).unwrap();
+                let got = cache
+                    .set(k, v, Expiration::Default, SetIf::Absent)
+                    .map(|o| o.previous)
+                    .unwrap();
                 if exact {
                     prop_assert_eq!(got, m.live(k), "put_if_absent {}", k);
                 }
@@ -128,7 +133,10 @@ fn run_with(
                 }
             }
             Op::Replace(k, v) => {
-                let got = cache.replace(k, v).unwrap();
+                let got = cache
+                    .set(k, v, Expiration::Keep, SetIf::Present)
+                    .map(|o| o.previous)
+                    .unwrap();
                 if exact {
                     prop_assert_eq!(got, m.live(k), "replace {}", k);
                 }

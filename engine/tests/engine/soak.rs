@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use goldylox::Cache;
+use goldylox::{Cache, Expiration};
 
 use crate::support::Rng;
 
@@ -86,7 +86,11 @@ fn soak_mixed_operations_on_two_tiers() {
                             16 => {
                                 let v = value(key, seq, &mut rng);
                                 cache
-                                    .insert_with_ttl(key, v, Duration::from_millis(rng.below(50)))
+                                    .put(
+                                        key,
+                                        v,
+                                        Expiration::After(Duration::from_millis(rng.below(50))),
+                                    )
                                     .unwrap();
                             }
                             17 => {

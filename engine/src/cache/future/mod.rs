@@ -9,12 +9,11 @@ use std::borrow::Borrow;
 use std::hash::Hash;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::Cache;
+use super::{Cache, Expiration};
 use crate::error::Error;
 use crate::workers::{DEFAULT_BLOCKING_WORKERS, Workers};
 
@@ -141,9 +140,9 @@ where
         self.write(move |cache| cache.insert(key, value)).await
     }
 
-    /// Stores `value` under `key`, expiring after `ttl`.
-    pub async fn insert_with_ttl(&self, key: K, value: V, ttl: Duration) -> Result<(), Error> {
-        self.write(move |cache| cache.insert_with_ttl(key, value, ttl))
+    /// Stores `value` under `key` with `expiration` ([`Cache::put`]).
+    pub async fn put(&self, key: K, value: V, expiration: Expiration) -> Result<(), Error> {
+        self.write(move |cache| cache.put(key, value, expiration))
             .await
     }
 
