@@ -116,6 +116,16 @@ pub const AUTO_DEFAULT: [&str; 8] = [
 
 /// The built-in policy called `name` (case-insensitive), with parameters:
 /// LRU and SIEVE from the engine, the others from `policies/`.
+///
+/// ```
+/// let wtinylfu = goldylox_sandbox::builtin("wtinylfu", &[]).expect("a built-in");
+/// let cache: goldylox::Cache<u64, u64> = goldylox::Cache::builder(1 << 20)
+///     .policy(wtinylfu)
+///     .build()?;
+/// assert!(goldylox_sandbox::builtin("nope", &[]).is_none());
+/// # drop(cache);
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 pub fn builtin(name: &str, params: &[(String, String)]) -> Option<PolicyChoice> {
     Some(match name.to_ascii_lowercase().as_str() {
         "fifo" => factory::<goldylox_policy_fifo::Fifo>(params),

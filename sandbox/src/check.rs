@@ -103,6 +103,15 @@ impl fmt::Display for CheckReport {
 
 /// Checks `loaded` with `params`: instantiates it, drives it through a
 /// scripted workload and measures it. Fails if any call traps or times out.
+///
+/// ```
+/// let sandbox = goldylox_sandbox::Runtime::new()?;
+/// let clock = goldylox_sandbox::embedded("clock").expect("built in");
+/// let report = goldylox_sandbox::check(&sandbox.load("clock", clock.bytes)?, &[])?;
+/// assert_eq!(report.rejected, 0, "every victim it proposed was resident");
+/// println!("{report}"); // exports, compile time, ns per event, memory
+/// # Ok::<(), goldylox_sandbox::Error>(())
+/// ```
 pub fn check(loaded: &Loaded, params: &[(String, String)]) -> Result<CheckReport> {
     let mut report = CheckReport {
         name: loaded.name.clone(),

@@ -306,6 +306,13 @@ impl Runtime {
     }
 
     /// Loads the component at `path` (binary, or text when it ends in `.wat`).
+    ///
+    /// ```no_run
+    /// let sandbox = goldylox_sandbox::Runtime::new()?;
+    /// let loaded = sandbox.load_file("my-lfu.wasm".as_ref())?;
+    /// println!("{} exports {}", loaded.name, loaded.world);
+    /// # Ok::<(), goldylox_sandbox::Error>(())
+    /// ```
     pub fn load_file(&self, path: &Path) -> Result<Loaded> {
         let bytes = std::fs::read(path)
             .kind(ErrorKind::Io)
@@ -345,6 +352,19 @@ impl Runtime {
 
     /// Compiles `bytes` (a component, binary or text) and type-checks it
     /// against whichever world it exports.
+    ///
+    /// ```
+    /// use goldylox_sandbox::{ErrorKind, Runtime, World, embedded};
+    ///
+    /// let sandbox = Runtime::new()?;
+    /// let s3fifo = embedded("s3fifo").expect("built in");
+    /// let loaded = sandbox.load("s3fifo", s3fifo.bytes)?;
+    /// assert_eq!(loaded.world, World::Eviction);
+    /// // A core module is not a component, and the error says how to make one.
+    /// let refused = sandbox.load("core", b"(module)").unwrap_err();
+    /// assert_eq!(refused.kind(), ErrorKind::Invalid);
+    /// # Ok::<(), goldylox_sandbox::Error>(())
+    /// ```
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Loaded> {
         let limits = &self.inner.limits;
         if bytes.len() > limits.max_component_bytes {

@@ -46,6 +46,19 @@ impl Runtime {
     /// default [`AUTO_DEFAULT`](crate::AUTO_DEFAULT), each resolved like any
     /// spec and run with its defaults) or a single spec with `params`
     /// ([`Runtime::eviction_policy`]).
+    ///
+    /// ```
+    /// use goldylox::{Cache, PolicyChoice};
+    ///
+    /// let sandbox = goldylox_sandbox::Runtime::new()?;
+    /// // A race between a component and two native policies.
+    /// let candidates = ["wasm:s3fifo", "builtin:lru", "builtin:wtinylfu"].map(String::from);
+    /// let auto = sandbox.tier_policy("auto", &[], &candidates)?;
+    /// assert!(matches!(auto, PolicyChoice::Auto(_)));
+    /// let cache: Cache<u64, u64> = Cache::builder(1 << 20).policy(auto).build()?;
+    /// # drop(cache);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn tier_policy(
         &self,
         spec: &str,
