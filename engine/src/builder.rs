@@ -38,6 +38,7 @@ pub struct CacheBuilder<K, V> {
     pub(crate) latency: Option<crate::latency::LatencyListener>,
     pub(crate) swap_deadline: Duration,
     pub(crate) time_to_live: Option<Duration>,
+    pub(crate) refresh: Option<(Duration, crate::cache::Reloader<K, V>)>,
     pub(crate) policy: PolicyChoice,
     pub(crate) shards: Option<usize>,
     pub(crate) clock: Clock,
@@ -66,6 +67,7 @@ where
             latency: None,
             swap_deadline: crate::shared::SWAP_DEADLINE,
             time_to_live: None,
+            refresh: None,
             policy: PolicyChoice::default(),
             shards: None,
             clock: Clock::system(),
@@ -154,6 +156,41 @@ where
     /// (`Cache::put` with an `Expiration` overrides it per entry).
     pub fn time_to_live(mut self, ttl: Duration) -> Self {
         self.time_to_live = Some(ttl);
+        self
+    }
+
+    /// Refresh-ahead: a hot entry read when its value is older than
+    /// `after` (whole seconds, at least one) is served as it is, and
+    /// `reload(key, current value)` runs on a background thread to replace
+    /// it — one reload per key at a time. The new value keeps the entry's
+    /// deadline and is dropped if the key was written meanwhile; an error
+    /// or a panic keeps the old value and is counted. With a time to live
+    /// longer than `after`, popular entries are renewed before they expire
+    /// instead of missing. A value promoted from the warm or cold tier
+    /// counts as due. From async code whose loader is a future, block on
+    /// it inside `reload` (e.g. tokio's `Handle::block_on`): the reload
+    /// runs on the cache's own thread, not an executor's.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), goldylox::Error> {
+    /// use std::time::Duration;
+    ///
+    /// let prices: goldylox::Cache<String, u64> = goldylox::Cache::builder(1 << 20)
+    ///     .time_to_live(Duration::from_secs(300))
+    ///     .refresh_after_write(Duration::from_secs(60), |item: &String, _old: &u64| {
+    ///         Ok(item.len() as u64) // the price service
+    ///     })
+    ///     .build()?;
+    /// # drop(prices);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn refresh_after_write(
+        mut self,
+        after: Duration,
+        reload: impl Fn(&K, &V) -> Result<V, crate::cache::RefreshError> + Send + Sync + 'static,
+    ) -> Self {
+        self.refresh = Some((after, std::sync::Arc::new(reload)));
         self
     }
 

@@ -28,6 +28,11 @@ pub(crate) struct Slot<K, V> {
     pub(crate) expires_at: u64,
     /// The weigher's verdict, counted against capacity.
     pub(crate) weight: u32,
+    /// Seconds of the cache clock when this value was written, kept only
+    /// with refresh-after-write (0 otherwise, and for a copy promoted from
+    /// a lower tier, which is then due); it fills the padding after
+    /// `weight`, so it costs no memory.
+    pub(crate) written_at: u32,
     pub(crate) key: K,
     pub(crate) value: V,
 }
@@ -311,6 +316,7 @@ impl<K: Hash + Eq, V> HotIndex<K, V> {
                 version: s.version,
                 expires_at: s.expires_at,
                 weight: s.weight,
+                written_at: s.written_at,
                 key: s.key.clone(),
                 value: s.value.clone(),
             })
@@ -397,5 +403,16 @@ impl<K: Hash + Eq, V> HotIndex<K, V> {
             let taken = std::mem::replace(&mut *shard.write(), Table::new());
             f(taken.slots);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `written_at` lives in the padding after `weight`: a slot of two
+    /// words of key and value is five words, as it was without it.
+    #[test]
+    fn the_write_time_costs_no_memory() {
+        assert_eq!(std::mem::size_of::<super::Slot<u64, u64>>(), 40);
+        assert_eq!(std::mem::size_of::<super::Slot<Vec<u8>, Vec<u8>>>(), 72);
     }
 }

@@ -111,7 +111,7 @@ mod workers;
 pub use builder::{CacheBuilder, WritePolicy};
 pub use cache::{
     AsyncCache, AsyncEntry, Batch, Cache, Compute, Computed, DurabilityMark, Entry, Expiration,
-    SetIf, SetOutcome, Update,
+    RefreshError, SetIf, SetOutcome, Update,
 };
 pub use clock::{Clock, ManualClock};
 pub use error::{Error, IoCause};

@@ -36,6 +36,7 @@ counters! {
         policy_batches, policy_events, victims_proposed,
         invalid_unknown, invalid_duplicate, invalid_excess, fallback_evictions, policy_failures,
         loader_runs, loader_errors, loader_panics, loader_waits,
+        refreshes, refresh_failures, refreshes_discarded,
         weigher_panics, listener_panics, write_backpressure, capacity_waits,
         room_waits,
         warm_hits, warm_misses, promotions, demotions, demotions_aborted, demotions_dropped,
@@ -143,6 +144,12 @@ pub struct LoaderStats {
     pub panics: u64,
     /// Callers that waited for another caller's loader.
     pub waits: u64,
+    /// Background reloads of refresh-after-write that returned a value.
+    pub refreshes: u64,
+    /// Reloads that failed or panicked (the old value stayed).
+    pub refresh_failures: u64,
+    /// Reloaded values not stored because the entry changed meanwhile.
+    pub refreshes_discarded: u64,
 }
 
 /// Movement between the hot and warm tiers.
@@ -306,6 +313,9 @@ impl CacheStats {
                 errors: get(&c.loader_errors),
                 panics: get(&c.loader_panics),
                 waits: get(&c.loader_waits),
+                refreshes: get(&c.refreshes),
+                refresh_failures: get(&c.refresh_failures),
+                refreshes_discarded: get(&c.refreshes_discarded),
             },
             weigher_panics: get(&c.weigher_panics),
             listener_panics: get(&c.listener_panics),

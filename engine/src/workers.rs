@@ -35,14 +35,14 @@ pub(crate) struct Workers {
 }
 
 impl Workers {
-    /// Starts `n` (at least one) threads named `gx-blocking-{i}`. They
-    /// stop when the pool is dropped and the queue has drained.
-    pub(crate) fn start(n: usize) -> std::io::Result<Workers> {
+    /// Starts `n` (at least one) threads named `gx-{role}-{i}`. They stop
+    /// when the pool is dropped and the queue has drained.
+    pub(crate) fn start(role: &str, n: usize) -> std::io::Result<Workers> {
         let (jobs, queue) = unbounded::<Job>();
         for i in 0..n.max(1) {
             let queue: Receiver<Job> = queue.clone();
             std::thread::Builder::new()
-                .name(format!("gx-blocking-{i}"))
+                .name(format!("gx-{role}-{i}"))
                 .spawn(move || {
                     for job in queue {
                         job();
@@ -50,6 +50,14 @@ impl Workers {
                 })?;
         }
         Ok(Workers { jobs })
+    }
+
+    /// Runs `f` on a worker and forgets it (a background job: it catches
+    /// its own failures).
+    pub(crate) fn spawn(&self, f: impl FnOnce() + Send + 'static) {
+        if let Err(unsent) = self.jobs.send(Box::new(f)) {
+            (unsent.into_inner())();
+        }
     }
 
     /// Runs `f` on a worker; the returned future resolves to its result.

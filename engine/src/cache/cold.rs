@@ -135,6 +135,7 @@ where
             version,
             expires_at,
             weight,
+            written_at: 0,
             key: k,
             value: value.clone(),
         };

@@ -113,6 +113,11 @@ where
         };
         let actor = Maintenance::new(Arc::clone(&shared), inbox, policy, warm_policy, prefetch);
         let worker = actor.spawn(&b.name)?;
+        let refresh = b
+            .refresh
+            .map(|(after, reload)| crate::cache::Refresh::start(after, reload))
+            .transpose()
+            .map_err(|e| Error::spawn("refresh", e))?;
         Ok(Cache {
             inner: Arc::new(Inner {
                 shared,
@@ -121,6 +126,7 @@ where
                 slack: b.slack.unwrap_or(b.max_capacity / 16),
                 write_policy: b.write_policy,
                 flights: Flights::new(shards),
+                refresh,
                 events,
                 commands,
                 wake,

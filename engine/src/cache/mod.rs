@@ -10,6 +10,7 @@ mod events;
 mod future;
 mod lifecycle;
 mod load;
+mod refresh;
 mod scan;
 mod tiers;
 mod update;
@@ -20,6 +21,8 @@ pub use conditional::{Expiration, SetIf, SetOutcome};
 pub use durable::DurabilityMark;
 pub use entry::{Compute, Computed, Entry};
 pub use future::{AsyncCache, AsyncEntry};
+pub use refresh::RefreshError;
+pub(crate) use refresh::{Refresh, Reloader};
 pub use update::Update;
 
 use std::borrow::Borrow;
@@ -94,6 +97,8 @@ struct Inner<K, V> {
     slack: u64,
     write_policy: WritePolicy,
     flights: Flights<K, V>,
+    /// Refresh-ahead, when the builder asked for it.
+    refresh: Option<refresh::Refresh<K, V>>,
     events: Sender<WriteEvent>,
     commands: Sender<Cmd>,
     wake: Sender<()>,
@@ -183,6 +188,7 @@ where
         if let Some(slot) = table.get(hash, key)
             && !slot.expired(|| s.clock.now_nanos())
         {
+            self.refresh_if_due(hash, slot);
             let result = f(&slot.value);
             drop(table);
             if s.stripes.record_hit(hash) {

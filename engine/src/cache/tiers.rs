@@ -90,6 +90,7 @@ where
             version,
             expires_at,
             weight,
+            written_at: 0,
             key: entry.key,
             value: value.clone(),
         };

@@ -112,6 +112,7 @@ where
                     let grew = i64::from(weight) - i64::from(slot.weight);
                     slot.weight = weight;
                     slot.version = s.version.fetch_add(1, Ordering::AcqRel) + 1;
+                    slot.written_at = self.written_now();
                     self.cold_on_write(&slot.key, &slot.value, slot.version, slot.expires_at);
                     let event = WriteEvent::hot(EventKind::Update, hash, weight, slot.expires_at)
                         .at(position, slot.version);

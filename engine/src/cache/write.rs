@@ -34,7 +34,7 @@ pub(super) struct Prepared<K, V> {
     pub(super) key: K,
     value: V,
     pub(super) hash: u64,
-    weight: u32,
+    pub(super) weight: u32,
     version: u64,
 }
 
@@ -155,6 +155,7 @@ where
         let old_value = std::mem::replace(&mut slot.value, value);
         slot.weight = weight;
         slot.version = version;
+        slot.written_at = self.written_now();
         slot.expires_at = match expiry {
             Deadline::At(deadline) => deadline,
             Deadline::Keep if expired => self.default_deadline(),
@@ -214,6 +215,7 @@ where
             version,
             expires_at,
             weight,
+            written_at: self.written_now(),
             key,
             value,
         };

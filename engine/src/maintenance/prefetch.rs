@@ -125,6 +125,7 @@ where
                 version: entry.version,
                 expires_at: entry.expires_at,
                 weight,
+                written_at: 0,
                 key: entry.key,
                 value,
             },

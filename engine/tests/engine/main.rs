@@ -17,6 +17,7 @@ mod model;
 mod model_collections;
 mod policies;
 mod prefetch;
+mod refresh;
 mod scan;
 mod soak;
 mod support;

@@ -96,7 +96,7 @@ where
     /// The async view of `cache` with `workers` blocking threads (at least
     /// one): about as many as cold-tier reads should run at once.
     pub fn with_workers(cache: Cache<K, V>, workers: usize) -> Result<Self, Error> {
-        let workers = Workers::start(workers).map_err(|e| Error::ThreadSpawn {
+        let workers = Workers::start("blocking", workers).map_err(|e| Error::ThreadSpawn {
             thread: "gx-blocking".into(),
             source: e.into(),
         })?;
