@@ -38,6 +38,8 @@ pub struct CacheBuilder<K, V> {
     pub(crate) latency: Option<crate::latency::LatencyListener>,
     pub(crate) swap_deadline: Duration,
     pub(crate) time_to_live: Option<Duration>,
+    pub(crate) time_to_idle: Option<Duration>,
+    pub(crate) expiry: Option<std::sync::Arc<dyn crate::Expiry<K, V>>>,
     pub(crate) refresh: Option<(Duration, crate::cache::Reloader<K, V>)>,
     pub(crate) policy: PolicyChoice,
     pub(crate) shards: Option<usize>,
@@ -67,6 +69,8 @@ where
             latency: None,
             swap_deadline: crate::shared::SWAP_DEADLINE,
             time_to_live: None,
+            time_to_idle: None,
+            expiry: None,
             refresh: None,
             policy: PolicyChoice::default(),
             shards: None,
@@ -156,6 +160,52 @@ where
     /// (`Cache::put` with an `Expiration` overrides it per entry).
     pub fn time_to_live(mut self, ttl: Duration) -> Self {
         self.time_to_live = Some(ttl);
+        self
+    }
+
+    /// Time to idle: an entry written without an explicit expiration
+    /// expires once it has gone `tti` without a read or a write. Each hit
+    /// renews it (in every tier: a copy read back from the warm or cold
+    /// tier is renewed as it is promoted). With a
+    /// [`time_to_live`](Self::time_to_live) too, it also expires that long
+    /// after it was written (to the second below; a copy read back from a
+    /// lower tier, whose write time is not kept, is not renewed past the
+    /// deadline it came back with). An entry written with
+    /// [`Expiration::After`](crate::Expiration::After) or `Never` keeps
+    /// that deadline.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), goldylox::Error> {
+    /// use std::time::Duration;
+    /// use goldylox::{Cache, ManualClock};
+    ///
+    /// let clock = ManualClock::new();
+    /// let cache: Cache<u32, String> = Cache::builder(1 << 20)
+    ///     .time_to_idle(Duration::from_secs(60))
+    ///     .clock(clock.clone())
+    ///     .build()?;
+    /// cache.insert(1, "kept while used".into())?;
+    /// cache.insert(2, "forgotten".into())?;
+    /// for _ in 0..5 {
+    ///     clock.advance(Duration::from_secs(40));
+    ///     assert!(cache.get(&1).is_some());
+    /// }
+    /// assert!(cache.get(&2).is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn time_to_idle(mut self, tti: Duration) -> Self {
+        self.time_to_idle = Some(tti);
+        self
+    }
+
+    /// Per-entry lifetimes from `expiry` (see [`Expiry`](crate::Expiry)),
+    /// for entries written without an explicit expiration. It replaces
+    /// [`time_to_live`](Self::time_to_live) and
+    /// [`time_to_idle`](Self::time_to_idle): building with either as well
+    /// is an error (put those durations in the `Expiry`).
+    pub fn expire_after(mut self, expiry: impl crate::Expiry<K, V>) -> Self {
+        self.expiry = Some(std::sync::Arc::new(expiry));
         self
     }
 
@@ -270,6 +320,21 @@ where
         self
     }
 
+    /// The lifetime rules the settings ask for.
+    pub(crate) fn lifetime(&mut self) -> crate::expiry::Lifetime<K, V> {
+        use crate::expiry::Lifetime;
+        match (self.expiry.take(), self.time_to_idle) {
+            (Some(expiry), _) => Lifetime::Custom(expiry),
+            (None, Some(tti)) => Lifetime::Idle {
+                tti,
+                ttl: self.time_to_live,
+            },
+            (None, None) => Lifetime::Write {
+                ttl: self.time_to_live,
+            },
+        }
+    }
+
     /// Checks the settings and starts the cache.
     pub fn build(self) -> Result<Cache<K, V>, Error> {
         let invalid = |reason: &str| {
@@ -291,6 +356,14 @@ where
         }
         if self.time_to_live.is_some_and(|t| t.is_zero()) {
             return invalid("time_to_live must be longer than zero");
+        }
+        if self.time_to_idle.is_some_and(|t| t.is_zero()) {
+            return invalid("time_to_idle must be longer than zero");
+        }
+        if self.expiry.is_some() && (self.time_to_live.is_some() || self.time_to_idle.is_some()) {
+            return invalid(
+                "expire_after replaces time_to_live and time_to_idle: give those durations in the Expiry",
+            );
         }
         Cache::start(self)
     }

@@ -24,7 +24,9 @@ impl Clock {
     /// The monotonic system clock, starting at zero now.
     pub fn system() -> Self {
         Clock {
-            source: Source::System(Instant::now(), wall_nanos()),
+            // Even, so that adding it keeps a deadline's mark bit
+            // (`crate::expiry`).
+            source: Source::System(Instant::now(), wall_nanos() & !1),
         }
     }
 

@@ -42,6 +42,10 @@ pub(crate) struct ColdTier {
     /// open, a failed append): a durable acknowledgement must not cover
     /// them (see `durable.rs`).
     pub(crate) writes_missed: Arc<std::sync::atomic::AtomicU64>,
+    /// Reads renew deadlines (time to idle, an `Expiry`): a demoted entry
+    /// whose record is this very version may carry a later deadline than
+    /// the record, and is appended again (see [`ColdTier::demote`]).
+    renews_on_read: bool,
 }
 
 impl ColdTier {
@@ -92,7 +96,16 @@ impl ColdTier {
             hasher,
             write_through: write_policy == crate::WritePolicy::WriteThrough,
             writes_missed: Arc::default(),
+            renews_on_read: false,
         })
+    }
+
+    /// The tier, told whether reads renew deadlines.
+    pub(crate) fn renewing(self, renews_on_read: bool) -> Self {
+        ColdTier {
+            renews_on_read,
+            ..self
+        }
     }
 
     pub(crate) fn clock_to_disk(&self, deadline: u64) -> u64 {
@@ -111,11 +124,40 @@ impl ColdTier {
         }
     }
 
-    /// Appends an entry leaving memory (demoted, or persisted) unless the
-    /// cold tier already holds this very version; bypassed while the
-    /// breaker is open. Call with the key's hot-shard lock held. Returns
-    /// whether the cold tier holds it afterwards.
+    /// Appends an entry leaving memory unless the cold tier already holds
+    /// this very version; bypassed while the breaker is open. Call with
+    /// the key's hot-shard lock held. Returns whether the cold tier holds
+    /// it afterwards.
+    ///
+    /// Where reads renew deadlines, the record of this version may carry
+    /// an older deadline than the entry: it is appended again, under a
+    /// fresh version drawn from `versions` (the cache's counter), because
+    /// the store tells a key's appends apart by version.
     pub(crate) fn demote<K: Serialize + Hash>(
+        &self,
+        counters: &Counters,
+        versions: &std::sync::atomic::AtomicU64,
+        key: &K,
+        value: impl FnOnce() -> Option<Vec<u8>>,
+        version: u64,
+        deadline: u64,
+    ) -> bool {
+        let version = if self.renews_on_read
+            && crate::expiry::is_managed(deadline)
+            && self.holds_version(key, version)
+        {
+            versions.fetch_add(1, Ordering::AcqRel) + 1
+        } else {
+            version
+        };
+        self.append(counters, key, value, version, deadline)
+    }
+
+    /// Appends a copy of an entry that stays in memory ([`Cache::persist`](crate::Cache::persist))
+    /// unless the cold tier already holds this version (then a renewed
+    /// deadline stays in memory only: after a restart the entry expires
+    /// as its record says).
+    pub(crate) fn persist_copy<K: Serialize + Hash>(
         &self,
         counters: &Counters,
         key: &K,

@@ -1,153 +1,276 @@
-//! A hierarchical timer wheel that finds expired entries without scanning the
-//! cache.
+//! How long entries live: the cache's lifetime rules — a time to live, a
+//! time to idle, or an [`Expiry`] of the user's — and the deadlines they
+//! give.
 //!
-//! Six levels of 64 slots; a level-0 slot spans one tick of 2^20 ns (about
-//! 1 ms) and each level spans 64 times the one below, so the wheel covers
-//! 64^6 ticks (about 2.2 years); later deadlines park in the top level and are
-//! re-filed when their slot comes round. Scheduling is O(1); advancing jumps
-//! straight to the next occupied slot using a per-level occupancy bitmap, so
-//! an idle hour costs nothing. A timer fires no earlier than its deadline
-//! (deadlines round up to a tick).
+//! A deadline is in clock nanoseconds ([`NEVER`]: none). A deadline the
+//! rules gave is *managed*: bit 0 set. One a write chose explicitly
+//! ([`Expiration::After`](crate::Expiration::After), `Never`, an
+//! `EXPIRE`) is *fixed*: bit 0 clear (or `NEVER`). Reads renew managed
+//! deadlines only, so an explicit expiration means what it says. The mark
+//! travels with the deadline through every tier — the warm tier keeps the
+//! number as it is and the cold tier adds the clock's Unix offset, which
+//! is even — and costs a nanosecond of precision (a deadline is at most
+//! that early).
 //!
-//! Timers are never cancelled in place: an overwritten or removed entry leaves
-//! a stale timer that fires harmlessly (the reaper checks the index). The
-//! maintenance actor calls [`TimerWheel::retain`] when stale timers pile up.
+//! A read that renews a deadline moves it in the hot slot under the shard
+//! read lock ([`crate::hot::ExpiresAt`]); no event is sent when it moves
+//! later (the old timer fires, finds the entry alive and files a new one),
+//! and a timer event is sent when an [`Expiry`] moves it earlier.
 
-const TICK_SHIFT: u32 = 20;
-const SLOT_BITS: u32 = 6;
-const SLOTS: usize = 1 << SLOT_BITS;
-const LEVELS: usize = 6;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
-/// A pending expiry: the key hash and its deadline in clock nanoseconds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Timer {
-    pub(crate) hash: u64,
-    pub(crate) deadline: u64,
+use crate::hot::NEVER;
+use crate::stats::Counters;
+
+/// Per-entry lifetimes chosen by the application, like moka's and
+/// Caffeine's `Expiry`: asked when an entry is created, written over and
+/// read, each time for how long it lives from now.
+///
+/// Installed with [`CacheBuilder::expire_after`](crate::CacheBuilder::expire_after).
+/// It decides for entries written without an explicit expiration
+/// (`insert`, loads, `put` with [`Expiration::Default`](crate::Expiration::Default));
+/// an entry written with `Expiration::After` or `Never` keeps that
+/// deadline on reads. Calls run on the caller's thread under the key's
+/// shard lock: keep them quick, and do not use the cache from them. A
+/// panic is caught and counted ([`CacheStats::expiry_panics`](crate::CacheStats::expiry_panics)):
+/// a create or update then gives no expiry, a read leaves the deadline as
+/// it was.
+///
+/// ```
+/// # fn main() -> Result<(), goldylox::Error> {
+/// use std::time::Duration;
+/// use goldylox::{Cache, Expiry};
+///
+/// /// Sessions live 30 minutes from their last use; a guest session 1.
+/// struct Sessions;
+///
+/// impl Expiry<String, String> for Sessions {
+///     fn expire_after_create(&self, key: &String, _: &String) -> Option<Duration> {
+///         let minutes = if key.starts_with("guest:") { 1 } else { 30 };
+///         Some(Duration::from_secs(60 * minutes))
+///     }
+///
+///     fn expire_after_read(&self, key: &String, v: &String, _left: Duration) -> Option<Duration> {
+///         self.expire_after_create(key, v)
+///     }
+/// }
+///
+/// let sessions: Cache<String, String> =
+///     Cache::builder(1 << 20).expire_after(Sessions).build()?;
+/// sessions.insert("guest:7".into(), "cart".into())?;
+/// assert!(sessions.time_to_live("guest:7").flatten() <= Some(Duration::from_secs(60)));
+/// # Ok(())
+/// # }
+/// ```
+pub trait Expiry<K, V>: Send + Sync + 'static {
+    /// How long a new entry lives; `None`: until it is evicted or removed.
+    fn expire_after_create(&self, key: &K, value: &V) -> Option<Duration>;
+
+    /// How long an entry lives after a write over its live value;
+    /// `remaining` is what it had left (`None`: no expiry). By default, as
+    /// long as a new entry.
+    fn expire_after_update(
+        &self,
+        key: &K,
+        value: &V,
+        remaining: Option<Duration>,
+    ) -> Option<Duration> {
+        let _ = remaining;
+        self.expire_after_create(key, value)
+    }
+
+    /// How long an entry lives after a read hit; `remaining` is what it
+    /// has left. By default, unchanged. Asked only of entries that have an
+    /// expiry: one given none is not asked again until it is written.
+    fn expire_after_read(&self, key: &K, value: &V, remaining: Duration) -> Option<Duration> {
+        let _ = (key, value);
+        Some(remaining)
+    }
 }
 
-pub(crate) struct TimerWheel {
-    slots: Box<[Vec<Timer>]>,
-    occupied: [u64; LEVELS],
-    /// Timers already due when scheduled.
-    due: Vec<Timer>,
-    /// Ticks processed so far.
-    elapsed: u64,
-    len: usize,
+/// A deadline the lifetime rules gave (reads may renew it): odd, at
+/// most a nanosecond early.
+#[inline]
+pub(crate) fn managed(deadline: u64) -> u64 {
+    if deadline == NEVER {
+        NEVER
+    } else {
+        deadline.saturating_sub(1) | 1
+    }
 }
 
-fn tick_of(deadline: u64) -> u64 {
-    // Round up so that a timer never fires before its deadline.
-    deadline.div_ceil(1 << TICK_SHIFT)
+/// The deadline as it was asked for (exactly, when that was a whole even
+/// number of nanoseconds — any whole microsecond), without the mark.
+#[inline]
+pub(crate) fn as_given(deadline: u64) -> u64 {
+    if is_managed(deadline) {
+        deadline + 1
+    } else {
+        deadline
+    }
 }
 
-fn slot_range(level: usize) -> u64 {
-    1u64 << (SLOT_BITS as usize * level)
+/// A deadline a write chose explicitly (reads leave it): even, at most a
+/// nanosecond early.
+#[inline]
+pub(crate) fn fixed(deadline: u64) -> u64 {
+    if deadline == NEVER {
+        NEVER
+    } else {
+        deadline & !1
+    }
 }
 
-impl TimerWheel {
-    pub(crate) fn new() -> Self {
-        TimerWheel {
-            slots: (0..SLOTS * LEVELS).map(|_| Vec::new()).collect(),
-            occupied: [0; LEVELS],
-            due: Vec::new(),
-            elapsed: 0,
-            len: 0,
-        }
+/// Whether reads may renew `deadline`.
+#[inline]
+pub(crate) fn is_managed(deadline: u64) -> bool {
+    deadline != NEVER && deadline & 1 == 1
+}
+
+/// A write time as a hot slot keeps it (`Slot::written_at`): whole
+/// seconds of the clock, plus one, so that 0 means "not known" (a copy
+/// promoted from a lower tier).
+#[inline]
+pub(crate) fn write_stamp(now: u64) -> u32 {
+    u32::try_from(now / 1_000_000_000)
+        .unwrap_or(u32::MAX - 1)
+        .saturating_add(1)
+}
+
+/// The clock nanoseconds a write stamp stands for (rounded down to the
+/// second), or `None` for a copy whose write time is not known.
+#[inline]
+pub(crate) fn stamp_nanos(stamp: u32) -> Option<u64> {
+    (stamp != 0).then(|| u64::from(stamp - 1) * 1_000_000_000)
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The shortest renewal a read stores under time to idle: 1/64 of the
+/// idle time, and at least a timer tick; a key read constantly writes its
+/// deadline at most this often.
+const RENEW_STEP_MIN: u64 = 1 << 20;
+
+/// A cache's lifetime rules.
+pub(crate) enum Lifetime<K, V> {
+    /// Deadlines on write only: `ttl` from the write, or none.
+    Write { ttl: Option<Duration> },
+    /// Time to idle: `tti` from the last read or write, and never more than
+    /// `ttl` (if any) from the write.
+    Idle {
+        tti: Duration,
+        ttl: Option<Duration>,
+    },
+    /// The application's [`Expiry`].
+    Custom(Arc<dyn Expiry<K, V>>),
+}
+
+impl<K: 'static, V: 'static> Lifetime<K, V> {
+    /// Whether no rule gives deadlines (entries live until evicted).
+    pub(crate) fn is_none(&self) -> bool {
+        matches!(self, Lifetime::Write { ttl: None })
     }
 
-    /// Number of timers held, stale ones included.
-    pub(crate) fn len(&self) -> usize {
-        self.len
+    /// Whether reads may move deadlines.
+    pub(crate) fn renews_on_read(&self) -> bool {
+        !matches!(self, Lifetime::Write { .. })
     }
 
-    /// Files a timer.
-    pub(crate) fn schedule(&mut self, timer: Timer) {
-        self.len += 1;
-        self.file(timer);
+    /// Whether hot slots must keep their write time (time to idle capped
+    /// by a time to live).
+    pub(crate) fn needs_write_time(&self) -> bool {
+        matches!(self, Lifetime::Idle { ttl: Some(_), .. })
     }
 
-    fn file(&mut self, timer: Timer) {
-        let tick = tick_of(timer.deadline);
-        if tick <= self.elapsed {
-            self.due.push(timer);
-            return;
-        }
-        let masked = (self.elapsed ^ tick) | (SLOTS as u64 - 1);
-        let significant = 63 - masked.leading_zeros() as usize;
-        let level = (significant / SLOT_BITS as usize).min(LEVELS - 1);
-        let slot = ((tick >> (SLOT_BITS as usize * level)) as usize) & (SLOTS - 1);
-        self.slots[level * SLOTS + slot].push(timer);
-        self.occupied[level] |= 1 << slot;
+    /// The deadline of an entry created at `now`.
+    pub(crate) fn created(&self, now: u64, key: &K, value: &V, counters: &Counters) -> u64 {
+        let after = match self {
+            Lifetime::Write { ttl } => *ttl,
+            Lifetime::Idle { tti, ttl } => Some(ttl.map_or(*tti, |ttl| ttl.min(*tti))),
+            Lifetime::Custom(expiry) => ask(&counters.expiry_panics, || {
+                expiry.expire_after_create(key, value)
+            })
+            .unwrap_or(None),
+        };
+        after.map_or(NEVER, |d| managed(now.saturating_add(nanos(d))))
     }
 
-    /// The tick at which the next occupied slot opens, with its level and slot.
-    fn next_slot(&self) -> Option<(u64, usize, usize)> {
-        for level in 0..LEVELS {
-            let occ = self.occupied[level];
-            if occ == 0 {
-                continue;
-            }
-            let range = slot_range(level);
-            let level_range = range << SLOT_BITS;
-            let now_slot = ((self.elapsed >> (SLOT_BITS as usize * level)) as usize) & (SLOTS - 1);
-            let slot =
-                (occ.rotate_right(now_slot as u32).trailing_zeros() as usize + now_slot) % SLOTS;
-            let level_start = self.elapsed & !(level_range - 1);
-            let mut start = level_start + slot as u64 * range;
-            if start <= self.elapsed && level == LEVELS - 1 {
-                // Only deadlines beyond the wheel's span can sit in a top-level
-                // slot at or behind the current one: they are a lap ahead.
-                start += level_range;
-            }
-            return Some((start.max(self.elapsed), level, slot));
-        }
-        None
+    /// The deadline of an entry written over at `now`, whose live value
+    /// had deadline `current`.
+    pub(crate) fn updated(
+        &self,
+        now: u64,
+        key: &K,
+        value: &V,
+        current: u64,
+        counters: &Counters,
+    ) -> u64 {
+        let Lifetime::Custom(expiry) = self else {
+            return self.created(now, key, value, counters);
+        };
+        let remaining =
+            (current != NEVER).then(|| Duration::from_nanos(current.saturating_sub(now)));
+        ask(&counters.expiry_panics, || {
+            expiry.expire_after_update(key, value, remaining)
+        })
+        .unwrap_or(None)
+        .map_or(NEVER, |d| managed(now.saturating_add(nanos(d))))
     }
 
-    /// Advances to `now` (clock nanoseconds) and hands every timer whose
-    /// deadline has passed to `fire`.
-    pub(crate) fn advance(&mut self, now: u64, mut fire: impl FnMut(Timer)) {
-        let now_tick = now >> TICK_SHIFT;
-        for t in std::mem::take(&mut self.due) {
-            self.len -= 1;
-            fire(t);
+    /// The deadline a read at `now` renews `current` to, if it moves; the
+    /// entry was written at `stamp` ([`write_stamp`]).
+    pub(crate) fn read(
+        &self,
+        now: u64,
+        key: &K,
+        value: &V,
+        current: u64,
+        stamp: u32,
+        counters: &Counters,
+    ) -> Option<u64> {
+        if !is_managed(current) {
+            return None;
         }
-        while let Some((start, level, slot)) = self.next_slot() {
-            if start > now_tick {
-                break;
+        match self {
+            Lifetime::Write { .. } => None,
+            Lifetime::Idle { tti, ttl } => {
+                // Without the write time (a promoted copy), the cap is the
+                // deadline it came with: never later than the rules allow.
+                let cap = match ttl {
+                    Some(ttl) => {
+                        stamp_nanos(stamp).map_or(current, |w| w.saturating_add(nanos(*ttl)))
+                    }
+                    None => NEVER,
+                };
+                let renewed = managed(now.saturating_add(nanos(*tti)).min(cap));
+                let step = (nanos(*tti) >> 6).max(RENEW_STEP_MIN);
+                (renewed > current.saturating_add(step)).then_some(renewed)
             }
-            self.elapsed = start;
-            self.occupied[level] &= !(1 << slot);
-            let timers = std::mem::take(&mut self.slots[level * SLOTS + slot]);
-            for t in timers {
-                if tick_of(t.deadline) <= now_tick {
-                    self.len -= 1;
-                    fire(t);
-                } else {
-                    self.file(t);
-                }
-            }
-            // Anything re-filed as due fires now (it is within `now_tick`).
-            for t in std::mem::take(&mut self.due) {
-                self.len -= 1;
-                fire(t);
+            Lifetime::Custom(expiry) => {
+                let remaining = Duration::from_nanos(current.saturating_sub(now));
+                let after = ask(&counters.expiry_panics, || {
+                    expiry.expire_after_read(key, value, remaining)
+                })?;
+                let renewed = after.map_or(NEVER, |d| managed(now.saturating_add(nanos(d))));
+                (renewed != current).then_some(renewed)
             }
         }
-        self.elapsed = self.elapsed.max(now_tick);
     }
+}
 
-    /// Keeps only the timers for which `keep` is true.
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&Timer) -> bool) {
-        let mut len = 0;
-        for (i, slot) in self.slots.iter_mut().enumerate() {
-            slot.retain(&mut keep);
-            if slot.is_empty() {
-                self.occupied[i / SLOTS] &= !(1 << (i % SLOTS));
-            }
-            len += slot.len();
+/// Calls the application's code, counting a panic in `panics`.
+fn ask<R>(panics: &AtomicU64, f: impl FnOnce() -> R) -> Option<R> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => Some(r),
+        Err(_) => {
+            Counters::bump(panics);
+            None
         }
-        self.due.retain(&mut keep);
-        self.len = len + self.due.len();
     }
 }
 
@@ -155,83 +278,79 @@ impl TimerWheel {
 mod tests {
     use super::*;
 
-    const MS: u64 = 1_000_000;
-    const TICK: u64 = 1 << TICK_SHIFT;
+    const SEC: u64 = 1_000_000_000;
 
-    fn fired(w: &mut TimerWheel, now: u64) -> Vec<u64> {
-        let mut out = Vec::new();
-        w.advance(now, |t| {
-            assert!(t.deadline <= now, "timer {t:?} fired early at {now}");
-            out.push(t.hash)
-        });
-        out.sort_unstable();
-        out
+    fn counters() -> Counters {
+        Counters::default()
     }
 
     #[test]
-    fn fires_each_timer_once_never_early() {
-        let mut w = TimerWheel::new();
-        // Deadlines spread over many levels, including past ones.
-        let deadlines: Vec<u64> = (0..2000u64).map(|i| i * i * 37 * MS / 7).collect();
-        for (i, &d) in deadlines.iter().enumerate() {
-            w.schedule(Timer {
-                hash: i as u64 + 1,
-                deadline: d,
-            });
+    fn the_mark_survives_an_even_offset_and_costs_a_nanosecond() {
+        for d in [1, 2, 12_345_678_901, NEVER - 1] {
+            let m = managed(d);
+            assert!(is_managed(m) || m == NEVER);
+            assert!(m <= d && d - m <= 1);
+            assert!(as_given(m) == d || m == NEVER || d % 2 == 1);
+            assert!(is_managed(m.wrapping_add(2 * 1_700_000_000 * SEC)) || m == NEVER);
+            let f = fixed(d);
+            assert!(!is_managed(f) && f <= d && d - f <= 1);
         }
-        let mut seen = vec![false; deadlines.len()];
-        let end = *deadlines.iter().max().unwrap() + 10 * MS;
-        let mut now = 0;
-        while now <= end {
-            for h in fired(&mut w, now) {
-                let i = h as usize - 1;
-                assert!(!seen[i], "fired twice");
-                assert!(deadlines[i] <= now);
-                seen[i] = true;
-            }
-            // Every timer whose deadline is a tick behind must have fired.
-            for (i, &d) in deadlines.iter().enumerate() {
-                if tick_of(d) <= (now >> TICK_SHIFT) {
-                    assert!(seen[i], "timer {i} (deadline {d}) missed at {now}");
-                }
-            }
-            now += now / 3 + 7 * MS;
-        }
-        for h in fired(&mut w, end + 2 * TICK) {
-            let i = h as usize - 1;
-            assert!(!seen[i], "fired twice");
-            seen[i] = true;
-        }
-        assert!(seen.iter().all(|&s| s));
-        assert_eq!(w.len(), 0);
+        assert_eq!(managed(NEVER), NEVER);
+        assert_eq!(fixed(NEVER), NEVER);
+        assert!(!is_managed(NEVER));
     }
 
     #[test]
-    fn far_future_deadline_survives_laps() {
-        let mut w = TimerWheel::new();
-        let far = (1u64 << (TICK_SHIFT + 37)) + 5 * MS; // beyond the wheel's span
-        w.schedule(Timer {
-            hash: 9,
-            deadline: far,
-        });
-        assert!(fired(&mut w, far / 2).is_empty());
-        assert!(fired(&mut w, far - MS * 2).is_empty());
-        assert_eq!(fired(&mut w, far + MS * 2), vec![9]);
+    fn write_stamps_round_down_and_zero_is_unknown() {
+        assert_eq!(stamp_nanos(0), None);
+        assert_eq!(stamp_nanos(write_stamp(0)), Some(0));
+        assert_eq!(stamp_nanos(write_stamp(5 * SEC + 7)), Some(5 * SEC));
     }
 
     #[test]
-    fn retain_drops_stale_timers() {
-        let mut w = TimerWheel::new();
-        for h in 1..=100 {
-            w.schedule(Timer {
-                hash: h,
-                deadline: h * 100 * MS,
-            });
+    fn idle_renews_in_steps_and_never_past_the_time_to_live() {
+        let c = counters();
+        let idle: Lifetime<u8, u8> = Lifetime::Idle {
+            tti: Duration::from_secs(10),
+            ttl: Some(Duration::from_secs(25)),
+        };
+        let d = idle.created(0, &1, &1, &c);
+        assert_eq!(as_given(d), 10 * SEC);
+        // A read a moment later does not store a new deadline.
+        assert_eq!(idle.read(SEC / 100, &1, &1, d, write_stamp(0), &c), None);
+        let r = idle.read(5 * SEC, &1, &1, d, write_stamp(0), &c);
+        assert_eq!(r, Some(managed(15 * SEC)));
+        // Capped at 25 s after the write.
+        let r = idle.read(20 * SEC, &1, &1, managed(15 * SEC), write_stamp(0), &c);
+        assert_eq!(r, Some(managed(25 * SEC)));
+        // Unknown write time: never past the deadline it has.
+        assert_eq!(idle.read(20 * SEC, &1, &1, managed(22 * SEC), 0, &c), None);
+        // An explicit deadline is not renewed.
+        assert_eq!(
+            idle.read(5 * SEC, &1, &1, fixed(10 * SEC), write_stamp(0), &c),
+            None
+        );
+    }
+
+    struct Panics;
+    impl Expiry<u8, u8> for Panics {
+        fn expire_after_create(&self, _: &u8, _: &u8) -> Option<Duration> {
+            panic!("the application's bug")
         }
-        w.retain(|t| t.hash % 2 == 0);
-        assert_eq!(w.len(), 50);
-        // A timer fires at most one tick after its deadline.
-        let all = fired(&mut w, 100 * 100 * MS + TICK);
-        assert_eq!(all, (1..=50).map(|h| h * 2).collect::<Vec<_>>());
+        fn expire_after_read(&self, _: &u8, _: &u8, _: Duration) -> Option<Duration> {
+            panic!("the application's bug")
+        }
+    }
+
+    #[test]
+    fn a_panicking_expiry_is_counted_and_changes_nothing_on_read() {
+        let c = counters();
+        let custom: Lifetime<u8, u8> = Lifetime::Custom(Arc::new(Panics));
+        assert_eq!(custom.created(0, &1, &1, &c), NEVER);
+        assert_eq!(custom.read(1, &1, &1, managed(SEC), 0, &c), None);
+        assert_eq!(
+            c.expiry_panics.load(std::sync::atomic::Ordering::Relaxed),
+            2
+        );
     }
 }

@@ -12,6 +12,7 @@
 
 use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_utils::CachePadded;
 use hashbrown::HashTable;
@@ -24,14 +25,16 @@ pub(crate) const NEVER: u64 = u64::MAX;
 pub(crate) struct Slot<K, V> {
     /// The version of the mutation that wrote this copy.
     pub(crate) version: u64,
-    /// Clock nanoseconds at which the entry expires, or [`NEVER`].
-    pub(crate) expires_at: u64,
+    /// Clock nanoseconds at which the entry expires, or [`NEVER`]; a read
+    /// may move it (time to idle, [`Expiry`](crate::Expiry)).
+    pub(crate) expires_at: ExpiresAt,
     /// The weigher's verdict, counted against capacity.
     pub(crate) weight: u32,
-    /// Seconds of the cache clock when this value was written, kept only
-    /// with refresh-after-write (0 otherwise, and for a copy promoted from
-    /// a lower tier, which is then due); it fills the padding after
-    /// `weight`, so it costs no memory.
+    /// When this value was written ([`crate::expiry::write_stamp`]: whole
+    /// seconds of the cache clock), kept only with refresh-after-write or
+    /// a time to idle capped by a time to live (0 otherwise, and for a
+    /// copy promoted from a lower tier, whose write time is not known); it
+    /// fills the padding after `weight`, so it costs no memory.
     pub(crate) written_at: u32,
     pub(crate) key: K,
     pub(crate) value: V,
@@ -42,7 +45,36 @@ impl<K, V> Slot<K, V> {
     /// entry has a deadline).
     #[inline]
     pub(crate) fn expired(&self, now: impl FnOnce() -> u64) -> bool {
-        self.expires_at != NEVER && now() >= self.expires_at
+        let deadline = self.expires_at.get();
+        deadline != NEVER && now() >= deadline
+    }
+}
+
+/// An entry's deadline: written under the shard's write lock, and moved by
+/// readers under its read lock when the cache's lifetime rules make reads
+/// renew entries (they race only with each other, and any of their
+/// answers is right). Relaxed atomics: the shard lock orders them against
+/// writers and maintenance.
+pub(crate) struct ExpiresAt(AtomicU64);
+
+impl ExpiresAt {
+    pub(crate) fn new(deadline: u64) -> Self {
+        ExpiresAt(AtomicU64::new(deadline))
+    }
+
+    #[inline]
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Sets it under the write lock.
+    pub(crate) fn set(&mut self, deadline: u64) {
+        *self.0.get_mut() = deadline;
+    }
+
+    /// Moves it under the read lock (a read renewed the entry).
+    pub(crate) fn renew(&self, deadline: u64) {
+        self.0.store(deadline, Ordering::Relaxed);
     }
 }
 
@@ -314,7 +346,7 @@ impl<K: Hash + Eq, V> HotIndex<K, V> {
             .filter(|s| self.hasher.hash(&s.key) == hash)
             .map(|s| Slot {
                 version: s.version,
-                expires_at: s.expires_at,
+                expires_at: ExpiresAt::new(s.expires_at.get()),
                 weight: s.weight,
                 written_at: s.written_at,
                 key: s.key.clone(),
@@ -360,7 +392,28 @@ impl<K: Hash + Eq, V> HotIndex<K, V> {
             .index
             .iter_hash(hash)
             .map(|&i| &table.slots[i as usize])
-            .any(|s| s.expires_at == deadline && self.hasher.hash(&s.key) == hash)
+            .any(|s| s.expires_at.get() == deadline && self.hasher.hash(&s.key) == hash)
+    }
+
+    /// Calls `f` with the deadline of every entry whose key hashes to
+    /// `hash`.
+    pub(crate) fn deadlines_of(&self, hash: u64, mut f: impl FnMut(u64)) {
+        let table = self.shard(hash).read();
+        for &i in table.index.iter_hash(hash) {
+            let s = &table.slots[i as usize];
+            if self.hasher.hash(&s.key) == hash {
+                f(s.expires_at.get());
+            }
+        }
+    }
+
+    /// Calls `f(hash, deadline)` for every entry, one shard at a time.
+    pub(crate) fn for_each_deadline(&self, mut f: impl FnMut(u64, u64)) {
+        for shard in self.shards.iter() {
+            for s in shard.read().iter() {
+                f(self.hasher.hash(&s.key), s.expires_at.get());
+            }
+        }
     }
 
     /// Number of entries (including expired ones not yet reaped).

@@ -74,9 +74,14 @@
 //! ## Expiry
 //!
 //! Entries may carry a time to live ([`Cache::put`] with an [`Expiration`], or a default
-//! via [`CacheBuilder::time_to_live`]). An expired entry is never returned; a
-//! hierarchical timer wheel finds expired entries for reaping without scanning
-//! the cache. The [`Clock`] can be a [`ManualClock`] for tests.
+//! via [`CacheBuilder::time_to_live`]), a time to idle that every hit renews
+//! ([`CacheBuilder::time_to_idle`]), or lifetimes an [`Expiry`] of the
+//! application's chooses per entry on create, update and read
+//! ([`CacheBuilder::expire_after`]). An explicit expiration on a write is
+//! kept as given; the rules decide for the rest. An expired entry is never
+//! returned; a hierarchical timer wheel finds expired entries for reaping
+//! without scanning the cache (a renewed entry's timer, firing early, is
+//! filed again). The [`Clock`] can be a [`ManualClock`] for tests.
 //!
 //! ## Thread safety and failure
 //!
@@ -105,6 +110,7 @@ mod shared;
 mod stats;
 mod stripe;
 mod sync;
+mod timer_wheel;
 mod warm;
 mod workers;
 
@@ -115,6 +121,7 @@ pub use cache::{
 };
 pub use clock::{Clock, ManualClock};
 pub use error::{Error, IoCause};
+pub use expiry::Expiry;
 pub use latency::LatencyEvent;
 pub use policy::auto::{AutoConfig, AutoStatus, Candidate, CandidateStatus};
 pub use policy::{

@@ -66,6 +66,8 @@ pub(crate) const MAX_CAPACITY_WAITS: u32 = 1024;
 pub(crate) enum Tier {
     Hot,
     Warm,
+    /// Only a deadline to file a timer for (a read moved it earlier).
+    Timer,
 }
 
 /// A write as the maintenance actor learns of it.
@@ -100,6 +102,18 @@ impl WriteEvent {
         WriteEvent {
             at: Some(Resident { position, version }),
             ..self
+        }
+    }
+
+    /// A read moved the deadline of `hash` earlier, to `expires_at`.
+    pub(crate) fn timer(hash: u64, expires_at: u64) -> Self {
+        WriteEvent {
+            tier: Tier::Timer,
+            kind: EventKind::Update,
+            hash,
+            weight: 0,
+            expires_at,
+            at: None,
         }
     }
 
@@ -188,6 +202,9 @@ pub(crate) struct CacheState<K, V> {
     /// Whether readers record misses in the read buffer (for a prefetch
     /// policy).
     pub(crate) observe_misses: bool,
+    /// Whether reads may move deadlines (time to idle, an `Expiry`): a
+    /// timer that fires early is then filed again, not dropped.
+    pub(crate) renews_on_read: bool,
 }
 
 /// A caller waiting for maintenance to make room.

@@ -37,7 +37,7 @@ counters! {
         invalid_unknown, invalid_duplicate, invalid_excess, fallback_evictions, policy_failures,
         loader_runs, loader_errors, loader_panics, loader_waits,
         refreshes, refresh_failures, refreshes_discarded,
-        weigher_panics, listener_panics, write_backpressure, capacity_waits,
+        weigher_panics, expiry_panics, listener_panics, write_backpressure, capacity_waits,
         room_waits,
         warm_hits, warm_misses, promotions, demotions, demotions_aborted, demotions_dropped,
         warm_corrupt,
@@ -237,6 +237,8 @@ pub struct CacheStats {
     pub loader: LoaderStats,
     /// Weigher calls that panicked.
     pub weigher_panics: u64,
+    /// [`Expiry`](crate::Expiry) calls that panicked.
+    pub expiry_panics: u64,
     /// Removal-listener calls that panicked.
     pub listener_panics: u64,
     /// Writes that found the write buffer full and waited for maintenance.
@@ -318,6 +320,7 @@ impl CacheStats {
                 refreshes_discarded: get(&c.refreshes_discarded),
             },
             weigher_panics: get(&c.weigher_panics),
+            expiry_panics: get(&c.expiry_panics),
             listener_panics: get(&c.listener_panics),
             write_backpressure: get(&c.write_backpressure),
             capacity_waits: get(&c.capacity_waits),

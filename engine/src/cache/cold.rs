@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 
 use super::Cache;
 use crate::error::Error;
-use crate::hot::Slot;
+use crate::hot::{ExpiresAt, Slot};
 use crate::policy::EventKind;
 use crate::shared::WriteEvent;
 use crate::stats::Counters;
@@ -131,9 +131,10 @@ where
             self.release(u64::from(weight));
             return Some(value);
         }
+        let expires_at = self.renew_promoted(&k, &value, expires_at);
         let slot = Slot {
             version,
-            expires_at,
+            expires_at: ExpiresAt::new(expires_at),
             weight,
             written_at: 0,
             key: k,
@@ -200,12 +201,12 @@ where
             .load(std::sync::atomic::Ordering::Relaxed);
         s.index.for_each_shard(|table| {
             for slot in table.iter() {
-                cold.demote(
+                cold.persist_copy(
                     &s.counters,
                     &slot.key,
                     || postcard::to_allocvec(&slot.value).ok(),
                     slot.version,
-                    slot.expires_at,
+                    slot.expires_at.get(),
                 );
             }
         });
@@ -216,7 +217,7 @@ where
                 let _table = s.index.shard(hash).write();
                 warm.index.for_each_of(hash, |e| {
                     let mut buf = Vec::new();
-                    cold.demote(
+                    cold.persist_copy(
                         &s.counters,
                         &e.key,
                         || {

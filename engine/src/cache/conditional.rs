@@ -10,20 +10,22 @@ use serde::de::DeserializeOwned;
 
 use super::{Cache, Deadline, Written};
 use crate::error::Error;
+use crate::expiry::fixed;
 use crate::hot::NEVER;
 
 /// The deadline a conditional write gives the entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Expiration {
-    /// The cache's default time to live (or none).
+    /// The cache's lifetime rules: its default time to live, time to
+    /// idle or [`Expiry`](crate::Expiry) (or none).
     Default,
     /// Keep the current entry's deadline (a new entry gets the default).
     Keep,
     /// Expire this long from now; zero stores an entry that is already
-    /// expired (it is never returned).
+    /// expired (it is never returned). Reads do not renew it.
     After(Duration),
-    /// Never expire.
+    /// Never expire (reads do not give it a time to idle).
     Never,
 }
 
@@ -57,9 +59,9 @@ where
     /// How a write with `expiration` treats the entry's deadline.
     pub(super) fn deadline_rule(&self, expiration: Expiration) -> Deadline {
         match expiration {
-            Expiration::Default => Deadline::At(self.default_deadline()),
+            Expiration::Default => Deadline::Default,
             Expiration::Keep => Deadline::Keep,
-            Expiration::After(ttl) => Deadline::At(self.shared().clock.deadline_after(ttl)),
+            Expiration::After(ttl) => Deadline::At(fixed(self.shared().clock.deadline_after(ttl))),
             Expiration::Never => Deadline::At(NEVER),
         }
     }

@@ -73,6 +73,8 @@ where
         let cold = (b.cold.take())
             .map(|c| ColdTier::open::<K>(c, &b.name, &b.clock, failover, b.write_policy, latency))
             .transpose()?;
+        let lifetime = b.lifetime();
+        let cold = cold.map(|c| c.renewing(lifetime.renews_on_read()));
         let first_version = cold.as_ref().map_or(0, |c| c.max_version());
         // One hash space for every tier: the cold directory's seed, if any.
         let hasher = cold
@@ -102,6 +104,7 @@ where
             hot_policy: hot_status,
             warm_policy: warm_status,
             observe_misses: prefetch.is_some(),
+            renews_on_read: lifetime.renews_on_read(),
         });
         let (events, events_rx) = bounded(WRITE_BUFFER_CAPACITY);
         let (commands, commands_rx) = bounded(COMMAND_CHANNEL_CAPACITY);
@@ -122,7 +125,7 @@ where
             inner: Arc::new(Inner {
                 shared,
                 weigher: b.weigher,
-                default_ttl: b.time_to_live,
+                lifetime,
                 slack: b.slack.unwrap_or(b.max_capacity / 16),
                 write_policy: b.write_policy,
                 flights: Flights::new(shards),

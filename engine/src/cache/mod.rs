@@ -11,6 +11,7 @@ mod future;
 mod lifecycle;
 mod load;
 mod refresh;
+mod renew;
 mod scan;
 mod tiers;
 mod update;
@@ -91,8 +92,8 @@ impl<K, V> Clone for Cache<K, V> {
 struct Inner<K, V> {
     shared: Arc<CacheState<K, V>>,
     weigher: Option<Weigher<K, V>>,
-    /// Deadline offset for writes without an explicit TTL.
-    default_ttl: Option<Duration>,
+    /// How long entries written without an explicit expiration live.
+    lifetime: crate::expiry::Lifetime<K, V>,
     /// Writers may run this far past the capacity before they wait.
     slack: u64,
     write_policy: WritePolicy,
@@ -116,6 +117,9 @@ enum Deadline {
     At(u64),
     /// Keep the current entry's deadline; a new entry gets the default.
     Keep,
+    /// The lifetime rules decide: as for a new entry, or as for a write
+    /// over a live one.
+    Default,
 }
 
 /// What a conditional write did.
@@ -189,8 +193,12 @@ where
             && !slot.expired(|| s.clock.now_nanos())
         {
             self.refresh_if_due(hash, slot);
+            let earlier = self.renew(slot);
             let result = f(&slot.value);
             drop(table);
+            if let Some(deadline) = earlier {
+                self.send(WriteEvent::timer(hash, deadline));
+            }
             if s.stripes.record_hit(hash) {
                 self.wake_for_reads();
             }
@@ -277,7 +285,7 @@ where
         // The lower tiers are asked under the hot-shard lock, so the key
         // cannot move between them meanwhile.
         let deadline = match table.get(hash, key) {
-            Some(slot) => slot.expires_at,
+            Some(slot) => slot.expires_at.get(),
             None => match self.warm_deadline(hash, key) {
                 Some(deadline) => deadline,
                 None => self.cold_current(key)?.1,
@@ -288,7 +296,9 @@ where
             return Some(None);
         }
         let now = s.clock.now_nanos();
-        (now < deadline).then(|| Some(Duration::from_nanos(deadline - now)))
+        // Without the lifetime rules' mark bit (`crate::expiry`).
+        let deadline_as_given = crate::expiry::as_given(deadline);
+        (now < deadline).then(|| Some(Duration::from_nanos(deadline_as_given.saturating_sub(now))))
     }
 
     /// The values of several keys, in order.
@@ -308,8 +318,8 @@ where
     /// key had: [`Cache::set`]; computed from the current value:
     /// [`Cache::entry`].
     pub fn insert(&self, key: K, value: V) -> Result<(), Error> {
-        let expiry = Deadline::At(self.default_deadline());
-        self.write(key, value, expiry, false, |_| true).map(|_| ())
+        self.write(key, value, Deadline::Default, false, |_| true)
+            .map(|_| ())
     }
 
     /// Stores several entries; stops at the first error and returns it (the
@@ -460,10 +470,20 @@ where
 
     // ---- internals ---------------------------------------------------------
 
-    fn default_deadline(&self) -> u64 {
-        match self.inner.default_ttl {
-            Some(ttl) => self.shared().clock.deadline_after(ttl),
-            None => NEVER,
+    /// The deadline a write under `rule` gives `key`'s new `value`;
+    /// `current`: the deadline of the live value it replaces, if any.
+    fn resolve_deadline(&self, rule: Deadline, key: &K, value: &V, current: Option<u64>) -> u64 {
+        let s = self.shared();
+        let lifetime = &self.inner.lifetime;
+        match (rule, current) {
+            (Deadline::At(deadline), _) | (Deadline::Keep, Some(deadline)) => deadline,
+            _ if lifetime.is_none() => NEVER, // no clock read
+            (Deadline::Default, Some(deadline)) => {
+                lifetime.updated(s.clock.now_nanos(), key, value, deadline, &s.counters)
+            }
+            (Deadline::Keep | Deadline::Default, None) => {
+                lifetime.created(s.clock.now_nanos(), key, value, &s.counters)
+            }
         }
     }
 

@@ -2,8 +2,8 @@
 //! it is older than the configured age is still served, and one
 //! background reload per key replaces it.
 //!
-//! The age is kept in the hot slot's padding (`Slot::written_at`, seconds
-//! of the cache clock), so it costs no memory, and is read only when the
+//! The age is kept in the hot slot's padding (`Slot::written_at`, a write
+//! stamp in seconds of the cache clock), so it costs no memory, and is read only when the
 //! builder asked for refreshing. A copy promoted from a lower tier does not
 //! know when it was written and counts as due. The reload runs on the
 //! cache's refresh workers (`gx-refresh-N`), at most one per key at a
@@ -63,18 +63,16 @@ where
     K: Hash + Eq + Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
     V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
 {
-    /// What a write stores as `Slot::written_at`: the clock's seconds with
-    /// refresh-ahead, else 0 (no clock read).
+    /// What a write stores as `Slot::written_at`: its write stamp
+    /// ([`crate::expiry::write_stamp`]) when refresh-ahead or time to idle
+    /// capped by a time to live needs it, else 0 (no clock read).
     #[inline]
     pub(super) fn written_now(&self) -> u32 {
-        match &self.inner.refresh {
-            Some(_) => self.clock_secs(),
-            None => 0,
+        if self.inner.refresh.is_some() || self.inner.lifetime.needs_write_time() {
+            crate::expiry::write_stamp(self.shared().clock.now_nanos())
+        } else {
+            0
         }
-    }
-
-    fn clock_secs(&self) -> u32 {
-        u32::try_from(self.shared().clock.now_nanos() / 1_000_000_000).unwrap_or(u32::MAX)
     }
 
     /// A hot hit on `slot` (read-locked): starts its reload if it is due
@@ -82,7 +80,10 @@ where
     #[inline]
     pub(super) fn refresh_if_due(&self, hash: u64, slot: &Slot<K, V>) {
         let Some(r) = &self.inner.refresh else { return };
-        if self.clock_secs().saturating_sub(slot.written_at) < r.after_secs {
+        let now = self.shared().clock.now_nanos();
+        if let Some(written) = crate::expiry::stamp_nanos(slot.written_at)
+            && now.saturating_sub(written) < u64::from(r.after_secs) * 1_000_000_000
+        {
             return;
         }
         if !r.pending.lock().insert(hash) {

@@ -65,7 +65,7 @@ where
         let in_range = |hash: u64| (start..end).contains(&(hash & (SPAN - 1)));
         let mut keys = Vec::new();
         for slot in table.iter() {
-            if live(slot.expires_at) && in_range(s.index.hasher.hash(&slot.key)) {
+            if live(slot.expires_at.get()) && in_range(s.index.hasher.hash(&slot.key)) {
                 keys.push(slot.key.clone());
             }
         }

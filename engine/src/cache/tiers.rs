@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Cache;
-use crate::hot::Slot;
+use crate::hot::{ExpiresAt, Slot};
 use crate::policy::EventKind;
 use crate::shared::WriteEvent;
 use crate::stats::{Counters, RemovalCause};
@@ -86,9 +86,10 @@ where
             self.release(u64::from(weight));
             return Some(value);
         };
+        let expires_at = self.renew_promoted(&entry.key, &value, expires_at);
         let slot = Slot {
             version,
-            expires_at,
+            expires_at: ExpiresAt::new(expires_at),
             weight,
             written_at: 0,
             key: entry.key,

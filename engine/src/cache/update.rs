@@ -113,14 +113,15 @@ where
                     slot.weight = weight;
                     slot.version = s.version.fetch_add(1, Ordering::AcqRel) + 1;
                     slot.written_at = self.written_now();
-                    self.cold_on_write(&slot.key, &slot.value, slot.version, slot.expires_at);
-                    let event = WriteEvent::hot(EventKind::Update, hash, weight, slot.expires_at)
-                        .at(position, slot.version);
+                    self.cold_on_write(&slot.key, &slot.value, slot.version, slot.expires_at.get());
+                    let event =
+                        WriteEvent::hot(EventKind::Update, hash, weight, slot.expires_at.get())
+                            .at(position, slot.version);
                     Finish::Changed { event, grew }
                 }
                 Update::Insert(value) => self.replace_locked(table, key, value, Deadline::Keep)?,
                 Update::Replace(value) => {
-                    let deadline = Deadline::At(self.default_deadline());
+                    let deadline = Deadline::Default;
                     self.replace_locked(table, key, value, deadline)?
                 }
                 Update::Remove => Finish::Remove(self.apply_remove(table, hash, &key)),
@@ -135,7 +136,7 @@ where
             let (what, answer) = edit(None);
             let finish = match what {
                 Update::Insert(value) | Update::Replace(value) => {
-                    let deadline = Deadline::At(self.default_deadline());
+                    let deadline = Deadline::Default;
                     self.replace_locked(table, key, value, deadline)?
                 }
                 // Nothing to change or remove (an expired hot slot is left
@@ -152,7 +153,7 @@ where
                 self.replace_locked(table, key, value, Deadline::At(deadline))?
             }
             Update::Replace(value) => {
-                let deadline = Deadline::At(self.default_deadline());
+                let deadline = Deadline::Default;
                 self.replace_locked(table, key, value, deadline)?
             }
             Update::Remove => Finish::Remove(self.apply_remove(table, hash, &key)),

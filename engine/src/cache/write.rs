@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 use super::tiers::Displaced;
 use super::{Cache, Deadline, Written};
 use crate::error::Error;
-use crate::hot::{Slot, Table};
+use crate::hot::{ExpiresAt, Slot, Table};
 use crate::policy::EventKind;
 use crate::shared::WriteEvent;
 use crate::stats::{Counters, RemovalCause};
@@ -156,12 +156,9 @@ where
         slot.weight = weight;
         slot.version = version;
         slot.written_at = self.written_now();
-        slot.expires_at = match expiry {
-            Deadline::At(deadline) => deadline,
-            Deadline::Keep if expired => self.default_deadline(),
-            Deadline::Keep => slot.expires_at,
-        };
-        let expires_at = slot.expires_at;
+        let current = (!expired).then(|| slot.expires_at.get());
+        let expires_at = self.resolve_deadline(expiry, &slot.key, &slot.value, current);
+        slot.expires_at.set(expires_at);
         self.cold_on_write(&slot.key, &slot.value, version, expires_at);
         Applied::Updated {
             event: WriteEvent::hot(EventKind::Update, hash, weight, expires_at)
@@ -204,16 +201,13 @@ where
                 current: lower.map(|(v, _)| v),
             };
         }
-        let expires_at = match (expiry, &lower) {
-            (Deadline::At(deadline), _) => deadline,
-            (Deadline::Keep, Some((_, deadline))) => *deadline,
-            (Deadline::Keep, None) => self.default_deadline(),
-        };
+        let current = lower.as_ref().map(|&(_, deadline)| deadline);
+        let expires_at = self.resolve_deadline(expiry, &key, &value, current);
         let displaced = self.warm_discard(hash, &key, look);
         self.cold_on_write(&key, &value, version, expires_at);
         let slot = Slot {
             version,
-            expires_at,
+            expires_at: ExpiresAt::new(expires_at),
             weight,
             written_at: self.written_now(),
             key,
@@ -407,9 +401,8 @@ where
     {
         let s = self.shared();
         match table.get(hash, key) {
-            Some(slot) => {
-                (!slot.expired(|| s.clock.now_nanos())).then(|| f(&slot.value, slot.expires_at))
-            }
+            Some(slot) => (!slot.expired(|| s.clock.now_nanos()))
+                .then(|| f(&slot.value, slot.expires_at.get())),
             None => self
                 .warm_current(hash, key)
                 .or_else(|| self.cold_current(key))

@@ -151,10 +151,11 @@ where
                 !slot.expired(|| now)
                     && cold.demote(
                         &self.shared.counters,
+                        &self.shared.version,
                         &slot.key,
                         || postcard::to_allocvec(&slot.value).ok(),
                         slot.version,
-                        slot.expires_at,
+                        slot.expires_at.get(),
                     )
             });
             drop(table);
@@ -173,7 +174,7 @@ where
             len: bytes.len() as u32,
             codec,
             version: slot.version,
-            expires_at: slot.expires_at,
+            expires_at: slot.expires_at.get(),
             weight: slot.weight,
         };
         let lost = warm.index.insert(entry);
@@ -321,6 +322,7 @@ where
         let mut buf = Vec::new();
         cold.demote(
             &self.shared.counters,
+            &self.shared.version,
             &entry.key,
             || {
                 warm.bytes_of(entry, &mut buf).then_some(())?;

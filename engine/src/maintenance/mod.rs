@@ -24,7 +24,6 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender, bounded, select};
 
 use crate::LatencyEvent;
-use crate::expiry::{Timer, TimerWheel};
 use crate::hot::{MISS_BIT, NEVER};
 use crate::policy::{
     EVICT_BATCH_MAX, EVICT_ROUNDS_MAX, EventKind, EvictionPolicy, HashSet64, PolicyChoice,
@@ -35,6 +34,7 @@ use crate::shared::{
     enter_maintenance,
 };
 use crate::stats::{Counters, RemovalCause};
+use crate::timer_wheel::{Timer, TimerWheel};
 use tier::{Source, SwapDone};
 
 /// A request to the actor.
@@ -259,9 +259,15 @@ where
     }
 
     fn take_write(&mut self, ev: WriteEvent) {
-        if ev.tier == Tier::Warm {
-            self.push_warm(ev.kind, ev.hash, ev.weight);
-            return;
+        match ev.tier {
+            Tier::Warm => return self.push_warm(ev.kind, ev.hash, ev.weight),
+            Tier::Timer => {
+                return self.wheel.schedule(Timer {
+                    hash: ev.hash,
+                    deadline: ev.expires_at,
+                });
+            }
+            Tier::Hot => {}
         }
         // Writers publish to the index before they send the event, so an
         // insert or update whose entry is already gone (evicted, or removed by
@@ -345,11 +351,7 @@ where
         let mut due = std::mem::take(&mut self.expired);
         self.wheel.advance(now, |t| due.push(t));
         for t in due.drain(..) {
-            while let Some(slot) = self
-                .shared
-                .index
-                .remove_if(t.hash, |s| s.expires_at != NEVER && s.expires_at <= now)
-            {
+            while let Some(slot) = self.shared.index.remove_if(t.hash, |s| s.expired(|| now)) {
                 self.shared
                     .weighted
                     .fetch_sub(u64::from(slot.weight), Ordering::AcqRel);
@@ -359,17 +361,60 @@ where
             }
             // A demoted entry keeps its deadline and its timer.
             self.expire_warm(t.hash, now);
+            if self.shared.renews_on_read {
+                self.refile(t, now);
+            }
         }
         self.expired = due;
         if self.wheel.len() > self.compact_timers_at {
-            let (index, warm) = (&self.shared.index, &self.shared.warm);
+            self.compact_timers();
+            self.compact_timers_at = (2 * self.wheel.len()).max(4096);
+        }
+    }
+
+    /// A timer fired for `t.hash`, whose entries reads may have renewed:
+    /// files a timer for each one still alive with a later deadline.
+    fn refile(&mut self, t: Timer, now: u64) {
+        let wheel = &mut self.wheel;
+        let mut file = |deadline: u64| {
+            if deadline != NEVER && deadline > now && deadline > t.deadline {
+                wheel.schedule(Timer {
+                    hash: t.hash,
+                    deadline,
+                });
+            }
+        };
+        self.shared.index.deadlines_of(t.hash, &mut file);
+        if let Some(warm) = &self.shared.warm {
+            warm.index.deadlines_of(t.hash, &mut file);
+        }
+    }
+
+    /// Drops the stale timers (of entries overwritten, removed or moved).
+    /// Where reads renew deadlines a live entry's timer may be earlier
+    /// than its deadline, so the wheel is filed again from the index: one
+    /// timer per entry with a deadline.
+    fn compact_timers(&mut self) {
+        let (index, warm) = (&self.shared.index, &self.shared.warm);
+        if !self.shared.renews_on_read {
             self.wheel.retain(|t| {
                 index.has_deadline(t.hash, t.deadline)
                     || warm
                         .as_ref()
                         .is_some_and(|w| w.index.has_deadline(t.hash, t.deadline))
             });
-            self.compact_timers_at = (2 * self.wheel.len()).max(4096);
+            return;
+        }
+        let wheel = &mut self.wheel;
+        wheel.retain(|_| false);
+        let mut file = |hash: u64, deadline: u64| {
+            if deadline != NEVER {
+                wheel.schedule(Timer { hash, deadline });
+            }
+        };
+        index.for_each_deadline(&mut file);
+        if let Some(warm) = warm {
+            warm.index.for_each_deadline(&mut file);
         }
     }
 
@@ -491,10 +536,11 @@ where
                     !slot.expired(|| now)
                         && cold.demote(
                             &shared.counters,
+                            &shared.version,
                             &slot.key,
                             || postcard::to_allocvec(&slot.value).ok(),
                             slot.version,
-                            slot.expires_at,
+                            slot.expires_at.get(),
                         )
                 });
                 if !kept {

@@ -123,7 +123,7 @@ where
             hash,
             Slot {
                 version: entry.version,
-                expires_at: entry.expires_at,
+                expires_at: crate::hot::ExpiresAt::new(entry.expires_at),
                 weight,
                 written_at: 0,
                 key: entry.key,

@@ -131,6 +131,24 @@ impl<K: Hash + Eq> WarmIndex<K> {
             .is_some()
     }
 
+    /// Calls `f` with the deadline of every entry whose key hashes to
+    /// `hash`.
+    pub(crate) fn deadlines_of(&self, hash: u64, mut f: impl FnMut(u64)) {
+        let table = self.shard(hash).read();
+        for e in table.iter_hash(hash).filter(|e| e.hash == hash) {
+            f(e.expires_at);
+        }
+    }
+
+    /// Calls `f(hash, deadline)` for every entry, one shard at a time.
+    pub(crate) fn for_each_deadline(&self, mut f: impl FnMut(u64, u64)) {
+        for shard in self.shards.iter() {
+            for e in shard.read().iter() {
+                f(e.hash, e.expires_at);
+            }
+        }
+    }
+
     /// How many keys satisfy `f`, one shard at a time.
     pub(crate) fn count_keys(&self, mut f: impl FnMut(&K) -> bool) -> usize {
         self.shards

@@ -13,6 +13,7 @@ mod conditional;
 mod entry;
 mod expiry;
 mod guards;
+mod idle;
 mod model;
 mod model_collections;
 mod policies;
