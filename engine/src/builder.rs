@@ -89,6 +89,14 @@ where
     /// How far writers may run ahead of eviction, in bytes: the weighted size
     /// never exceeds `max_capacity + slack`. Default: `max_capacity / 16`.
     /// With 0 every write that does not fit waits for eviction.
+    ///
+    /// ```
+    /// let cache: goldylox::Cache<u64, u64> = goldylox::Cache::builder(64 << 20)
+    ///     .slack(1 << 20) // writers wait for eviction past 65 MiB
+    ///     .build()?;
+    /// assert_eq!(cache.bound(), 65 << 20);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn slack(mut self, bytes: u64) -> Self {
         self.slack = Some(bytes);
         self
@@ -98,6 +106,15 @@ where
     /// weigher is the length of the postcard encoding of key and value — the
     /// bytes the entry takes in the lower tiers. A weigher that panics makes
     /// the write fail with [`Error::WeigherPanicked`].
+    ///
+    /// ```
+    /// let cache: goldylox::Cache<String, Vec<u8>> = goldylox::Cache::builder(1 << 20)
+    ///     .weigher(|k: &String, v: &Vec<u8>| (k.len() + v.len()) as u32)
+    ///     .build()?;
+    /// cache.insert("k".into(), vec![0; 100])?;
+    /// assert_eq!(cache.weighted_size(), 101);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn weigher(mut self, weigher: impl Fn(&K, &V) -> u32 + Send + Sync + 'static) -> Self {
         self.weigher = Some(Arc::new(weigher));
         self
@@ -108,6 +125,21 @@ where
     /// removals from the writer's thread. A panicking listener is counted and
     /// ignored. The listener may use the cache, but must not keep the last
     /// handle to it.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use goldylox::RemovalCause;
+    /// let heard = Arc::new(Mutex::new(Vec::new()));
+    /// let ears = Arc::clone(&heard);
+    /// let cache: goldylox::Cache<u64, u64> = goldylox::Cache::builder(1 << 20)
+    ///     .removal_listener(move |k, _v, cause| ears.lock().unwrap().push((k, cause)))
+    ///     .build()?;
+    /// cache.insert(1, 1)?;
+    /// cache.remove(&1);
+    /// cache.run_pending_tasks();
+    /// assert_eq!(*heard.lock().unwrap(), [(1, RemovalCause::Removed)]);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn removal_listener(
         mut self,
         listener: impl Fn(K, V, RemovalCause) + Send + Sync + 'static,
@@ -124,6 +156,22 @@ where
     /// ignored. Entries dropped by the cold tier's own eviction (its oldest
     /// segment, when the disk budget is full) are not reported: that tier
     /// indexes hashes, not keys.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// let gone = Arc::new(AtomicU64::new(0));
+    /// let count = Arc::clone(&gone);
+    /// let cache: goldylox::Cache<u64, Vec<u8>> = goldylox::Cache::builder(4096)
+    ///     .departure_listener(move |_key, _cause| { count.fetch_add(1, Ordering::Relaxed); })
+    ///     .build()?;
+    /// for k in 0..100 {
+    ///     cache.insert(k, vec![0; 100])?;
+    /// }
+    /// cache.run_pending_tasks();
+    /// assert!(gone.load(Ordering::Relaxed) > 0, "evictions were told");
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn departure_listener(
         mut self,
         listener: impl Fn(&K, RemovalCause) + Send + Sync + 'static,
@@ -137,6 +185,18 @@ where
     /// eviction, the end of a policy swap) with how long it took, every
     /// time: the listener decides what is worth keeping. A panicking
     /// listener is counted and ignored.
+    ///
+    /// ```
+    /// let cache: goldylox::Cache<u64, u64> = goldylox::Cache::builder(1 << 20)
+    ///     .latency_listener(|event, took| {
+    ///         if took.as_millis() > 100 {
+    ///             eprintln!("slow {}: {took:?}", event.name());
+    ///         }
+    ///     })
+    ///     .build()?;
+    /// # drop(cache);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn latency_listener(
         mut self,
         listener: impl Fn(crate::LatencyEvent, Duration) + Send + Sync + 'static,
@@ -151,6 +211,15 @@ where
     /// abandoned with an error and the running policy stays; a swap thread
     /// still stuck in the policy is left to finish on its own, and its
     /// result is ignored.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache: goldylox::Cache<u64, u64> = goldylox::Cache::builder(1 << 20)
+    ///     .swap_deadline(Duration::from_secs(2))
+    ///     .build()?;
+    /// # drop(cache);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn swap_deadline(mut self, deadline: Duration) -> Self {
         self.swap_deadline = deadline;
         self
@@ -158,6 +227,16 @@ where
 
     /// Default time to live for entries written by `insert` and friends
     /// (`Cache::put` with an `Expiration` overrides it per entry).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache: goldylox::Cache<u64, u64> = goldylox::Cache::builder(1 << 20)
+    ///     .time_to_live(Duration::from_secs(600))
+    ///     .build()?;
+    /// cache.insert(1, 1)?;
+    /// assert!(cache.time_to_live(&1).flatten() <= Some(Duration::from_secs(600)));
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn time_to_live(mut self, ttl: Duration) -> Self {
         self.time_to_live = Some(ttl);
         self
@@ -204,6 +283,20 @@ where
     /// [`time_to_live`](Self::time_to_live) and
     /// [`time_to_idle`](Self::time_to_idle): building with either as well
     /// is an error (put those durations in the `Expiry`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// struct TenSeconds;
+    /// impl goldylox::Expiry<u64, u64> for TenSeconds {
+    ///     fn expire_after_create(&self, _: &u64, _: &u64) -> Option<Duration> {
+    ///         Some(Duration::from_secs(10))
+    ///     }
+    /// }
+    /// let cache: goldylox::Cache<u64, u64> =
+    ///     goldylox::Cache::builder(1 << 20).expire_after(TenSeconds).build()?;
+    /// # drop(cache);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn expire_after(mut self, expiry: impl crate::Expiry<K, V>) -> Self {
         self.expiry = Some(std::sync::Arc::new(expiry));
         self
@@ -245,6 +338,14 @@ where
     }
 
     /// The eviction policy (default: SIEVE).
+    ///
+    /// ```
+    /// let cache: goldylox::Cache<u64, u64> = goldylox::Cache::builder(1 << 20)
+    ///     .policy(goldylox::PolicyChoice::Lru)
+    ///     .build()?;
+    /// # drop(cache);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn policy(mut self, policy: PolicyChoice) -> Self {
         self.policy = policy;
         self
@@ -252,18 +353,44 @@ where
 
     /// Number of index shards (rounded up to a power of two). Default: eight
     /// per available core, at least 16.
+    ///
+    /// ```
+    /// let cache: goldylox::Cache<u64, u64> = goldylox::Cache::builder(1 << 20).shards(64).build()?;
+    /// # drop(cache);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = Some(shards);
         self
     }
 
     /// The clock used for expiry (default: the system's monotonic clock).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use goldylox::{Expiration, ManualClock};
+    /// let clock = ManualClock::new();
+    /// let cache: goldylox::Cache<u64, u64> =
+    ///     goldylox::Cache::builder(1 << 20).clock(clock.clone()).build()?;
+    /// cache.put(1, 1, Expiration::After(Duration::from_secs(5)))?;
+    /// clock.advance(Duration::from_secs(5));
+    /// assert_eq!(cache.get(&1), None);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
         self.clock = clock.into();
         self
     }
 
     /// A name for the maintenance thread (`gx-maint-NAME`).
+    ///
+    /// ```
+    /// let cache: goldylox::Cache<u64, u64> = goldylox::Cache::builder(1 << 20)
+    ///     .name("sessions") // threads gx-maint-sessions, …
+    ///     .build()?;
+    /// # drop(cache);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
@@ -273,6 +400,14 @@ where
     /// to whole 1 MiB slabs, at least one). Entries evicted from the hot tier
     /// are encoded, compressed when that pays, and kept there; a warm hit
     /// moves the entry back up.
+    ///
+    /// ```
+    /// let cache: goldylox::Cache<u64, Vec<u8>> = goldylox::Cache::builder(1 << 20)
+    ///     .warm(64 << 20) // compressed copies of what the hot tier evicts
+    ///     .build()?;
+    /// # drop(cache);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn warm(mut self, bytes: u64) -> Self {
         self.warm_capacity = Some(bytes);
         self
@@ -280,6 +415,15 @@ where
 
     /// The warm tier's eviction policy (default: SIEVE). Its weights are slot
     /// bytes.
+    ///
+    /// ```
+    /// let cache: goldylox::Cache<u64, Vec<u8>> = goldylox::Cache::builder(1 << 20)
+    ///     .warm(64 << 20)
+    ///     .warm_policy(goldylox::PolicyChoice::Lru)
+    ///     .build()?;
+    /// # drop(cache);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn warm_policy(mut self, policy: PolicyChoice) -> Self {
         self.warm_policy = policy;
         self
@@ -290,6 +434,30 @@ where
     /// promoted from the warm tier into the hot tier, the hot policy evicting
     /// to make room. Useful with a warm tier; see
     /// [`PrefetchPolicy`](crate::PrefetchPolicy).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use goldylox::{PrefetchFactory, PrefetchPolicy};
+    /// /// Prefetches nothing: the smallest prefetch policy.
+    /// struct Quiet;
+    /// impl PrefetchPolicy for Quiet {
+    ///     fn name(&self) -> &str { "quiet" }
+    ///     fn observe(&mut self, _: &[u64], _: &[u8]) -> Result<(), goldylox::PolicyError> { Ok(()) }
+    ///     fn propose(&mut self, _: u32, _: &mut Vec<u64>) -> Result<(), goldylox::PolicyError> { Ok(()) }
+    /// }
+    /// struct QuietFactory;
+    /// impl PrefetchFactory for QuietFactory {
+    ///     fn build(&self, _: u64) -> Result<Box<dyn PrefetchPolicy>, goldylox::PolicyError> {
+    ///         Ok(Box::new(Quiet))
+    ///     }
+    /// }
+    /// let cache: goldylox::Cache<u64, Vec<u8>> = goldylox::Cache::builder(1 << 20)
+    ///     .warm(4 << 20)
+    ///     .prefetch(Arc::new(QuietFactory))
+    ///     .build()?;
+    /// # drop(cache);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn prefetch(mut self, factory: std::sync::Arc<dyn crate::PrefetchFactory>) -> Self {
         self.prefetch = Some(factory);
         self
@@ -297,6 +465,17 @@ where
 
     /// How writes reach the cold tier: on demotion only (write-back, the
     /// default) or every write as it happens (write-through).
+    ///
+    /// ```
+    /// use goldylox::{WritePolicy, cold::ColdConfig};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache: goldylox::Cache<u64, u64> = goldylox::Cache::builder(1 << 20)
+    ///     .cold(ColdConfig::new(dir.path(), 1 << 30))
+    ///     .write_policy(WritePolicy::WriteThrough) // every write reaches the disk
+    ///     .build()?;
+    /// # drop(cache);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn write_policy(mut self, policy: WritePolicy) -> Self {
         self.write_policy = policy;
         self
@@ -307,6 +486,21 @@ where
     /// to segment files in `config.dir`, recovered when a cache is built on
     /// the same directory again, and promoted back on a hit. Keys and values
     /// are stored postcard-encoded. See [`crate::cold`].
+    ///
+    /// ```
+    /// use goldylox::cold::ColdConfig;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache: goldylox::Cache<u64, u64> = goldylox::Cache::builder(1 << 20)
+    ///     .cold(ColdConfig::new(dir.path(), 1 << 30))
+    ///     .build()?;
+    /// cache.insert(1, 1)?;
+    /// cache.shutdown(); // persists the memory tiers
+    /// let again: goldylox::Cache<u64, u64> = goldylox::Cache::builder(1 << 20)
+    ///     .cold(ColdConfig::new(dir.path(), 1 << 30))
+    ///     .build()?;
+    /// assert_eq!(again.get(&1), Some(1));
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn cold(mut self, config: crate::cold::ColdConfig) -> Self {
         self.cold = Some(config);
         self
@@ -315,6 +509,22 @@ where
     /// The failover policy that runs the cold tier's circuit breaker.
     /// Default: [`NativeBreaker`](crate::health::NativeBreaker) with its
     /// default parameters.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use goldylox::cold::ColdConfig;
+    /// use goldylox::health::{FailoverPolicy, NativeBreaker};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache: goldylox::Cache<u64, u64> = goldylox::Cache::builder(1 << 20)
+    ///     .cold(ColdConfig::new(dir.path(), 1 << 30))
+    ///     .failover(Arc::new(|| {
+    ///         let params = [("error-threshold".to_string(), "3".to_string())];
+    ///         Ok(Box::new(NativeBreaker::new(&params)?) as Box<dyn FailoverPolicy>)
+    ///     }))
+    ///     .build()?;
+    /// # drop(cache);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn failover(mut self, factory: crate::health::FailoverFactory) -> Self {
         self.failover = Some(factory);
         self
@@ -336,6 +546,12 @@ where
     }
 
     /// Checks the settings and starts the cache.
+    ///
+    /// ```
+    /// let built = goldylox::Cache::<u64, u64>::builder(0).build();
+    /// assert!(matches!(built, Err(goldylox::Error::InvalidConfig { .. })));
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn build(self) -> Result<Cache<K, V>, Error> {
         let invalid = |reason: &str| {
             Err(Error::InvalidConfig {

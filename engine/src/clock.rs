@@ -22,6 +22,11 @@ enum Source {
 
 impl Clock {
     /// The monotonic system clock, starting at zero now.
+    ///
+    /// ```
+    /// let clock = goldylox::Clock::system();
+    /// assert!(clock.now_nanos() < 1_000_000_000, "it starts at zero");
+    /// ```
     pub fn system() -> Self {
         Clock {
             // Even, so that adding it keeps a deadline's mark bit
@@ -31,6 +36,11 @@ impl Clock {
     }
 
     /// Nanoseconds since this clock's origin.
+    ///
+    /// ```
+    /// let clock = goldylox::Clock::from(goldylox::ManualClock::new());
+    /// assert_eq!(clock.now_nanos(), 0);
+    /// ```
     #[inline]
     pub fn now_nanos(&self) -> u64 {
         match &self.source {
@@ -80,16 +90,33 @@ pub struct ManualClock {
 
 impl ManualClock {
     /// A clock at time zero.
+    ///
+    /// ```
+    /// let clock = goldylox::ManualClock::new();
+    /// assert_eq!(clock.now_nanos(), 0);
+    /// ```
     pub fn new() -> Self {
         ManualClock::default()
     }
 
     /// Moves time forward by `by`.
+    ///
+    /// ```
+    /// let clock = goldylox::ManualClock::new();
+    /// clock.advance(std::time::Duration::from_millis(5));
+    /// assert_eq!(clock.now_nanos(), 5_000_000);
+    /// ```
     pub fn advance(&self, by: Duration) {
         self.now.fetch_add(saturating_nanos(by), Ordering::AcqRel);
     }
 
     /// The current reading in nanoseconds.
+    ///
+    /// ```
+    /// let clock = goldylox::ManualClock::new();
+    /// clock.advance(std::time::Duration::from_secs(1));
+    /// assert_eq!(clock.now_nanos(), 1_000_000_000);
+    /// ```
     pub fn now_nanos(&self) -> u64 {
         self.now.load(Ordering::Acquire)
     }

@@ -18,6 +18,15 @@ where
     /// The status of a tier's eviction policy: which one is configured,
     /// whether it is deciding or the native fallback is, its failures and
     /// swaps. `None` for a tier this cache does not have.
+    ///
+    /// ```
+    /// use goldylox::PolicyTier;
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// let status = cache.policy_status(PolicyTier::Hot).unwrap();
+    /// assert_eq!(status.name, "sieve");
+    /// assert!(cache.policy_status(PolicyTier::Warm).is_none(), "no warm tier");
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn policy_status(&self, tier: PolicyTier) -> Option<PolicyStatus> {
         let shared = self.shared();
         match tier {
@@ -37,6 +46,15 @@ where
     /// since the old policy's order cannot be read out of it). If building or
     /// replaying fails, the running policy stays and the error says why. A
     /// swap also clears a tripped policy's state.
+    ///
+    /// ```
+    /// use goldylox::{PolicyChoice, PolicyTier};
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// let report = cache.swap_policy(PolicyTier::Hot, PolicyChoice::Lru)?;
+    /// assert_eq!(cache.policy_status(PolicyTier::Hot).unwrap().name, "lru");
+    /// # drop(report);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn swap_policy(&self, tier: PolicyTier, choice: PolicyChoice) -> Result<SwapReport, Error> {
         if self
             .shared()

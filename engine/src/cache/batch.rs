@@ -52,6 +52,22 @@ where
     /// shard with them wait meanwhile, so keep `f` short. `f` must not use
     /// this cache other than through the batch, and may touch only `keys`
     /// (the batch panics on any other key: a bug in the caller).
+    ///
+    /// ```
+    /// use goldylox::Expiration;
+    /// let cache: goldylox::Cache<String, u64> = goldylox::Cache::new(1 << 20)?;
+    /// cache.insert("from".into(), 10)?;
+    /// cache.insert("to".into(), 0)?;
+    /// let (from, to) = ("from".to_string(), "to".to_string());
+    /// // Move 3 from one key to another: no reader sees one without the other.
+    /// cache.atomically(&[&from, &to], |b| -> Result<(), goldylox::Error> {
+    ///     let (f, t) = (b.get(&from).unwrap_or(0), b.get(&to).unwrap_or(0));
+    ///     b.put(from.clone(), f - 3, Expiration::Keep)?;
+    ///     b.put(to.clone(), t + 3, Expiration::Keep)
+    /// })?;
+    /// assert_eq!((cache.get("from"), cache.get("to")), (Some(7), Some(3)));
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn atomically<R>(&self, keys: &[&K], f: impl FnOnce(&mut Batch<'_, K, V>) -> R) -> R {
         let s = self.shared();
         let mut shards: Vec<usize> = keys
@@ -114,11 +130,29 @@ where
     }
 
     /// The value of `key`, if present and not expired.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// cache.insert("k".into(), "v".into())?;
+    /// let k = "k".to_string();
+    /// let v = cache.atomically(&[&k], |b| b.get(&k));
+    /// assert_eq!(v.as_deref(), Some("v"));
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn get(&self, key: &K) -> Option<V> {
         self.current(key).map(|(v, _)| v)
     }
 
     /// The value of `key` and its time to live (`None`: no deadline).
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// cache.insert("k".into(), "v".into())?;
+    /// let k = "k".to_string();
+    /// let (v, ttl) = cache.atomically(&[&k], |b| b.get_with_ttl(&k)).unwrap();
+    /// assert_eq!((v.as_str(), ttl), ("v", None));
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn get_with_ttl(&self, key: &K) -> Option<(V, Option<Duration>)> {
         let (value, deadline) = self.current(key)?;
         if deadline == NEVER {
@@ -129,6 +163,13 @@ where
     }
 
     /// Whether `key` is present and not expired.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// let k = "k".to_string();
+    /// assert!(!cache.atomically(&[&k], |b| b.contains_key(&k)));
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn contains_key(&self, key: &K) -> bool {
         let (hash, at) = self.locate(key);
         let table = &*self.locks[at].1;
@@ -138,6 +179,18 @@ where
     }
 
     /// Stores `value` under `key` with `expiration`.
+    ///
+    /// ```
+    /// use goldylox::Expiration;
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// let (a, b) = ("a".to_string(), "b".to_string());
+    /// cache.atomically(&[&a, &b], |batch| -> Result<(), goldylox::Error> {
+    ///     batch.put(a.clone(), "1".into(), Expiration::Default)?;
+    ///     batch.put(b.clone(), "2".into(), Expiration::Default)
+    /// })?;
+    /// assert_eq!(cache.len(), 2);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn put(&mut self, key: K, value: V, expiration: Expiration) -> Result<(), Error> {
         let (_, at) = self.locate(&key);
         let prepared = self.cache.prepare(key, value, false)?;
@@ -153,6 +206,21 @@ where
 
     /// Edits the value of `key` in place, as [`Cache::update`] does, within
     /// the batch's atomic step (reserving growth without waiting).
+    ///
+    /// ```
+    /// use goldylox::Update;
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// cache.insert("k".into(), "ab".into())?;
+    /// let k = "k".to_string();
+    /// let len = cache.atomically(&[&k], |b| {
+    ///     b.update(k.clone(), |v| match v {
+    ///         Some(s) => { s.push('c'); (Update::Changed, s.len()) }
+    ///         None => (Update::Unchanged, 0),
+    ///     })
+    /// })?;
+    /// assert_eq!(len, 3);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn update<R>(
         &mut self,
         key: K,
@@ -166,6 +234,15 @@ where
     }
 
     /// Removes `key`; returns whether it was present.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// cache.insert("k".into(), "v".into())?;
+    /// let k = "k".to_string();
+    /// assert!(cache.atomically(&[&k], |b| b.remove(&k)));
+    /// assert!(cache.get("k").is_none());
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn remove(&mut self, key: &K) -> bool {
         let present = self.contains_key(key);
         let (hash, at) = self.locate(key);

@@ -32,6 +32,17 @@ where
     V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
 {
     /// The cold store's figures (`None` without a cold tier).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache: goldylox::Cache<String, String> = goldylox::Cache::builder(1 << 20)
+    ///     .cold(goldylox::cold::ColdConfig::new(dir.path(), 1 << 30))
+    ///     .build()?;
+    /// cache.insert("k".into(), "v".into())?;
+    /// let stats = cache.cold_stats().expect("a cold tier");
+    /// # drop(stats);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn cold_stats(&self) -> Option<crate::cold::ColdStats> {
         self.shared().cold.as_ref().map(|c| c.stats())
     }
@@ -51,11 +62,32 @@ where
     }
 
     /// What recovery found when the cold tier was opened.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache: goldylox::Cache<String, String> = goldylox::Cache::builder(1 << 20)
+    ///     .cold(goldylox::cold::ColdConfig::new(dir.path(), 1 << 30))
+    ///     .build()?;
+    /// let report = cache.cold_recovery().expect("a cold tier");
+    /// assert_eq!(report.entries, 0, "a new directory");
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn cold_recovery(&self) -> Option<crate::cold::RecoveryReport> {
         self.shared().cold.as_ref().map(|c| c.recovery().clone())
     }
 
     /// The cold tier's circuit breaker state and figures.
+    ///
+    /// ```
+    /// use goldylox::health::BreakerState;
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache: goldylox::Cache<String, String> = goldylox::Cache::builder(1 << 20)
+    ///     .cold(goldylox::cold::ColdConfig::new(dir.path(), 1 << 30))
+    ///     .build()?;
+    /// let (state, _stats) = cache.cold_health().expect("a cold tier");
+    /// assert_eq!(state, BreakerState::Closed, "the disk is healthy");
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn cold_health(&self) -> Option<(crate::health::BreakerState, crate::health::HealthStats)> {
         self.shared()
             .cold
@@ -65,11 +97,30 @@ where
 
     /// The cold tier's last I/O error (what failed, with the operating
     /// system's message), if it ever had one.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache: goldylox::Cache<String, String> = goldylox::Cache::builder(1 << 20)
+    ///     .cold(goldylox::cold::ColdConfig::new(dir.path(), 1 << 30))
+    ///     .build()?;
+    /// assert_eq!(cache.cold_last_error(), None);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn cold_last_error(&self) -> Option<String> {
         self.shared().cold.as_ref().and_then(|c| c.last_error())
     }
 
     /// Waits until everything appended to the cold tier so far is durable.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache: goldylox::Cache<String, String> = goldylox::Cache::builder(1 << 20)
+    ///     .cold(goldylox::cold::ColdConfig::new(dir.path(), 1 << 30))
+    ///     .build()?;
+    /// cache.persist()?;
+    /// cache.sync_cold()?; // what the cold tier holds is on disk
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn sync_cold(&self) -> Result<(), Error> {
         match &self.shared().cold {
             Some(c) => c.sync(),
@@ -82,6 +133,16 @@ where
     /// those at the configured threshold (the pass the tier runs by itself
     /// after each seal), and evicts segments past the capacity. Returns how
     /// many segments were compacted or evicted (0 without a cold tier).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache: goldylox::Cache<String, String> = goldylox::Cache::builder(1 << 20)
+    ///     .cold(goldylox::cold::ColdConfig::new(dir.path(), 1 << 30))
+    ///     .build()?;
+    /// let segments = cache.compact_cold(true)?;
+    /// # drop(segments);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn compact_cold(&self, all: bool) -> Result<usize, Error> {
         match &self.shared().cold {
             Some(c) => c.compact(all),
@@ -189,6 +250,17 @@ where
     /// it and waits until they are durable: a restart then finds everything
     /// the cache held. [`Cache::shutdown`] does this with a write-back cold
     /// tier. Returns how many entries were written.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache: goldylox::Cache<String, String> = goldylox::Cache::builder(1 << 20)
+    ///     .cold(goldylox::cold::ColdConfig::new(dir.path(), 1 << 30))
+    ///     .build()?;
+    /// cache.insert("k".into(), "v".into())?;
+    /// assert_eq!(cache.persist()?, 1);
+    /// assert_eq!(cache.persist()?, 0, "already held");
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn persist(&self) -> Result<u64, Error> {
         let s = self.shared();
         let Some(cold) = &s.cold else {

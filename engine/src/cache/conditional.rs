@@ -68,6 +68,17 @@ where
 
     /// Stores `value` under `key` if `condition` holds, with `expiration`,
     /// and reports the value the key had: one atomic step.
+    ///
+    /// ```
+    /// use goldylox::{Expiration, SetIf};
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// let first = cache.set("k".into(), "1".into(), Expiration::Default, SetIf::Absent)?;
+    /// assert!(first.stored);
+    /// let second = cache.set("k".into(), "2".into(), Expiration::Default, SetIf::Absent)?;
+    /// assert!(!second.stored);
+    /// assert_eq!(second.previous.as_deref(), Some("1"), "what it still has");
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn set(
         &self,
         key: K,
@@ -98,6 +109,16 @@ where
     /// value without reading it (cheaper than [`Cache::set`] when nobody
     /// needs the old value; with [`Expiration::Keep`] the current entry is
     /// still consulted for its deadline).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use goldylox::Expiration;
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// cache.put("session".into(), "data".into(), Expiration::After(Duration::from_secs(30)))?;
+    /// cache.put("config".into(), "data".into(), Expiration::Never)?;
+    /// assert!(cache.time_to_live("session").flatten().is_some());
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn put(&self, key: K, value: V, expiration: Expiration) -> Result<(), Error> {
         let look = expiration == Expiration::Keep;
         self.write(key, value, self.deadline_rule(expiration), look, |_| true)
@@ -108,6 +129,17 @@ where
     /// `expected` (`None`: only if absent). Returns whether it stored. The
     /// building block of optimistic read-modify-write (`INCR`, `APPEND`,
     /// `EXPIRE`): read, compute, `compare_and_set`, retry on `false`.
+    ///
+    /// ```
+    /// use goldylox::Expiration;
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// cache.insert("k".into(), "1".into())?;
+    /// let one = "1".to_string();
+    /// assert!(cache.compare_and_set("k".into(), Some(&one), "2".into(), Expiration::Keep)?);
+    /// assert!(!cache.compare_and_set("k".into(), Some(&one), "3".into(), Expiration::Keep)?);
+    /// assert_eq!(cache.get("k").as_deref(), Some("2"));
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn compare_and_set(
         &self,
         key: K,

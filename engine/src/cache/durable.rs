@@ -37,6 +37,20 @@ where
 {
     /// The mark to take before writes whose durability a caller will wait
     /// for.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache: goldylox::Cache<String, String> = goldylox::Cache::builder(1 << 20)
+    ///     .cold(goldylox::cold::ColdConfig::new(dir.path(), 1 << 30))
+    ///     .write_policy(goldylox::WritePolicy::WriteThrough)
+    ///     .build()?;
+    /// let mark = cache.durability_mark();
+    /// cache.insert("k".into(), "v".into())?;
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// cache.when_durable(mark, move |r| tx.send(r).unwrap());
+    /// rx.recv().unwrap()?;
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn durability_mark(&self) -> DurabilityMark {
         match &self.shared().cold {
             Some(c) => DurabilityMark {
@@ -59,6 +73,14 @@ where
     /// write-back one, whose writes reach the disk only when evicted), when
     /// a commit or sync failed, or when any write since `since` missed the
     /// cold tier.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// cache.when_durable(cache.durability_mark(), move |r| tx.send(r).unwrap());
+    /// assert!(rx.recv().unwrap().is_err(), "no cold tier: nothing is ever durable");
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn when_durable(
         &self,
         since: DurabilityMark,
@@ -92,6 +114,17 @@ where
 
     /// Stores `value` under `key` and returns once it is durable (see
     /// [`Cache::when_durable`]); concurrent callers share syncs.
+    ///
+    /// ```
+    /// use goldylox::WritePolicy;
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache: goldylox::Cache<String, String> = goldylox::Cache::builder(1 << 20)
+    ///     .cold(goldylox::cold::ColdConfig::new(dir.path(), 1 << 30))
+    ///     .write_policy(WritePolicy::WriteThrough)
+    ///     .build()?;
+    /// cache.insert_durable("order:1".into(), "paid".into())?; // on disk when it returns
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn insert_durable(&self, key: K, value: V) -> Result<(), Error> {
         let mark = self.durability_mark();
         self.insert(key, value)?;

@@ -82,12 +82,27 @@ where
     V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
 {
     /// The key.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// assert_eq!(cache.entry("k".into()).key(), "k");
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn key(&self) -> &K {
         &self.key
     }
 
     /// The value, loading it with `init` and storing it if absent; one
     /// loader per missing key ([`Cache::get_or_insert_with`]).
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// let v = cache.entry("k".into()).or_insert_with(|| "loaded".into());
+    /// assert_eq!(v, "loaded");
+    /// let again = cache.entry("k".into()).or_insert_with(|| unreachable!());
+    /// assert_eq!(again, "loaded");
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn or_insert_with(self, init: impl FnOnce() -> V) -> V {
         self.cache.get_or_insert_with(self.key, init)
     }
@@ -95,6 +110,14 @@ where
     /// The value, loading it with a fallible `init` if absent; an error goes
     /// to every caller waiting on the same load and nothing is stored
     /// ([`Cache::try_get_or_insert_with`]).
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// let r = cache.entry("k".into()).or_try_insert_with(|| Err::<String, _>("db down"));
+    /// assert_eq!(*r.unwrap_err(), "db down");
+    /// assert!(cache.get("k").is_none(), "nothing stored");
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn or_try_insert_with<E: Send + Sync + 'static>(
         self,
         init: impl FnOnce() -> Result<V, E>,
@@ -106,6 +129,17 @@ where
     /// absent or expired) under the key's lock, in whichever tier it lies,
     /// and applies it atomically. `f` must be quick and must not use this
     /// cache.
+    ///
+    /// ```
+    /// use goldylox::{Compute, Computed};
+    /// let cache: goldylox::Cache<String, u64> = goldylox::Cache::new(1 << 20)?;
+    /// let c = cache.entry("n".into()).and_compute_with(|n| match n {
+    ///     None => Compute::Put(1),
+    ///     Some(_) => Compute::Nop,
+    /// })?;
+    /// assert_eq!(c, Computed::Inserted(1));
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn and_compute_with(
         self,
         f: impl FnOnce(Option<&V>) -> Compute<V>,
@@ -115,6 +149,15 @@ where
 
     /// Stores `f(current)` (`None`: absent or expired) atomically and
     /// returns it: an insert or a replacement in one step.
+    ///
+    /// ```
+    /// let cache: goldylox::Cache<String, u64> = goldylox::Cache::new(1 << 20)?;
+    /// for _ in 0..3 {
+    ///     cache.entry("n".into()).and_upsert_with(|n| n.map_or(1, |n| n + 1))?;
+    /// }
+    /// assert_eq!(cache.get("n"), Some(3));
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn and_upsert_with(self, f: impl FnOnce(Option<&V>) -> V) -> Result<V, Error> {
         let computed = compute(self.cache, self.key, |v| Compute::Put(f(v)))?;
         match computed {

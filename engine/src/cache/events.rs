@@ -26,6 +26,15 @@ where
     /// (capacity plus slack), or the write buffer is three-quarters full.
     /// Two atomic loads; for callers that must not block a thread (an async
     /// server) and would rather wait with [`Cache::when_room`] first.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// // A front end that would rather park a client than block a thread:
+    /// if cache.write_pressure(64) {
+    ///     cache.when_room(64, || { /* resume the client */ });
+    /// }
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn write_pressure(&self, weight: u64) -> bool {
         let s = self.shared();
         let after = s.weighted.load(Ordering::Acquire).saturating_add(weight);
@@ -41,6 +50,14 @@ where
     /// (send on a channel). The waiting half of [`Cache::write_pressure`]:
     /// an async caller awaits `done` instead of blocking its thread in a
     /// write.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// cache.when_room(1024, move || tx.send(()).unwrap());
+    /// rx.recv().unwrap(); // answered at the end of the next maintenance pass
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn when_room(&self, weight: u64, done: impl FnOnce() + Send + 'static) {
         let s = self.shared();
         let mut waiters = s.room_waiters.lock();

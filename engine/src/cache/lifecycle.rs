@@ -141,12 +141,27 @@ where
     /// Stops the cache: refuses further writes, drains the buffers into the
     /// policy, evicts down to the capacity, and stops the maintenance thread.
     /// Reads keep working. Idempotent.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// cache.insert("k".into(), "v".into())?;
+    /// cache.shutdown();
+    /// assert!(cache.insert("j".into(), "v".into()).is_err(), "writes are refused");
+    /// assert_eq!(cache.get("k").as_deref(), Some("v"), "reads still work");
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn shutdown(&self) {
         self.shutdown_with(true);
     }
 
     /// [`Cache::shutdown`], persisting the memory tiers to the cold tier
     /// first only if `persist` (Redis's `SHUTDOWN SAVE` and `NOSAVE`).
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// cache.shutdown_with(false); // no cold tier to persist to anyway
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn shutdown_with(&self, persist: bool) {
         self.shared().closed.store(true, Ordering::Release);
         if persist

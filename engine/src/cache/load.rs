@@ -23,6 +23,13 @@ where
     /// this caller and waiting callers retry with their own `init`. If the
     /// value cannot be stored (too large, cache shut down) it is still
     /// returned.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// let v = cache.get_or_insert_with("user:1".into(), || "loaded from the database".into());
+    /// assert_eq!(v, "loaded from the database");
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn get_or_insert_with(&self, key: K, init: impl FnOnce() -> V) -> V {
         match self.try_get_or_insert_with(key, || Ok::<V, std::convert::Infallible>(init())) {
             Ok(value) => value,
@@ -33,6 +40,15 @@ where
     /// Like [`Cache::get_or_insert_with`] for a fallible loader. An error is
     /// returned to this caller and to every caller waiting on the same load,
     /// and nothing is stored.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// let v = cache.try_get_or_insert_with("user:1".into(), || Ok::<_, std::io::Error>("row".into()));
+    /// assert_eq!(v.unwrap(), "row");
+    /// let e = cache.try_get_or_insert_with("user:2".into(), || Err("timeout"));
+    /// assert_eq!(*e.unwrap_err(), "timeout");
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn try_get_or_insert_with<E>(
         &self,
         key: K,

@@ -135,11 +135,27 @@ where
 {
     /// A builder for a cache holding at most `max_capacity` bytes of weighted
     /// entries.
+    ///
+    /// ```
+    /// use goldylox::{Cache, PolicyChoice};
+    ///
+    /// let cache: Cache<u64, String> = Cache::builder(64 << 20) // bytes
+    ///     .policy(PolicyChoice::Sieve)
+    ///     .build()?;
+    /// # drop(cache);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn builder(max_capacity: u64) -> CacheBuilder<K, V> {
         CacheBuilder::new(max_capacity)
     }
 
     /// A cache with default settings holding at most `max_capacity` bytes.
+    ///
+    /// ```
+    /// let cache: goldylox::Cache<u64, u64> = goldylox::Cache::new(1 << 20)?;
+    /// assert!(cache.is_empty());
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn new(max_capacity: u64) -> Result<Self, Error> {
         Self::builder(max_capacity).build()
     }
@@ -151,6 +167,14 @@ where
     // ---- reads -------------------------------------------------------------
 
     /// The value for `key`, if present and not expired.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// cache.insert("k".into(), "v".into())?;
+    /// assert_eq!(cache.get("k").as_deref(), Some("v"));
+    /// assert_eq!(cache.get("absent"), None);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn get<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
@@ -164,6 +188,15 @@ where
     /// read-locked (a warm one is decoded first). Counts and records like
     /// [`Cache::get`]. For copying a value straight into an output buffer;
     /// `f` must be quick and must not use this cache.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// cache.insert("k".into(), "hello".into())?;
+    /// let mut out = Vec::new();
+    /// cache.get_with("k", |v| out.extend_from_slice(v.as_bytes()));
+    /// assert_eq!(out, b"hello");
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn get_with<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
     where
         K: Borrow<Q>,
@@ -229,6 +262,14 @@ where
     /// `f`): for looking at entries, as `SCAN … TYPE` or `MEMORY USAGE` do,
     /// without disturbing what the cache keeps. `f` must be quick and must
     /// not use this cache.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// cache.insert("k".into(), "hello".into())?;
+    /// assert_eq!(cache.peek_with("k", |v| v.len()), Some(5));
+    /// assert_eq!(cache.stats().hot.hits, 0, "a peek is not a hit");
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn peek_with<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
     where
         K: Borrow<Q>,
@@ -254,6 +295,14 @@ where
     }
 
     /// Whether `key` is present and not expired. Does not count as an access.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// cache.insert("k".into(), "v".into())?;
+    /// assert!(cache.contains_key("k"));
+    /// assert!(!cache.contains_key("j"));
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn contains_key<Q>(&self, key: &Q) -> bool
     where
         K: Borrow<Q>,
@@ -274,6 +323,18 @@ where
 
     /// The remaining time to live of `key`: `None` if absent, `Some(None)` if
     /// it never expires.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use goldylox::Expiration;
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// cache.put("a".into(), "1".into(), Expiration::After(Duration::from_secs(60)))?;
+    /// cache.insert("b".into(), "2".into())?;
+    /// assert!(cache.time_to_live("a").flatten() <= Some(Duration::from_secs(60)));
+    /// assert_eq!(cache.time_to_live("b"), Some(None), "present, never expires");
+    /// assert_eq!(cache.time_to_live("c"), None, "absent");
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn time_to_live<Q>(&self, key: &Q) -> Option<Option<Duration>>
     where
         K: Borrow<Q>,
@@ -302,6 +363,14 @@ where
     }
 
     /// The values of several keys, in order.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// cache.insert("a".into(), "1".into())?;
+    /// let values = cache.get_many(["a", "b"]);
+    /// assert_eq!(values, vec![Some("1".to_string()), None]);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn get_many<'q, Q>(&self, keys: impl IntoIterator<Item = &'q Q>) -> Vec<Option<V>>
     where
         K: Borrow<Q>,
@@ -317,6 +386,14 @@ where
     /// [`Cache::put`]; only if absent or present, reporting the value the
     /// key had: [`Cache::set`]; computed from the current value:
     /// [`Cache::entry`].
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// cache.insert("k".into(), "v1".into())?;
+    /// cache.insert("k".into(), "v2".into())?; // replaces
+    /// assert_eq!(cache.get("k").as_deref(), Some("v2"));
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn insert(&self, key: K, value: V) -> Result<(), Error> {
         self.write(key, value, Deadline::Default, false, |_| true)
             .map(|_| ())
@@ -324,6 +401,13 @@ where
 
     /// Stores several entries; stops at the first error and returns it (the
     /// entries before it are stored). Returns how many were stored.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// let stored = cache.insert_many([("a".into(), "1".into()), ("b".into(), "2".into())])?;
+    /// assert_eq!(stored, 2);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn insert_many(&self, entries: impl IntoIterator<Item = (K, V)>) -> Result<usize, Error> {
         let mut n = 0;
         for (k, v) in entries {
@@ -335,6 +419,14 @@ where
 
     /// Removes `key`, returning its value if it was present and not expired.
     /// Works after [`Cache::shutdown`] too.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// cache.insert("k".into(), "v".into())?;
+    /// assert_eq!(cache.remove("k").as_deref(), Some("v"));
+    /// assert_eq!(cache.remove("k"), None);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn remove<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
@@ -348,6 +440,14 @@ where
     /// [`Cache::compare_and_set`]: a read-modify-write that ends by deleting
     /// the key, such as Redis's `HDEL` of a hash's last field). Returns the
     /// removed value; `None` if the key was absent or `cond` refused.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// cache.insert("k".into(), "stale".into())?;
+    /// assert_eq!(cache.remove_if("k", |v| v == "fresh"), None, "refused");
+    /// assert_eq!(cache.remove_if("k", |v| v == "stale").as_deref(), Some("stale"));
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn remove_if<Q>(&self, key: &Q, cond: impl FnOnce(&V) -> bool) -> Option<V>
     where
         K: Borrow<Q>,
@@ -358,6 +458,14 @@ where
 
     /// Removes every entry of every tier (each is reported to the listener as
     /// removed).
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// cache.insert("a".into(), "1".into())?;
+    /// cache.clear();
+    /// assert!(cache.is_empty());
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn clear(&self) {
         let s = self.shared();
         s.index.drain_shards(|slots| {
@@ -402,6 +510,13 @@ where
     /// promotion keeps the cold record), so with a cold tier the memory
     /// keys are walked to count each key once: O(keys in memory), during
     /// which writes wait.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// cache.insert("a".into(), "1".into())?;
+    /// assert_eq!(cache.len(), 1);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         let s = self.shared();
         if s.warm.is_none() && s.cold.is_none() {
@@ -415,26 +530,61 @@ where
     }
 
     /// True when no entry is resident.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// assert!(cache.is_empty());
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Weighted size in bytes: resident entries plus writes in flight.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// cache.insert("a".into(), "1".into())?;
+    /// assert!(cache.weighted_size() > 0);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn weighted_size(&self) -> u64 {
         self.shared().weighted.load(Ordering::Acquire)
     }
 
     /// The capacity in bytes.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// assert_eq!(cache.max_capacity(), 1 << 20);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn max_capacity(&self) -> u64 {
         self.shared().capacity
     }
 
     /// The largest weighted size the cache can reach: capacity plus slack.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// assert_eq!(cache.bound(), (1 << 20) + (1 << 20) / 16, "the default slack");
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn bound(&self) -> u64 {
         self.shared().capacity + self.inner.slack
     }
 
     /// A snapshot of the statistics.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// cache.insert("a".into(), "1".into())?;
+    /// cache.get("a");
+    /// cache.get("b");
+    /// let s = cache.stats();
+    /// assert_eq!((s.hot.hits, s.hot.misses), (1, 1));
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn stats(&self) -> CacheStats {
         let s = self.shared();
         let mut stats = CacheStats::collect(&s.counters, s.stripes.totals());
@@ -445,6 +595,14 @@ where
     }
 
     /// The warm tier's pool figures (`None` without a warm tier).
+    ///
+    /// ```
+    /// let cache: goldylox::Cache<u64, Vec<u8>> = goldylox::Cache::builder(1 << 20)
+    ///     .warm(4 << 20)
+    ///     .build()?;
+    /// assert!(cache.pool_stats().is_some());
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn pool_stats(&self) -> Option<crate::PoolStats> {
         self.shared().warm.as_ref().map(WarmTier::pool_stats)
     }
@@ -452,11 +610,26 @@ where
     /// Defragments and rebalances the warm tier's pools now and reports what
     /// it reclaimed (`None` without a warm tier). The pool manager also does
     /// this on its own schedule.
+    ///
+    /// ```
+    /// let cache: goldylox::Cache<u64, Vec<u8>> = goldylox::Cache::builder(1 << 20)
+    ///     .warm(4 << 20)
+    ///     .build()?;
+    /// let report = cache.defragment().expect("a warm tier");
+    /// # drop(report);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn defragment(&self) -> Option<crate::DefragReport> {
         self.shared().warm.as_ref().map(|w| w.pool.defragment())
     }
 
     /// The configured write policy.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// assert_eq!(cache.write_policy(), goldylox::WritePolicy::WriteBack);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn write_policy(&self) -> WritePolicy {
         self.inner.write_policy
     }
@@ -464,6 +637,14 @@ where
     /// Runs a maintenance pass now and waits for it: pending events reach the
     /// policy, expired entries are reaped, the tier is brought under its
     /// capacity. Useful in tests and before reading exact statistics.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// cache.insert("a".into(), "1".into())?;
+    /// cache.run_pending_tasks();
+    /// assert_eq!(cache.stats().inserts, 1);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn run_pending_tasks(&self) {
         let _ = self.sync(0);
     }

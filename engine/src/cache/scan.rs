@@ -41,6 +41,22 @@ where
     /// iteration is returned exactly once; expired keys are not. A step
     /// holds one hot shard's read lock (writers to that shard wait) while
     /// it walks that shard's part of each tier.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// for i in 0..100 {
+    ///     cache.insert(format!("k{i}"), "v".into())?;
+    /// }
+    /// let (mut cursor, mut seen) = (0, 0);
+    /// loop {
+    ///     let (keys, next) = cache.scan(cursor, 10);
+    ///     seen += keys.len();
+    ///     if next == 0 { break; }
+    ///     cursor = next;
+    /// }
+    /// assert_eq!(seen, 100);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn scan(&self, cursor: u64, count: usize) -> (Vec<K>, u64) {
         let s = self.shared();
         let shard = (cursor >> 32) as usize;
@@ -105,6 +121,15 @@ where
 
     /// Calls `f` with every key of every tier, one [`Cache::scan`] step at
     /// a time (the same guarantee: each key present throughout, once).
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// cache.insert("a".into(), "1".into())?;
+    /// let mut keys = Vec::new();
+    /// cache.for_each_key(|k| keys.push(k));
+    /// assert_eq!(keys, ["a"]);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn for_each_key(&self, mut f: impl FnMut(K)) {
         let mut cursor = 0;
         loop {
@@ -127,6 +152,14 @@ where
     /// empty): a random place in the hash space, then the first step from
     /// there that finds keys, wrapping around. Keys in sparse stretches of
     /// the space are likelier picks, as with Redis's `RANDOMKEY`.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// assert_eq!(cache.random_key(), None);
+    /// cache.insert("a".into(), "1".into())?;
+    /// assert_eq!(cache.random_key().as_deref(), Some("a"));
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn random_key(&self) -> Option<K> {
         let s = self.shared();
         let shards = s.index.shard_count() as u64;

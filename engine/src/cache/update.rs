@@ -68,6 +68,19 @@ where
     /// `edit` must be quick and must not use this cache. It may grow a
     /// value past the cache's capacity; the caller bounds what it lets a
     /// value grow to (the engine then evicts it like any other entry).
+    ///
+    /// ```
+    /// use goldylox::Update;
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// cache.insert("log".into(), "a".into())?;
+    /// let len = cache.update("log".into(), |v| match v {
+    ///     Some(s) => { s.push_str("bc"); (Update::Changed, s.len()) }
+    ///     None => (Update::Insert("bc".into()), 2),
+    /// })?;
+    /// assert_eq!(len, 3);
+    /// assert_eq!(cache.get("log").as_deref(), Some("abc"));
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn update<R>(
         &self,
         key: K,

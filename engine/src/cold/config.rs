@@ -72,6 +72,13 @@ impl ColdConfig {
     /// A store in `dir` holding at most `capacity` bytes, with 64 MiB
     /// segments, a sync every second, compaction at 50 % garbage and an index
     /// snapshot every minute.
+    ///
+    /// ```
+    /// use goldylox::cold::{ColdConfig, SyncMode};
+    /// let mut config = ColdConfig::new("/var/cache/app", 10 << 30);
+    /// config.sync = SyncMode::Always;
+    /// config.segment_size = 16 << 20;
+    /// ```
     pub fn new(dir: impl Into<PathBuf>, capacity: u64) -> Self {
         ColdConfig {
             dir: dir.into(),
@@ -128,6 +135,11 @@ impl std::fmt::Debug for ColdConfig {
 /// The default key hash: the bytes, fixed-seeded, so it is the same in
 /// every process (the snapshot stores hashes; it records the configured
 /// function's answer for a probe key and is refused if that differs).
+///
+/// ```
+/// use goldylox::cold::bytes_hash;
+/// assert_eq!(bytes_hash(b"k"), bytes_hash(b"k"), "the same in every process");
+/// ```
 pub fn bytes_hash(key: &[u8]) -> u64 {
     foldhash::quality::FixedState::with_seed(0x676f_6c64_796c_6f78).hash_one(key)
 }

@@ -115,18 +115,59 @@ fn crashed() -> io::Error {
 
 impl FaultFs {
     /// An empty file system.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use goldylox::cold::{ColdConfig, ColdStore, FaultFs, FaultOp};
+    /// let fs = FaultFs::new();
+    /// let mut config = ColdConfig::new("/db", 1 << 30);
+    /// config.fs = Arc::new(fs.clone());
+    /// let store = ColdStore::open(config)?;
+    /// store.put(b"k", b"v", None)?;
+    /// store.sync()?;
+    /// assert!(fs.mutations() > 0);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn new() -> Self {
         FaultFs::default()
     }
 
     /// Mutating operations (writes, syncs, creations, renames, removals,
     /// truncations) performed so far.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use goldylox::cold::{ColdConfig, ColdStore, FaultFs, FaultOp};
+    /// let fs = FaultFs::new();
+    /// let mut config = ColdConfig::new("/db", 1 << 30);
+    /// config.fs = Arc::new(fs.clone());
+    /// let store = ColdStore::open(config)?;
+    /// let before = fs.mutations();
+    /// store.put(b"k", b"v", None)?;
+    /// store.sync()?;
+    /// assert!(fs.mutations() > before, "a write and a sync");
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn mutations(&self) -> u64 {
         self.state.lock().mutations
     }
 
     /// Crash right after the `n`-th mutating operation from now: it happens,
     /// every later operation fails.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use goldylox::cold::{ColdConfig, ColdStore, FaultFs, FaultOp};
+    /// let fs = FaultFs::new();
+    /// let mut config = ColdConfig::new("/db", 1 << 30);
+    /// config.fs = Arc::new(fs.clone());
+    /// let store = ColdStore::open(config)?;
+    /// fs.crash_after(0);
+    /// store.put(b"k", b"v", None)?; // queued; the writer's I/O fails
+    /// assert!(store.sync().is_err());
+    /// assert!(fs.has_crashed());
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn crash_after(&self, n: u64) {
         let mut s = self.state.lock();
         s.crash_after = Some(s.mutations + n);
@@ -136,11 +177,29 @@ impl FaultFs {
     }
 
     /// Whether the simulated crash has happened.
+    ///
+    /// ```
+    /// let fs = goldylox::cold::FaultFs::new();
+    /// assert!(!fs.has_crashed());
+    /// ```
     pub fn has_crashed(&self) -> bool {
         self.state.lock().crashed
     }
 
     /// The next `times` calls of `op` fail with an I/O error.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use goldylox::cold::{ColdConfig, ColdStore, FaultFs, FaultOp};
+    /// let fs = FaultFs::new();
+    /// let mut config = ColdConfig::new("/db", 1 << 30);
+    /// config.fs = Arc::new(fs.clone());
+    /// let store = ColdStore::open(config)?;
+    /// fs.fail(FaultOp::Sync, 1);
+    /// store.put(b"k", b"v", None)?;
+    /// assert!(store.sync().is_err(), "the injected failure");
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn fail(&self, op: FaultOp, times: u32) {
         self.state.lock().failures.insert(op, times);
     }
@@ -148,17 +207,42 @@ impl FaultFs {
     /// Every file sync takes `latency` from now on (a disk's flush time), so
     /// tests can see what happens while one is under way; what was written
     /// before the sync is durable when it returns.
+    ///
+    /// ```
+    /// let fs = goldylox::cold::FaultFs::new();
+    /// fs.set_sync_latency(std::time::Duration::from_millis(5)); // a slow disk
+    /// ```
     pub fn set_sync_latency(&self, latency: std::time::Duration) {
         self.state.lock().sync_latency = latency;
     }
 
     /// Writes fail with "no space left" once `bytes` more have been written
     /// (`None`: unlimited).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use goldylox::cold::{ColdConfig, ColdStore, FaultFs, FaultOp};
+    /// let fs = FaultFs::new();
+    /// let mut config = ColdConfig::new("/db", 1 << 30);
+    /// config.fs = Arc::new(fs.clone());
+    /// let store = ColdStore::open(config)?;
+    /// fs.set_space(Some(0)); // the disk is full
+    /// store.put(b"k", &[0; 4096], None)?; // queued; the writer's write fails
+    /// assert!(store.sync().is_err());
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn set_space(&self, bytes: Option<u64>) {
         self.state.lock().space_left = bytes;
     }
 
     /// The contents of a file as the running process sees them.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// let fs = goldylox::cold::FaultFs::new();
+    /// fs.write(Path::new("/f"), b"bytes".to_vec());
+    /// assert_eq!(fs.read(Path::new("/f")).as_deref(), Some(&b"bytes"[..]));
+    /// ```
     pub fn read(&self, path: &Path) -> Option<Vec<u8>> {
         let s = self.state.lock();
         let id = s.names.get(path)?;
@@ -166,6 +250,13 @@ impl FaultFs {
     }
 
     /// Replaces a file's contents (durably), as another program would.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// let fs = goldylox::cold::FaultFs::new();
+    /// fs.write(Path::new("/f"), vec![0; 8]); // as another program would
+    /// assert_eq!(fs.read(Path::new("/f")).unwrap().len(), 8);
+    /// ```
     pub fn write(&self, path: &Path, bytes: Vec<u8>) {
         let mut s = self.state.lock();
         let id = match s.names.get(path) {
@@ -188,6 +279,24 @@ impl FaultFs {
     /// The file system a restarted process would find: durable names, each
     /// file's durable data plus its unsynced data torn by `tear` (`seed`
     /// drives the random choices).
+    ///
+    /// ```
+    /// use goldylox::cold::Tear;
+    /// use std::sync::Arc;
+    /// use goldylox::cold::{ColdConfig, ColdStore, FaultFs, FaultOp};
+    /// let fs = FaultFs::new();
+    /// let mut config = ColdConfig::new("/db", 1 << 30);
+    /// config.fs = Arc::new(fs.clone());
+    /// let store = ColdStore::open(config.clone())?;
+    /// store.put(b"durable", b"v", None)?;
+    /// store.sync()?;
+    /// let image = fs.crash_image(Tear::Garbage, 7);
+    /// drop(store);
+    /// config.fs = Arc::new(image);
+    /// let store = ColdStore::open(config)?; // recovers
+    /// assert_eq!(store.get(b"durable")?.unwrap().value, b"v");
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn crash_image(&self, tear: Tear, seed: u64) -> FaultFs {
         let s = self.state.lock();
         let mut rng = seed | 1;

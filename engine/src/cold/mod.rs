@@ -210,12 +210,38 @@ impl Drop for Handle {
 impl ColdStore {
     /// Opens (or creates) the store in `config.dir`, recovering what is
     /// there, with the system clock's wall time for expiry.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use goldylox::cold::{ColdConfig, ColdStore};
+    /// let store = ColdStore::open(ColdConfig::new(dir.path(), 1 << 30))?;
+    /// store.put(b"k", b"v", None)?;
+    /// assert_eq!(store.get(b"k")?.unwrap().value, b"v");
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn open(config: ColdConfig) -> Result<ColdStore, Error> {
         Self::open_with_clock(config, Box::new(crate::clock::wall_nanos))
     }
 
     /// [`ColdStore::open`] with a clock of one's own (nanoseconds, the unit
     /// of record deadlines).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use goldylox::cold::{ColdConfig, ColdStore};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let now = Arc::new(AtomicU64::new(0));
+    /// let clock = Arc::clone(&now);
+    /// let store = ColdStore::open_with_clock(
+    ///     ColdConfig::new(dir.path(), 1 << 30),
+    ///     Box::new(move || clock.load(Ordering::Relaxed)),
+    /// )?;
+    /// store.put(b"k", b"v", Some(10))?;
+    /// now.store(10, Ordering::Relaxed);
+    /// assert_eq!(store.get(b"k")?, None, "expired at 10 ns");
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn open_with_clock(
         config: ColdConfig,
         now: Box<dyn Fn() -> u64 + Send + Sync>,
@@ -275,11 +301,28 @@ impl ColdStore {
     }
 
     /// What recovery found when the store was opened.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use goldylox::cold::{ColdConfig, ColdStore};
+    /// let store = ColdStore::open(ColdConfig::new(dir.path(), 1 << 30))?;
+    /// assert_eq!(store.recovery().entries, 0);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn recovery(&self) -> &RecoveryReport {
         &self.inner.report
     }
 
     /// The newest version the store has seen (written or recovered).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use goldylox::cold::{ColdConfig, ColdStore};
+    /// let store = ColdStore::open(ColdConfig::new(dir.path(), 1 << 30))?;
+    /// let version = store.put(b"k", b"v", None)?;
+    /// assert_eq!(store.max_version(), version);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn max_version(&self) -> u64 {
         self.shared().version.load(Ordering::Acquire)
     }
@@ -292,6 +335,14 @@ impl ColdStore {
     /// The live value of `key`, if any. A record that fails its checksum is
     /// never returned: it is counted, its segment quarantined, and the read
     /// answers [`Error::Corrupted`].
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use goldylox::cold::{ColdConfig, ColdStore};
+    /// let store = ColdStore::open(ColdConfig::new(dir.path(), 1 << 30))?;
+    /// assert_eq!(store.get(b"absent")?, None);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn get(&self, key: &[u8]) -> Result<Option<ColdValue>, Error> {
         let s = self.shared();
         let hash = s.key_hash(key);
@@ -305,6 +356,15 @@ impl ColdStore {
     }
 
     /// Whether the index has a (possibly pending) entry for `key`'s hash.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use goldylox::cold::{ColdConfig, ColdStore};
+    /// let store = ColdStore::open(ColdConfig::new(dir.path(), 1 << 30))?;
+    /// store.put(b"k", b"v", None)?;
+    /// assert!(store.contains_hash_of(b"k"));
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn contains_hash_of(&self, key: &[u8]) -> bool {
         self.shared()
             .index
@@ -315,6 +375,17 @@ impl ColdStore {
     /// Stores `value` under `key` with deadline `expires` (store-clock
     /// nanoseconds; `None` never). It becomes readable once the writer has
     /// appended it; durable per the [`SyncMode`] or after [`ColdStore::sync`].
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use goldylox::cold::{ColdConfig, ColdStore};
+    /// let store = ColdStore::open(ColdConfig::new(dir.path(), 1 << 30))?;
+    /// let v1 = store.put(b"k", b"one", None)?;
+    /// let v2 = store.put(b"k", b"two", None)?;
+    /// assert!(v2 > v1);
+    /// assert_eq!(store.get(b"k")?.unwrap().version, v2);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn put(&self, key: &[u8], value: &[u8], expires: Option<u64>) -> Result<u64, Error> {
         let version = self.next_version();
         self.put_version(key, value, version, expires.unwrap_or(format::NEVER))?;
@@ -360,6 +431,16 @@ impl ColdStore {
 
     /// Removes `key`: the entry is dropped now and a tombstone appended.
     /// Returns whether the index had it.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use goldylox::cold::{ColdConfig, ColdStore};
+    /// let store = ColdStore::open(ColdConfig::new(dir.path(), 1 << 30))?;
+    /// store.put(b"k", b"v", None)?;
+    /// assert!(store.remove(b"k")?);
+    /// assert!(!store.remove(b"k")?);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn remove(&self, key: &[u8]) -> Result<bool, Error> {
         let version = self.next_version();
         self.remove_version(key, version)

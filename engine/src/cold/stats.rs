@@ -115,6 +115,15 @@ pub(crate) fn bump(c: &AtomicU64, n: u64) {
 
 impl ColdStore {
     /// Counters and sizes.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use goldylox::cold::{ColdConfig, ColdStore};
+    /// let store = ColdStore::open(ColdConfig::new(dir.path(), 1 << 30))?;
+    /// store.put(b"k", b"v", None)?;
+    /// assert_eq!(store.stats().entries, 1);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn stats(&self) -> ColdStats {
         let s = self.shared();
         let c = &s.counters;

@@ -29,6 +29,17 @@ where
     /// absent. Concurrent calls for one missing key await a single `init`;
     /// see [`AsyncCache`] for cancellation and panics. A value that cannot
     /// be stored (too large, cache shut down) is still returned.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), goldylox::Error> {
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cache = goldylox::AsyncCache::new(goldylox::Cache::<String, String>::new(1 << 20)?)?;
+    /// let v = cache.get_with("user:1".into(), async { "from the database".to_string() }).await;
+    /// assert_eq!(v, "from the database");
+    /// # Ok(())
+    /// # })
+    /// # }
+    /// ```
     pub async fn get_with(&self, key: K, init: impl Future<Output = V>) -> V {
         let init = async { Ok::<V, std::convert::Infallible>(init.await) };
         match self.try_get_with(key, init).await {
@@ -40,6 +51,18 @@ where
     /// Like [`AsyncCache::get_with`] for a loader that may find nothing:
     /// `None` is not stored, and every task waiting on the same load gets
     /// `None` as well.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), goldylox::Error> {
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cache = goldylox::AsyncCache::new(goldylox::Cache::<String, String>::new(1 << 20)?)?;
+    /// let none = cache.optionally_get_with("user:404".into(), async { None }).await;
+    /// assert_eq!(none, None);
+    /// assert!(!cache.sync().contains_key("user:404"), "nothing cached");
+    /// # Ok(())
+    /// # })
+    /// # }
+    /// ```
     pub async fn optionally_get_with(
         &self,
         key: K,
@@ -52,6 +75,17 @@ where
     /// Like [`AsyncCache::get_with`] for a fallible loader: an error is
     /// returned to this task and to every task waiting on the same load,
     /// and nothing is stored.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), goldylox::Error> {
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cache = goldylox::AsyncCache::new(goldylox::Cache::<String, String>::new(1 << 20)?)?;
+    /// let r = cache.try_get_with("user:1".into(), async { Err::<String, _>("timeout") }).await;
+    /// assert_eq!(*r.unwrap_err(), "timeout");
+    /// # Ok(())
+    /// # })
+    /// # }
+    /// ```
     pub async fn try_get_with<E>(
         &self,
         key: K,

@@ -89,12 +89,30 @@ where
     /// The async view of `cache`, with
     /// [`DEFAULT_BLOCKING_WORKERS`](crate::DEFAULT_BLOCKING_WORKERS) worker
     /// threads. Fails only if the threads cannot be started.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), goldylox::Error> {
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cache = goldylox::AsyncCache::new(goldylox::Cache::<String, String>::new(1 << 20)?)?;
+    /// cache.insert("k".into(), "v".into()).await?;
+    /// assert_eq!(cache.get("k").await.as_deref(), Some("v"));
+    /// # Ok(())
+    /// # })
+    /// # }
+    /// ```
     pub fn new(cache: Cache<K, V>) -> Result<Self, Error> {
         Self::with_workers(cache, DEFAULT_BLOCKING_WORKERS)
     }
 
     /// The async view of `cache` with `workers` blocking threads (at least
     /// one): about as many as cold-tier reads should run at once.
+    ///
+    /// ```
+    /// let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// let handle = goldylox::AsyncCache::with_workers(cache, 16)?; // many cold reads at once
+    /// # drop(handle);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn with_workers(cache: Cache<K, V>, workers: usize) -> Result<Self, Error> {
         let workers = Workers::start("blocking", workers).map_err(|e| Error::ThreadSpawn {
             thread: "gx-blocking".into(),
@@ -108,12 +126,33 @@ where
 
     /// The synchronous handle of the same cache (statistics, policies,
     /// administration, and every operation this view does not repeat).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), goldylox::Error> {
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cache = goldylox::AsyncCache::new(goldylox::Cache::<String, String>::new(1 << 20)?)?;
+    /// cache.insert("k".into(), "v".into()).await?;
+    /// assert_eq!(cache.sync().stats().inserts, 1);
+    /// # Ok(())
+    /// # })
+    /// # }
+    /// ```
     pub fn sync(&self) -> &Cache<K, V> {
         &self.cache
     }
 
     /// The value for `key`, if present and not expired, from whichever tier
     /// holds it. A cold-tier read is awaited on the blocking workers.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), goldylox::Error> {
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cache = goldylox::AsyncCache::new(goldylox::Cache::<String, String>::new(1 << 20)?)?;
+    /// assert_eq!(cache.get("absent").await, None);
+    /// # Ok(())
+    /// # })
+    /// # }
+    /// ```
     pub async fn get<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
@@ -136,11 +175,34 @@ where
     }
 
     /// Stores `value` under `key` with the cache's default time to live.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), goldylox::Error> {
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cache = goldylox::AsyncCache::new(goldylox::Cache::<String, String>::new(1 << 20)?)?;
+    /// cache.insert("k".into(), "v".into()).await?;
+    /// # Ok(())
+    /// # })
+    /// # }
+    /// ```
     pub async fn insert(&self, key: K, value: V) -> Result<(), Error> {
         self.write(move |cache| cache.insert(key, value)).await
     }
 
     /// Stores `value` under `key` with `expiration` ([`Cache::put`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use goldylox::Expiration;
+    /// # fn main() -> Result<(), goldylox::Error> {
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cache = goldylox::AsyncCache::new(goldylox::Cache::<String, String>::new(1 << 20)?)?;
+    /// cache.put("k".into(), "v".into(), Expiration::After(Duration::from_secs(5))).await?;
+    /// assert!(cache.sync().time_to_live("k").flatten().is_some());
+    /// # Ok(())
+    /// # })
+    /// # }
+    /// ```
     pub async fn put(&self, key: K, value: V, expiration: Expiration) -> Result<(), Error> {
         self.write(move |cache| cache.put(key, value, expiration))
             .await
@@ -148,6 +210,17 @@ where
 
     /// Removes `key` from every tier, returning the value it had, if it was
     /// present and not expired.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), goldylox::Error> {
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cache = goldylox::AsyncCache::new(goldylox::Cache::<String, String>::new(1 << 20)?)?;
+    /// cache.insert("k".into(), "v".into()).await?;
+    /// assert_eq!(cache.remove("k").await.as_deref(), Some("v"));
+    /// # Ok(())
+    /// # })
+    /// # }
+    /// ```
     pub async fn remove<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
