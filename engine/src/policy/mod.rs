@@ -54,6 +54,14 @@ pub(crate) const EVICT_BATCH_MAX: u32 = 256;
 pub(crate) const EVICT_ROUNDS_MAX: usize = 64;
 
 /// What happened to a key, as the policy is told.
+///
+/// ```
+/// use goldylox::{EventBatch, EventKind};
+/// let mut batch = EventBatch::with_capacity(2);
+/// batch.push(EventKind::Insert, 42, 100);
+/// batch.push(EventKind::Hit, 42, 100);
+/// assert_eq!(batch.kinds(), [EventKind::Insert as u8, EventKind::Hit as u8]);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 #[non_exhaustive]
@@ -70,6 +78,12 @@ pub enum EventKind {
 
 impl EventKind {
     /// Decodes the wire byte used across the WebAssembly boundary.
+    ///
+    /// ```
+    /// use goldylox::EventKind;
+    /// assert_eq!(EventKind::from_u8(EventKind::Remove as u8), Some(EventKind::Remove));
+    /// assert_eq!(EventKind::from_u8(200), None);
+    /// ```
     pub fn from_u8(b: u8) -> Option<EventKind> {
         Some(match b {
             0 => EventKind::Hit,
@@ -83,6 +97,15 @@ impl EventKind {
 
 /// A batch of events as three parallel lists: event `i` is
 /// `(kinds[i], hashes[i], weights[i])`. Order is significant.
+///
+/// ```
+/// use goldylox::{EventBatch, EventKind};
+/// let mut batch = EventBatch::with_capacity(1024);
+/// batch.push(EventKind::Insert, 7, 64);
+/// for (kind, hash, weight) in batch.iter() {
+///     assert_eq!((kind, hash, weight), (EventKind::Insert, 7, 64));
+/// }
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct EventBatch {
     kinds: Vec<u8>,
@@ -92,6 +115,11 @@ pub struct EventBatch {
 
 impl EventBatch {
     /// An empty batch with room for `n` events.
+    ///
+    /// ```
+    /// let batch = goldylox::EventBatch::with_capacity(1024);
+    /// assert!(batch.is_empty());
+    /// ```
     pub fn with_capacity(n: usize) -> Self {
         EventBatch {
             kinds: Vec::with_capacity(n),
@@ -101,6 +129,13 @@ impl EventBatch {
     }
 
     /// Appends one event. `weight` is ignored by policies for hits and removes.
+    ///
+    /// ```
+    /// use goldylox::{EventBatch, EventKind};
+    /// let mut batch = EventBatch::with_capacity(1);
+    /// batch.push(EventKind::Update, 9, 10);
+    /// assert_eq!((batch.hashes(), batch.weights()), (&[9u64][..], &[10u32][..]));
+    /// ```
     #[inline]
     pub fn push(&mut self, kind: EventKind, hash: u64, weight: u32) {
         self.kinds.push(kind as u8);
@@ -109,16 +144,35 @@ impl EventBatch {
     }
 
     /// Number of events.
+    ///
+    /// ```
+    /// use goldylox::{EventBatch, EventKind};
+    /// let mut batch = EventBatch::with_capacity(1);
+    /// batch.push(EventKind::Hit, 1, 1);
+    /// assert_eq!(batch.len(), 1);
+    /// ```
     pub fn len(&self) -> usize {
         self.hashes.len()
     }
 
     /// True when there are no events.
+    ///
+    /// ```
+    /// assert!(goldylox::EventBatch::with_capacity(8).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.hashes.is_empty()
     }
 
     /// Empties the batch, keeping its allocation.
+    ///
+    /// ```
+    /// use goldylox::{EventBatch, EventKind};
+    /// let mut batch = EventBatch::with_capacity(1);
+    /// batch.push(EventKind::Hit, 1, 1);
+    /// batch.clear();
+    /// assert!(batch.is_empty());
+    /// ```
     pub fn clear(&mut self) {
         self.kinds.clear();
         self.hashes.clear();
@@ -126,21 +180,51 @@ impl EventBatch {
     }
 
     /// The event kinds, as wire bytes (see [`EventKind`]).
+    ///
+    /// ```
+    /// use goldylox::{EventBatch, EventKind};
+    /// let mut batch = EventBatch::with_capacity(1);
+    /// batch.push(EventKind::Remove, 1, 0);
+    /// assert_eq!(batch.kinds(), [EventKind::Remove as u8]);
+    /// ```
     pub fn kinds(&self) -> &[u8] {
         &self.kinds
     }
 
     /// The key hashes.
+    ///
+    /// ```
+    /// use goldylox::{EventBatch, EventKind};
+    /// let mut batch = EventBatch::with_capacity(1);
+    /// batch.push(EventKind::Hit, 5, 1);
+    /// assert_eq!(batch.hashes(), [5]);
+    /// ```
     pub fn hashes(&self) -> &[u64] {
         &self.hashes
     }
 
     /// The weights (meaningful for inserts and updates).
+    ///
+    /// ```
+    /// use goldylox::{EventBatch, EventKind};
+    /// let mut batch = EventBatch::with_capacity(1);
+    /// batch.push(EventKind::Insert, 5, 300);
+    /// assert_eq!(batch.weights(), [300]);
+    /// ```
     pub fn weights(&self) -> &[u32] {
         &self.weights
     }
 
     /// Iterates the events in order; bytes that are not a known kind are skipped.
+    ///
+    /// ```
+    /// use goldylox::{EventBatch, EventKind};
+    /// let mut batch = EventBatch::with_capacity(2);
+    /// batch.push(EventKind::Insert, 1, 10);
+    /// batch.push(EventKind::Insert, 2, 20);
+    /// let total: u32 = batch.iter().map(|(_, _, w)| w).sum();
+    /// assert_eq!(total, 30);
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = (EventKind, u64, u32)> + '_ {
         self.kinds
             .iter()
@@ -152,6 +236,11 @@ impl EventBatch {
 
 /// Why a policy call failed. The host reacts the same way to all of them
 /// (fallback, count, rebuild), but reports the kind.
+///
+/// ```
+/// let e = goldylox::PolicyError::Init("bad parameter".into());
+/// assert_eq!(e.to_string(), "policy initialisation failed: bad parameter");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PolicyError {
@@ -176,6 +265,39 @@ impl std::error::Error for PolicyError {}
 ///
 /// Implementations are owned by one thread at a time (the maintenance actor),
 /// so they need `Send` but not `Sync`.
+///
+/// ```
+/// use goldylox::{EventBatch, EventKind, EvictionPolicy, PolicyError};
+/// /// FIFO: evicts in insertion order (weights ignored, for brevity).
+/// #[derive(Default)]
+/// struct Fifo(std::collections::VecDeque<u64>);
+/// impl EvictionPolicy for Fifo {
+///     fn name(&self) -> &str { "fifo" }
+///     fn apply(&mut self, batch: &EventBatch) -> Result<(), PolicyError> {
+///         for (kind, hash, _) in batch.iter() {
+///             match kind {
+///                 EventKind::Insert => self.0.push_back(hash),
+///                 EventKind::Remove => self.0.retain(|&h| h != hash),
+///                 _ => {}
+///             }
+///         }
+///         Ok(())
+///     }
+///     fn evict(&mut self, max: u32, _need: u64, out: &mut Vec<u64>) -> Result<(), PolicyError> {
+///         out.extend(self.0.drain(..(max as usize).min(self.0.len())));
+///         Ok(())
+///     }
+/// }
+/// let mut fifo = Fifo::default();
+/// let mut batch = EventBatch::with_capacity(2);
+/// batch.push(EventKind::Insert, 1, 1);
+/// batch.push(EventKind::Insert, 2, 1);
+/// fifo.apply(&batch)?;
+/// let mut victims = Vec::new();
+/// fifo.evict(1, 1, &mut victims)?;
+/// assert_eq!(victims, [1]);
+/// # Ok::<(), PolicyError>(())
+/// ```
 pub trait EvictionPolicy: Send {
     /// A short name for statistics and logs.
     fn name(&self) -> &str;
@@ -199,12 +321,34 @@ pub trait EvictionPolicy: Send {
 
 /// Builds a policy for a tier of a given capacity. The engine calls it once per
 /// tier at start-up; the host's WebAssembly loader is one implementation.
+///
+/// ```
+/// use std::sync::Arc;
+/// use goldylox::{Cache, EvictionPolicy, Lru, PolicyChoice, PolicyError, PolicyFactory};
+/// struct LruFactory;
+/// impl PolicyFactory for LruFactory {
+///     fn build(&self, capacity: u64) -> Result<Box<dyn EvictionPolicy>, PolicyError> {
+///         Ok(Box::new(Lru::new(capacity)))
+///     }
+/// }
+/// let cache: Cache<u64, u64> = Cache::builder(1 << 20)
+///     .policy(PolicyChoice::Custom(Arc::new(LruFactory)))
+///     .build()?;
+/// # drop(cache);
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 pub trait PolicyFactory: Send + Sync {
     /// Builds a policy whose capacity is `capacity` bytes.
     fn build(&self, capacity: u64) -> Result<Box<dyn EvictionPolicy>, PolicyError>;
 }
 
 /// Which eviction policy a cache tier uses.
+///
+/// ```
+/// use goldylox::PolicyChoice;
+/// assert!(matches!(PolicyChoice::default(), PolicyChoice::Sieve));
+/// assert!(matches!(PolicyChoice::builtin("LRU"), Some(PolicyChoice::Lru)));
+/// ```
 #[derive(Clone, Default)]
 #[non_exhaustive]
 pub enum PolicyChoice {
@@ -222,6 +366,12 @@ pub enum PolicyChoice {
 
 impl PolicyChoice {
     /// Builds the chosen policy at `capacity` bytes.
+    ///
+    /// ```
+    /// let policy = goldylox::PolicyChoice::Sieve.build(1 << 20)?;
+    /// assert_eq!(policy.name(), "sieve");
+    /// # Ok::<(), goldylox::PolicyError>(())
+    /// ```
     pub fn build(&self, capacity: u64) -> Result<Box<dyn EvictionPolicy>, PolicyError> {
         Ok(match self {
             PolicyChoice::Lru => Box::new(Lru::new(capacity)),
@@ -232,6 +382,11 @@ impl PolicyChoice {
     }
 
     /// Parses a built-in policy name (`lru`, `sieve`).
+    ///
+    /// ```
+    /// assert!(goldylox::PolicyChoice::builtin("sieve").is_some());
+    /// assert!(goldylox::PolicyChoice::builtin("arc").is_none(), "a component, not built in");
+    /// ```
     pub fn builtin(name: &str) -> Option<PolicyChoice> {
         match name.to_ascii_lowercase().as_str() {
             "lru" => Some(PolicyChoice::Lru),

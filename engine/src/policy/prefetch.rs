@@ -17,6 +17,31 @@ use std::sync::Arc;
 use super::PolicyError;
 
 /// A batch-driven prefetch policy.
+///
+/// ```
+/// use goldylox::{PolicyError, PrefetchPolicy};
+/// /// Proposes the key after each missed one (hashes stand for keys here).
+/// #[derive(Default)]
+/// struct NextKey(Vec<u64>);
+/// impl PrefetchPolicy for NextKey {
+///     fn name(&self) -> &str { "next-key" }
+///     fn observe(&mut self, hashes: &[u64], hits: &[u8]) -> Result<(), PolicyError> {
+///         let misses = hashes.iter().zip(hits).filter(|&(_, hit)| *hit == 0);
+///         self.0.extend(misses.map(|(h, _)| h + 1));
+///         Ok(())
+///     }
+///     fn propose(&mut self, max: u32, out: &mut Vec<u64>) -> Result<(), PolicyError> {
+///         out.extend(self.0.drain(..(max as usize).min(self.0.len())));
+///         Ok(())
+///     }
+/// }
+/// let mut p = NextKey::default();
+/// p.observe(&[10, 20], &[0, 1])?;
+/// let mut out = Vec::new();
+/// p.propose(8, &mut out)?;
+/// assert_eq!(out, [11]);
+/// # Ok::<(), PolicyError>(())
+/// ```
 pub trait PrefetchPolicy: Send {
     /// A short name for statistics and logs.
     fn name(&self) -> &str;
@@ -30,10 +55,34 @@ pub trait PrefetchPolicy: Send {
 }
 
 /// Builds a prefetch policy whose state is bounded to `capacity` entries.
+///
+/// ```
+/// use goldylox::{PolicyError, PrefetchFactory, PrefetchPolicy};
+/// struct Nothing;
+/// impl PrefetchPolicy for Nothing {
+///     fn name(&self) -> &str { "nothing" }
+///     fn observe(&mut self, _: &[u64], _: &[u8]) -> Result<(), PolicyError> { Ok(()) }
+///     fn propose(&mut self, _: u32, _: &mut Vec<u64>) -> Result<(), PolicyError> { Ok(()) }
+/// }
+/// struct NothingFactory;
+/// impl PrefetchFactory for NothingFactory {
+///     fn build(&self, _state: u64) -> Result<Box<dyn PrefetchPolicy>, PolicyError> {
+///         Ok(Box::new(Nothing))
+///     }
+/// }
+/// assert_eq!(NothingFactory.build(1024)?.name(), "nothing");
+/// # Ok::<(), PolicyError>(())
+/// ```
 pub trait PrefetchFactory: Send + Sync {
     /// Builds the policy.
     fn build(&self, capacity: u64) -> Result<Box<dyn PrefetchPolicy>, PolicyError>;
 }
 
 /// A prefetch policy to build, as the builder holds it.
+///
+/// ```
+/// // What `CacheBuilder::prefetch` takes: a shared factory.
+/// fn choose(f: goldylox::policy::PrefetchChoice) -> goldylox::policy::PrefetchChoice { f }
+/// # let _ = choose;
+/// ```
 pub type PrefetchChoice = Arc<dyn PrefetchFactory>;

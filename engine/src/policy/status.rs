@@ -4,6 +4,13 @@ use std::fmt;
 use std::time::Duration;
 
 /// A tier whose eviction policy can be inspected or swapped.
+///
+/// ```
+/// use goldylox::PolicyTier;
+/// let cache: goldylox::Cache<u64, u64> = goldylox::Cache::new(1 << 20)?;
+/// assert!(cache.policy_status(PolicyTier::Hot).is_some());
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum PolicyTier {
@@ -23,6 +30,14 @@ impl fmt::Display for PolicyTier {
 }
 
 /// Whether a tier's configured policy is deciding.
+///
+/// ```
+/// use goldylox::{PolicyState, PolicyTier};
+/// let cache: goldylox::Cache<u64, u64> = goldylox::Cache::new(1 << 20)?;
+/// let status = cache.policy_status(PolicyTier::Hot).unwrap();
+/// assert_eq!(status.state, PolicyState::Active);
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PolicyState {
@@ -47,6 +62,13 @@ impl fmt::Display for PolicyState {
 }
 
 /// A tier's policy, as last reported by its maintenance thread.
+///
+/// ```
+/// let cache: goldylox::Cache<u64, u64> = goldylox::Cache::new(1 << 20)?;
+/// let status = cache.policy_status(goldylox::PolicyTier::Hot).unwrap();
+/// println!("{} ({:?}), {} failures", status.name, status.state, status.failures);
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PolicyStatus {
@@ -88,6 +110,14 @@ impl PolicyStatus {
 }
 
 /// What a hot swap did.
+///
+/// ```
+/// use goldylox::{PolicyChoice, PolicyTier};
+/// let cache: goldylox::Cache<u64, u64> = goldylox::Cache::new(1 << 20)?;
+/// let report = cache.swap_policy(PolicyTier::Hot, PolicyChoice::Lru)?;
+/// println!("{report:?}");
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SwapReport {

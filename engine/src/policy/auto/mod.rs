@@ -85,6 +85,12 @@ const DECISIVE_MARGINS: f64 = 4.0;
 const SWITCH_LOG_MAX: usize = 1024;
 
 /// One candidate policy of an `auto` tier.
+///
+/// ```
+/// use goldylox::{Candidate, PolicyChoice};
+/// let c = Candidate::new("lru", PolicyChoice::Lru);
+/// assert_eq!(c.name, "lru");
+/// ```
 #[derive(Clone, Debug)]
 pub struct Candidate {
     /// The name it is reported under (e.g. `s3fifo`, `wasm:arc`).
@@ -95,6 +101,11 @@ pub struct Candidate {
 
 impl Candidate {
     /// A candidate called `name`.
+    ///
+    /// ```
+    /// let c = goldylox::Candidate::new("sieve", goldylox::PolicyChoice::Sieve);
+    /// # drop(c);
+    /// ```
     pub fn new(name: impl Into<String>, choice: PolicyChoice) -> Candidate {
         Candidate {
             name: name.into(),
@@ -104,6 +115,21 @@ impl Candidate {
 }
 
 /// The candidates of an `auto` tier and the rule that picks among them.
+///
+/// ```
+/// use std::sync::Arc;
+/// use goldylox::{AutoConfig, Cache, Candidate, PolicyChoice};
+/// let auto = AutoConfig::new(vec![
+///     Candidate::new("sieve", PolicyChoice::Sieve),
+///     Candidate::new("lru", PolicyChoice::Lru),
+/// ])
+/// .map_err(|e| goldylox::Error::InvalidConfig { reason: e.to_string() })?;
+/// let cache: Cache<u64, u64> = Cache::builder(1 << 20)
+///     .policy(PolicyChoice::Auto(Arc::new(auto)))
+///     .build()?;
+/// # drop(cache);
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct AutoConfig {
     candidates: Vec<Candidate>,
@@ -116,6 +142,14 @@ pub struct AutoConfig {
 impl AutoConfig {
     /// A race between `candidates`; the first one runs until the shadows
     /// pick another. Names must be distinct and the list not empty.
+    ///
+    /// ```
+    /// use goldylox::{AutoConfig, Candidate, PolicyChoice};
+    /// assert!(AutoConfig::new(vec![]).is_err(), "at least one candidate");
+    /// let one = AutoConfig::new(vec![Candidate::new("lru", PolicyChoice::Lru)])?;
+    /// assert_eq!(one.candidates().len(), 1);
+    /// # Ok::<(), goldylox::PolicyError>(())
+    /// ```
     pub fn new(candidates: Vec<Candidate>) -> Result<AutoConfig, PolicyError> {
         if candidates.is_empty() {
             return Err(PolicyError::Init(
@@ -140,6 +174,14 @@ impl AutoConfig {
     }
 
     /// Entries each shadow should hold (`S` in the rate rule; at least 64).
+    ///
+    /// ```
+    /// use goldylox::{AutoConfig, Candidate, PolicyChoice};
+    /// let config = AutoConfig::new(vec![Candidate::new("lru", PolicyChoice::Lru)])?
+    ///     .shadow_entries(8192);
+    /// # drop(config);
+    /// # Ok::<(), goldylox::PolicyError>(())
+    /// ```
     pub fn shadow_entries(mut self, entries: u64) -> Self {
         self.shadow_entries = entries.max(64);
         self
@@ -147,12 +189,26 @@ impl AutoConfig {
 
     /// How far ahead (as a hit-ratio fraction, 0.02 = 2 pp) a candidate
     /// must be to replace the live one.
+    ///
+    /// ```
+    /// use goldylox::{AutoConfig, Candidate, PolicyChoice};
+    /// let config = AutoConfig::new(vec![Candidate::new("lru", PolicyChoice::Lru)])?.margin(0.01);
+    /// # drop(config);
+    /// # Ok::<(), goldylox::PolicyError>(())
+    /// ```
     pub fn margin(mut self, margin: f64) -> Self {
         self.margin = margin.clamp(0.0, 1.0);
         self
     }
 
     /// For how many epochs in a row it must be ahead (at least 1).
+    ///
+    /// ```
+    /// use goldylox::{AutoConfig, Candidate, PolicyChoice};
+    /// let config = AutoConfig::new(vec![Candidate::new("lru", PolicyChoice::Lru)])?.streak(5);
+    /// # drop(config);
+    /// # Ok::<(), goldylox::PolicyError>(())
+    /// ```
     pub fn streak(mut self, epochs: u32) -> Self {
         self.streak = epochs.max(1);
         self
@@ -160,18 +216,45 @@ impl AutoConfig {
 
     /// The weight of the newest epoch in a candidate's score (0 < w ≤ 1;
     /// smaller is slower to move and steadier).
+    ///
+    /// ```
+    /// use goldylox::{AutoConfig, Candidate, PolicyChoice};
+    /// let config = AutoConfig::new(vec![Candidate::new("lru", PolicyChoice::Lru)])?.smoothing(0.5);
+    /// # drop(config);
+    /// # Ok::<(), goldylox::PolicyError>(())
+    /// ```
     pub fn smoothing(mut self, weight: f64) -> Self {
         self.smoothing = weight.clamp(0.01, 1.0);
         self
     }
 
     /// The candidates, in order.
+    ///
+    /// ```
+    /// use goldylox::{AutoConfig, Candidate, PolicyChoice};
+    /// let config = AutoConfig::new(vec![Candidate::new("lru", PolicyChoice::Lru)])?;
+    /// assert_eq!(config.candidates()[0].name, "lru");
+    /// # Ok::<(), goldylox::PolicyError>(())
+    /// ```
     pub fn candidates(&self) -> &[Candidate] {
         &self.candidates
     }
 }
 
 /// A candidate's standing in the race.
+///
+/// ```
+/// use std::sync::Arc;
+/// use goldylox::{AutoConfig, Candidate, EventBatch, EventKind, PolicyChoice};
+/// use goldylox::policy::auto::Selector;
+/// let config = AutoConfig::new(vec![
+///     Candidate::new("lru", PolicyChoice::Lru),
+///     Candidate::new("sieve", PolicyChoice::Sieve),
+/// ])?;
+/// let mut selector = Selector::new(Arc::new(config), 1 << 20, 100);
+/// assert_eq!(selector.status().candidates[0].name, "lru");
+/// # Ok::<(), goldylox::PolicyError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CandidateStatus {
@@ -191,6 +274,19 @@ pub struct CandidateStatus {
 }
 
 /// One switch of the live policy.
+///
+/// ```
+/// use std::sync::Arc;
+/// use goldylox::{AutoConfig, Candidate, EventBatch, EventKind, PolicyChoice};
+/// use goldylox::policy::auto::Selector;
+/// let config = AutoConfig::new(vec![
+///     Candidate::new("lru", PolicyChoice::Lru),
+///     Candidate::new("sieve", PolicyChoice::Sieve),
+/// ])?;
+/// let mut selector = Selector::new(Arc::new(config), 1 << 20, 100);
+/// assert!(selector.switch_log().is_empty(), "no switch yet");
+/// # Ok::<(), goldylox::PolicyError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Switch {
@@ -203,6 +299,20 @@ pub struct Switch {
 }
 
 /// What a selector reports.
+///
+/// ```
+/// use std::sync::Arc;
+/// use goldylox::{AutoConfig, Candidate, EventBatch, EventKind, PolicyChoice};
+/// use goldylox::policy::auto::Selector;
+/// let config = AutoConfig::new(vec![
+///     Candidate::new("lru", PolicyChoice::Lru),
+///     Candidate::new("sieve", PolicyChoice::Sieve),
+/// ])?;
+/// let mut selector = Selector::new(Arc::new(config), 1 << 20, 100);
+/// let status = selector.status();
+/// assert_eq!(status.current, "lru");
+/// # Ok::<(), goldylox::PolicyError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AutoStatus {
@@ -224,6 +334,22 @@ pub struct AutoStatus {
 
 /// Runs the candidates' shadows and proposes switches. See the
 /// [module docs](self).
+///
+/// ```
+/// use std::sync::Arc;
+/// use goldylox::{AutoConfig, Candidate, EventBatch, EventKind, PolicyChoice};
+/// use goldylox::policy::auto::Selector;
+/// let config = AutoConfig::new(vec![
+///     Candidate::new("lru", PolicyChoice::Lru),
+///     Candidate::new("sieve", PolicyChoice::Sieve),
+/// ])?;
+/// let mut selector = Selector::new(Arc::new(config), 1 << 20, 100);
+/// let mut batch = EventBatch::with_capacity(1);
+/// batch.push(EventKind::Insert, 1, 100);
+/// selector.observe(&batch);
+/// assert_eq!(selector.take_proposal().map(|c| c.name), None, "too early to tell");
+/// # Ok::<(), goldylox::PolicyError>(())
+/// ```
 pub struct Selector {
     config: Arc<AutoConfig>,
     capacity: u64,
@@ -259,6 +385,19 @@ impl Selector {
     /// A selector for a tier of `capacity` whose entries weigh about
     /// `mean_weight` (a hint until weights are seen; 1 for entry counts).
     /// The first candidate is taken as live.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use goldylox::{AutoConfig, Candidate, EventBatch, EventKind, PolicyChoice};
+    /// use goldylox::policy::auto::Selector;
+    /// let config = AutoConfig::new(vec![
+    ///     Candidate::new("lru", PolicyChoice::Lru),
+    ///     Candidate::new("sieve", PolicyChoice::Sieve),
+    /// ])?;
+    /// let mut selector = Selector::new(Arc::new(config), 1 << 20, 100);
+    /// assert_eq!(selector.current().name, "lru", "the first candidate is live");
+    /// # Ok::<(), goldylox::PolicyError>(())
+    /// ```
     pub fn new(config: Arc<AutoConfig>, capacity: u64, mean_weight: u64) -> Selector {
         let mut selector = Selector {
             config,
@@ -286,11 +425,37 @@ impl Selector {
     }
 
     /// The candidates' configuration.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use goldylox::{AutoConfig, Candidate, EventBatch, EventKind, PolicyChoice};
+    /// use goldylox::policy::auto::Selector;
+    /// let config = AutoConfig::new(vec![
+    ///     Candidate::new("lru", PolicyChoice::Lru),
+    ///     Candidate::new("sieve", PolicyChoice::Sieve),
+    /// ])?;
+    /// let mut selector = Selector::new(Arc::new(config), 1 << 20, 100);
+    /// assert_eq!(selector.config().candidates().len(), 2);
+    /// # Ok::<(), goldylox::PolicyError>(())
+    /// ```
     pub fn config(&self) -> &Arc<AutoConfig> {
         &self.config
     }
 
     /// The live candidate.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use goldylox::{AutoConfig, Candidate, EventBatch, EventKind, PolicyChoice};
+    /// use goldylox::policy::auto::Selector;
+    /// let config = AutoConfig::new(vec![
+    ///     Candidate::new("lru", PolicyChoice::Lru),
+    ///     Candidate::new("sieve", PolicyChoice::Sieve),
+    /// ])?;
+    /// let mut selector = Selector::new(Arc::new(config), 1 << 20, 100);
+    /// assert_eq!(selector.current().name, "lru");
+    /// # Ok::<(), goldylox::PolicyError>(())
+    /// ```
     pub fn current(&self) -> &Candidate {
         &self.config.candidates[self.current]
     }
@@ -307,6 +472,19 @@ impl Selector {
     }
 
     /// The sample rate `R`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use goldylox::{AutoConfig, Candidate, EventBatch, EventKind, PolicyChoice};
+    /// use goldylox::policy::auto::Selector;
+    /// let config = AutoConfig::new(vec![
+    ///     Candidate::new("lru", PolicyChoice::Lru),
+    ///     Candidate::new("sieve", PolicyChoice::Sieve),
+    /// ])?;
+    /// let mut selector = Selector::new(Arc::new(config), 1 << 20, 100);
+    /// assert!(selector.sample_rate() > 0.0 && selector.sample_rate() <= 1.0);
+    /// # Ok::<(), goldylox::PolicyError>(())
+    /// ```
     pub fn sample_rate(&self) -> f64 {
         self.threshold as f64 / SAMPLE_SPACE as f64
     }
@@ -371,6 +549,21 @@ impl Selector {
     /// Feeds the events of the tier this selector chooses for, when it is
     /// the top tier (the events a policy sees: hits and inserts are
     /// requests, updates are writes, removes leave).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use goldylox::{AutoConfig, Candidate, EventBatch, EventKind, PolicyChoice};
+    /// use goldylox::policy::auto::Selector;
+    /// let config = AutoConfig::new(vec![
+    ///     Candidate::new("lru", PolicyChoice::Lru),
+    ///     Candidate::new("sieve", PolicyChoice::Sieve),
+    /// ])?;
+    /// let mut selector = Selector::new(Arc::new(config), 1 << 20, 100);
+    /// let mut batch = EventBatch::with_capacity(1);
+    /// batch.push(EventKind::Hit, 1, 100);
+    /// selector.observe(&batch);
+    /// # Ok::<(), goldylox::PolicyError>(())
+    /// ```
     pub fn observe(&mut self, batch: &EventBatch) {
         for (kind, hash, weight) in batch.iter() {
             self.events += 1;
@@ -407,6 +600,21 @@ impl Selector {
     /// an insert above is a lookup below (a miss above that the lower tier
     /// may serve: a hit takes the entry up), a remove above leaves the
     /// cache.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use goldylox::{AutoConfig, Candidate, EventBatch, EventKind, PolicyChoice};
+    /// use goldylox::policy::auto::Selector;
+    /// let config = AutoConfig::new(vec![
+    ///     Candidate::new("lru", PolicyChoice::Lru),
+    ///     Candidate::new("sieve", PolicyChoice::Sieve),
+    /// ])?;
+    /// let mut selector = Selector::new(Arc::new(config), 1 << 20, 100);
+    /// let mut above = EventBatch::with_capacity(1);
+    /// above.push(EventKind::Insert, 1, 100); // the tier above stored it: a lookup here
+    /// selector.observe_above(&above);
+    /// # Ok::<(), goldylox::PolicyError>(())
+    /// ```
     pub fn observe_above(&mut self, batch: &EventBatch) {
         for (kind, hash, _) in batch.iter() {
             if !self.sampled(hash) {
@@ -427,6 +635,21 @@ impl Selector {
     /// arriving (demotions). Removes are ignored — a lower tier's entry
     /// leaves by promotion, which [`observe_above`](Self::observe_above)
     /// sees as a hit, or by a remove above.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use goldylox::{AutoConfig, Candidate, EventBatch, EventKind, PolicyChoice};
+    /// use goldylox::policy::auto::Selector;
+    /// let config = AutoConfig::new(vec![
+    ///     Candidate::new("lru", PolicyChoice::Lru),
+    ///     Candidate::new("sieve", PolicyChoice::Sieve),
+    /// ])?;
+    /// let mut selector = Selector::new(Arc::new(config), 1 << 20, 100);
+    /// let mut below = EventBatch::with_capacity(1);
+    /// below.push(EventKind::Insert, 1, 100);
+    /// selector.observe_below(&below);
+    /// # Ok::<(), goldylox::PolicyError>(())
+    /// ```
     pub fn observe_below(&mut self, batch: &EventBatch) {
         for (kind, hash, weight) in batch.iter() {
             self.events += 1;
@@ -510,12 +733,42 @@ impl Selector {
     /// The candidate to switch to, if the race has decided on one. The
     /// caller swaps, then reports with [`switched`](Self::switched) or
     /// [`rejected`](Self::rejected).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use goldylox::{AutoConfig, Candidate, EventBatch, EventKind, PolicyChoice};
+    /// use goldylox::policy::auto::Selector;
+    /// let config = AutoConfig::new(vec![
+    ///     Candidate::new("lru", PolicyChoice::Lru),
+    ///     Candidate::new("sieve", PolicyChoice::Sieve),
+    /// ])?;
+    /// let mut selector = Selector::new(Arc::new(config), 1 << 20, 100);
+    /// if let Some(candidate) = selector.take_proposal() {
+    ///     // … swap the tier to candidate.choice, then:
+    ///     selector.switched(&candidate.name);
+    /// }
+    /// # Ok::<(), goldylox::PolicyError>(())
+    /// ```
     pub fn take_proposal(&mut self) -> Option<Candidate> {
         let i = self.proposal.take()?;
         (i != self.current).then(|| self.config.candidates[i].clone())
     }
 
     /// The live policy is now the candidate called `name`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use goldylox::{AutoConfig, Candidate, EventBatch, EventKind, PolicyChoice};
+    /// use goldylox::policy::auto::Selector;
+    /// let config = AutoConfig::new(vec![
+    ///     Candidate::new("lru", PolicyChoice::Lru),
+    ///     Candidate::new("sieve", PolicyChoice::Sieve),
+    /// ])?;
+    /// let mut selector = Selector::new(Arc::new(config), 1 << 20, 100);
+    /// selector.switched("sieve");
+    /// assert_eq!(selector.current().name, "sieve");
+    /// # Ok::<(), goldylox::PolicyError>(())
+    /// ```
     pub fn switched(&mut self, name: &str) {
         let Some(i) = self.index_of(name) else { return };
         if i == self.current {
@@ -535,6 +788,20 @@ impl Selector {
     }
 
     /// Installing the candidate called `name` failed: it leaves the race.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use goldylox::{AutoConfig, Candidate, EventBatch, EventKind, PolicyChoice};
+    /// use goldylox::policy::auto::Selector;
+    /// let config = AutoConfig::new(vec![
+    ///     Candidate::new("lru", PolicyChoice::Lru),
+    ///     Candidate::new("sieve", PolicyChoice::Sieve),
+    /// ])?;
+    /// let mut selector = Selector::new(Arc::new(config), 1 << 20, 100);
+    /// selector.rejected("sieve", "failed to build");
+    /// assert_eq!(selector.current().name, "lru");
+    /// # Ok::<(), goldylox::PolicyError>(())
+    /// ```
     pub fn rejected(&mut self, name: &str, reason: &str) {
         if let Some(i) = self.index_of(name) {
             self.shadows[i].fail(format!("could not be installed: {reason}"));
@@ -546,16 +813,57 @@ impl Selector {
     }
 
     /// Adds time the caller spent feeding the shadows.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use goldylox::{AutoConfig, Candidate, EventBatch, EventKind, PolicyChoice};
+    /// use goldylox::policy::auto::Selector;
+    /// let config = AutoConfig::new(vec![
+    ///     Candidate::new("lru", PolicyChoice::Lru),
+    ///     Candidate::new("sieve", PolicyChoice::Sieve),
+    /// ])?;
+    /// let mut selector = Selector::new(Arc::new(config), 1 << 20, 100);
+    /// selector.add_cpu(std::time::Duration::from_micros(40));
+    /// assert!(selector.status().cpu >= std::time::Duration::from_micros(40));
+    /// # Ok::<(), goldylox::PolicyError>(())
+    /// ```
     pub fn add_cpu(&mut self, spent: Duration) {
         self.cpu += spent;
     }
 
     /// The switches so far (the newest 1024).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use goldylox::{AutoConfig, Candidate, EventBatch, EventKind, PolicyChoice};
+    /// use goldylox::policy::auto::Selector;
+    /// let config = AutoConfig::new(vec![
+    ///     Candidate::new("lru", PolicyChoice::Lru),
+    ///     Candidate::new("sieve", PolicyChoice::Sieve),
+    /// ])?;
+    /// let mut selector = Selector::new(Arc::new(config), 1 << 20, 100);
+    /// selector.switched("sieve");
+    /// assert_eq!(selector.switch_log().len(), 1);
+    /// # Ok::<(), goldylox::PolicyError>(())
+    /// ```
     pub fn switch_log(&self) -> &[Switch] {
         &self.log
     }
 
     /// The race as it stands.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use goldylox::{AutoConfig, Candidate, EventBatch, EventKind, PolicyChoice};
+    /// use goldylox::policy::auto::Selector;
+    /// let config = AutoConfig::new(vec![
+    ///     Candidate::new("lru", PolicyChoice::Lru),
+    ///     Candidate::new("sieve", PolicyChoice::Sieve),
+    /// ])?;
+    /// let mut selector = Selector::new(Arc::new(config), 1 << 20, 100);
+    /// assert_eq!(selector.status().switches, 0);
+    /// # Ok::<(), goldylox::PolicyError>(())
+    /// ```
     pub fn status(&self) -> AutoStatus {
         AutoStatus {
             current: self.current().name.clone(),
