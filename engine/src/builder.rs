@@ -14,6 +14,11 @@ use crate::policy::PolicyChoice;
 use crate::stats::RemovalCause;
 
 /// How writes reach the persistent (cold) tier.
+///
+/// ```
+/// use goldylox::WritePolicy;
+/// assert_eq!(WritePolicy::default(), WritePolicy::WriteBack);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WritePolicy {
@@ -28,6 +33,17 @@ pub enum WritePolicy {
 const MAX_SHARDS: usize = 1 << 16;
 
 /// Configures and builds a [`Cache`]. Start with [`Cache::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// let cache: goldylox::Cache<String, Vec<u8>> = goldylox::Cache::builder(64 << 20)
+///     .time_to_live(Duration::from_secs(3600))
+///     .warm(256 << 20)
+///     .name("images")
+///     .build()?;
+/// # drop(cache);
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[must_use = "a builder does nothing until .build() is called"]
 pub struct CacheBuilder<K, V> {
     pub(crate) max_capacity: u64,

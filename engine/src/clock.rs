@@ -8,6 +8,14 @@ use std::time::{Duration, Instant};
 ///
 /// [`Clock::system`] is the monotonic wall clock. [`ManualClock`] is a clock that
 /// only moves when told to, for tests that exercise TTL without sleeping.
+///
+/// ```
+/// let cache: goldylox::Cache<u64, u64> = goldylox::Cache::builder(1 << 20)
+///     .clock(goldylox::Clock::system())
+///     .build()?;
+/// # drop(cache);
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Clock {
     source: Source,
@@ -83,6 +91,20 @@ impl Default for Clock {
 ///
 /// Clone it, hand one copy to the builder through `Clock::from`, keep the other
 /// to move time.
+///
+/// ```
+/// use std::time::Duration;
+/// use goldylox::{Expiration, ManualClock};
+/// let clock = ManualClock::new();
+/// let cache: goldylox::Cache<u64, u64> =
+///     goldylox::Cache::builder(1 << 20).clock(clock.clone()).build()?;
+/// cache.put(1, 1, Expiration::After(Duration::from_secs(60)))?;
+/// clock.advance(Duration::from_secs(59));
+/// assert_eq!(cache.get(&1), Some(1));
+/// clock.advance(Duration::from_secs(1));
+/// assert_eq!(cache.get(&1), None);
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct ManualClock {
     now: Arc<AtomicU64>,

@@ -9,6 +9,15 @@ use std::sync::Arc;
 /// builder call, `EntryTooLarge` means the value can never be cached at this
 /// capacity, `Closed` means the cache was shut down and will accept no more
 /// writes.
+///
+/// ```
+/// let cache: goldylox::Cache<u64, Vec<u8>> = goldylox::Cache::new(1024)?;
+/// match cache.insert(1, vec![0; 4096]) {
+///     Err(goldylox::Error::EntryTooLarge { weight, capacity }) => assert!(weight > capacity),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
@@ -143,6 +152,14 @@ impl Error {
     }
 
     /// The operating system's error behind this one, if any.
+    ///
+    /// ```
+    /// let e = goldylox::cold::ColdStore::open(goldylox::cold::ColdConfig::new("/proc/no/such", 1 << 30))
+    ///     .unwrap_err();
+    /// if let Some(cause) = e.io_cause() {
+    ///     println!("the disk said: {}", cause.get());
+    /// }
+    /// ```
     pub fn io_cause(&self) -> Option<&IoCause> {
         match self {
             Error::Io { source, .. } => source.as_ref(),
@@ -155,16 +172,37 @@ impl Error {
 /// An operating-system error kept as the source of an [`Error`]. It is
 /// shared, so that one failure can answer many waiters and [`Error`] stays
 /// `Clone`; two are equal when their kind and message are.
+///
+/// ```
+/// let e = goldylox::cold::ColdStore::open(goldylox::cold::ColdConfig::new("/proc/no/such", 1 << 30))
+///     .unwrap_err();
+/// let kind = e.io_cause().map(|c| c.kind());
+/// # let _ = kind;
+/// ```
 #[derive(Debug, Clone)]
 pub struct IoCause(Arc<std::io::Error>);
 
 impl IoCause {
     /// The error itself.
+    ///
+    /// ```
+    /// let e = goldylox::cold::ColdStore::open(goldylox::cold::ColdConfig::new("/proc/no/such", 1 << 30))
+    ///     .unwrap_err();
+    /// let io: Option<&std::io::Error> = e.io_cause().map(|c| c.get());
+    /// # let _ = io;
+    /// ```
     pub fn get(&self) -> &std::io::Error {
         &self.0
     }
 
     /// Its kind.
+    ///
+    /// ```
+    /// let e = goldylox::cold::ColdStore::open(goldylox::cold::ColdConfig::new("/proc/no/such", 1 << 30))
+    ///     .unwrap_err();
+    /// let full = e.io_cause().is_some_and(|c| c.kind() == std::io::ErrorKind::StorageFull);
+    /// # let _ = full;
+    /// ```
     pub fn kind(&self) -> std::io::ErrorKind {
         self.0.kind()
     }

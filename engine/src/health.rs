@@ -17,6 +17,15 @@
 //! that fails is replaced by the native default. Whatever it returns is
 //! bounded: the time to the next decision is clamped to
 //! [`RETRY_MIN`]..=[`RETRY_MAX`].
+//!
+//! ```
+//! use goldylox::health::{kind, Action, FailoverPolicy, HealthEvent, NativeBreaker, COLD_TIER};
+//! let mut breaker = NativeBreaker::new(&[("error-threshold".into(), "2".into())])?;
+//! let error = |at_ms| HealthEvent { tier: COLD_TIER, kind: kind::ERROR, at_ms };
+//! breaker.observe(&[error(1), error(2)])?;
+//! assert_eq!(breaker.decide(COLD_TIER, 3)?.action, Action::Bypass);
+//! # Ok::<(), goldylox::PolicyError>(())
+//! ```
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
@@ -31,17 +40,49 @@ use crate::policy::PolicyError;
 /// Events the health channel holds; more are dropped and counted.
 pub(crate) const HEALTH_QUEUE: usize = 1024;
 /// A success is reported at most this often per tier.
+///
+/// ```
+/// assert!(goldylox::health::SUCCESS_REPORT_SPACING < std::time::Duration::from_secs(1));
+/// ```
 pub const SUCCESS_REPORT_SPACING: Duration = Duration::from_millis(10);
 /// The soonest a decision may ask to be asked again.
+///
+/// ```
+/// use goldylox::health::{RETRY_MAX, RETRY_MIN};
+/// let asked = std::time::Duration::from_millis(1);
+/// assert_eq!(asked.clamp(RETRY_MIN, RETRY_MAX), RETRY_MIN);
+/// ```
 pub const RETRY_MIN: Duration = Duration::from_millis(10);
 /// The latest a decision may ask to be asked again.
+///
+/// ```
+/// use goldylox::health::{RETRY_MAX, RETRY_MIN};
+/// let asked = std::time::Duration::from_secs(3600);
+/// assert_eq!(asked.clamp(RETRY_MIN, RETRY_MAX), RETRY_MAX);
+/// ```
 pub const RETRY_MAX: Duration = Duration::from_secs(300);
 /// How often the actor looks at the tier's error counter.
 const HEALTH_TICK: Duration = Duration::from_millis(50);
 /// The cold tier's number in health events.
+///
+/// ```
+/// use goldylox::health::{FailoverPolicy, NativeBreaker, COLD_TIER};
+/// let mut breaker = NativeBreaker::new(&[])?;
+/// let decision = breaker.decide(COLD_TIER, 0)?;
+/// assert_eq!(decision.action, goldylox::health::Action::Keep);
+/// # Ok::<(), goldylox::PolicyError>(())
+/// ```
 pub const COLD_TIER: u8 = 2;
 
 /// One health event, numbered as the failover world numbers them.
+///
+/// ```
+/// use goldylox::health::{kind, Action, FailoverPolicy, HealthEvent, NativeBreaker, COLD_TIER};
+/// let mut breaker = NativeBreaker::new(&[("error-threshold".into(), "1".into())])?;
+/// breaker.observe(&[HealthEvent { tier: COLD_TIER, kind: kind::ERROR, at_ms: 5 }])?;
+/// assert_eq!(breaker.decide(COLD_TIER, 6)?.action, Action::Bypass);
+/// # Ok::<(), goldylox::PolicyError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HealthEvent {
     /// 0 hot, 1 warm, 2 cold.
@@ -53,6 +94,16 @@ pub struct HealthEvent {
 }
 
 /// What a failover policy says to do with a tier.
+///
+/// ```
+/// use goldylox::health::{Action, FailoverPolicy, NativeBreaker, COLD_TIER};
+/// let mut breaker = NativeBreaker::new(&[])?;
+/// match breaker.decide(COLD_TIER, 0)?.action {
+///     Action::Keep | Action::Restore => { /* use the disk */ }
+///     Action::Bypass | Action::Probe => { /* serve from memory */ }
+/// }
+/// # Ok::<(), goldylox::PolicyError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// Keep using the tier.
@@ -66,6 +117,14 @@ pub enum Action {
 }
 
 /// A failover decision.
+///
+/// ```
+/// use goldylox::health::{FailoverPolicy, NativeBreaker, COLD_TIER};
+/// let mut breaker = NativeBreaker::new(&[])?;
+/// let d = breaker.decide(COLD_TIER, 0)?;
+/// println!("{:?}; ask again in {:?}", d.action, d.retry_after);
+/// # Ok::<(), goldylox::PolicyError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision {
     /// What to do with the tier.
@@ -75,6 +134,22 @@ pub struct Decision {
 }
 
 /// A failover policy: observes tier health, decides what to do with a tier.
+///
+/// ```
+/// use std::time::Duration;
+/// use goldylox::PolicyError;
+/// use goldylox::health::{Action, Decision, FailoverPolicy, HealthEvent};
+/// /// Never gives up on the disk.
+/// struct Stubborn;
+/// impl FailoverPolicy for Stubborn {
+///     fn observe(&mut self, _: &[HealthEvent]) -> Result<(), PolicyError> { Ok(()) }
+///     fn decide(&mut self, _tier: u8, _now_ms: u64) -> Result<Decision, PolicyError> {
+///         Ok(Decision { action: Action::Keep, retry_after: Duration::from_secs(1) })
+///     }
+/// }
+/// assert_eq!(Stubborn.decide(2, 0)?.action, Action::Keep);
+/// # Ok::<(), PolicyError>(())
+/// ```
 pub trait FailoverPolicy: Send {
     /// Observes events in order.
     fn observe(&mut self, events: &[HealthEvent]) -> Result<(), PolicyError>;
@@ -83,17 +158,44 @@ pub trait FailoverPolicy: Send {
 }
 
 /// Builds failover policies (the cache builds one per cache).
+///
+/// ```
+/// use std::sync::Arc;
+/// use goldylox::health::{FailoverFactory, FailoverPolicy, NativeBreaker};
+/// let factory: FailoverFactory =
+///     Arc::new(|| Ok(Box::new(NativeBreaker::new(&[])?) as Box<dyn FailoverPolicy>));
+/// let cache: goldylox::Cache<u64, u64> = goldylox::Cache::builder(1 << 20)
+///     .failover(factory) // used once a cold tier is configured
+///     .build()?;
+/// # drop(cache);
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 pub type FailoverFactory =
     Arc<dyn Fn() -> Result<Box<dyn FailoverPolicy>, PolicyError> + Send + Sync>;
 
 /// The native default: the circuit breaker of `goldylox-breaker` (closed →
 /// open after 5 consecutive errors → probe after 1 s, doubling to 60 s →
 /// closed after 2 good probes), built with `key=value` parameters.
+///
+/// ```
+/// use goldylox::health::NativeBreaker;
+/// let breaker = NativeBreaker::new(&[
+///     ("error-threshold".into(), "10".into()),
+///     ("max-backoff-ms".into(), "30000".into()),
+/// ])?;
+/// # drop(breaker);
+/// # Ok::<(), goldylox::PolicyError>(())
+/// ```
 pub struct NativeBreaker(goldylox_breaker::Breaker);
 
 impl NativeBreaker {
     /// A breaker with the given parameters (`error-threshold`,
     /// `success-threshold`, `backoff-ms`, `max-backoff-ms`).
+    ///
+    /// ```
+    /// use goldylox::health::NativeBreaker;
+    /// assert!(NativeBreaker::new(&[("error-threshold".into(), "many".into())]).is_err());
+    /// ```
     pub fn new(params: &[(String, String)]) -> Result<Self, PolicyError> {
         goldylox_breaker::Breaker::new(params)
             .map(NativeBreaker)
@@ -124,6 +226,18 @@ impl FailoverPolicy for NativeBreaker {
 }
 
 /// A tier's breaker state as the data path sees it.
+///
+/// ```
+/// use goldylox::health::BreakerState;
+/// # let dir = tempfile::tempdir().unwrap();
+/// let cache: goldylox::Cache<u64, u64> = goldylox::Cache::builder(1 << 20)
+///     .cold(goldylox::cold::ColdConfig::new(dir.path(), 1 << 30))
+///     .build()?;
+/// if let Some((BreakerState::Open, _)) = cache.cold_health() {
+///     eprintln!("the cold tier is bypassed: {:?}", cache.cold_last_error());
+/// }
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BreakerState {

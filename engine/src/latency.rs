@@ -6,6 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// A step whose duration is reported.
+///
+/// ```
+/// use goldylox::LatencyEvent;
+/// assert_eq!(LatencyEvent::ExpireCycle.name(), "expire-cycle");
+/// ```
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LatencyEvent {
@@ -34,6 +39,10 @@ pub enum LatencyEvent {
 impl LatencyEvent {
     /// Its name, as Redis names its own events (`expire-cycle`,
     /// `eviction-cycle`) and in their style for Goldylox's.
+    ///
+    /// ```
+    /// assert_eq!(goldylox::LatencyEvent::EvictionCycle.name(), "eviction-cycle");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             LatencyEvent::MaintenancePass => "maintenance-pass",

@@ -8,6 +8,17 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Why an entry left the cache, as told to the removal listener.
+///
+/// ```
+/// use goldylox::RemovalCause;
+/// let cache: goldylox::Cache<u64, u64> = goldylox::Cache::builder(1 << 20)
+///     .removal_listener(|_k, _v, cause| assert_eq!(cause, RemovalCause::Replaced))
+///     .build()?;
+/// cache.insert(1, 1)?;
+/// cache.insert(1, 2)?;
+/// cache.run_pending_tasks();
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RemovalCause {
@@ -74,6 +85,13 @@ fn get(c: &AtomicU64) -> u64 {
 }
 
 /// Hits and misses of one tier.
+///
+/// ```
+/// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+/// cache.get("k");
+/// assert_eq!(cache.stats().hot.misses, 1);
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TierStats {
@@ -85,6 +103,15 @@ pub struct TierStats {
 
 impl TierStats {
     /// `hits / (hits + misses)`, or 0 with no reads.
+    ///
+    /// ```
+    /// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+    /// cache.insert("k".into(), "v".into())?;
+    /// cache.get("k");
+    /// cache.get("j");
+    /// assert_eq!(cache.stats().hot.hit_ratio(), 0.5);
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn hit_ratio(&self) -> f64 {
         let total = self.hits + self.misses;
         if total == 0 {
@@ -96,6 +123,14 @@ impl TierStats {
 }
 
 /// Removals by cause.
+///
+/// ```
+/// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+/// cache.insert("k".into(), "v".into())?;
+/// cache.remove("k");
+/// assert_eq!(cache.stats().removals.removed, 1);
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RemovalStats {
@@ -110,6 +145,14 @@ pub struct RemovalStats {
 }
 
 /// What the policies did.
+///
+/// ```
+/// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+/// cache.insert("k".into(), "v".into())?;
+/// cache.run_pending_tasks();
+/// assert!(cache.stats().policy.events >= 1);
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PolicyStats {
@@ -133,6 +176,13 @@ pub struct PolicyStats {
 }
 
 /// Loader runs of `get_or_insert_with` and `try_get_or_insert_with`.
+///
+/// ```
+/// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+/// cache.get_or_insert_with("k".into(), || "v".into());
+/// assert_eq!(cache.stats().loader.runs, 1);
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LoaderStats {
@@ -153,6 +203,12 @@ pub struct LoaderStats {
 }
 
 /// Movement between the hot and warm tiers.
+///
+/// ```
+/// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+/// assert_eq!(cache.stats().movement.demotions, 0, "no warm tier");
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MovementStats {
@@ -171,6 +227,17 @@ pub struct MovementStats {
 }
 
 /// What the cache did with its cold tier.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// let cache: goldylox::Cache<String, String> = goldylox::Cache::builder(1 << 20)
+///     .cold(goldylox::cold::ColdConfig::new(dir.path(), 1 << 30))
+///     .build()?;
+/// cache.insert("k".into(), "v".into())?;
+/// cache.persist()?;
+/// assert_eq!(cache.stats().cold_movement.demotions, 1);
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ColdMovementStats {
@@ -189,6 +256,12 @@ pub struct ColdMovementStats {
 }
 
 /// What the prefetch policy saw and did.
+///
+/// ```
+/// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+/// assert_eq!(cache.stats().prefetch.proposed, 0, "no prefetch policy");
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PrefetchStats {
@@ -204,6 +277,13 @@ pub struct PrefetchStats {
 
 /// A snapshot of a cache's statistics. Counters are monotonic; each is read
 /// atomically but the snapshot as a whole is not one instant.
+///
+/// ```
+/// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+/// let s: goldylox::CacheStats = cache.stats();
+/// println!("{} entries, hot hit ratio {:.2}", s.entries, s.hot.hit_ratio());
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CacheStats {

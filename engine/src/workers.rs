@@ -20,6 +20,14 @@ use crossbeam_channel::{Receiver, Sender, unbounded};
 use parking_lot::Mutex;
 
 /// Worker threads an [`AsyncCache`](crate::AsyncCache) starts by default.
+///
+/// ```
+/// let cache: goldylox::Cache<u64, u64> = goldylox::Cache::new(1 << 20)?;
+/// // `AsyncCache::new` starts this many; `with_workers` chooses.
+/// let handle = goldylox::AsyncCache::with_workers(cache, 2 * goldylox::DEFAULT_BLOCKING_WORKERS)?;
+/// # drop(handle);
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 pub const DEFAULT_BLOCKING_WORKERS: usize = 4;
 
 type Job = Box<dyn FnOnce() + Send>;

@@ -27,6 +27,17 @@ use crate::hot::{NEVER, Table};
 
 /// The keys of one [`Cache::atomically`] call, locked: reads and writes of
 /// them through this handle form one atomic step.
+///
+/// ```
+/// use goldylox::Expiration;
+/// let cache: goldylox::Cache<String, u64> = goldylox::Cache::new(1 << 20)?;
+/// let (a, b) = ("a".to_string(), "b".to_string());
+/// cache.atomically(&[&a, &b], |batch| -> Result<(), goldylox::Error> {
+///     let sum = batch.get(&a).unwrap_or(0) + batch.get(&b).unwrap_or(0);
+///     batch.put(a.clone(), sum, Expiration::Keep)
+/// })?;
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 pub struct Batch<'c, K, V> {
     cache: &'c Cache<K, V>,
     /// The write locks held, by shard number, ascending.

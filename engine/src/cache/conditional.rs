@@ -14,6 +14,17 @@ use crate::expiry::fixed;
 use crate::hot::NEVER;
 
 /// The deadline a conditional write gives the entry.
+///
+/// ```
+/// use std::time::Duration;
+/// use goldylox::Expiration;
+/// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+/// cache.put("a".into(), "1".into(), Expiration::After(Duration::from_secs(10)))?;
+/// cache.put("a".into(), "2".into(), Expiration::Keep)?; // still 10 s
+/// cache.put("b".into(), "1".into(), Expiration::Never)?;
+/// cache.put("c".into(), "1".into(), Expiration::Default)?; // as `insert`
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Expiration {
@@ -30,6 +41,14 @@ pub enum Expiration {
 }
 
 /// When a conditional write stores.
+///
+/// ```
+/// use goldylox::{Expiration, SetIf};
+/// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+/// let r = cache.set("k".into(), "v".into(), Expiration::Default, SetIf::Present)?;
+/// assert!(!r.stored, "XX: only if present");
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SetIf {
@@ -42,6 +61,16 @@ pub enum SetIf {
 }
 
 /// What a conditional write did.
+///
+/// ```
+/// use goldylox::{Expiration, SetIf};
+/// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+/// cache.insert("k".into(), "old".into())?;
+/// let r = cache.set("k".into(), "new".into(), Expiration::Default, SetIf::Always)?;
+/// assert!(r.stored);
+/// assert_eq!(r.previous.as_deref(), Some("old"), "SET … GET");
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SetOutcome<V> {

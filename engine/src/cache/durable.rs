@@ -22,6 +22,13 @@ use crate::error::Error;
 
 /// Where a cache's writes to its cold tier stand: take one before the
 /// writes, hand it to [`Cache::when_durable`] after them.
+///
+/// ```
+/// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+/// let mark: goldylox::DurabilityMark = cache.durability_mark();
+/// # drop(mark);
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DurabilityMark {
     /// Writes that missed the cold tier.

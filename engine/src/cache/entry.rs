@@ -16,6 +16,20 @@ use super::{Cache, Update};
 use crate::error::Error;
 
 /// What [`Entry::and_compute_with`]'s function asks for.
+///
+/// ```
+/// use goldylox::{Compute, Computed};
+/// let cache: goldylox::Cache<String, u64> = goldylox::Cache::new(1 << 20)?;
+/// cache.insert("stock".into(), 1)?;
+/// // Take one; the last one removes the key.
+/// let taken = cache.entry("stock".into()).and_compute_with(|n| match n {
+///     Some(1) => Compute::Remove,
+///     Some(n) => Compute::Put(n - 1),
+///     None => Compute::Nop,
+/// })?;
+/// assert_eq!(taken, Computed::Removed(1));
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Compute<V> {
@@ -29,6 +43,14 @@ pub enum Compute<V> {
 }
 
 /// What [`Entry::and_compute_with`] did.
+///
+/// ```
+/// use goldylox::{Compute, Computed};
+/// let cache: goldylox::Cache<String, u64> = goldylox::Cache::new(1 << 20)?;
+/// let c = cache.entry("k".into()).and_compute_with(|_| Compute::Nop)?;
+/// assert_eq!(c, Computed::StillNone);
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Computed<V> {
@@ -45,6 +67,13 @@ pub enum Computed<V> {
 }
 
 /// One key of a [`Cache`], from [`Cache::entry`].
+///
+/// ```
+/// # let cache: goldylox::Cache<String, String> = goldylox::Cache::new(1 << 20)?;
+/// let entry: goldylox::Entry<'_, String, String> = cache.entry("k".into());
+/// assert_eq!(entry.or_insert_with(|| "v".into()), "v");
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Entry<'a, K, V> {
     cache: &'a Cache<K, V>,

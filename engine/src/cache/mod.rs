@@ -77,6 +77,14 @@ pub(crate) type Weigher<K, V> = Arc<dyn Fn(&K, &V) -> u32 + Send + Sync>;
 ///
 /// One verb per intent: `insert_with_ttl`, `put_if_absent` and `replace`
 /// were special cases of `put` and `set` and are gone.
+///
+/// ```
+/// let cache: goldylox::Cache<String, String> = goldylox::Cache::new(64 << 20)?;
+/// let other_handle = cache.clone(); // the same cache
+/// other_handle.insert("k".into(), "v".into())?;
+/// assert_eq!(cache.get("k").as_deref(), Some("v"));
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 pub struct Cache<K, V> {
     inner: Arc<Inner<K, V>>,
 }

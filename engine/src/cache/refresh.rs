@@ -32,6 +32,11 @@ use crate::workers::Workers;
 pub(crate) const REFRESH_WORKERS: usize = 2;
 
 /// What a reloader may fail with.
+///
+/// ```
+/// let failed: goldylox::RefreshError = "the price service timed out".into();
+/// assert_eq!(failed.to_string(), "the price service timed out");
+/// ```
 pub type RefreshError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Reloads the value of a key, given the value it has now.

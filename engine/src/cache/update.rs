@@ -25,6 +25,18 @@ use crate::shared::WriteEvent;
 use crate::stripe::Op;
 
 /// What an edit passed to [`Cache::update`] did.
+///
+/// ```
+/// use goldylox::Update;
+/// let cache: goldylox::Cache<String, u64> = goldylox::Cache::new(1 << 20)?;
+/// // INCR: a missing counter starts at 0.
+/// let n = cache.update("hits".into(), |v| match v {
+///     Some(n) => { *n += 1; (Update::Changed, *n) }
+///     None => (Update::Insert(1), 1),
+/// })?;
+/// assert_eq!(n, 1);
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Update<V> {

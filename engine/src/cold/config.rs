@@ -10,6 +10,13 @@ use super::fs::{ColdFs, StdFs};
 use crate::error::Error;
 
 /// When the writer makes appended records durable.
+///
+/// ```
+/// use std::time::Duration;
+/// use goldylox::cold::{ColdConfig, SyncMode};
+/// let mut config = ColdConfig::new("/var/cache/app", 1 << 30);
+/// config.sync = SyncMode::Every(Duration::from_millis(100));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncMode {
     /// After every group commit, before the records become readable; a
@@ -24,6 +31,12 @@ pub enum SyncMode {
 }
 
 /// How a cold store is laid out and run.
+///
+/// ```
+/// use goldylox::cold::ColdConfig;
+/// let mut config = ColdConfig::new("/var/cache/app", 10 << 30);
+/// config.map_sealed = true; // memory-map sealed segments
+/// ```
 #[derive(Clone)]
 pub struct ColdConfig {
     /// The directory that holds the segments (created if missing).
@@ -66,6 +79,14 @@ pub struct ColdConfig {
 }
 
 /// A function from stored key bytes to the index's hash.
+///
+/// ```
+/// use std::sync::Arc;
+/// use goldylox::cold::{ColdConfig, KeyHash};
+/// let mut config = ColdConfig::new("/var/cache/app", 1 << 30);
+/// let hash: KeyHash = Arc::new(|key: &[u8]| goldylox::cold::bytes_hash(key) ^ 1);
+/// config.key_hash = hash;
+/// ```
 pub type KeyHash = Arc<dyn Fn(&[u8]) -> u64 + Send + Sync>;
 
 impl ColdConfig {

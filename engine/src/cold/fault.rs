@@ -18,6 +18,13 @@ use parking_lot::Mutex;
 use super::fs::{ColdFile, ColdFs, Mapped};
 
 /// How unsynced data survives a crash.
+///
+/// ```
+/// use goldylox::cold::Tear;
+/// for tear in Tear::ALL {
+///     println!("a crash that leaves unsynced data {tear:?}");
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tear {
     /// None of it survives.
@@ -35,6 +42,10 @@ pub enum Tear {
 
 impl Tear {
     /// All modes.
+    ///
+    /// ```
+    /// assert_eq!(goldylox::cold::Tear::ALL.len(), 5);
+    /// ```
     pub const ALL: [Tear; 5] = [
         Tear::DropUnsynced,
         Tear::Truncate,
@@ -45,6 +56,19 @@ impl Tear {
 }
 
 /// An operation errors can be injected into.
+///
+/// ```
+/// use std::sync::Arc;
+/// use goldylox::cold::{ColdConfig, ColdStore, FaultFs, FaultOp};
+/// let fs = FaultFs::new();
+/// let mut config = ColdConfig::new("/db", 1 << 30);
+/// config.fs = Arc::new(fs.clone());
+/// let store = ColdStore::open(config)?;
+/// fs.fail(FaultOp::Write, 1);
+/// store.put(b"k", b"v", None)?;
+/// assert!(store.sync().is_err());
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FaultOp {
     /// `write_all_at`.
@@ -93,6 +117,18 @@ struct State {
 
 /// An in-memory file system with crashes and injected errors. Clones share
 /// one file system.
+///
+/// ```
+/// use std::sync::Arc;
+/// use goldylox::cold::{ColdConfig, ColdStore, FaultFs, FaultOp};
+/// let fs = FaultFs::new();
+/// let mut config = ColdConfig::new("/db", 1 << 30);
+/// config.fs = Arc::new(fs.clone());
+/// let store = ColdStore::open(config)?;
+/// store.put(b"k", b"v", None)?;
+/// assert!(!fs.has_crashed());
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Clone, Default)]
 pub struct FaultFs {
     state: Arc<Mutex<State>>,

@@ -39,8 +39,20 @@ pub(crate) const FLAG_TOMBSTONE: u8 = 1;
 /// Flag: the value is LZ4 block-compressed.
 pub(crate) const FLAG_LZ4: u8 = 2;
 /// The longest key the format accepts.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use goldylox::cold::{ColdConfig, ColdStore};
+/// let store = ColdStore::open(ColdConfig::new(dir.path(), 1 << 30))?;
+/// assert!(store.put(&vec![0; goldylox::cold::MAX_KEY + 1], b"v", None).is_err());
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 pub const MAX_KEY: usize = 64 * 1024;
 /// The longest value (stored or raw) the format accepts.
+///
+/// ```
+/// assert_eq!(goldylox::cold::MAX_VALUE, 512 << 20);
+/// ```
 pub const MAX_VALUE: usize = 512 * 1024 * 1024;
 /// Values shorter than this are stored as they are: LZ4 cannot win much.
 const COMPRESS_FROM: usize = 128;

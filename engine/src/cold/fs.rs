@@ -11,6 +11,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// A file system: the handful of calls the cold tier makes.
+///
+/// ```
+/// use std::sync::Arc;
+/// use goldylox::cold::{ColdConfig, ColdFs, StdFs};
+/// let fs: Arc<dyn ColdFs> = Arc::new(StdFs);
+/// let mut config = ColdConfig::new("/var/cache/app", 1 << 30);
+/// config.fs = fs; // the default; FaultFs for tests
+/// ```
 pub trait ColdFs: Send + Sync + 'static {
     /// Creates `dir` and its parents if missing.
     fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
@@ -29,6 +37,16 @@ pub trait ColdFs: Send + Sync + 'static {
 }
 
 /// An open file.
+///
+/// ```
+/// use std::path::Path;
+/// use goldylox::cold::{ColdFs, FaultFs};
+/// let fs = FaultFs::new();
+/// fs.create_dir_all(Path::new("/d")).unwrap();
+/// let file = fs.create(Path::new("/d/f")).unwrap();
+/// file.write_all_at(b"hello", 0).unwrap();
+/// assert_eq!(file.size().unwrap(), 5);
+/// ```
 pub trait ColdFile: Send + Sync {
     /// Reads exactly `buf.len()` bytes at `offset`; a short file is an
     /// `UnexpectedEof` error.
@@ -48,6 +66,11 @@ pub trait ColdFile: Send + Sync {
 }
 
 /// A read-only view of a sealed file: a memory map, or owned bytes.
+///
+/// ```
+/// let m = goldylox::cold::Mapped::from_bytes(b"sealed".to_vec());
+/// assert_eq!(m.bytes(), b"sealed");
+/// ```
 pub struct Mapped(pub(crate) MappedInner);
 
 pub(crate) enum MappedInner {
@@ -58,11 +81,21 @@ pub(crate) enum MappedInner {
 
 impl Mapped {
     /// A view of bytes held in memory (for file systems that are not files).
+    ///
+    /// ```
+    /// let m = goldylox::cold::Mapped::from_bytes(vec![1, 2, 3]);
+    /// assert_eq!(m.bytes().len(), 3);
+    /// ```
     pub fn from_bytes(bytes: Vec<u8>) -> Self {
         Mapped(MappedInner::Bytes(bytes.into_boxed_slice()))
     }
 
     /// The bytes.
+    ///
+    /// ```
+    /// let m = goldylox::cold::Mapped::from_bytes(vec![7]);
+    /// assert_eq!(m.bytes(), [7]);
+    /// ```
     pub fn bytes(&self) -> &[u8] {
         match &self.0 {
             MappedInner::Map(m) => m,
@@ -79,6 +112,12 @@ impl std::fmt::Debug for Mapped {
 }
 
 /// The operating system's file system.
+///
+/// ```
+/// let config = goldylox::cold::ColdConfig::new("/var/cache/app", 1 << 30);
+/// # let _ = config;
+/// // `config.fs` is `StdFs` unless replaced.
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StdFs;
 

@@ -30,6 +30,17 @@
 //!   with the `fault-injection` feature).
 //!
 //! The byte layout is in `format`'s documentation.
+//!
+//! ```
+//! use goldylox::cold::{ColdConfig, ColdStore};
+//! # let dir = tempfile::tempdir().unwrap();
+//! let store = ColdStore::open(ColdConfig::new(dir.path(), 1 << 30))?;
+//! store.put(b"user:1", b"{\"name\":\"Ada\"}", None)?;
+//! store.close()?;
+//! let store = ColdStore::open(ColdConfig::new(dir.path(), 1 << 30))?; // recovers
+//! assert!(store.get(b"user:1")?.is_some());
+//! # Ok::<(), goldylox::Error>(())
+//! ```
 
 mod compactor;
 mod config;
@@ -86,6 +97,16 @@ pub(crate) const COLD_COMPACT_QUEUE: usize = 16;
 const COLD_INDEX_SHARDS: usize = 64;
 
 /// A record read from the cold tier.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use goldylox::cold::{ColdConfig, ColdStore};
+/// let store = ColdStore::open(ColdConfig::new(dir.path(), 1 << 30))?;
+/// store.put(b"k", b"v", None)?;
+/// let got = store.get(b"k")?.unwrap();
+/// assert_eq!((got.value.as_slice(), got.expires), (&b"v"[..], u64::MAX));
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColdValue {
     /// The value's bytes.
@@ -173,6 +194,15 @@ impl ColdState {
 /// A persistent key/value store of byte strings, the cold tier of a
 /// [`Cache`](crate::Cache), usable on its own. Cloning is cheap; dropping
 /// the last clone closes it (see [`ColdStore::close`]).
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use goldylox::cold::{ColdConfig, ColdStore};
+/// let store = ColdStore::open(ColdConfig::new(dir.path(), 1 << 30))?;
+/// store.put(b"user:1", b"{...}", None)?;
+/// store.sync()?;
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct ColdStore {
     inner: Arc<Handle>,

@@ -8,6 +8,15 @@ use std::time::Duration;
 use super::ColdStore;
 
 /// What recovery found when the store was opened.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use goldylox::cold::{ColdConfig, ColdStore};
+/// let store = ColdStore::open(ColdConfig::new(dir.path(), 1 << 30))?;
+/// let r = store.recovery();
+/// println!("recovered {} entries", r.entries);
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecoveryReport {
     /// Segments found.
@@ -31,6 +40,15 @@ pub struct RecoveryReport {
 }
 
 /// Counters and sizes of a cold store.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use goldylox::cold::{ColdConfig, ColdStore};
+/// let store = ColdStore::open(ColdConfig::new(dir.path(), 1 << 30))?;
+/// let s = store.stats();
+/// println!("{} entries", s.entries);
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ColdStats {
     /// Live entries in the index.

@@ -383,21 +383,29 @@ macro_rules! list_policy {
 
         impl $name {
             /// An empty policy holding at most `capacity` weight.
+            ///
+            #[doc = concat!("```\nlet p = goldylox::", stringify!($name), "::new(1 << 20);\nassert!(p.is_empty());\n```")]
             pub fn new(capacity: u64) -> Self {
                 $name(crate::policy::list::ListPolicy::new(capacity))
             }
 
             /// Number of tracked hashes.
+            ///
+            #[doc = concat!("```\nuse goldylox::{EventBatch, EventKind, EvictionPolicy};\nlet mut p = goldylox::", stringify!($name), "::new(1 << 20);\nlet mut batch = EventBatch::with_capacity(1);\nbatch.push(EventKind::Insert, 7, 100);\np.apply(&batch).unwrap();\nassert_eq!(p.len(), 1);\n```")]
             pub fn len(&self) -> usize {
                 self.0.len()
             }
 
             /// True when nothing is tracked.
+            ///
+            #[doc = concat!("```\nassert!(goldylox::", stringify!($name), "::new(1 << 20).is_empty());\n```")]
             pub fn is_empty(&self) -> bool {
                 self.0.len() == 0
             }
 
             /// Whether `hash` is tracked (resident, in the policy's view).
+            ///
+            #[doc = concat!("```\nuse goldylox::{EventBatch, EventKind, EvictionPolicy};\nlet mut p = goldylox::", stringify!($name), "::new(1 << 20);\nlet mut batch = EventBatch::with_capacity(1);\nbatch.push(EventKind::Insert, 7, 100);\np.apply(&batch).unwrap();\nassert!(p.contains(7) && !p.contains(8));\n```")]
             pub fn contains(&self, hash: u64) -> bool {
                 self.0.contains(hash)
             }

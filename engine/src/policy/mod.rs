@@ -26,6 +26,20 @@
 //!   its bound the host evicts with its native fallback.
 //! * Errors are not fatal to the cache: a failing policy is replaced by the
 //!   fallback in the same pass.
+//!
+//! ```
+//! use goldylox::{EventBatch, EventKind, EvictionPolicy, Lru};
+//! let mut lru = Lru::new(200); // bytes
+//! let mut batch = EventBatch::with_capacity(3);
+//! batch.push(EventKind::Insert, 1, 100);
+//! batch.push(EventKind::Insert, 2, 100);
+//! batch.push(EventKind::Hit, 1, 100);
+//! lru.apply(&batch)?;
+//! let mut victims = Vec::new();
+//! lru.evict(1, 100, &mut victims)?;
+//! assert_eq!(victims, [2], "the least recently used");
+//! # Ok::<(), goldylox::PolicyError>(())
+//! ```
 
 pub mod auto;
 mod guard;

@@ -47,6 +47,15 @@ struct Class {
 /// (internal waste: `items * slot_size - live_bytes`, plus the slab tail that
 /// fits no whole slot) and free slots (external waste, which
 /// defragmentation reclaims).
+///
+/// ```
+/// let cache: goldylox::Cache<u64, Vec<u8>> = goldylox::Cache::builder(1 << 20).warm(4 << 20).build()?;
+/// for class in cache.pool_stats().unwrap().classes {
+///     println!("{} B slots: {} items, {:.0} % fragmented", class.slot_size, class.items,
+///         100.0 * class.fragmentation());
+/// }
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ClassStats {
@@ -66,11 +75,26 @@ pub struct ClassStats {
 
 impl ClassStats {
     /// Bytes of slab memory held by the class.
+    ///
+    /// ```
+    /// let cache: goldylox::Cache<u64, Vec<u8>> = goldylox::Cache::builder(1 << 20).warm(4 << 20).build()?;
+    /// let held: u64 = cache.pool_stats().unwrap().classes.iter().map(|c| c.held_bytes()).sum();
+    /// # let _ = held;
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn held_bytes(&self) -> u64 {
         self.slabs * u64::from(self.slab_bytes)
     }
 
     /// `1 - live / held`: the share of held memory not holding item bytes.
+    ///
+    /// ```
+    /// let cache: goldylox::Cache<u64, Vec<u8>> = goldylox::Cache::builder(1 << 20).warm(4 << 20).build()?;
+    /// for c in cache.pool_stats().unwrap().classes {
+    ///     assert!((0.0..=1.0).contains(&c.fragmentation()));
+    /// }
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn fragmentation(&self) -> f64 {
         if self.slabs == 0 {
             0.0
@@ -80,6 +104,13 @@ impl ClassStats {
     }
 
     /// Bytes of free slots in held slabs: what defragmentation can reclaim.
+    ///
+    /// ```
+    /// let cache: goldylox::Cache<u64, Vec<u8>> = goldylox::Cache::builder(1 << 20).warm(4 << 20).build()?;
+    /// let free: u64 = cache.pool_stats().unwrap().classes.iter().map(|c| c.free_slot_bytes()).sum();
+    /// # let _ = free;
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn free_slot_bytes(&self) -> u64 {
         let per_slab = u64::from(self.slab_bytes / self.slot_size);
         (self.slabs * per_slab - self.items) * u64::from(self.slot_size)
@@ -87,6 +118,13 @@ impl ClassStats {
 }
 
 /// What one defragmentation or rebalancing run did.
+///
+/// ```
+/// let cache: goldylox::Cache<u64, Vec<u8>> = goldylox::Cache::builder(1 << 20).warm(4 << 20).build()?;
+/// let r = cache.defragment().unwrap();
+/// println!("moved {} items, released {} slabs in {:?}", r.moved, r.slabs_released, r.elapsed);
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DefragReport {

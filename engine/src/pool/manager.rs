@@ -50,6 +50,13 @@ pub(crate) enum PoolCmd {
 }
 
 /// Pool figures.
+///
+/// ```
+/// let cache: goldylox::Cache<u64, Vec<u8>> = goldylox::Cache::builder(1 << 20).warm(4 << 20).build()?;
+/// let p = cache.pool_stats().unwrap();
+/// assert!(p.held_bytes <= p.max_bytes);
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct PoolStats {
@@ -73,12 +80,25 @@ pub struct PoolStats {
 
 impl PoolStats {
     /// Item bytes over all classes.
+    ///
+    /// ```
+    /// let cache: goldylox::Cache<u64, Vec<u8>> = goldylox::Cache::builder(1 << 20).warm(4 << 20).build()?;
+    /// assert_eq!(cache.pool_stats().unwrap().live_bytes(), 0, "nothing demoted yet");
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn live_bytes(&self) -> u64 {
         self.classes.iter().map(|c| c.live_bytes).sum()
     }
 
     /// Share of held memory in free slots (external fragmentation, what
     /// defragmentation reclaims).
+    ///
+    /// ```
+    /// let cache: goldylox::Cache<u64, Vec<u8>> = goldylox::Cache::builder(1 << 20).warm(4 << 20).build()?;
+    /// let share = cache.pool_stats().unwrap().free_slot_share();
+    /// assert!((0.0..=1.0).contains(&share));
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn free_slot_share(&self) -> f64 {
         let free: u64 = self.classes.iter().map(ClassStats::free_slot_bytes).sum();
         if self.held_bytes == 0 {
@@ -89,6 +109,13 @@ impl PoolStats {
     }
 
     /// `1 - live / held` over the whole pool (slot rounding included).
+    ///
+    /// ```
+    /// let cache: goldylox::Cache<u64, Vec<u8>> = goldylox::Cache::builder(1 << 20).warm(4 << 20).build()?;
+    /// let f = cache.pool_stats().unwrap().fragmentation();
+    /// assert!((0.0..=1.0).contains(&f));
+    /// # Ok::<(), goldylox::Error>(())
+    /// ```
     pub fn fragmentation(&self) -> f64 {
         if self.held_bytes == 0 {
             0.0

@@ -40,6 +40,13 @@ pub(crate) fn slab_bytes_for(slot: u32) -> u32 {
 }
 /// The largest item a pool stores: a quarter of a slab, so that every class
 /// packs at least four slots into a slab.
+///
+/// ```
+/// let cache: goldylox::Cache<u64, Vec<u8>> = goldylox::Cache::builder(64 << 20).warm(64 << 20).build()?;
+/// // A value larger than this is never demoted to the warm tier.
+/// cache.insert(1, vec![0; goldylox::MAX_ITEM + 1])?;
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 pub const MAX_ITEM: usize = SLAB_SIZE / 4;
 /// The smallest slot.
 const MIN_SLOT: u32 = 64;
@@ -69,6 +76,15 @@ pub(crate) fn class_sizes() -> Vec<u32> {
 }
 
 /// The size band of a class, for statistics.
+///
+/// ```
+/// let cache: goldylox::Cache<u64, Vec<u8>> = goldylox::Cache::builder(1 << 20).warm(4 << 20).build()?;
+/// let small = cache.pool_stats().unwrap().classes.iter()
+///     .filter(|c| c.band == goldylox::Band::Small)
+///     .count();
+/// println!("{small} classes of small slots in use");
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Band {

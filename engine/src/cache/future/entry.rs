@@ -17,6 +17,17 @@ use crate::error::Error;
 /// function is a plain function, because it runs under the key's lock —
 /// inline when the step only touches memory, on a blocking worker when it
 /// may read or write the cold tier.
+///
+/// ```
+/// # fn main() -> Result<(), goldylox::Error> {
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let cache = goldylox::AsyncCache::new(goldylox::Cache::<String, String>::new(1 << 20)?)?;
+/// let entry: goldylox::AsyncEntry<'_, String, String> = cache.entry("k".into());
+/// assert_eq!(entry.or_insert_with(async { "v".to_string() }).await, "v");
+/// # Ok(())
+/// # })
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct AsyncEntry<'a, K, V> {
     cache: &'a AsyncCache<K, V>,

@@ -61,6 +61,22 @@
 //! drops hints under heavy read load, while inserts are never dropped; the
 //! shadows then see the live policy's misses more fully than its hits.
 //! `goldylox replay` has no such loss.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use goldylox::{AutoConfig, Cache, Candidate, PolicyChoice, PolicyTier};
+//! let auto = AutoConfig::new(vec![
+//!     Candidate::new("sieve", PolicyChoice::Sieve),
+//!     Candidate::new("lru", PolicyChoice::Lru),
+//! ])
+//! .map_err(|e| goldylox::Error::InvalidConfig { reason: e.to_string() })?;
+//! let cache: Cache<u64, u64> = Cache::builder(1 << 20)
+//!     .policy(PolicyChoice::Auto(Arc::new(auto)))
+//!     .build()?;
+//! let status = cache.policy_status(PolicyTier::Hot).unwrap();
+//! assert_eq!(status.auto.unwrap().current, "sieve", "the first candidate starts");
+//! # Ok::<(), goldylox::Error>(())
+//! ```
 
 mod shadow;
 
