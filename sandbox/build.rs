@@ -84,6 +84,11 @@ fn run() -> Result<()> {
 
     let mut table = String::from(
         "/// The policy components built into this crate, by name.\n\
+         ///\n\
+         /// ```\n\
+         /// let names: Vec<&str> = goldylox_sandbox::EMBEDDED.iter().map(|e| e.name).collect();\n\
+         /// assert!(names.contains(&\"s3fifo\"));\n\
+         /// ```\n\
          pub const EMBEDDED: &[Embedded] = &[\n",
     );
     for (name, world, bytes) in &embedded {

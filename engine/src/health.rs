@@ -258,6 +258,16 @@ pub(crate) trait Monitored: Send + Sync + 'static {
 }
 
 /// Breaker figures.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// let cache: goldylox::Cache<u64, u64> = goldylox::Cache::builder(1 << 20)
+///     .cold(goldylox::cold::ColdConfig::new(dir.path(), 1 << 30))
+///     .build()?;
+/// let (_, figures) = cache.cold_health().unwrap();
+/// assert_eq!(figures.opened, 0, "the breaker never opened");
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HealthStats {
     /// Times the breaker opened.

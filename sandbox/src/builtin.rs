@@ -13,6 +13,23 @@ use goldylox_policy_sdk::{Build, EvictionPolicy as GuestPolicy, PrefetchPolicy a
 use crate::error::{Error, ErrorKind, Result};
 
 /// An SDK policy behind the engine's policy interface.
+///
+/// ```
+/// use goldylox::{EventBatch, EventKind, EvictionPolicy};
+/// use goldylox_policy_sdk::Build;
+/// use goldylox_sandbox::Guest;
+/// // A policy written with the SDK, run natively behind the engine's trait.
+/// let fifo = goldylox_policy_fifo::Fifo::build(1 << 20, &[]).unwrap();
+/// let mut policy = Guest(fifo);
+/// let mut batch = EventBatch::with_capacity(2);
+/// batch.push(EventKind::Insert, 1, 100);
+/// batch.push(EventKind::Insert, 2, 100);
+/// policy.apply(&batch)?;
+/// let mut victims = Vec::new();
+/// policy.evict(1, 100, &mut victims)?;
+/// assert_eq!(victims, [1]);
+/// # Ok::<(), goldylox::PolicyError>(())
+/// ```
 pub struct Guest<P>(pub P);
 
 impl<P: GuestPolicy> EvictionPolicy for Guest<P> {
@@ -50,6 +67,13 @@ impl<P: Build + GuestPolicy + 'static> PolicyFactory for Factory<P> {
 
 /// A policy that reports its parameters in its name, `clock(n-bit-counter=2)`,
 /// so that INFO and `GOLDYLOX POLICY STATUS` say exactly what runs.
+///
+/// ```
+/// use goldylox::{EvictionPolicy, Lru};
+/// let params = [("n-bit-counter".to_string(), "2".to_string())];
+/// let named = goldylox_sandbox::Named::wrap(Box::new(Lru::new(1 << 20)), &params);
+/// assert_eq!(named.name(), "lru(n-bit-counter=2)");
+/// ```
 pub struct Named {
     policy: Box<dyn EvictionPolicy>,
     name: String,
@@ -57,6 +81,12 @@ pub struct Named {
 
 impl Named {
     /// `policy` itself when `params` is empty, else `policy` named with them.
+    ///
+    /// ```
+    /// use goldylox::{EvictionPolicy, Lru};
+    /// let plain = goldylox_sandbox::Named::wrap(Box::new(Lru::new(1 << 20)), &[]);
+    /// assert_eq!(plain.name(), "lru", "no parameters, no suffix");
+    /// ```
     pub fn wrap(
         policy: Box<dyn EvictionPolicy>,
         params: &[(String, String)],
@@ -70,6 +100,11 @@ impl Named {
 }
 
 /// `k=v,k2=v2`.
+///
+/// ```
+/// let params = [("a".to_string(), "1".to_string()), ("b".to_string(), "x".to_string())];
+/// assert_eq!(goldylox_sandbox::describe_params(&params), "a=1,b=x");
+/// ```
 pub fn describe_params(params: &[(String, String)]) -> String {
     params
         .iter()
@@ -104,12 +139,22 @@ fn factory<P: Build + GuestPolicy + 'static>(params: &[(String, String)]) -> Pol
 }
 
 /// Every built-in policy name.
+///
+/// ```
+/// for name in goldylox_sandbox::BUILTINS {
+///     assert!(goldylox_sandbox::builtin(name, &[]).is_some());
+/// }
+/// ```
 pub const BUILTINS: [&str; 10] = [
     "lru", "sieve", "fifo", "clock", "s3fifo", "arc", "wtinylfu", "lecar", "lfuda", "gdsf",
 ];
 
 /// The candidates of `auto` when none are named: every built-in policy,
 /// S3-FIFO first (it runs until the shadows pick another).
+///
+/// ```
+/// assert_eq!(goldylox_sandbox::AUTO_DEFAULT[0], "s3fifo", "it runs first");
+/// ```
 pub const AUTO_DEFAULT: [&str; 8] = [
     "s3fifo", "lru", "sieve", "fifo", "clock", "arc", "wtinylfu", "lecar",
 ];
@@ -142,6 +187,14 @@ pub fn builtin(name: &str, params: &[(String, String)]) -> Option<PolicyChoice> 
 
 /// The built-in policy `name` with `params`, checked: an unknown name, or
 /// parameters the policy refuses (LRU and SIEVE take none), are errors.
+///
+/// ```
+/// use goldylox_sandbox::{builtin_checked, ErrorKind};
+/// assert_eq!(builtin_checked("nope", &[]).unwrap_err().kind(), ErrorKind::Unknown);
+/// let params = [("x".to_string(), "1".to_string())];
+/// assert!(builtin_checked("lru", &params).is_err(), "LRU takes no parameters");
+/// assert!(builtin_checked("wtinylfu", &[]).is_ok());
+/// ```
 pub fn builtin_checked(name: &str, params: &[(String, String)]) -> Result<PolicyChoice> {
     let choice = builtin(name, params).ok_or_else(|| {
         Error::msg(
@@ -170,6 +223,17 @@ pub fn builtin_checked(name: &str, params: &[(String, String)]) -> Result<Policy
 }
 
 /// An SDK prefetch policy behind the engine's prefetch interface.
+///
+/// ```
+/// use goldylox::PrefetchPolicy;
+/// use goldylox_policy_sdk::Build;
+/// let markov = goldylox_policy_markov::Markov::build(1024, &[]).unwrap();
+/// let mut prefetcher = goldylox_sandbox::GuestPrefetcher(markov);
+/// prefetcher.observe(&[1, 2, 1, 2], &[0, 0, 0, 0])?;
+/// let mut proposed = Vec::new();
+/// prefetcher.propose(4, &mut proposed)?;
+/// # Ok::<(), goldylox::PolicyError>(())
+/// ```
 pub struct GuestPrefetcher<P>(pub P);
 
 impl<P: GuestPrefetch> PrefetchPolicy for GuestPrefetcher<P> {
@@ -202,9 +266,23 @@ impl<P: Build + GuestPrefetch + 'static> PrefetchFactory for PrefetchBuilder<P> 
 }
 
 /// Every built-in prefetch policy name.
+///
+/// ```
+/// assert!(goldylox_sandbox::prefetch_builtin(goldylox_sandbox::PREFETCH_BUILTINS[0], &[]).is_some());
+/// ```
 pub const PREFETCH_BUILTINS: [&str; 1] = ["markov"];
 
 /// The built-in prefetch policy called `name`, with parameters.
+///
+/// ```
+/// let markov = goldylox_sandbox::prefetch_builtin("markov", &[]).expect("built in");
+/// let cache: goldylox::Cache<u64, Vec<u8>> = goldylox::Cache::builder(1 << 20)
+///     .warm(4 << 20)
+///     .prefetch(markov)
+///     .build()?;
+/// # drop(cache);
+/// # Ok::<(), goldylox::Error>(())
+/// ```
 pub fn prefetch_builtin(
     name: &str,
     params: &[(String, String)],

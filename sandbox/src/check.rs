@@ -19,6 +19,15 @@ const BATCHES: usize = 200;
 const CAPACITY: u64 = 10_000;
 
 /// What a check found.
+///
+/// ```
+/// use goldylox_sandbox::{embedded, Runtime};
+/// let sandbox = Runtime::new()?;
+/// let fifo = embedded("fifo").expect("built in");
+/// let report = goldylox_sandbox::check(&sandbox.load("fifo", fifo.bytes)?, &[])?;
+/// assert!(report.events > 0 && report.accepted > 0);
+/// # Ok::<(), goldylox_sandbox::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct CheckReport {
     /// The component's name.

@@ -4,6 +4,14 @@
 use std::fmt;
 
 /// What kind of thing went wrong.
+///
+/// ```
+/// use goldylox_sandbox::{ErrorKind, Runtime};
+/// let sandbox = Runtime::new()?;
+/// let e = sandbox.eviction_policy("no/such/file.wasm", &[]).unwrap_err();
+/// assert_eq!(e.kind(), ErrorKind::Io);
+/// # Ok::<(), goldylox_sandbox::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -34,6 +42,14 @@ pub enum ErrorKind {
 /// `Display` gives the whole message, outermost context first; the
 /// alternate form (`{:#}`) is the same. [`Error::kind`] says what kind of
 /// failure it is.
+///
+/// ```
+/// use goldylox_sandbox::Runtime;
+/// let sandbox = Runtime::new()?;
+/// let e = sandbox.eviction_policy("wasm:nope", &[]).unwrap_err();
+/// eprintln!("{e}"); // what failed, and the names that would have worked
+/// # Ok::<(), goldylox_sandbox::Error>(())
+/// ```
 pub struct Error {
     kind: ErrorKind,
     inner: anyhow::Error,
@@ -41,6 +57,14 @@ pub struct Error {
 
 impl Error {
     /// What kind of failure this is.
+    ///
+    /// ```
+    /// use goldylox_sandbox::{ErrorKind, Runtime};
+    /// let sandbox = Runtime::new()?;
+    /// let e = sandbox.load("junk", b"not wasm").unwrap_err();
+    /// assert_eq!(e.kind(), ErrorKind::Invalid);
+    /// # Ok::<(), goldylox_sandbox::Error>(())
+    /// ```
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
@@ -83,6 +107,14 @@ impl fmt::Debug for Error {
 impl std::error::Error for Error {}
 
 /// A result whose error is the sandbox's.
+///
+/// ```
+/// fn load_s3fifo() -> goldylox_sandbox::Result<goldylox_sandbox::Loaded> {
+///     goldylox_sandbox::Runtime::new()?.load_spec("wasm:s3fifo")
+/// }
+/// assert_eq!(load_s3fifo()?.name, "s3fifo");
+/// # Ok::<(), goldylox_sandbox::Error>(())
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Gives a foreign error its kind.

@@ -12,11 +12,33 @@ use goldylox::{EventBatch, EvictionPolicy, PolicyError, PolicyFactory};
 /// One instance of an eviction-policy component: its own store, called by one
 /// maintenance thread. After any failed call the store is dropped and every
 /// later call fails at once, without entering the guest.
+///
+/// ```
+/// use goldylox::{EventBatch, EventKind, EvictionPolicy};
+/// use goldylox_sandbox::{embedded, Runtime};
+/// let sandbox = Runtime::new()?;
+/// let loaded = sandbox.load_spec("wasm:s3fifo")?;
+/// let mut policy = goldylox_sandbox::WasmPolicy::new(&loaded, 1 << 20, &[])?;
+/// let mut batch = EventBatch::with_capacity(1);
+/// batch.push(EventKind::Insert, 7, 100);
+/// policy.apply(&batch)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct WasmPolicy(Instance<Bindings>);
 
 impl WasmPolicy {
     /// Instantiates `loaded` (which must export `eviction-policy`) and calls
     /// its `init` with `capacity` and `params`.
+    ///
+    /// ```
+    /// use goldylox_sandbox::{embedded, Runtime};
+    /// let sandbox = Runtime::new()?;
+    /// let loaded = sandbox.load_spec("wasm:clock")?;
+    /// let params = [("n-bit-counter".to_string(), "2".to_string())];
+    /// let policy = goldylox_sandbox::WasmPolicy::new(&loaded, 1 << 20, &params)?;
+    /// # drop(policy);
+    /// # Ok::<(), goldylox_sandbox::Error>(())
+    /// ```
     pub fn new(loaded: &Loaded, capacity: u64, params: &[(String, String)]) -> Result<WasmPolicy> {
         loaded.require_world(World::Eviction)?;
         let Pre::Eviction(pre) = &loaded.pre else {
@@ -39,11 +61,27 @@ impl WasmPolicy {
     }
 
     /// Bytes of linear memory the instance holds (0 once it has failed).
+    ///
+    /// ```
+    /// use goldylox_sandbox::{embedded, Runtime};
+    /// let sandbox = Runtime::new()?;
+    /// let policy = goldylox_sandbox::WasmPolicy::new(&sandbox.load_spec("wasm:fifo")?, 1 << 20, &[])?;
+    /// assert!(policy.memory_bytes() > 0, "its linear memory");
+    /// # Ok::<(), goldylox_sandbox::Error>(())
+    /// ```
     pub fn memory_bytes(&self) -> usize {
         self.0.memory_bytes()
     }
 
     /// Whether a call failed and the instance was dropped.
+    ///
+    /// ```
+    /// use goldylox_sandbox::{embedded, Runtime};
+    /// let sandbox = Runtime::new()?;
+    /// let policy = goldylox_sandbox::WasmPolicy::new(&sandbox.load_spec("wasm:fifo")?, 1 << 20, &[])?;
+    /// assert!(!policy.failed());
+    /// # Ok::<(), goldylox_sandbox::Error>(())
+    /// ```
     pub fn failed(&self) -> bool {
         self.0.failed()
     }
@@ -76,6 +114,16 @@ impl EvictionPolicy for WasmPolicy {
 
 /// Builds [`WasmPolicy`] instances of one loaded component with fixed
 /// parameters — what the engine holds to build, and rebuild, a tier's policy.
+///
+/// ```
+/// use goldylox::{Cache, PolicyChoice};
+/// use goldylox_sandbox::{embedded, Runtime};
+/// let sandbox = Runtime::new()?;
+/// let factory = goldylox_sandbox::WasmFactory::new(sandbox.load_spec("wasm:arc")?, vec![])?;
+/// let cache: Cache<u64, u64> = Cache::builder(1 << 20).policy(PolicyChoice::Custom(factory)).build()?;
+/// # drop(cache);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct WasmFactory {
     loaded: Loaded,
     params: Vec<(String, String)>,
@@ -83,12 +131,29 @@ pub struct WasmFactory {
 
 impl WasmFactory {
     /// A factory for `loaded`, which must export `eviction-policy`.
+    ///
+    /// ```
+    /// use goldylox_sandbox::{embedded, Runtime};
+    /// let sandbox = Runtime::new()?;
+    /// let loaded = sandbox.load_spec("wasm:lecar")?;
+    /// let factory = goldylox_sandbox::WasmFactory::new(loaded, vec![])?;
+    /// # drop(factory);
+    /// # Ok::<(), goldylox_sandbox::Error>(())
+    /// ```
     pub fn new(loaded: Loaded, params: Vec<(String, String)>) -> Result<Arc<WasmFactory>> {
         loaded.require_world(World::Eviction)?;
         Ok(Arc::new(WasmFactory { loaded, params }))
     }
 
     /// The component this factory instantiates.
+    ///
+    /// ```
+    /// use goldylox_sandbox::{embedded, Runtime};
+    /// let sandbox = Runtime::new()?;
+    /// let factory = goldylox_sandbox::WasmFactory::new(sandbox.load_spec("wasm:fifo")?, vec![])?;
+    /// assert_eq!(factory.loaded().name, "fifo");
+    /// # Ok::<(), goldylox_sandbox::Error>(())
+    /// ```
     pub fn loaded(&self) -> &Loaded {
         &self.loaded
     }

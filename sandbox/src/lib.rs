@@ -84,6 +84,11 @@ pub use spec::Params;
 /// clang's flags for a C policy, for wasm32 without libc (then
 /// `-I DIR -o OUT SOURCE`): how this crate builds the repository's C
 /// policies, and how `goldylox policy build` builds a user's.
+///
+/// ```
+/// let flags = goldylox_sandbox::c_policy_flags();
+/// assert!(flags.iter().any(|f| f.contains("wasm32")));
+/// ```
 pub fn c_policy_flags() -> &'static [&'static str] {
     c_flags::C_POLICY_FLAGS
 }

@@ -12,11 +12,30 @@ use crate::store::Ctx;
 
 /// One instance of a prefetch-policy component, with its own store. After a
 /// failed call the store is dropped and later calls fail at once.
+///
+/// ```
+/// use goldylox::PrefetchPolicy;
+/// use goldylox_sandbox::{embedded, Runtime};
+/// let sandbox = Runtime::new()?;
+/// let mut markov = goldylox_sandbox::WasmPrefetch::new(&sandbox.load_spec("wasm:markov")?, 4096, &[])?;
+/// markov.observe(&[1, 2, 1, 2], &[0, 0, 0, 0])?;
+/// let mut out = Vec::new();
+/// markov.propose(8, &mut out)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct WasmPrefetch(Instance<Bindings>);
 
 impl WasmPrefetch {
     /// Instantiates `loaded` (which must export `prefetch-policy`) and calls
     /// its `init`; `capacity` bounds the state it keeps, in entries.
+    ///
+    /// ```
+    /// let sandbox = goldylox_sandbox::Runtime::new()?;
+    /// let loaded = sandbox.load_spec("wasm:markov")?;
+    /// let markov = goldylox_sandbox::WasmPrefetch::new(&loaded, 4096, &[])?;
+    /// # drop(markov);
+    /// # Ok::<(), goldylox_sandbox::Error>(())
+    /// ```
     pub fn new(
         loaded: &Loaded,
         capacity: u64,
@@ -65,6 +84,18 @@ impl PrefetchPolicy for WasmPrefetch {
 
 /// Builds [`WasmPrefetch`] instances of one loaded component with fixed
 /// parameters.
+///
+/// ```
+/// use goldylox_sandbox::{embedded, Runtime};
+/// let sandbox = Runtime::new()?;
+/// let factory = goldylox_sandbox::WasmPrefetchFactory::new(sandbox.load_spec("wasm:markov")?, vec![])?;
+/// let cache: goldylox::Cache<u64, Vec<u8>> = goldylox::Cache::builder(1 << 20)
+///     .warm(4 << 20)
+///     .prefetch(factory)
+///     .build()?;
+/// # drop(cache);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct WasmPrefetchFactory {
     loaded: Loaded,
     params: Vec<(String, String)>,
@@ -72,6 +103,14 @@ pub struct WasmPrefetchFactory {
 
 impl WasmPrefetchFactory {
     /// A factory for `loaded`, which must export `prefetch-policy`.
+    ///
+    /// ```
+    /// use goldylox_sandbox::{embedded, Runtime};
+    /// let sandbox = Runtime::new()?;
+    /// let wrong = goldylox_sandbox::WasmPrefetchFactory::new(sandbox.load_spec("wasm:fifo")?, vec![]);
+    /// assert!(wrong.is_err(), "fifo is an eviction policy, not a prefetcher");
+    /// # Ok::<(), goldylox_sandbox::Error>(())
+    /// ```
     pub fn new(loaded: Loaded, params: Vec<(String, String)>) -> Result<Arc<WasmPrefetchFactory>> {
         loaded.require_world(World::Prefetch)?;
         Ok(Arc::new(WasmPrefetchFactory { loaded, params }))

@@ -39,9 +39,23 @@ use crate::error::{Classify, Error, ErrorKind, Result};
 use crate::store::Ctx;
 
 /// How often the epoch ticker advances the engine's epoch.
+///
+/// ```
+/// let limits = goldylox_sandbox::Limits::default();
+/// let deadline = goldylox_sandbox::EPOCH_TICK * limits.call_deadline_ticks as u32;
+/// assert_eq!(deadline, std::time::Duration::from_millis(250));
+/// ```
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// The bounds every policy instance runs under.
+///
+/// ```
+/// use goldylox_sandbox::{Limits, Runtime};
+/// let limits = Limits { max_memory_bytes: 1 << 30, ..Limits::default() }; // a big tier
+/// let sandbox = Runtime::with(limits, None)?;
+/// assert_eq!(sandbox.limits().max_memory_bytes, 1 << 30);
+/// # Ok::<(), goldylox_sandbox::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Largest component accepted, in bytes.
@@ -87,6 +101,11 @@ impl Default for Limits {
 }
 
 /// Which world of `wit/policy.wit` a component exports.
+///
+/// ```
+/// use goldylox_sandbox::World;
+/// assert_eq!(World::from_wit_name("failover-policy"), Some(World::Failover));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum World {
     /// `eviction-policy`.
@@ -99,6 +118,10 @@ pub enum World {
 
 impl World {
     /// The world's name in the WIT file.
+    ///
+    /// ```
+    /// assert_eq!(goldylox_sandbox::World::Eviction.wit_name(), "eviction-policy");
+    /// ```
     pub fn wit_name(self) -> &'static str {
         match self {
             World::Eviction => "eviction-policy",
@@ -108,6 +131,10 @@ impl World {
     }
 
     /// Parses a WIT world name.
+    ///
+    /// ```
+    /// assert_eq!(goldylox_sandbox::World::from_wit_name("other"), None);
+    /// ```
     pub fn from_wit_name(name: &str) -> Option<World> {
         [World::Eviction, World::Prefetch, World::Failover]
             .into_iter()
@@ -124,6 +151,15 @@ impl fmt::Display for World {
 /// The wasmtime engine, its epoch ticker and the sandbox limits. Cheap to
 /// clone; the ticker stops when the last clone (and every policy built from
 /// it) is gone.
+///
+/// ```
+/// use goldylox_sandbox::{embedded, Runtime};
+/// let sandbox = Runtime::new()?;
+/// let same = sandbox.clone(); // cheap: one engine, one ticker
+/// let policy = same.eviction_policy("wasm:s3fifo", &[])?;
+/// # drop(policy);
+/// # Ok::<(), goldylox_sandbox::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Runtime {
     inner: Arc<Inner>,
@@ -150,6 +186,15 @@ impl Drop for Inner {
 
 /// A compiled component, type-checked against its world and ready to be
 /// instantiated.
+///
+/// ```
+/// use goldylox_sandbox::{embedded, Runtime};
+/// let sandbox = Runtime::new()?;
+/// let loaded = sandbox.load_spec("wasm:s3fifo")?;
+/// println!("{} ({}), {} bytes, compiled in {:?}", loaded.name, loaded.world, loaded.bytes,
+///     loaded.compile_time);
+/// # Ok::<(), goldylox_sandbox::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Loaded {
     /// A name for logs and statistics (the file stem, or the embedded name).
@@ -184,6 +229,13 @@ impl fmt::Debug for Loaded {
 impl Runtime {
     /// The process-wide runtime (default limits and artifact cache), created
     /// on first use.
+    ///
+    /// ```
+    /// let a = goldylox_sandbox::Runtime::shared()?;
+    /// let b = goldylox_sandbox::Runtime::shared()?; // the same runtime
+    /// # drop((a, b));
+    /// # Ok::<(), goldylox_sandbox::Error>(())
+    /// ```
     pub fn shared() -> Result<Runtime> {
         static SHARED: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
         if let Some(runtime) = SHARED.get() {
@@ -197,6 +249,12 @@ impl Runtime {
     /// default limits but a 1 s call deadline, since replay measures hit
     /// ratios, not latency, and must not fail a policy because the machine
     /// was busy. A looping policy is still stopped.
+    ///
+    /// ```
+    /// let replay = goldylox_sandbox::Runtime::offline()?;
+    /// assert_eq!(replay.limits().call_deadline_ticks, 1000);
+    /// # Ok::<(), goldylox_sandbox::Error>(())
+    /// ```
     pub fn offline() -> Result<Runtime> {
         static OFFLINE: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
         if let Some(runtime) = OFFLINE.get() {
@@ -214,6 +272,12 @@ impl Runtime {
     /// The runtime of `goldylox policy check`: the default limits, with the
     /// guest's stdout and stderr shown on this process's stderr, so a
     /// policy author sees what the policy prints.
+    ///
+    /// ```
+    /// let sandbox = goldylox_sandbox::Runtime::checking()?;
+    /// assert!(sandbox.limits().show_guest_output);
+    /// # Ok::<(), goldylox_sandbox::Error>(())
+    /// ```
     pub fn checking() -> Result<Runtime> {
         let limits = Limits {
             show_guest_output: true,
@@ -225,12 +289,27 @@ impl Runtime {
     /// A runtime with the default [`Limits`] and the artifact cache in the
     /// user's cache directory (`$XDG_CACHE_HOME/goldylox` or
     /// `~/.cache/goldylox`), when there is one.
+    ///
+    /// ```
+    /// let sandbox = goldylox_sandbox::Runtime::new()?;
+    /// let policy = sandbox.eviction_policy("wasm:wtinylfu", &[])?;
+    /// # drop(policy);
+    /// # Ok::<(), goldylox_sandbox::Error>(())
+    /// ```
     pub fn new() -> Result<Runtime> {
         Runtime::with(Limits::default(), default_cache_dir())
     }
 
     /// A runtime with `limits`, caching compiled artifacts in `cache_dir`
     /// (`None`: compile every time).
+    ///
+    /// ```
+    /// use goldylox_sandbox::{Limits, Runtime};
+    /// let dir = std::env::temp_dir().join("my-app-wasm-cache");
+    /// let sandbox = Runtime::with(Limits::default(), Some(dir))?;
+    /// # drop(sandbox);
+    /// # Ok::<(), goldylox_sandbox::Error>(())
+    /// ```
     pub fn with(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Runtime> {
         let mut config = Config::new();
         config
@@ -295,12 +374,29 @@ impl Runtime {
     }
 
     /// The limits policies run under.
+    ///
+    /// ```
+    /// let sandbox = goldylox_sandbox::Runtime::new()?;
+    /// assert_eq!(sandbox.limits().max_memory_bytes, 256 << 20);
+    /// # Ok::<(), goldylox_sandbox::Error>(())
+    /// ```
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
     }
 
     /// Component instances alive now, across every policy built from this
     /// runtime: a swap or a failure that leaked instances would show here.
+    ///
+    /// ```
+    /// use goldylox_sandbox::{embedded, Runtime};
+    /// let sandbox = Runtime::new()?;
+    /// let before = sandbox.live_instances();
+    /// let policy = goldylox_sandbox::WasmPolicy::new(&sandbox.load_spec("wasm:fifo")?, 1 << 20, &[])?;
+    /// assert_eq!(sandbox.live_instances(), before + 1);
+    /// drop(policy);
+    /// assert_eq!(sandbox.live_instances(), before);
+    /// # Ok::<(), goldylox_sandbox::Error>(())
+    /// ```
     pub fn live_instances(&self) -> usize {
         self.inner.live.load(Ordering::Acquire)
     }
@@ -328,6 +424,14 @@ impl Runtime {
 
     /// Loads the component a spec names: `wasm:NAME` (one built into this
     /// binary; the error lists them) or the path of a file.
+    ///
+    /// ```
+    /// use goldylox_sandbox::{ErrorKind, Runtime};
+    /// let sandbox = Runtime::new()?;
+    /// assert_eq!(sandbox.load_spec("wasm:arc")?.name, "arc");
+    /// assert_eq!(sandbox.load_spec("wasm:nope").unwrap_err().kind(), ErrorKind::Unknown);
+    /// # Ok::<(), goldylox_sandbox::Error>(())
+    /// ```
     pub fn load_spec(&self, spec: &str) -> Result<Loaded> {
         match spec.strip_prefix("wasm:") {
             Some(name) => {
@@ -500,6 +604,14 @@ impl fmt::Debug for Runtime {
 
 impl Loaded {
     /// The runtime it was loaded by.
+    ///
+    /// ```
+    /// use goldylox_sandbox::{embedded, Runtime};
+    /// let sandbox = Runtime::new()?;
+    /// let loaded = sandbox.load_spec("wasm:fifo")?;
+    /// assert_eq!(loaded.runtime().limits().max_memory_bytes, sandbox.limits().max_memory_bytes);
+    /// # Ok::<(), goldylox_sandbox::Error>(())
+    /// ```
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
     }
@@ -519,6 +631,12 @@ impl Loaded {
 /// Whether `bytes` are a core WebAssembly module (binary format version 1)
 /// rather than a component (which has the same magic, another version and
 /// layer).
+///
+/// ```
+/// use goldylox_sandbox::{embedded, is_core_module};
+/// assert!(is_core_module(b"\0asm\x01\0\0\0"));
+/// assert!(!is_core_module(embedded("fifo").unwrap().bytes), "a component");
+/// ```
 pub fn is_core_module(bytes: &[u8]) -> bool {
     bytes.starts_with(b"\0asm\x01\0\0\0")
         || std::str::from_utf8(bytes).is_ok_and(|text| {
@@ -543,6 +661,11 @@ pub(crate) fn describe(call: &str, error: &wasmtime::Error) -> String {
 /// Environment variable: when set to `1`, policies' compiled code is named
 /// in `/tmp/perf-<pid>.map`, so that `perf report` shows guest functions
 /// instead of anonymous addresses.
+///
+/// ```
+/// // `GOLDYLOX_PERFMAP=1 perf record …` names guest functions in the profile.
+/// assert_eq!(goldylox_sandbox::PERFMAP_ENV, "GOLDYLOX_PERFMAP");
+/// ```
 pub const PERFMAP_ENV: &str = "GOLDYLOX_PERFMAP";
 
 fn profiling_requested() -> bool {

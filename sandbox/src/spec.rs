@@ -17,6 +17,14 @@ use crate::error::{Classify, Error, ErrorKind, Result};
 use crate::{Runtime, WasmFactory, WasmFailover, WasmPrefetchFactory, World};
 
 /// `key=value` parameters for a policy's `init`.
+///
+/// ```
+/// let params: goldylox_sandbox::Params = vec![("capacity-ratio".into(), "0.1".into())];
+/// let sandbox = goldylox_sandbox::Runtime::new()?;
+/// let markov = sandbox.prefetch_policy("wasm:markov", params);
+/// # drop(markov);
+/// # Ok::<(), goldylox_sandbox::Error>(())
+/// ```
 pub type Params = Vec<(String, String)>;
 
 impl Runtime {
@@ -25,6 +33,18 @@ impl Runtime {
     /// type-checked and built once here, so that bad parameters fail now
     /// with the policy's own message rather than on the maintenance thread.
     /// The policy reports itself as `name(k=v,…)` when it has parameters.
+    ///
+    /// ```
+    /// use goldylox::{Cache, PolicyTier};
+    /// let sandbox = goldylox_sandbox::Runtime::new()?;
+    /// let params = [("n-bit-counter".to_string(), "2".to_string())];
+    /// let clock = sandbox.eviction_policy("wasm:clock", &params)?;
+    /// let cache: Cache<u64, u64> = Cache::builder(1 << 20).policy(clock).build()?;
+    /// let status = cache.policy_status(PolicyTier::Hot).unwrap();
+    /// assert_eq!(status.name, "clock(n-bit-counter=2)");
+    /// assert!(sandbox.eviction_policy("wasm:markov", &[]).is_err(), "a prefetcher");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn eviction_policy(&self, spec: &str, params: &[(String, String)]) -> Result<PolicyChoice> {
         if let Some(name) = spec.strip_prefix("builtin:") {
             return crate::builtin::builtin_checked(name, params);
@@ -102,6 +122,15 @@ impl Runtime {
 
     /// Resolves a prefetch policy spec (`builtin:markov`, `wasm:NAME`, a
     /// component path) with its parameters.
+    ///
+    /// ```
+    /// use goldylox_sandbox::{embedded, Runtime};
+    /// let sandbox = Runtime::new()?;
+    /// let native = sandbox.prefetch_policy("builtin:markov", vec![])?;
+    /// let component = sandbox.prefetch_policy("wasm:markov", vec![])?;
+    /// # drop((native, component));
+    /// # Ok::<(), goldylox_sandbox::Error>(())
+    /// ```
     pub fn prefetch_policy(&self, spec: &str, params: Params) -> Result<Arc<dyn PrefetchFactory>> {
         if let Some(name) = spec.strip_prefix("builtin:") {
             return crate::prefetch_builtin(name, &params).ok_or_else(|| {
@@ -120,6 +149,23 @@ impl Runtime {
     /// native breaker) or a failover component (`wasm:breaker`, a path),
     /// loaded and built once now, so that a bad one fails here and not at
     /// the first outage.
+    ///
+    /// ```
+    /// use goldylox_sandbox::{embedded, Runtime};
+    /// let sandbox = Runtime::new()?;
+    /// let factory = sandbox.failover_policy("wasm:breaker", vec![])?;
+    /// # let dir = tempfile_dir();
+    /// let cache: goldylox::Cache<u64, u64> = goldylox::Cache::builder(1 << 20)
+    ///     .cold(goldylox::cold::ColdConfig::new(&dir, 1 << 30))
+    ///     .failover(factory)
+    ///     .build()?;
+    /// # drop(cache);
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// # fn tempfile_dir() -> std::path::PathBuf {
+    /// #     std::env::temp_dir().join(format!("goldylox-doc-failover-{}", std::process::id()))
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn failover_policy(&self, spec: &str, params: Params) -> Result<FailoverFactory> {
         if spec == "builtin:breaker" {
             NativeBreaker::new(&params).kind(ErrorKind::Init)?;
