@@ -546,21 +546,6 @@ where
         self
     }
 
-    /// The lifetime rules the settings ask for.
-    pub(crate) fn lifetime(&mut self) -> crate::expiry::Lifetime<K, V> {
-        use crate::expiry::Lifetime;
-        match (self.expiry.take(), self.time_to_idle) {
-            (Some(expiry), _) => Lifetime::Custom(expiry),
-            (None, Some(tti)) => Lifetime::Idle {
-                tti,
-                ttl: self.time_to_live,
-            },
-            (None, None) => Lifetime::Write {
-                ttl: self.time_to_live,
-            },
-        }
-    }
-
     /// Checks the settings and starts the cache.
     ///
     /// ```

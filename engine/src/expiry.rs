@@ -171,6 +171,20 @@ pub(crate) enum Lifetime<K, V> {
 }
 
 impl<K: 'static, V: 'static> Lifetime<K, V> {
+    /// The rules a builder's settings ask for (it refused an `Expiry`
+    /// together with either duration).
+    pub(crate) fn new(
+        ttl: Option<Duration>,
+        tti: Option<Duration>,
+        expiry: Option<Arc<dyn Expiry<K, V>>>,
+    ) -> Self {
+        match (expiry, tti) {
+            (Some(expiry), _) => Lifetime::Custom(expiry),
+            (None, Some(tti)) => Lifetime::Idle { tti, ttl },
+            (None, None) => Lifetime::Write { ttl },
+        }
+    }
+
     /// Whether no rule gives deadlines (entries live until evicted).
     pub(crate) fn is_none(&self) -> bool {
         matches!(self, Lifetime::Write { ttl: None })

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use crate::bindings::eviction::EvictionPolicy as Bindings;
 use crate::error::Result;
 use crate::instance::Instance;
-use crate::runtime::{Loaded, Pre, World};
+use crate::limits::World;
+use crate::runtime::{Loaded, Pre};
 use crate::store::Ctx;
 use goldylox::{EventBatch, EvictionPolicy, PolicyError, PolicyFactory};
 

@@ -5,7 +5,8 @@ use std::time::Duration;
 use crate::bindings::failover::{self as wit, FailoverPolicy as Bindings};
 use crate::error::{Error, ErrorKind, Result};
 use crate::instance::Instance;
-use crate::runtime::{Loaded, Pre, World};
+use crate::limits::World;
+use crate::runtime::{Loaded, Pre};
 use crate::store::Ctx;
 
 /// The longest a failover policy may defer its next decision: whatever it

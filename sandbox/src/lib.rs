@@ -61,6 +61,7 @@ mod error;
 mod eviction;
 mod failover;
 mod instance;
+mod limits;
 mod prefetch;
 mod runtime;
 mod spec;
@@ -77,8 +78,9 @@ pub use embedded::{EMBEDDED, Embedded, embedded};
 pub use error::{Error, ErrorKind, Result};
 pub use eviction::{WasmFactory, WasmPolicy};
 pub use failover::{Action, Decision, HealthEvent, MAX_RETRY_AFTER, WasmFailover};
+pub use limits::{EPOCH_TICK, Limits, World};
 pub use prefetch::{WasmPrefetch, WasmPrefetchFactory};
-pub use runtime::{EPOCH_TICK, Limits, Loaded, PERFMAP_ENV, Runtime, World, is_core_module};
+pub use runtime::{Loaded, PERFMAP_ENV, Runtime, is_core_module};
 pub use spec::Params;
 
 /// clang's flags for a C policy, for wasm32 without libc (then

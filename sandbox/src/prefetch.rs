@@ -7,7 +7,8 @@ use goldylox::{PolicyError, PrefetchFactory, PrefetchPolicy};
 use crate::bindings::prefetch::PrefetchPolicy as Bindings;
 use crate::error::Result;
 use crate::instance::Instance;
-use crate::runtime::{Loaded, Pre, World};
+use crate::limits::World;
+use crate::runtime::{Loaded, Pre};
 use crate::store::Ctx;
 
 /// One instance of a prefetch-policy component, with its own store. After a

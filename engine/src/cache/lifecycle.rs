@@ -16,6 +16,7 @@ use super::{Cache, Inner};
 use crate::builder::CacheBuilder;
 use crate::cold_tier::ColdTier;
 use crate::error::Error;
+use crate::expiry::Lifetime;
 use crate::hot::HotIndex;
 use crate::loader::Flights;
 use crate::maintenance::{Cmd, Inbox, Maintenance, TierPolicy};
@@ -52,13 +53,7 @@ where
         let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
         let shards = b.shards.unwrap_or((cores * 8).max(16));
         let (warm, warm_policy, warm_status) = match b.warm_capacity {
-            Some(bytes) => {
-                let tier = WarmTier::start(&b.name, bytes, shards)
-                    .map_err(|e| Error::spawn("pool manager", e))?;
-                let (policy, status) =
-                    TierPolicy::build(PolicyTier::Warm, &b.warm_policy, tier.capacity)?;
-                (Some(tier), Some(policy), Some(status))
-            }
+            Some(bytes) => start_warm(&b.name, bytes, shards, &b.warm_policy)?,
             None => (None, None, None),
         };
         let prefetch = b
@@ -73,7 +68,7 @@ where
         let cold = (b.cold.take())
             .map(|c| ColdTier::open::<K>(c, &b.name, &b.clock, failover, b.write_policy, latency))
             .transpose()?;
-        let lifetime = b.lifetime();
+        let lifetime = Lifetime::new(b.time_to_live, b.time_to_idle, b.expiry.take());
         let cold = cold.map(|c| c.renewing(lifetime.renews_on_read()));
         let first_version = cold.as_ref().map_or(0, |c| c.max_version());
         // One hash space for every tier: the cold directory's seed, if any.
@@ -187,4 +182,23 @@ where
             let _ = worker.join();
         }
     }
+}
+
+/// The warm tier's parts, when there is one.
+type WarmParts<K> = (
+    Option<WarmTier<K>>,
+    Option<TierPolicy>,
+    Option<Arc<Mutex<crate::PolicyStatus>>>,
+);
+
+/// Starts a warm tier of `bytes` and builds its policy.
+fn start_warm<K: Hash + Eq + Send + Sync + 'static>(
+    name: &str,
+    bytes: u64,
+    shards: usize,
+    policy: &crate::PolicyChoice,
+) -> Result<WarmParts<K>, Error> {
+    let tier = WarmTier::start(name, bytes, shards).map_err(|e| Error::spawn("pool manager", e))?;
+    let (policy, status) = TierPolicy::build(PolicyTier::Warm, policy, tier.capacity)?;
+    Ok((Some(tier), Some(policy), Some(status)))
 }
