@@ -57,7 +57,7 @@ impl ColdStore {
 
     /// Stores `value` under `key` with deadline `expires` (store-clock
     /// nanoseconds; `None` never). It becomes readable once the writer has
-    /// appended it; durable per the [`SyncMode`] or after [`ColdStore::sync`].
+    /// appended it; durable per the [`SyncMode`](super::SyncMode) or after [`ColdStore::sync`].
     ///
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();

@@ -14,7 +14,7 @@ use crate::policy::list::HashMap64;
 use crate::policy::{EventBatch, EventKind};
 
 /// Runs the candidates' shadows and proposes switches. See the
-/// [module docs](self).
+/// [module docs](super).
 ///
 /// ```
 /// use std::sync::Arc;
