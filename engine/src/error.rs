@@ -82,6 +82,13 @@ pub enum Error {
         /// Why, in a sentence.
         reason: String,
     },
+    /// A workload capture could not start or finish: one is already
+    /// running (or none is), the settings are out of range, or its file
+    /// could not be written. The cache is unaffected.
+    Capture {
+        /// Why, in a sentence.
+        reason: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -104,6 +111,7 @@ impl fmt::Display for Error {
             Error::PolicyRejected { reason } => {
                 write!(f, "policy rejected, the running one stays: {reason}")
             }
+            Error::Capture { reason } => write!(f, "capture: {reason}"),
         }
     }
 }

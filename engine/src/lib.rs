@@ -92,6 +92,7 @@
 
 mod builder;
 mod cache;
+pub mod capture;
 mod clock;
 pub mod cold;
 mod cold_tier;
@@ -118,6 +119,9 @@ pub use builder::{CacheBuilder, WritePolicy};
 pub use cache::{
     AsyncCache, AsyncEntry, Batch, Cache, Compute, Computed, DurabilityMark, Entry, Expiration,
     RefreshError, SetIf, SetOutcome, Update,
+};
+pub use capture::{
+    CAPTURE_BUFFER, CaptureConfig, CaptureOp, CaptureStatus, CaptureSummary, DEFAULT_CAPTURE_BYTES,
 };
 pub use clock::{Clock, ManualClock};
 pub use error::{Error, IoCause};

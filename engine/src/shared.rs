@@ -205,6 +205,8 @@ pub(crate) struct CacheState<K, V> {
     /// Whether reads may move deadlines (time to idle, an `Expiry`): a
     /// timer that fires early is then filed again, not dropped.
     pub(crate) renews_on_read: bool,
+    /// The live workload capture, when one runs.
+    pub(crate) capture: crate::capture::Tap,
 }
 
 /// A caller waiting for maintenance to make room.

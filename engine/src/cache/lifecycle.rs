@@ -100,6 +100,7 @@ where
             warm_policy: warm_status,
             observe_misses: prefetch.is_some(),
             renews_on_read: lifetime.renews_on_read(),
+            capture: Default::default(),
         });
         let (events, events_rx) = bounded(WRITE_BUFFER_CAPACITY);
         let (commands, commands_rx) = bounded(COMMAND_CHANNEL_CAPACITY);

@@ -2,6 +2,7 @@
 
 mod admin;
 mod batch;
+mod capture;
 mod cold;
 mod conditional;
 mod durable;

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Cache;
+use crate::capture::CaptureOp;
 use crate::hot::{MISS_BIT, NEVER};
 use crate::shared::WriteEvent;
 use crate::stripe::Op;
@@ -80,7 +81,9 @@ where
             self.refresh_if_due(hash, slot);
             let earlier = self.renew(slot);
             let result = f(&slot.value);
+            let weight = slot.weight;
             drop(table);
+            self.captured(CaptureOp::Get, hash, weight, NEVER);
             if let Some(deadline) = earlier {
                 self.send(WriteEvent::timer(hash, deadline));
             }
@@ -90,6 +93,9 @@ where
             return Ok(result);
         }
         drop(table);
+        // A miss's size is not known here; the finished capture takes it
+        // from the key's other records.
+        self.captured(CaptureOp::Get, hash, 0, NEVER);
         s.stripes.count(Op::Miss);
         if s.observe_misses && s.stripes.record_hit(hash | MISS_BIT) {
             self.wake_for_reads();

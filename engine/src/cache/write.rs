@@ -22,8 +22,9 @@ use serde::de::DeserializeOwned;
 
 use super::tiers::Displaced;
 use super::{Cache, Deadline, Written};
+use crate::capture::CaptureOp;
 use crate::error::Error;
-use crate::hot::{ExpiresAt, Slot, Table};
+use crate::hot::{ExpiresAt, NEVER, Slot, Table};
 use crate::policy::EventKind;
 use crate::shared::WriteEvent;
 use crate::stats::{Counters, RemovalCause};
@@ -236,6 +237,7 @@ where
                 displaced,
                 lower_current,
             } => {
+                self.captured(CaptureOp::Set, event.hash, event.weight, event.expires_at);
                 self.send(event);
                 // A cold value replaced here is reported like a warm one.
                 let previous = match displaced {
@@ -257,6 +259,7 @@ where
                 expired,
             } => {
                 self.release(u64::from(old_weight));
+                self.captured(CaptureOp::Set, event.hash, event.weight, event.expires_at);
                 self.send(event);
                 let cause = if expired {
                     RemovalCause::Expired
@@ -348,6 +351,7 @@ where
             displaced,
             from_cold,
         } = removed;
+        self.captured(CaptureOp::Delete, hash, 0, NEVER);
         let from_lower = displaced
             .and_then(|d| self.settle_displaced(d, RemovalCause::Removed))
             .or(from_cold);

@@ -333,10 +333,12 @@ where
         )
     }
 
-    /// Reaps the expired warm entries of `hash`.
-    pub(super) fn expire_warm(&mut self, hash: u64, now: u64) {
+    /// Reaps the expired warm entries of `hash`; whether there were any.
+    pub(super) fn expire_warm(&mut self, hash: u64, now: u64) -> bool {
         let shared = std::sync::Arc::clone(&self.shared);
-        let Some(warm) = &shared.warm else { return };
+        let Some(warm) = &shared.warm else {
+            return false;
+        };
         let mut locs = Vec::new();
         while let Some(entry) = warm
             .index
@@ -346,7 +348,9 @@ where
             self.notify_warm(entry, RemovalCause::Expired);
             self.push_warm(EventKind::Remove, hash, 0);
         }
+        let any = !locs.is_empty();
         warm.pool.free(locs);
+        any
     }
 
     /// Reports a warm entry leaving the cache (decoding it only if someone

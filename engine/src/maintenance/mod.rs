@@ -351,7 +351,9 @@ where
         let mut due = std::mem::take(&mut self.expired);
         self.wheel.advance(now, |t| due.push(t));
         for t in due.drain(..) {
+            let mut expired = false;
             while let Some(slot) = self.shared.index.remove_if(t.hash, |s| s.expired(|| now)) {
+                expired = true;
                 self.shared
                     .weighted
                     .fetch_sub(u64::from(slot.weight), Ordering::AcqRel);
@@ -360,7 +362,11 @@ where
                     .notify(slot.key, slot.value, RemovalCause::Expired);
             }
             // A demoted entry keeps its deadline and its timer.
-            self.expire_warm(t.hash, now);
+            expired |= self.expire_warm(t.hash, now);
+            if expired && self.shared.capture.sampled(t.hash) {
+                let op = crate::capture::CaptureOp::Expire;
+                self.shared.capture.record(now, op, t.hash, 0, NEVER);
+            }
             if self.shared.renews_on_read {
                 self.refile(t, now);
             }

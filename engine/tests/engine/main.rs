@@ -3,6 +3,7 @@
 mod asynchronous;
 mod auto;
 mod bad_input;
+mod capture;
 mod cold;
 mod cold_crash;
 mod cold_durable;
