@@ -138,7 +138,7 @@ impl Record {
 /// # Ok::<(), String>(())
 /// ```
 pub fn read(bytes: &[u8]) -> Result<Vec<Record>, String> {
-    if bytes.len() % RECORD_BYTES != 0 {
+    if !bytes.len().is_multiple_of(RECORD_BYTES) {
         return Err(format!(
             "{} bytes is not a whole number of {RECORD_BYTES}-byte records",
             bytes.len()
@@ -281,11 +281,7 @@ fn fill_sizes(records: &mut [Record]) -> (u64, u64) {
         .iter()
         .filter(|r| sized(r))
         .fold((0u64, 0u64), |(s, c), r| (s + u64::from(r.size), c + 1));
-    let mean = if count == 0 {
-        1
-    } else {
-        (sum / count).max(1) as u32
-    };
+    let mean = sum.checked_div(count).map_or(1, |m| m.max(1) as u32);
     for r in records.iter_mut() {
         if r.op == CaptureOp::Get && r.size == 0 {
             r.size = mean;
