@@ -15,10 +15,11 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 REDIS_PY=8.2.0
 DJANGO=5.2.19
+LIBCACHESIM=0.3.5
 cache=${CLIENT_TESTS_CACHE:-$repo/target/client-tests}
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=(test_commands test_pipeline test_lock test_scripting
-  test_function test_pubsub test_keyspace_notifications test_cache django)
+  test_function test_pubsub test_keyspace_notifications test_cache django capture)
 port=${GOLDYLOX_TEST_PORT:-6394}
 bin=${GOLDYLOX_BIN:-}
 if [ -z "$bin" ]; then
@@ -34,6 +35,10 @@ if [ ! -x "$venv/bin/pytest" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet "redis==$REDIS_PY" "django==$DJANGO" pytest pytest-asyncio \
     pytest-timeout packaging
+fi
+# libCacheSim reads the captures `GOLDYLOX TRACE` writes (suite `capture`).
+if ! "$venv/bin/python" -c "import libcachesim" 2>/dev/null; then
+  "$venv/bin/pip" install --quiet "libcachesim==$LIBCACHESIM"
 fi
 fetch() { # package version → its unpacked source release
   local dir="$cache/$1-$2"
@@ -93,6 +98,15 @@ PY
     pass=$(grep -c ' \.\.\. ok$' "$log" || true)
     fail=$(grep -c ' \.\.\. \(FAIL\|ERROR\)$' "$log" || true)
     errors=0; desel=0
+  elif [ "$f" = capture ]; then
+    # A capture of a redis-py client's workload, read by libCacheSim.
+    (cd "$work" && GOLDYLOX_URL="redis://127.0.0.1:$port/0" timeout 300 "$venv/bin/python" \
+      -m pytest -q -p no:cacheprovider -W ignore "$repo/scripts/test_capture_libcachesim.py" \
+      -rfE --tb=short > "$log" 2>&1)
+    rc=$?
+    summary=$(tail -1 "$log")
+    num() { grep -o "[0-9]\+ $1" <<<"$summary" | grep -o '[0-9]\+' || echo 0; }
+    pass=$(num passed); fail=$(num failed); errors=$(num error); desel=$(num deselected)
   else
     deselect "$f" > "$work/$f.deselect"
     # Client-side caching needs RESP3.

@@ -414,7 +414,15 @@ fn run_replay(args: ReplayArgs) -> Result<()> {
         .iter()
         .collect::<std::collections::HashSet<_>>()
         .len();
-    eprintln!("{name}: {} requests, {distinct} distinct keys", trace.len());
+    if trace.ops.is_some() {
+        eprintln!(
+            "{name}: {} records, {} of them gets (sets store, deletes remove), {distinct} distinct keys",
+            trace.len(),
+            trace.reads()
+        );
+    } else {
+        eprintln!("{name}: {} requests, {distinct} distinct keys", trace.len());
+    }
     if trace.sizes.is_some() {
         eprintln!("with object sizes: {} bytes requested", trace.total_bytes());
     }
@@ -422,9 +430,10 @@ fn run_replay(args: ReplayArgs) -> Result<()> {
         keys: &trace.keys,
         weights: None,
         sizes: trace.sizes.as_deref(),
+        ops: trace.ops.as_deref(),
     };
     let infinite = replay::infinite(requests);
-    let ceiling = infinite.hits as f64 / trace.len() as f64;
+    let ceiling = infinite.hits as f64 / trace.reads().max(1) as f64;
     let byte_ceiling = trace
         .sizes
         .is_some()

@@ -347,7 +347,7 @@ pub fn run(
     capacities: &[Capacity],
     progress: &Progress,
 ) -> Result<Vec<Row>> {
-    let n = trace.len().max(1) as f64;
+    let n = trace.reads().max(1) as f64;
     let total_bytes = trace.total_bytes().max(1) as f64;
     capacities
         .iter()
@@ -362,6 +362,7 @@ pub fn run(
                 keys: &trace.keys,
                 weights,
                 sizes: trace.sizes.as_deref(),
+                ops: trace.ops.as_deref(),
             };
             let mut row = Row {
                 capacity,

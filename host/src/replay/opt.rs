@@ -4,6 +4,7 @@
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use super::sim::{Outcome, Requests};
+use crate::trace::TraceOp;
 
 /// Hits with an unbounded cache: every request after a key's first.
 pub fn infinite_hits(trace: &[u64]) -> u64 {
@@ -11,28 +12,46 @@ pub fn infinite_hits(trace: &[u64]) -> u64 {
     (trace.len() - distinct.len()) as u64
 }
 
-/// The infinite cache's outcome (hit bytes counted from the sizes).
+/// The infinite cache's outcome (hit bytes counted from the sizes): every
+/// get of a key stored before (by a set, or by a missed get where misses
+/// fill) and not deleted since hits.
 pub fn infinite(requests: Requests<'_>) -> Outcome {
     let mut seen = HashSet::new();
     let mut outcome = Outcome::default();
     for (i, &k) in requests.keys.iter().enumerate() {
-        if !seen.insert(k) {
-            outcome.hits += 1;
-            outcome.hit_bytes += requests.bytes(i);
+        match requests.op(i) {
+            TraceOp::Get => {
+                if seen.contains(&k) {
+                    outcome.hits += 1;
+                    outcome.hit_bytes += requests.bytes(i);
+                } else if requests.fills_on_miss() {
+                    seen.insert(k);
+                }
+            }
+            TraceOp::Set => {
+                seen.insert(k);
+            }
+            TraceOp::Delete => {
+                seen.remove(&k);
+            }
         }
     }
     outcome
 }
 
-/// `next[i]`: the index of the next request for `keys[i]`, or `usize::MAX`.
-fn next_uses(keys: &[u64]) -> Vec<usize> {
+/// `next[i]`: the index of the next get of `keys[i]` that the copy held
+/// after record `i` can serve, or `usize::MAX` — none, or a set or delete
+/// of the key comes first (it replaces or removes that copy).
+fn next_uses(requests: &Requests<'_>) -> Vec<usize> {
+    let keys = requests.keys;
     let mut next = vec![usize::MAX; keys.len()];
     let mut last: HashMap<u64, usize> = HashMap::new();
     for (i, &k) in keys.iter().enumerate().rev() {
         if let Some(&j) = last.get(&k) {
             next[i] = j;
         }
-        last.insert(k, i);
+        let useful = requests.op(i) == TraceOp::Get;
+        last.insert(k, if useful { i } else { usize::MAX });
     }
     next
 }
@@ -55,6 +74,8 @@ pub fn opt_hits(trace: &[u64], size: u64) -> u64 {
 }
 
 /// Belady's OPT over `requests` with room for `capacity` weight units.
+/// In a capture, sets store their object (uncounted), deletes remove it,
+/// and a missed get stores nothing.
 ///
 /// With unit weights it is the optimum: on a miss with a full cache, the
 /// resident key whose next request is farthest away leaves. With sizes
@@ -68,7 +89,7 @@ pub fn opt(requests: Requests<'_>, capacity: u64) -> Outcome {
         return outcome;
     }
     let keys = requests.keys;
-    let next = next_uses(keys);
+    let next = next_uses(&requests);
     let weight = |i: usize| requests.weights.map_or(1, |w| u64::from(w[i]));
     // Resident keys with their next use and weight; stale heap entries are
     // skipped lazily.
@@ -76,12 +97,26 @@ pub fn opt(requests: Requests<'_>, capacity: u64) -> Outcome {
     let mut heap: BinaryHeap<(usize, u64)> = BinaryHeap::new();
     let mut used = 0u64;
     for (i, &k) in keys.iter().enumerate() {
-        if let Some(entry) = resident.get_mut(&k) {
+        let op = requests.op(i);
+        if op == TraceOp::Delete {
+            if let Some((_, w)) = resident.remove(&k) {
+                used -= w;
+            }
+            continue;
+        }
+        if op == TraceOp::Set
+            && let Some((_, w)) = resident.remove(&k)
+        {
+            used -= w; // stored again below, with its new size
+        } else if let Some(entry) = resident.get_mut(&k) {
             outcome.hits += 1;
             outcome.hit_bytes += requests.bytes(i);
             entry.0 = next[i];
             heap.push((next[i], k));
             continue;
+        }
+        if op == TraceOp::Get && !requests.fills_on_miss() {
+            continue; // the miss stores nothing; its set, if any, will
         }
         let w = weight(i);
         if w > capacity {

@@ -8,6 +8,7 @@ use goldylox::policy::auto::{Selector, Switch};
 use goldylox::{AutoConfig, Candidate, EventBatch, EventKind, EvictionPolicy};
 
 use super::progress::Progress;
+use crate::trace::TraceOp;
 
 /// The requests of a replay: keys, the weight each insert has against the
 /// capacity (all 1 when sizes are in entries), and the object sizes the
@@ -20,6 +21,8 @@ pub struct Requests<'a> {
     pub weights: Option<&'a [u32]>,
     /// The size of each request's object in bytes, if known.
     pub sizes: Option<&'a [u32]>,
+    /// Each record's operation (a capture's); `None`: every one is a get.
+    pub ops: Option<&'a [TraceOp]>,
 }
 
 impl<'a> Requests<'a> {
@@ -29,7 +32,21 @@ impl<'a> Requests<'a> {
             keys,
             weights: None,
             sizes: None,
+            ops: None,
         }
+    }
+
+    /// What record `i` does.
+    pub fn op(&self, i: usize) -> TraceOp {
+        self.ops.map_or(TraceOp::Get, |ops| ops[i])
+    }
+
+    /// Whether a missed get brings its object in (cache-aside, implied by
+    /// a trace of requests only). In a trace with operations the fill is
+    /// its own set record, so a miss stores nothing — as in the cache the
+    /// trace was captured from.
+    pub fn fills_on_miss(&self) -> bool {
+        self.ops.is_none()
     }
 
     fn weight(&self, i: usize) -> u32 {
@@ -52,8 +69,10 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn count(&mut self, hit: bool, requests: &Requests<'_>, i: usize) {
-        if hit {
+    /// Counts record `i`'s outcome: `Some(hit)` for a get, `None` for a
+    /// write or delete.
+    fn count(&mut self, hit: Option<bool>, requests: &Requests<'_>, i: usize) {
+        if hit == Some(true) {
             self.hits += 1;
             self.hit_bytes += requests.bytes(i);
         }
@@ -69,7 +88,14 @@ pub fn simulate(
     let mut sim = Simulation::default();
     let mut outcome = Outcome::default();
     for (i, &key) in requests.keys.iter().enumerate() {
-        let hit = sim.request(policy, key, requests.weight(i))?;
+        let op = requests.op(i);
+        let hit = sim.step(
+            policy,
+            op,
+            key,
+            requests.weight(i),
+            requests.fills_on_miss(),
+        )?;
         outcome.count(hit, &requests, i);
         progress.tick(i);
     }
@@ -103,7 +129,8 @@ pub fn auto_simulate(
     let mut sim = Simulation::default();
     let mut outcome = Outcome::default();
     for (i, &key) in requests.keys.iter().enumerate() {
-        let hit = sim.request(live.as_mut(), key, requests.weight(i))?;
+        let (op, fill) = (requests.op(i), requests.fills_on_miss());
+        let hit = sim.step(live.as_mut(), op, key, requests.weight(i), fill)?;
         outcome.count(hit, &requests, i);
         progress.tick(i);
         selector.observe(&sim.batch);
@@ -156,17 +183,41 @@ struct Simulation {
 }
 
 impl Simulation {
-    /// Requests `key`: a hit if resident, else an insert of `weight`; then
-    /// evicts what the policy names. Returns whether it was a hit.
-    fn request(&mut self, policy: &mut dyn EvictionPolicy, key: u64, weight: u32) -> Result<bool> {
+    /// One record: a get of `key` hits if it is resident, else (if `fill`)
+    /// inserts it with `weight` (`Some(hit)`); a set stores it (an update
+    /// if resident) and a delete removes it (`None`: neither hits nor
+    /// misses). Then evicts what the policy names.
+    fn step(
+        &mut self,
+        policy: &mut dyn EvictionPolicy,
+        op: TraceOp,
+        key: u64,
+        weight: u32,
+        fill: bool,
+    ) -> Result<Option<bool>> {
         let hash = super::mix(key);
         self.batch.clear();
-        let hit = self.resident.contains_key(&hash);
-        if hit {
-            self.batch.push(EventKind::Hit, hash, 0);
-        } else {
-            self.resident.insert(hash, weight);
-            self.batch.push(EventKind::Insert, hash, weight);
+        let resident = self.resident.contains_key(&hash);
+        let hit = match op {
+            TraceOp::Get => Some(resident),
+            TraceOp::Set | TraceOp::Delete => None,
+        };
+        match (op, resident) {
+            (TraceOp::Get, true) => self.batch.push(EventKind::Hit, hash, 0),
+            (TraceOp::Get, false) if !fill => return Ok(hit),
+            (TraceOp::Get | TraceOp::Set, false) => {
+                self.resident.insert(hash, weight);
+                self.batch.push(EventKind::Insert, hash, weight);
+            }
+            (TraceOp::Set, true) => {
+                self.resident.insert(hash, weight);
+                self.batch.push(EventKind::Update, hash, weight);
+            }
+            (TraceOp::Delete, true) => {
+                self.resident.remove(&hash);
+                self.batch.push(EventKind::Remove, hash, 0);
+            }
+            (TraceOp::Delete, false) => return Ok(hit),
         }
         policy.apply(&self.batch)?;
         self.victims.clear();

@@ -5,7 +5,7 @@
 use goldylox::PolicyTier;
 
 use super::commands::{AdminAnswer, AdminReply};
-use super::{ServerState, reload};
+use super::{ServerState, capture, reload};
 
 impl super::commands::Server for ServerState {
     fn acl(&self) -> &super::acl::Acl {
@@ -202,6 +202,21 @@ impl super::commands::Server for ServerState {
                 reload::reload_file(shared).map_err(|e| format!("ERR {e:#}"))
             }),
             ["policy", "status"] => AdminReply::Now(Ok(self.policy_status())),
+            ["trace", "start", ..] => AdminReply::Now(
+                capture::parse_start(&words[2..]).and_then(|config| {
+                    self.store
+                        .start_capture(config.clone())
+                        .map(|()| capture::started(&config))
+                        .map_err(|e| format!("ERR {e}"))
+                }),
+            ),
+            ["trace", "stop"] => self.on_loader(|shared| {
+                let summary = shared.store.stop_capture().map_err(|e| format!("ERR {e}"))?;
+                Ok(capture::stopped(&summary))
+            }),
+            ["trace", "status"] => {
+                AdminReply::Now(Ok(capture::status_lines(self.store.capture_status())))
+            }
             ["policy", "swap", tier, _spec, ..] => {
                 let tier = match *tier {
                     "hot" => PolicyTier::Hot,
@@ -215,7 +230,7 @@ impl super::commands::Server for ServerState {
                 let swap = Swap::parse(tier, &words[3..]);
                 self.on_loader(move |shared| swap.run(shared))
             }
-            _ => AdminReply::Now(Err("ERR unknown GOLDYLOX subcommand; try GOLDYLOX POLICY STATUS, GOLDYLOX POLICY SWAP <hot|warm> <spec> [key=value ...] or GOLDYLOX RELOAD".to_owned())),
+            _ => AdminReply::Now(Err("ERR unknown GOLDYLOX subcommand; try GOLDYLOX POLICY STATUS, GOLDYLOX POLICY SWAP <hot|warm> <spec> [key=value ...], GOLDYLOX TRACE START|STOP|STATUS or GOLDYLOX RELOAD".to_owned())),
         }
     }
 }

@@ -92,6 +92,7 @@ pub(super) fn apply(shared: &ServerState, mut new: Config) -> Result<Changes> {
     let warm = changed_policy(shared, &old, &new, PolicyTier::Warm)?;
     swap_policies(shared, &old, &new, [hot, warm], &mut changes)?;
     let remap = live_changes(&old, &new, &mut changes);
+    capture_changes(shared, &old, &new, &mut changes);
     let users_file = new.server.aclfile.clone();
     if let Some(path) = &users_file {
         changes.push(format!(
@@ -125,6 +126,27 @@ pub(super) fn apply(shared: &ServerState, mut new: Config) -> Result<Changes> {
         log::info!("reload: {line}");
     }
     Ok(changes)
+}
+
+/// A `[capture]` section the file adds or changes starts its capture when
+/// none runs; a running capture is never stopped by a reload (`GOLDYLOX
+/// TRACE STOP` finishes it).
+fn capture_changes(shared: &ServerState, old: &Config, new: &Config, changes: &mut Changes) {
+    if old.capture == new.capture {
+        return;
+    }
+    let running = shared.store.capture_status();
+    match (&new.capture, running) {
+        (Some(section), None) => match shared.store.start_capture(section.engine()) {
+            Ok(()) => changes.push(format!("capture: started into {}", section.file.display())),
+            Err(e) => changes.push(format!("capture: not started: {e}")),
+        },
+        (_, Some(status)) => changes.push(format!(
+            "capture: one runs into {}; GOLDYLOX TRACE STOP finishes it before another starts",
+            status.path.display()
+        )),
+        (None, None) => {}
+    }
 }
 
 /// Keeps the settings that need a restart as they run, saying so for each

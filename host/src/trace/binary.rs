@@ -4,7 +4,7 @@ use std::io::Read;
 
 use anyhow::{Result, bail};
 
-use super::Trace;
+use super::{Trace, TraceOp};
 
 fn records<const N: usize>(mut reader: impl Read) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
@@ -36,7 +36,32 @@ pub(super) fn oracle(reader: impl Read) -> Result<Trace> {
     Ok(Trace {
         keys,
         sizes: Some(sizes),
+        ops: None,
     })
+}
+
+/// libCacheSim oracleSysTwrNS (a goldylox capture): each record's key,
+/// size and operation (an expiry is a delete).
+pub(super) fn capture(mut reader: impl Read) -> Result<Trace> {
+    use goldylox::CaptureOp;
+    let mut bytes = Vec::new();
+    reader.read_to_end(&mut bytes)?;
+    let records = goldylox::capture::file::read(&bytes).map_err(anyhow::Error::msg)?;
+    let mut trace = Trace {
+        keys: Vec::with_capacity(records.len()),
+        sizes: Some(Vec::with_capacity(records.len())),
+        ops: Some(Vec::with_capacity(records.len())),
+    };
+    for r in records {
+        trace.keys.push(r.id);
+        trace.sizes.as_mut().expect("sized").push(r.size);
+        trace.ops.as_mut().expect("ops").push(match r.op {
+            CaptureOp::Get => TraceOp::Get,
+            CaptureOp::Set => TraceOp::Set,
+            _ => TraceOp::Delete,
+        });
+    }
+    Ok(trace)
 }
 
 /// libCacheSim vscsi version 1: `<u32 sn, u32 len, u32 nsg, u16 cmd, u16
@@ -50,6 +75,7 @@ pub(super) fn vscsi(reader: impl Read) -> Result<Trace> {
     Ok(Trace {
         keys,
         sizes: Some(sizes),
+        ops: None,
     })
 }
 

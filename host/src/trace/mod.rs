@@ -9,6 +9,7 @@
 //! | `adaptsize` | text `time id size` (webcachesim/AdaptSize); the key is (id, size) | yes |
 //! | `oracle` | libCacheSim oracleGeneral: 24-byte little-endian records `<u32 time, u64 id, u32 size, i64 next>` | yes |
 //! | `lcs-csv` | libCacheSim CSV with a header naming an `lbn`/`obj_id` column (and a `size` column) | yes, when there is a size column |
+//! | `capture` | libCacheSim oracleSysTwrNS, what `GOLDYLOX TRACE` writes: 34-byte records with an op (get, set, delete) and a TTL ([`goldylox::capture::file`]) | yes |
 //! | `vscsi` | libCacheSim vscsi v1: 32-byte little-endian records `<u32 sn, u32 len, u32 nsg, u16 cmd, u16 ver, u64 lbn, u64 ts>`; key `lbn`, size `len` | yes |
 //! | `i32be`, `i64be`, `u32be` | binary big-endian integers, one key each (Caffeine's cache2k traces are `i32be`) | no |
 //!
@@ -37,6 +38,8 @@ pub enum Format {
     AdaptSize,
     /// libCacheSim's binary oracleGeneral.
     Oracle,
+    /// libCacheSim's binary oracleSysTwrNS: a goldylox capture.
+    Capture,
     /// libCacheSim's CSV.
     LcsCsv,
     /// libCacheSim's binary vscsi (version 1 records).
@@ -51,7 +54,7 @@ pub enum Format {
 
 /// Every format name `--format` takes.
 pub const FORMAT_NAMES: &str =
-    "lirs, plain (txt), arc, adaptsize, oracle, lcs-csv, vscsi, i32be, i64be, u32be";
+    "lirs, plain (txt), arc, adaptsize, oracle, capture, lcs-csv, vscsi, i32be, i64be, u32be";
 
 impl FromStr for Format {
     type Err = anyhow::Error;
@@ -62,6 +65,7 @@ impl FromStr for Format {
             "arc" => Format::Arc,
             "adaptsize" | "adapt_size" | "webcachesim" => Format::AdaptSize,
             "oracle" | "oraclegeneral" => Format::Oracle,
+            "capture" | "oraclesystwrns" | "twrns" => Format::Capture,
             "lcs-csv" | "csv" => Format::LcsCsv,
             "vscsi" => Format::Vscsi,
             "i32be" | "cache2k" => Format::I32Be,
@@ -96,6 +100,7 @@ impl Format {
             "i64be" => Format::I64Be,
             "u32be" => Format::U32Be,
             _ if base.contains("oracleGeneral") => Format::Oracle,
+            _ if base.contains("oracleSysTwrNS") => Format::Capture,
             _ if dir == "cache2k" => Format::I32Be,
             _ if dir == "adapt_size" || dir == "adaptsize" => Format::AdaptSize,
             "trace" => Format::Lirs,
@@ -107,30 +112,63 @@ impl Format {
     pub fn has_sizes(self) -> bool {
         matches!(
             self,
-            Format::AdaptSize | Format::Oracle | Format::LcsCsv | Format::Vscsi
+            Format::AdaptSize | Format::Oracle | Format::Capture | Format::LcsCsv | Format::Vscsi
         )
     }
 }
 
+/// What a record of a trace with operations does (a capture's records;
+/// every record of the other formats is a [`TraceOp::Get`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceOp {
+    /// A read: a hit, or a miss that brings the object in (cache-aside).
+    Get,
+    /// A write: the object is stored (or replaced) with its size; not a
+    /// request that hits or misses.
+    Set,
+    /// A delete or an expiry: the object leaves the cache.
+    Delete,
+}
+
 /// A request sequence: keys, and object sizes in bytes when the trace has
-/// them (`sizes[i]` is the size of request `i`).
+/// them (`sizes[i]` is the size of request `i`), and what each record does
+/// when the trace has operations.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Trace {
     /// The key of each request.
     pub keys: Vec<u64>,
     /// The object size of each request, in bytes, if the trace has sizes.
     pub sizes: Option<Vec<u32>>,
+    /// Each record's operation; `None`: every record is a get.
+    pub ops: Option<Vec<TraceOp>>,
 }
 
 impl Trace {
     /// A trace of keys without sizes.
     pub fn unsized_keys(keys: Vec<u64>) -> Trace {
-        Trace { keys, sizes: None }
+        Trace {
+            keys,
+            sizes: None,
+            ops: None,
+        }
     }
 
-    /// The number of requests.
+    /// The number of records (requests, and a capture's writes and
+    /// deletes).
     pub fn len(&self) -> usize {
         self.keys.len()
+    }
+
+    /// Whether record `i` is a get (a request that hits or misses).
+    pub fn is_read(&self, i: usize) -> bool {
+        self.ops.as_ref().is_none_or(|ops| ops[i] == TraceOp::Get)
+    }
+
+    /// The number of gets: the denominator of a hit ratio.
+    pub fn reads(&self) -> usize {
+        self.ops.as_ref().map_or(self.keys.len(), |ops| {
+            ops.iter().filter(|&&op| op == TraceOp::Get).count()
+        })
     }
 
     /// Whether there are no requests.
@@ -149,12 +187,18 @@ impl Trace {
         if let Some(sizes) = &mut self.sizes {
             sizes.truncate(n);
         }
+        if let Some(ops) = &mut self.ops {
+            ops.truncate(n);
+        }
     }
 
-    /// Bytes requested in all (the number of requests without sizes).
+    /// Bytes the gets requested in all (the number of gets without sizes).
     pub fn total_bytes(&self) -> u64 {
-        self.sizes.as_ref().map_or(self.keys.len() as u64, |s| {
-            s.iter().map(|&b| u64::from(b)).sum()
+        self.sizes.as_ref().map_or(self.reads() as u64, |s| {
+            (s.iter().enumerate())
+                .filter(|&(i, _)| self.is_read(i))
+                .map(|(_, &b)| u64::from(b))
+                .sum()
         })
     }
 }
@@ -193,6 +237,7 @@ pub fn read_trace(path: &Path, format: Format) -> Result<Trace> {
     let reader = open(path)?;
     let trace = match format {
         Format::Oracle => binary::oracle(reader),
+        Format::Capture => binary::capture(reader),
         Format::Vscsi => binary::vscsi(reader),
         Format::I32Be => binary::big_endian::<4>(reader, |b| i32::from_be_bytes(b) as i64 as u64),
         Format::I64Be => binary::big_endian::<8>(reader, |b| i64::from_be_bytes(b) as u64),

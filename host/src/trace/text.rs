@@ -60,6 +60,7 @@ pub(super) fn lines(reader: impl BufRead, format: Format, path: &Path) -> Result
     Ok(Trace {
         keys,
         sizes: (format == Format::AdaptSize).then_some(sizes),
+        ops: None,
     })
 }
 
@@ -97,5 +98,6 @@ pub(super) fn csv(reader: impl BufRead) -> Result<Trace> {
     Ok(Trace {
         keys,
         sizes: size_col.map(|_| sizes),
+        ops: None,
     })
 }

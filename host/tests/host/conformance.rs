@@ -108,6 +108,7 @@ fn byte_capacities_equal_libcachesim() {
             keys: &trace.keys,
             weights: Some(sizes),
             sizes: Some(sizes),
+            ops: None,
         };
         let got = replay::measure(
             &Contender::parse(policy).unwrap(),

@@ -13,6 +13,7 @@ mod serve;
 mod serve_acl;
 mod serve_admin;
 mod serve_atomic;
+mod serve_capture;
 mod serve_clients;
 mod serve_cluster;
 mod serve_collections;

@@ -294,6 +294,7 @@ fn sized_opt_bounds_lru_by_bytes() {
         keys: &trace.keys,
         weights: Some(sizes),
         sizes: Some(sizes),
+        ops: None,
     };
     for capacity in [16u64 << 20, 256 << 20] {
         let opt = replay::opt(requests, capacity);

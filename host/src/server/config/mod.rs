@@ -32,6 +32,8 @@ pub struct Config {
     pub metrics: Option<MetricsConfig>,
     /// Cluster mode: this node's share of the key slots (off when absent).
     pub cluster: Option<super::cluster::ClusterConfig>,
+    /// A live workload capture started with the server (off when absent).
+    pub capture: Option<super::capture::CaptureSection>,
     /// Command-line settings that win over the file, kept so a reload of
     /// the file applies them again.
     #[serde(skip)]
