@@ -125,6 +125,23 @@ enum PolicyCommand {
         #[arg(long)]
         world: Option<String>,
     },
+    /// Test a policy like code: the project's scenario file
+    /// (policy-test.toml: events in, victims out), the built-in adversarial
+    /// suite (the checks the engine applies to every answer) and the
+    /// budget it declares, through the real component boundary; a non-zero
+    /// exit on any failure.
+    Test {
+        /// A project directory (default: the current one) or a scenario
+        /// file.
+        path: Option<PathBuf>,
+        /// The component to test (default: the project's NAME.wasm):
+        /// a file, wasm:NAME or builtin:NAME.
+        #[arg(long)]
+        component: Option<String>,
+        /// A parameter for the policy's init, as key=value (repeatable).
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+    },
     /// List the policy components built into this binary.
     List,
     /// Write a built-in component to a file, e.g. to inspect it with
@@ -294,7 +311,7 @@ fn run_policy(cmd: PolicyCommand) -> Result<()> {
             let dir = PathBuf::from(&name);
             let files = author::new_project(&dir, &name, language, world)?;
             eprintln!(
-                "wrote a {language} {world} into ./{name} ({} files). Next:\n  cd {name}\n  goldylox policy build\n  goldylox policy check {name}.wasm",
+                "wrote a {language} {world} into ./{name} ({} files). Next:\n  cd {name}\n  goldylox policy build\n  goldylox policy check {name}.wasm\n  goldylox policy test",
                 files.len()
             );
             Ok(())
@@ -304,6 +321,19 @@ fn run_policy(cmd: PolicyCommand) -> Result<()> {
             output,
             world,
         } => run_build(path, output, world),
+        PolicyCommand::Test {
+            path,
+            component,
+            params,
+        } => {
+            let params = parse_params(&params)?;
+            let target = author::Target::find(path.as_deref(), component)?;
+            let outcome = author::run_tests(&target, &params)?;
+            match outcome.failed() {
+                0 => Ok(()),
+                n => bail!("{n} of {} checks failed", outcome.checks.len()),
+            }
+        }
         PolicyCommand::List => {
             println!("| name | world | bytes |");
             println!("|---|---|---:|");

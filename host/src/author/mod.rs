@@ -6,6 +6,9 @@
 //! A project is a directory with a `policy.toml` naming its language and
 //! world; see docs/writing-a-policy.md.
 
+mod adversary;
+mod policy_test;
+pub mod scenario;
 pub mod templates;
 mod toolchain;
 
@@ -17,6 +20,7 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
 pub use goldylox_sandbox::World;
+pub use policy_test::{Outcome, TEST_FILE, Target, run as run_tests};
 pub use toolchain::{Built, build, componentize_module};
 
 /// The file that makes a directory a policy project.

@@ -7,6 +7,9 @@ use super::{Language, World};
 /// The contract every policy implements.
 pub const WIT: &str = include_str!("../../../wit/policy.wit");
 
+/// The eviction templates' scenario file for `goldylox policy test`.
+const SCENARIOS: &str = include_str!("../../templates/policy-test.toml");
+
 /// The C header with the canonical-ABI glue (`policies/sdk-c`).
 pub const C_HEADER: &str = include_str!("../../../policies/sdk-c/goldylox_policy.h");
 
@@ -42,6 +45,11 @@ pub fn project(name: &str, language: Language, world: World) -> Vec<File> {
     files.push(("wit/policy.wit".into(), WIT.into()));
     files.push((super::MANIFEST.into(), manifest(name, language, world)));
     files.push(("README.md".into(), readme(language, world)));
+    if world == World::Eviction {
+        // The same scenarios for every language: each template starts as
+        // the same CLOCK.
+        files.push((super::TEST_FILE.into(), SCENARIOS.into()));
+    }
     files.push((".gitignore".into(), gitignore(language).into()));
     files
         .into_iter()
@@ -267,12 +275,18 @@ fn readme(language: Language, world: World) -> String {
          {test}                                        # native unit tests\n\
          goldylox policy build                         # -> {{{{name}}}}.wasm, a component\n\
          goldylox policy check {{{{name}}}}.wasm           # type-check, smoke test, cost per event\n\
+         goldylox policy test                          # {scenarios}the built-in adversarial suite\n\
          {replay}\
          redis-cli -p 6379 {swap}\n\
          ```\n\n\
          Parameters are `key=value` strings: `--param` for `policy check` and `replay`, \
          `policy_params` in the configuration's `[cache]` table, and after the path in \
          `GOLDYLOX POLICY SWAP`.\n",
+        scenarios = if world == World::Eviction {
+            "policy-test.toml's scenarios and budget, "
+        } else {
+            ""
+        },
         replay = if world == World::Eviction {
             "goldylox replay --trace TRACE --policies builtin:lru,./{{name}}.wasm,opt --param max_freq=2\n"
         } else {

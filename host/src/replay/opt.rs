@@ -122,9 +122,11 @@ pub fn opt(requests: Requests<'_>, capacity: u64) -> Outcome {
         if w > capacity {
             continue;
         }
-        if requests.weights.is_none() && used + w > capacity {
+        if requests.weights.is_none() && op == TraceOp::Get && used + w > capacity {
             // Unit sizes: make room among the residents first (the classic
-            // formulation; the new key is always cached).
+            // formulation; a missed key is always cached). A set is stored
+            // like a sized object: the farthest next use leaves, which may
+            // be the set's own copy.
             evict_farthest(&mut heap, &mut resident, &mut used);
         }
         resident.insert(k, (next[i], w));
@@ -148,5 +150,68 @@ fn evict_farthest(
             *used -= w;
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replay::{Contender, Progress, measure};
+
+    /// `a` set, read twice, deleted, read (a miss that stores nothing),
+    /// read again (still a miss); `b` read, never stored.
+    const KEYS: [u64; 7] = [1, 1, 1, 1, 1, 1, 2];
+    const OPS: [TraceOp; 7] = [
+        TraceOp::Set,
+        TraceOp::Get,
+        TraceOp::Get,
+        TraceOp::Delete,
+        TraceOp::Get,
+        TraceOp::Get,
+        TraceOp::Get,
+    ];
+
+    fn requests() -> Requests<'static> {
+        Requests {
+            keys: &KEYS,
+            weights: None,
+            sizes: None,
+            ops: Some(&OPS),
+        }
+    }
+
+    #[test]
+    fn sets_store_deletes_remove_and_misses_store_nothing() {
+        assert_eq!(infinite(requests()).hits, 2);
+        assert_eq!(opt(requests(), 10).hits, 2);
+        let lru = Contender::parse("builtin:lru").unwrap();
+        let got = measure(&lru, requests(), 10, &Progress::silent()).unwrap();
+        assert_eq!(got.hits, 2);
+        // Without operations every record is a get that fills on a miss.
+        let plain = Requests::unit(&KEYS);
+        assert_eq!(infinite(plain).hits, 5);
+        assert_eq!(opt(plain, 10).hits, 5);
+    }
+
+    #[test]
+    fn opt_keeps_no_copy_a_set_or_delete_will_replace() {
+        // Room for one: 1 is set and read at once; 2 is set, then 1 is
+        // set again (its old copy is worth nothing), then 2 is read.
+        let keys = [1, 1, 2, 1, 2];
+        let ops = [
+            TraceOp::Set,
+            TraceOp::Get,
+            TraceOp::Set,
+            TraceOp::Set,
+            TraceOp::Get,
+        ];
+        let r = Requests {
+            keys: &keys,
+            weights: None,
+            sizes: None,
+            ops: Some(&ops),
+        };
+        // OPT keeps 2 when 1 is set again (1 has no later get): 2 hits.
+        assert_eq!(opt(r, 1).hits, 2);
     }
 }

@@ -41,6 +41,25 @@ impl CaptureSection {
     }
 }
 
+/// INFO's (and Prometheus's) capture figures, in the stats section: whether
+/// one runs, and its records so far.
+pub(super) fn figures(
+    store: &super::commands::Store,
+    add: &mut impl FnMut(&'static str, &str, super::figure::Value),
+) {
+    use super::figure::Value::Int;
+    let status = store.capture_status();
+    add("stats", "capture_active", Int(u64::from(status.is_some())));
+    let s = status.as_ref();
+    add("stats", "capture_records", Int(s.map_or(0, |s| s.records)));
+    add("stats", "capture_dropped", Int(s.map_or(0, |s| s.dropped)));
+    add(
+        "stats",
+        "capture_truncated",
+        Int(s.map_or(0, |s| s.truncated)),
+    );
+}
+
 /// The usage line every refusal ends with.
 const USAGE: &str =
     "GOLDYLOX TRACE START [RATE r] [MAXBYTES n] [FILE path] | TRACE STOP | TRACE STATUS";

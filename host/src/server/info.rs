@@ -62,6 +62,7 @@ pub(super) fn figures(shared: &ServerState) -> Vec<Figure> {
         .map_or_else(|| config.cache.policy.clone(), |s| s.name);
     add("memory", "maxmemory_policy", Value::Text(running));
     stat_figures(shared, &stats, &mut add);
+    super::capture::figures(&shared.store, &mut add);
     tier_figures(&stats, &mut add);
     pool_figures(shared, &mut add);
     cold_figures(shared, &stats, &mut add);

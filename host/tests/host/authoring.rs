@@ -214,6 +214,14 @@ fn newcomer(language: &str) -> Vec<(&'static str, f64)> {
     steps.push(("check", secs));
     assert!(report.contains("type-checks"), "{report}");
     assert!(report.contains("0 the host would reject"), "{report}");
+    let (report, secs) = goldylox(&project, &bin, &["policy", "test"]);
+    steps.push(("test", secs));
+    assert!(
+        report.contains("scenario \"a hit buys a second chance\" ... ok")
+            && report.contains("built-in churn")
+            && report.contains(" passed, 0 failed"),
+        "{report}"
+    );
     let oltp = repo().join("../shared/traces/moka-cache-trace/OLTP.lis.zst");
     if oltp.is_file() {
         let (table, secs) = goldylox(
@@ -415,6 +423,13 @@ fn other_worlds(language: &str) {
         let (report, _) = goldylox(&project, bin, &["policy", "check", file.to_str().unwrap()]);
         assert!(report.contains(&format!("{world}-policy")), "{report}");
         assert!(report.contains("type-checks"), "{report}");
+        let (report, _) = goldylox(&project, bin, &["policy", "test"]);
+        assert!(
+            report.contains(&format!(
+                "built-in {world}-policy suite (policy check) ... ok"
+            )),
+            "{report}"
+        );
     }
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -8,6 +8,7 @@ mod auto;
 mod bench;
 mod conformance;
 mod engine;
+mod policy_test;
 mod replay;
 mod serve;
 mod serve_acl;

@@ -83,6 +83,8 @@ fn a_captured_workload_replays_to_the_hits_the_server_reported() {
         status.contains("capture: on") && status.contains("dropped=0"),
         "{status}"
     );
+    assert_eq!(info_field(&mut c, "capture_active"), 1);
+    assert!(info_field(&mut c, "capture_records") > 6000);
     let (hits, misses) = (
         info_field(&mut c, "keyspace_hits"),
         info_field(&mut c, "keyspace_misses"),
@@ -93,6 +95,7 @@ fn a_captured_workload_replays_to_the_hits_the_server_reported() {
         stopped.contains("replay it: goldylox replay --trace"),
         "{stopped}"
     );
+    assert_eq!(info_field(&mut c, "capture_active"), 0);
 
     let t = trace::load(&path, None, None).unwrap();
     assert_eq!(t.reads() as u64, hits + misses, "every GET was recorded");
