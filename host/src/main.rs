@@ -326,13 +326,8 @@ fn run_policy(cmd: PolicyCommand) -> Result<()> {
             component,
             params,
         } => {
-            let params = parse_params(&params)?;
             let target = author::Target::find(path.as_deref(), component)?;
-            let outcome = author::run_tests(&target, &params)?;
-            match outcome.failed() {
-                0 => Ok(()),
-                n => bail!("{n} of {} checks failed", outcome.checks.len()),
-            }
+            author::test_command(&target, &parse_params(&params)?)
         }
         PolicyCommand::List => {
             println!("| name | world | bytes |");
@@ -444,15 +439,14 @@ fn run_replay(args: ReplayArgs) -> Result<()> {
         .iter()
         .collect::<std::collections::HashSet<_>>()
         .len();
-    if trace.ops.is_some() {
-        eprintln!(
-            "{name}: {} records, {} of them gets (sets store, deletes remove), {distinct} distinct keys",
-            trace.len(),
-            trace.reads()
-        );
-    } else {
-        eprintln!("{name}: {} requests, {distinct} distinct keys", trace.len());
-    }
+    let writes = match trace.len() - trace.reads() {
+        0 => String::new(),
+        n => format!(", {n} sets and deletes"),
+    };
+    eprintln!(
+        "{name}: {} requests{writes}, {distinct} distinct keys",
+        trace.reads()
+    );
     if trace.sizes.is_some() {
         eprintln!("with object sizes: {} bytes requested", trace.total_bytes());
     }

@@ -15,7 +15,7 @@
 //! ([`CAPTURE_BUFFER`]); a background thread (`gx-capture`) writes it. When
 //! the buffer is full the record is dropped and counted, never waited for.
 //! The file is finished at [`Cache::stop_capture`](crate::Cache::stop_capture)
-//! (see [`file`] for the layout and the backward pass).
+//! (see [`mod@file`] for the layout and the backward pass).
 
 pub mod file;
 

@@ -20,7 +20,7 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
 pub use goldylox_sandbox::World;
-pub use policy_test::{Outcome, TEST_FILE, Target, run as run_tests};
+pub use policy_test::{Outcome, TEST_FILE, Target, run as run_tests, test_command};
 pub use toolchain::{Built, build, componentize_module};
 
 /// The file that makes a directory a policy project.

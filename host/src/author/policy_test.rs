@@ -159,6 +159,15 @@ pub fn run(target: &Target, extra: &[(String, String)]) -> Result<Outcome> {
     Ok(outcome)
 }
 
+/// `goldylox policy test`: runs the checks; an error if any failed.
+pub fn test_command(target: &Target, params: &[(String, String)]) -> Result<()> {
+    let outcome = run(target, params)?;
+    match outcome.failed() {
+        0 => Ok(()),
+        n => bail!("{n} of {} checks failed", outcome.checks.len()),
+    }
+}
+
 /// The budget's checks against what the suite measured (none without a
 /// budget; the figures are printed either way).
 fn budget(

@@ -60,6 +60,33 @@ pub(super) fn figures(
     );
 }
 
+/// Starts the `[capture]` section's capture, if the configuration has one.
+pub(super) fn start_configured(
+    section: Option<&CaptureSection>,
+    store: &super::commands::Store,
+) -> anyhow::Result<()> {
+    if let Some(section) = section {
+        anyhow::Context::context(
+            store.start_capture(section.engine()),
+            "cannot start the [capture] section's capture",
+        )?;
+    }
+    Ok(())
+}
+
+/// Shuts a stopping server's cache down (persisting its memory tiers if
+/// `persist`), first finishing a running capture rather than leave a part
+/// file.
+pub(super) fn stop_store(store: &super::commands::Store, persist: bool) {
+    if store.capture_status().is_some() {
+        match store.stop_capture() {
+            Ok(s) => log::info!("{}", stopped(&s).join("; ")),
+            Err(e) => log::warn!("{e}"),
+        }
+    }
+    store.shutdown_with(persist);
+}
+
 /// The usage line every refusal ends with.
 const USAGE: &str =
     "GOLDYLOX TRACE START [RATE r] [MAXBYTES n] [FILE path] | TRACE STOP | TRACE STATUS";

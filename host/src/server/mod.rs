@@ -272,11 +272,7 @@ pub async fn start(
     let loader = loader::Loader::start().context("cannot start the policy loader thread")?;
     let gate = Arc::new(gate::Gate::default());
     let acl = acl::Acl::configured(config.server.password.as_deref(), &config.server.aclfile)?;
-    if let Some(section) = &config.capture {
-        store
-            .start_capture(section.engine())
-            .context("cannot start the [capture] section's capture")?;
-    }
+    capture::start_configured(config.capture.as_ref(), &store)?;
     let shared = Arc::new_cyclic(|me| ServerState {
         config: std::sync::RwLock::new(Arc::new(config)),
         config_path: path,
@@ -411,17 +407,7 @@ async fn accept_loop(
     while tasks.join_next().await.is_some() {}
     let store = shared.store.clone();
     let persist = shared.persist_on_stop.load(Ordering::Acquire);
-    let _ = tokio::task::spawn_blocking(move || {
-        // A running capture is finished, not left as a part file.
-        if store.capture_status().is_some() {
-            match store.stop_capture() {
-                Ok(s) => log::info!("{}", capture::stopped(&s).join("; ")),
-                Err(e) => log::warn!("{e}"),
-            }
-        }
-        store.shutdown_with(persist)
-    })
-    .await;
+    let _ = tokio::task::spawn_blocking(move || capture::stop_store(&store, persist)).await;
     log::info!("goldylox stopped");
     let _ = done.send(());
 }
